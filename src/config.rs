@@ -1,0 +1,196 @@
+//! Settings: defaults < optional config file (`CONFIG_FILE` or `--config`) < environment.
+//!
+//! Environment names are the plain ones users expect (`PORT`, `DATABASE_URL`, …); every
+//! setting is documented in `.env.example`.
+
+use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
+
+use config::{Config, Environment, File};
+use serde::Deserialize;
+
+/// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Address to listen on.
+    pub host: IpAddr,
+    pub port: u16,
+    /// PostgreSQL URL; unset or empty selects the embedded single-file store.
+    pub database_url: Option<Secret>,
+    pub database_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_acquire_timeout_ms: u64,
+    /// Where the embedded store keeps `registry.db`.
+    pub registry_data_dir: PathBuf,
+    /// Dimension of the stored vectors.
+    pub embedding_dimensions: usize,
+    pub log_format: LogFormat,
+    /// Requests running longer are answered 504.
+    pub request_timeout_ms: u64,
+    /// Larger request bodies are answered 413.
+    pub max_body_bytes: usize,
+    /// After a shutdown signal, in-flight requests get this long to finish.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Settings {
+    /// Loads settings from the defaults, then the optional file, then the environment.
+    pub fn load(config_file: Option<PathBuf>) -> Result<Self, config::ConfigError> {
+        let file = config_file.or_else(|| std::env::var_os("CONFIG_FILE").map(PathBuf::from));
+        Self::from_sources(file, Environment::default().try_parsing(true))
+    }
+
+    fn from_sources(
+        file: Option<PathBuf>,
+        environment: Environment,
+    ) -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder()
+            .set_default("host", "127.0.0.1")?
+            .set_default("port", 8080)?
+            .set_default("database_max_connections", 10)?
+            .set_default("database_acquire_timeout_ms", 3000)?
+            .set_default("registry_data_dir", "./data")?
+            .set_default("embedding_dimensions", 384)?
+            .set_default("log_format", "pretty")?
+            .set_default("request_timeout_ms", 30_000)?
+            .set_default("max_body_bytes", 2 * 1024 * 1024)?
+            .set_default("shutdown_timeout_ms", 30_000)?;
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let mut settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        if settings
+            .database_url
+            .as_ref()
+            .is_some_and(|url| url.expose().trim().is_empty())
+        {
+            settings.database_url = None;
+        }
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), config::ConfigError> {
+        let positive = [
+            (
+                "DATABASE_MAX_CONNECTIONS",
+                self.database_max_connections as u64,
+            ),
+            ("EMBEDDING_DIMENSIONS", self.embedding_dimensions as u64),
+            ("REQUEST_TIMEOUT_MS", self.request_timeout_ms),
+            ("MAX_BODY_BYTES", self.max_body_bytes as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(config::ConfigError::Message(format!(
+                    "{name} must be positive"
+                )));
+            }
+        }
+        if self.embedding_dimensions > 16_000 {
+            return Err(config::ConfigError::Message(
+                "EMBEDDING_DIMENSIONS must be at most 16000 (pgvector's limit)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// Settings for tests and embedding: the defaults with the given data directory,
+    /// an ephemeral port and no environment.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        let mut settings = Self::from_sources(None, Environment::with_prefix("UNUSED_PREFIX_"))
+            .expect("defaults are valid");
+        settings.registry_data_dir = data_dir.into();
+        settings.port = 0;
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::default().try_parsing(true).source(Some(map))
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("registry.toml");
+        std::fs::write(&file, "port = 9000\nlog_format = \"json\"\n").unwrap();
+        let settings =
+            Settings::from_sources(Some(file), env(&[("PORT", "9100"), ("HOST", "0.0.0.0")]))
+                .unwrap();
+        assert_eq!(settings.port, 9100);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.host.to_string(), "0.0.0.0");
+        assert_eq!(settings.embedding_dimensions, 384);
+        assert!(settings.database_url.is_none());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let settings = Settings::from_sources(
+            None,
+            env(&[("DATABASE_URL", "postgres://app:hunter2@db/registry")]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+        assert_eq!(
+            settings.database_url.unwrap().expose(),
+            "postgres://app:hunter2@db/registry"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_name() {
+        let err = Settings::from_sources(None, env(&[("EMBEDDING_DIMENSIONS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("EMBEDDING_DIMENSIONS"), "{err}");
+        assert!(Settings::from_sources(None, env(&[("PORT", "http")])).is_err());
+        let empty = Settings::from_sources(None, env(&[("DATABASE_URL", "")])).unwrap();
+        assert!(empty.database_url.is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! The one error type of the service and its JSON answer.
+//!
+//! Every non-2xx body is `{"error": {"code", "message", "field"?}}`. Agents branch on `code`,
+//! so codes are stable snake_case strings taken from one exhaustive match.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    MalformedJson { message: String },
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("the request body is larger than the server accepts (MAX_BODY_BYTES)")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the request took longer than the server's limit")]
+    Timeout,
+    #[error("{0}")]
+    NotImplemented(String),
+    /// Details stay in the server's log; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn tool_not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound {
+            code: "tool_not_found",
+            message: format!("no tool {what}"),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson { .. } => "malformed_json",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::Validation { .. } => "validation_failed",
+            Self::NotFound { code, .. } => code,
+            Self::Conflict { .. } => "duplicate_tool",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Timeout => "request_timeout",
+            Self::NotImplemented(_) => "not_implemented",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Validation { field, .. } => Some(field),
+            Self::Conflict { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "the server failed to handle the request".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Duplicate(name) => Self::Conflict {
+                field: Some("name".into()),
+                message: format!("a tool named '{name}' already exists"),
+            },
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "storage unavailable");
+                Self::Unavailable("the database is unavailable; try again shortly".into())
+            }
+            StoreError::Other(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+                field: self.field(),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,78 @@
+//! Probes: `/health` (detail), `/health/live` (the process answers) and `/health/ready`
+//! (the storage answers too).
+
+use std::time::Duration;
+
+use axum::{Json, Router, extract::State, routing::get};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::{error::ApiError, registry::model::ToolFilter, store::StoreError};
+
+/// A probe must answer quickly even when the database hangs.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+    storage: Value,
+    tools: Value,
+}
+
+async fn storage_check(state: &AppState) -> Result<(), StoreError> {
+    match tokio::time::timeout(PROBE_TIMEOUT, state.registry.store().ping()).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let store = state.registry.store();
+    let check = storage_check(&state).await;
+    let tools = if check.is_ok() {
+        let all = store.count(&ToolFilter::default()).await;
+        let active = store
+            .count(&ToolFilter {
+                active_only: true,
+                ..ToolFilter::default()
+            })
+            .await;
+        match (all, active) {
+            (Ok(total), Ok(active)) => json!({"total": total, "active": active}),
+            _ => json!(null),
+        }
+    } else {
+        json!(null)
+    };
+    Json(Health {
+        status: if check.is_ok() { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        storage: json!({
+            "backend": store.backend(),
+            "status": if check.is_ok() { "up" } else { "down" },
+            "error": check.err().map(|e| e.to_string()),
+            "dimensions": store.dimensions(),
+        }),
+        tools,
+    })
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    storage_check(&state).await?;
+    Ok(Json(json!({"status": "ready"})))
+}

@@ -1,0 +1,81 @@
+//! The HTTP surface: routes, shared state and the middleware every request passes.
+
+pub mod admin;
+pub mod extract;
+pub mod health;
+pub mod mcp_rest;
+pub mod paging;
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+
+use crate::{config::Settings, error::ApiError, registry::ToolRegistry, telemetry};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<ToolRegistry>,
+    pub settings: Arc<Settings>,
+    pub started: Instant,
+}
+
+/// The whole router with its middleware, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings.request_timeout();
+    let body_limit = state.settings.max_body_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(mcp_rest::router())
+        .merge(admin::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            answer_within(timeout, request, next)
+        }))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(telemetry::request_span)
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}
+
+/// Answers 504 in the JSON shape when a request outlives the configured limit.
+async fn answer_within(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+async fn route_not_found(request: Request) -> ApiError {
+    ApiError::NotFound {
+        code: "route_not_found",
+        message: format!("no route {} {}", request.method(), request.uri().path()),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    ))
+}

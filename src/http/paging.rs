@@ -1,0 +1,50 @@
+//! Paging and listing parameters shared by the list routes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ApiError,
+    registry::model::{Page, Paged, Tool},
+};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+pub const MAX_OFFSET: u32 = 1_000_000;
+
+pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::validation(
+            "offset",
+            format!("offset must be at most {MAX_OFFSET}"),
+        ));
+    }
+    Ok(Page { limit, offset })
+}
+
+/// One page of tools as the list routes answer it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ToolPage {
+    pub tools: Vec<Tool>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl ToolPage {
+    pub fn new(paged: Paged<Tool>, page: Page) -> Self {
+        Self {
+            tools: paged.items,
+            total: paged.total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Domain types shared by the registry, the stores and the HTTP layer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// How a tool runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Implementation {
+    /// Runs in-process; `handler` names a built-in tool.
+    Builtin { handler: String },
+    /// The arguments are sent as JSON to `url`.
+    Http {
+        url: String,
+        #[serde(default = "default_http_method")]
+        method: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Proxied to a tool of an upstream MCP server.
+    Mcp {
+        url: String,
+        tool: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+}
+
+fn default_http_method() -> String {
+    "POST".to_owned()
+}
+
+/// A tool as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub input_schema: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    pub version: String,
+    pub implementation: Implementation,
+    pub metadata: Value,
+    pub is_active: bool,
+    /// The model that made the stored embedding; `None` while the embedding is pending.
+    pub embedding_model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub const DEFAULT_CATEGORY: &str = "general";
+pub const DEFAULT_VERSION: &str = "1.0.0";
+
+/// A tool definition as an operator submits it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTool {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "empty_object_schema")]
+    pub input_schema: Value,
+    #[serde(default)]
+    pub output_schema: Option<Value>,
+    #[serde(default)]
+    pub version: Option<String>,
+    pub implementation: Implementation,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+fn empty_object_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A partial update: fields that are present replace the stored ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub input_schema: Option<Value>,
+    /// `null` clears the output schema; absence keeps it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub output_schema: Option<Option<Value>>,
+    pub version: Option<String>,
+    pub implementation: Option<Implementation>,
+    pub metadata: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+fn present_or_null<'de, D>(deserializer: D) -> Result<Option<Option<Value>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(Some(if value.is_null() { None } else { Some(value) }))
+}
+
+/// Filters of a catalogue listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolFilter {
+    pub category: Option<String>,
+    /// A tool matches when it carries any of these tags.
+    pub tags: Vec<String>,
+    pub active_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One page of a listing and the total count matching its filters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// A tool with a relevance score in [0, 1] (higher is better).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredTool {
+    pub tool: Tool,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Success,
+    Error,
+    Timeout,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "success" => Some(Self::Success),
+            "error" => Some(Self::Error),
+            "timeout" => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+}
+
+/// The record of one tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: Uuid,
+    pub tool_id: Uuid,
+    pub tool_name: String,
+    pub status: ExecutionStatus,
+    pub arguments: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub duration_ms: f64,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionFilter {
+    pub tool_id: Option<Uuid>,
+    pub status: Option<ExecutionStatus>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Call statistics of one tool.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolStats {
+    pub tool_id: Uuid,
+    pub calls: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    /// `successes / calls`, or `None` before the first call.
+    pub success_rate: Option<f64>,
+    pub mean_duration_ms: Option<f64>,
+    pub p50_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+    pub last_called_at: Option<DateTime<Utc>>,
+}
+
+/// Timestamps are kept at microsecond precision, the finest both backends store.
+pub fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

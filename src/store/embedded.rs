@@ -1,0 +1,624 @@
+//! The embedded backend: one SQLite file (WAL) with FTS5 for full text, and an exact
+//! in-memory vector index loaded at open and kept in step with every write.
+
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    QueryBuilder, Row, Sqlite, SqlitePool,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError, StoreResult, ToolStore, lexical, percentile_cont,
+    vector_index::{EntryMeta, VectorIndex},
+};
+use crate::registry::model::{
+    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
+    ToolStats, now_micros,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
+
+const TOOL_COLUMNS: &str = "tools.id, tools.name, tools.description, tools.category, tools.tags, \
+     tools.input_schema, tools.output_schema, tools.version, tools.implementation, \
+     tools.metadata, tools.is_active, tools.embedding_model, tools.created_at, tools.updated_at";
+
+const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
+     duration_ms, started_at, completed_at";
+
+const DIMENSIONS_KEY: &str = "embedding_dimensions";
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "registry.db";
+
+pub struct EmbeddedStore {
+    pool: SqlitePool,
+    dimensions: usize,
+    index: Arc<RwLock<VectorIndex>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) `registry.db` in `data_dir`, migrates it and loads the
+    /// vector index. Vectors of another dimension are dropped, never mixed.
+    pub async fn open(data_dir: &Path, dimensions: usize) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Other(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let store = Self {
+            pool,
+            dimensions,
+            index: Arc::default(),
+        };
+        store.reconcile_dimensions().await?;
+        store.load_index().await?;
+        Ok(store)
+    }
+
+    async fn reconcile_dimensions(&self) -> StoreResult<()> {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM registry_meta WHERE key = ?")
+                .bind(DIMENSIONS_KEY)
+                .fetch_optional(&self.pool)
+                .await?;
+        let wanted = self.dimensions.to_string();
+        if stored.as_deref() == Some(wanted.as_str()) {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        if stored.is_some() {
+            tracing::warn!(
+                from = stored,
+                to = self.dimensions,
+                "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
+            );
+            sqlx::query("UPDATE tools SET embedding = NULL, embedding_model = NULL")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO registry_meta (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(DIMENSIONS_KEY)
+        .bind(wanted)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_index(&self) -> StoreResult<()> {
+        let rows = sqlx::query(
+            "SELECT id, category, tags, is_active, embedding FROM tools \
+             WHERE embedding IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut index = VectorIndex::default();
+        for row in &rows {
+            let id = parse_uuid(row.try_get("id")?)?;
+            let blob: Vec<u8> = row.try_get("embedding")?;
+            let meta = EntryMeta {
+                category: row.try_get("category")?,
+                tags: parse_json(row.try_get("tags")?)?,
+                is_active: row.try_get("is_active")?,
+            };
+            index.upsert(id, &vector_from_blob(&blob), meta);
+        }
+        tracing::debug!(vectors = index.len(), "embedded vector index loaded");
+        *self.index.write().expect("vector index lock poisoned") = index;
+        Ok(())
+    }
+
+    fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
+        super::check_dimensions(vector, self.dimensions)
+    }
+
+    fn with_index<T>(&self, f: impl FnOnce(&mut VectorIndex) -> T) -> T {
+        f(&mut self.index.write().expect("vector index lock poisoned"))
+    }
+}
+
+fn meta_of(tool: &Tool) -> EntryMeta {
+    EntryMeta {
+        category: tool.category.clone(),
+        tags: tool.tags.clone(),
+        is_active: tool.is_active,
+    }
+}
+
+fn vector_to_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_from_blob(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+fn parse_uuid(text: String) -> Result<Uuid, sqlx::Error> {
+    Uuid::parse_str(&text).map_err(|e| decode_error(format!("bad uuid {text}: {e}")))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: String) -> Result<T, sqlx::Error> {
+    serde_json::from_str(&text).map_err(|e| decode_error(format!("bad stored JSON: {e}")))
+}
+
+fn to_json(value: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn time_from_micros(micros: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| decode_error(format!("timestamp out of range: {micros}")))
+}
+
+fn tool_from_row(row: &SqliteRow) -> Result<Tool, sqlx::Error> {
+    let output_schema: Option<String> = row.try_get("output_schema")?;
+    Ok(Tool {
+        id: parse_uuid(row.try_get("id")?)?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        category: row.try_get("category")?,
+        tags: parse_json(row.try_get("tags")?)?,
+        input_schema: parse_json(row.try_get("input_schema")?)?,
+        output_schema: output_schema.map(parse_json).transpose()?,
+        version: row.try_get("version")?,
+        implementation: parse_json(row.try_get("implementation")?)?,
+        metadata: parse_json(row.try_get("metadata")?)?,
+        is_active: row.try_get("is_active")?,
+        embedding_model: row.try_get("embedding_model")?,
+        created_at: time_from_micros(row.try_get("created_at")?)?,
+        updated_at: time_from_micros(row.try_get("updated_at")?)?,
+    })
+}
+
+fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let result: Option<String> = row.try_get("result")?;
+    Ok(Execution {
+        id: parse_uuid(row.try_get("id")?)?,
+        tool_id: parse_uuid(row.try_get("tool_id")?)?,
+        tool_name: row.try_get("tool_name")?,
+        status: ExecutionStatus::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown status {status}")))?,
+        arguments: parse_json(row.try_get("arguments")?)?,
+        result: result.map(parse_json).transpose()?,
+        error: row.try_get("error")?,
+        duration_ms: row.try_get("duration_ms")?,
+        started_at: time_from_micros(row.try_get("started_at")?)?,
+        completed_at: time_from_micros(row.try_get("completed_at")?)?,
+    })
+}
+
+fn push_tool_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &ToolFilter) {
+    if let Some(category) = &filter.category {
+        qb.push(" AND tools.category = ")
+            .push_bind(category.clone());
+    }
+    if !filter.tags.is_empty() {
+        qb.push(" AND EXISTS (SELECT 1 FROM json_each(tools.tags) WHERE json_each.value IN (");
+        let mut values = qb.separated(", ");
+        for tag in &filter.tags {
+            values.push_bind(tag.clone());
+        }
+        qb.push("))");
+    }
+    if filter.active_only {
+        qb.push(" AND tools.is_active = 1");
+    }
+}
+
+fn matches_filter(meta: &EntryMeta, filter: &ToolFilter) -> bool {
+    (!filter.active_only || meta.is_active)
+        && filter.category.as_ref().is_none_or(|c| *c == meta.category)
+        && (filter.tags.is_empty() || meta.tags.iter().any(|t| filter.tags.contains(t)))
+}
+
+/// FTS5 query text: each term quoted, any term may match.
+fn fts_query(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+#[async_trait]
+impl ToolStore for EmbeddedStore {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    async fn create(&self, tool: &Tool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+             output_schema, version, implementation, metadata, is_active, created_at, \
+             updated_at, search_name, search_tags) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tool.id.to_string())
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(to_json(&tool.tags)?)
+        .bind(to_json(&tool.input_schema)?)
+        .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
+        .bind(&tool.version)
+        .bind(to_json(&tool.implementation)?)
+        .bind(to_json(&tool.metadata)?)
+        .bind(tool.is_active)
+        .bind(tool.created_at.timestamp_micros())
+        .bind(tool.updated_at.timestamp_micros())
+        .bind(lexical::identifier_words(&tool.name))
+        .bind(tool.tags.join(" "))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(tool_from_row).transpose()?)
+    }
+
+    async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(tool_from_row).transpose()?)
+    }
+
+    async fn update(&self, tool: &Tool) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
+             input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
+             metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
+             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END, \
+             search_name = ?14, search_tags = ?15 \
+             WHERE id = ?1",
+        )
+        .bind(tool.id.to_string())
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(to_json(&tool.tags)?)
+        .bind(to_json(&tool.input_schema)?)
+        .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
+        .bind(&tool.version)
+        .bind(to_json(&tool.implementation)?)
+        .bind(to_json(&tool.metadata)?)
+        .bind(tool.is_active)
+        .bind(tool.updated_at.timestamp_micros())
+        .bind(&tool.embedding_model)
+        .bind(lexical::identifier_words(&tool.name))
+        .bind(tool.tags.join(" "))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        let updated = done.rows_affected() == 1;
+        if updated {
+            self.with_index(|index| {
+                if tool.embedding_model.is_none() {
+                    index.remove(&tool.id);
+                } else {
+                    index.update_meta(tool.id, meta_of(tool));
+                }
+            });
+        }
+        Ok(updated)
+    }
+
+    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tools WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        self.with_index(|index| index.remove(&id));
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!(
+            "UPDATE tools SET is_active = ?2, updated_at = ?3 WHERE id = ?1 \
+             RETURNING {TOOL_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(active)
+        .bind(now_micros().timestamp_micros())
+        .fetch_optional(&self.pool)
+        .await?;
+        let tool = row.as_ref().map(tool_from_row).transpose()?;
+        if let Some(tool) = &tool {
+            self.with_index(|index| index.update_meta(tool.id, meta_of(tool)));
+        }
+        Ok(tool)
+    }
+
+    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE 1"));
+        push_tool_filter(&mut qb, filter);
+        qb.push(" ORDER BY tools.name LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(page.offset));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = self.count(filter).await?;
+        Ok(Paged { items, total })
+    }
+
+    async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM tools WHERE 1");
+        push_tool_filter(&mut qb, filter);
+        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(total as u64)
+    }
+
+    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
+        self.check_dimensions(embedding)?;
+        let row = sqlx::query(
+            "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
+             RETURNING category, tags, is_active",
+        )
+        .bind(id.to_string())
+        .bind(vector_to_blob(embedding))
+        .bind(model)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let meta = EntryMeta {
+            category: row.try_get("category")?,
+            tags: parse_json(row.try_get("tags")?)?,
+            is_active: row.try_get("is_active")?,
+        };
+        self.with_index(|index| index.upsert(id, embedding, meta));
+        Ok(true)
+    }
+
+    async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools \
+             WHERE embedding IS NULL OR embedding_model IS NOT ? \
+             ORDER BY (embedding IS NOT NULL), updated_at LIMIT ?"
+        ))
+        .bind(model)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn nearest(
+        &self,
+        query: &[f32],
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>> {
+        self.check_dimensions(query)?;
+        let hits = self
+            .index
+            .read()
+            .expect("vector index lock poisoned")
+            .nearest(query, k as usize, |meta| matches_filter(meta, filter));
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
+        let mut ids = qb.separated(", ");
+        for (id, _) in &hits {
+            ids.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Keep the index's order; a tool deleted in between simply drops out.
+        Ok(hits
+            .into_iter()
+            .filter_map(|(id, cosine)| {
+                let at = tools.iter().position(|t| t.id == id)?;
+                Some(ScoredTool {
+                    tool: tools.swap_remove(at),
+                    score: f64::from(cosine).clamp(0.0, 1.0),
+                })
+            })
+            .collect())
+    }
+
+    async fn text_search(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>> {
+        let terms = lexical::query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Column weights: name words, then tags, then description.
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {TOOL_COLUMNS}, bm25(tools_fts, 4.0, 2.0, 1.0) AS rank \
+             FROM tools_fts JOIN tools ON tools.seq = tools_fts.rowid \
+             WHERE tools_fts MATCH "
+        ));
+        qb.push_bind(fts_query(&terms));
+        push_tool_filter(&mut qb, filter);
+        qb.push(" ORDER BY rank, tools.name LIMIT ")
+            .push_bind(i64::from(k));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                // bm25() is negative, lower is better; map its magnitude s to s / (1 + s).
+                let strength = -row.try_get::<f64, _>("rank")?.min(0.0);
+                Ok(ScoredTool {
+                    tool: tool_from_row(row)?,
+                    score: strength / (1.0 + strength),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
+        if executions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for e in executions {
+            sqlx::query(&format!(
+                "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(e.id.to_string())
+            .bind(e.tool_id.to_string())
+            .bind(&e.tool_name)
+            .bind(e.status.as_str())
+            .bind(to_json(&e.arguments)?)
+            .bind(e.result.as_ref().map(to_json).transpose()?)
+            .bind(&e.error)
+            .bind(e.duration_ms)
+            .bind(e.started_at.timestamp_micros())
+            .bind(e.completed_at.timestamp_micros())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: Page,
+    ) -> StoreResult<Paged<Execution>> {
+        fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &ExecutionFilter) {
+            if let Some(tool_id) = filter.tool_id {
+                qb.push(" AND tool_id = ").push_bind(tool_id.to_string());
+            }
+            if let Some(status) = filter.status {
+                qb.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(since) = filter.since {
+                qb.push(" AND started_at >= ")
+                    .push_bind(since.timestamp_micros());
+            }
+        }
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE 1"
+        ));
+        push_filter(&mut qb, filter);
+        qb.push(" ORDER BY started_at DESC, id LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(page.offset));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(execution_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM tool_executions WHERE 1");
+        push_filter(&mut qb, filter);
+        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(Paged {
+            items,
+            total: total as u64,
+        })
+    }
+
+    async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
+        let id = tool_id.to_string();
+        let row = sqlx::query(
+            "SELECT count(*) AS calls, \
+                    coalesce(sum(status = 'success'), 0) AS successes, \
+                    coalesce(sum(status = 'error'), 0) AS errors, \
+                    coalesce(sum(status = 'timeout'), 0) AS timeouts, \
+                    avg(duration_ms) AS mean, \
+                    max(started_at) AS last_called \
+             FROM tool_executions WHERE tool_id = ?",
+        )
+        .bind(&id)
+        .fetch_one(&self.pool)
+        .await?;
+        let durations: Vec<f64> = sqlx::query_scalar(
+            "SELECT duration_ms FROM tool_executions WHERE tool_id = ? ORDER BY duration_ms",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await?;
+        let calls = row.try_get::<i64, _>("calls")? as u64;
+        let successes = row.try_get::<i64, _>("successes")? as u64;
+        let last_called: Option<i64> = row.try_get("last_called")?;
+        Ok(ToolStats {
+            tool_id,
+            calls,
+            successes,
+            errors: row.try_get::<i64, _>("errors")? as u64,
+            timeouts: row.try_get::<i64, _>("timeouts")? as u64,
+            success_rate: (calls > 0).then(|| successes as f64 / calls as f64),
+            mean_duration_ms: row.try_get("mean")?,
+            p50_duration_ms: percentile_cont(&durations, 0.5),
+            p95_duration_ms: percentile_cont(&durations, 0.95),
+            last_called_at: last_called.map(time_from_micros).transpose()?,
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,167 @@
+//! Storage: one async trait, two backends proven equal by one contract suite.
+
+pub mod embedded;
+mod lexical;
+pub mod postgres;
+mod vector_index;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use embedded::EmbeddedStore;
+pub use postgres::PostgresStore;
+
+use crate::registry::model::{
+    Execution, ExecutionFilter, Page, Paged, ScoredTool, Tool, ToolFilter, ToolStats,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another tool already has this name.
+    #[error("a tool named '{0}' already exists")]
+    Duplicate(String),
+    /// The database cannot be reached right now; the caller may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Classifies a driver error; `name` is the tool name a unique violation refers to.
+    pub(crate) fn from_sqlx(err: sqlx::Error, name: Option<&str>) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Duplicate(name.unwrap_or_default().to_owned())
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.to_string()),
+            sqlx::Error::Database(db) if is_connection_loss(db.code().as_deref()) => {
+                Self::Unavailable(err.to_string())
+            }
+            _ => Self::Other(err.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::from_sqlx(err, None)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        match err {
+            sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// SQLSTATE classes that mean the server went away or is shutting down
+/// (08: connection exception, 57P0x: operator intervention / shutdown).
+fn is_connection_loss(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+}
+
+/// The catalogue and the execution log.
+///
+/// Scores returned by the search methods lie in [0, 1], higher is better.
+#[async_trait]
+pub trait ToolStore: Send + Sync + 'static {
+    /// A short name of the backend, for health reports.
+    fn backend(&self) -> &'static str;
+
+    /// The dimension of the vectors this store holds.
+    fn dimensions(&self) -> usize;
+
+    /// Inserts a new tool; `StoreError::Duplicate` when the name is taken.
+    async fn create(&self, tool: &Tool) -> StoreResult<()>;
+    async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>>;
+    async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>>;
+    /// Replaces the stored tool with the same id. When `tool.embedding_model` is `None`
+    /// the stored embedding is dropped (its text changed). Returns false if no such tool.
+    async fn update(&self, tool: &Tool) -> StoreResult<bool>;
+    async fn delete(&self, id: Uuid) -> StoreResult<bool>;
+    async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>>;
+    /// Tools ordered by name.
+    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>>;
+    async fn count(&self, filter: &ToolFilter) -> StoreResult<u64>;
+
+    /// Stores the embedding of a tool and the model that made it.
+    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool>;
+    /// Tools without an embedding from `model` (missing first, then stale), up to `limit`.
+    async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>>;
+    /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]).
+    async fn nearest(
+        &self,
+        query: &[f32],
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>>;
+    /// Full-text search over name, tags and description, best first.
+    async fn text_search(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>>;
+
+    async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: Page,
+    ) -> StoreResult<Paged<Execution>>;
+    async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats>;
+
+    /// Cheap round trip proving the storage answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Releases connections; called once at shutdown.
+    async fn close(&self);
+}
+
+/// Refuses a vector whose length is not the store's dimension.
+pub(crate) fn check_dimensions(vector: &[f32], dimensions: usize) -> StoreResult<()> {
+    if vector.len() == dimensions {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "vector has {} dimensions, the store holds {dimensions}",
+            vector.len()
+        )))
+    }
+}
+
+/// Linear-interpolated percentile of sorted values, as PostgreSQL's `percentile_cont`.
+pub(crate) fn percentile_cont(sorted: &[f64], fraction: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let position = fraction * (sorted.len() - 1) as f64;
+    let lower = position.floor() as usize;
+    let upper = position.ceil() as usize;
+    let weight = position - lower as f64;
+    Some(sorted[lower] + (sorted[upper] - sorted[lower]) * weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_cont;
+
+    #[test]
+    fn percentile_interpolates_between_neighbours() {
+        assert_eq!(percentile_cont(&[], 0.5), None);
+        assert_eq!(percentile_cont(&[4.0], 0.95), Some(4.0));
+        assert_eq!(percentile_cont(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
+        let p95 = percentile_cont(&[0.0, 10.0], 0.95).unwrap();
+        assert!((p95 - 9.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,508 @@
+//! PostgreSQL + pgvector: the production backend, shared by many replicas.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pgvector::Vector;
+use sqlx::{
+    Executor, PgPool, Postgres, QueryBuilder, Row,
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+};
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult, ToolStore, lexical};
+use crate::registry::model::{
+    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
+    ToolStats,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const TOOL_COLUMNS: &str = "id, name, description, category, tags, input_schema, output_schema, \
+     version, implementation, metadata, is_active, embedding_model, created_at, updated_at";
+
+const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
+     duration_ms, started_at, completed_at";
+
+/// Serialises schema changes made at start-up across replicas (an arbitrary constant).
+const SCHEMA_LOCK_KEY: i64 = 0x0074_6f6f_6c72_6567;
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// HNSW search breadth: higher is closer to exact and slower.
+    pub hnsw_ef_search: u32,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            hnsw_ef_search: 100,
+        }
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    dimensions: usize,
+}
+
+impl PostgresStore {
+    /// Connects, applies migrations and sizes the embedding column to `dimensions`.
+    pub async fn connect(
+        url: &str,
+        dimensions: usize,
+        options: &PostgresOptions,
+    ) -> StoreResult<Self> {
+        let connect: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Other(format!("invalid DATABASE_URL: {e}")))?;
+        let ef_search = options.hnsw_ef_search;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    // strict_order keeps filtered HNSW scans exact in order and complete.
+                    conn.execute(
+                        format!(
+                            "SET hnsw.ef_search = {ef_search}; \
+                             SET hnsw.iterative_scan = strict_order"
+                        )
+                        .as_str(),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        let store = Self { pool, dimensions };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
+    /// A change of dimension drops the old vectors: they cannot be compared with new ones.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT nullif(atttypmod, -1) FROM pg_attribute \
+             WHERE attrelid = 'tools'::regclass AND attname = 'embedding'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != Some(self.dimensions as i32) {
+            if current.is_some() {
+                tracing::warn!(
+                    from = current,
+                    to = self.dimensions,
+                    "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
+                );
+            }
+            let dims = self.dimensions;
+            tx.execute("DROP INDEX IF EXISTS tools_embedding_hnsw_idx")
+                .await?;
+            tx.execute(
+                format!(
+                    "ALTER TABLE tools ALTER COLUMN embedding TYPE vector({dims}) USING NULL; \
+                     UPDATE tools SET embedding_model = NULL WHERE embedding IS NULL"
+                )
+                .as_str(),
+            )
+            .await?;
+            tx.execute(
+                "CREATE INDEX tools_embedding_hnsw_idx ON tools \
+                 USING hnsw (embedding vector_cosine_ops)",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
+        super::check_dimensions(vector, self.dimensions)
+    }
+}
+
+fn push_tool_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &ToolFilter) {
+    if let Some(category) = &filter.category {
+        qb.push(" AND category = ").push_bind(category.clone());
+    }
+    if !filter.tags.is_empty() {
+        qb.push(" AND tags && ").push_bind(filter.tags.clone());
+    }
+    if filter.active_only {
+        qb.push(" AND is_active");
+    }
+}
+
+fn tool_from_row(row: &PgRow) -> Result<Tool, sqlx::Error> {
+    let implementation: serde_json::Value = row.try_get("implementation")?;
+    Ok(Tool {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        category: row.try_get("category")?,
+        tags: row.try_get("tags")?,
+        input_schema: row.try_get("input_schema")?,
+        output_schema: row.try_get("output_schema")?,
+        version: row.try_get("version")?,
+        implementation: serde_json::from_value(implementation)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        metadata: row.try_get("metadata")?,
+        is_active: row.try_get("is_active")?,
+        embedding_model: row.try_get("embedding_model")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn execution_from_row(row: &PgRow) -> Result<Execution, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(Execution {
+        id: row.try_get("id")?,
+        tool_id: row.try_get("tool_id")?,
+        tool_name: row.try_get("tool_name")?,
+        status: ExecutionStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
+        arguments: row.try_get("arguments")?,
+        result: row.try_get("result")?,
+        error: row.try_get("error")?,
+        duration_ms: row.try_get("duration_ms")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn implementation_json(tool: &Tool) -> StoreResult<serde_json::Value> {
+    serde_json::to_value(&tool.implementation).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+#[async_trait]
+impl ToolStore for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    async fn create(&self, tool: &Tool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+             output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(tool.id)
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(&tool.tags)
+        .bind(&tool.input_schema)
+        .bind(&tool.output_schema)
+        .bind(&tool.version)
+        .bind(implementation_json(tool)?)
+        .bind(&tool.metadata)
+        .bind(tool.is_active)
+        .bind(tool.created_at)
+        .bind(tool.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(tool_from_row).transpose()?)
+    }
+
+    async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(tool_from_row).transpose()?)
+    }
+
+    async fn update(&self, tool: &Tool) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
+             input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
+             metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
+             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
+             WHERE id = $1",
+        )
+        .bind(tool.id)
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(&tool.tags)
+        .bind(&tool.input_schema)
+        .bind(&tool.output_schema)
+        .bind(&tool.version)
+        .bind(implementation_json(tool)?)
+        .bind(&tool.metadata)
+        .bind(tool.is_active)
+        .bind(tool.updated_at)
+        .bind(&tool.embedding_model)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tools WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
+        let row = sqlx::query(&format!(
+            "UPDATE tools SET is_active = $2, updated_at = $3 WHERE id = $1 \
+             RETURNING {TOOL_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(active)
+        .bind(crate::registry::model::now_micros())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(tool_from_row).transpose()?)
+    }
+
+    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE TRUE"));
+        push_tool_filter(&mut qb, filter);
+        qb.push(" ORDER BY name LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(page.offset));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = self.count(filter).await?;
+        Ok(Paged { items, total })
+    }
+
+    async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM tools WHERE TRUE");
+        push_tool_filter(&mut qb, filter);
+        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(total as u64)
+    }
+
+    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
+        self.check_dimensions(embedding)?;
+        let done =
+            sqlx::query("UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1")
+                .bind(id)
+                .bind(Vector::from(embedding.to_vec()))
+                .bind(model)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools \
+             WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM $1 \
+             ORDER BY (embedding IS NOT NULL), updated_at LIMIT $2"
+        ))
+        .bind(model)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn nearest(
+        &self,
+        query: &[f32],
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>> {
+        self.check_dimensions(query)?;
+        let vector = Vector::from(query.to_vec());
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS}, 1 - (embedding <=> "));
+        qb.push_bind(vector.clone())
+            .push(") AS similarity FROM tools WHERE embedding IS NOT NULL");
+        push_tool_filter(&mut qb, filter);
+        qb.push(" ORDER BY embedding <=> ")
+            .push_bind(vector)
+            .push(", id LIMIT ")
+            .push_bind(i64::from(k));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let similarity: f64 = row.try_get("similarity")?;
+                Ok(ScoredTool {
+                    tool: tool_from_row(row)?,
+                    score: similarity.clamp(0.0, 1.0),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    async fn text_search(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<ScoredTool>> {
+        let terms = lexical::query_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {TOOL_COLUMNS}, ts_rank(search_vector, q, 32)::float8 AS rank \
+             FROM tools, to_tsquery('english', "
+        ));
+        qb.push_bind(terms.join(" | "))
+            .push(") AS q WHERE search_vector @@ q");
+        push_tool_filter(&mut qb, filter);
+        qb.push(" ORDER BY rank DESC, name LIMIT ")
+            .push_bind(i64::from(k));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let rank: f64 = row.try_get("rank")?;
+                Ok(ScoredTool {
+                    tool: tool_from_row(row)?,
+                    score: rank.clamp(0.0, 1.0),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
+        if executions.is_empty() {
+            return Ok(());
+        }
+        let mut qb = QueryBuilder::new(format!(
+            "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) "
+        ));
+        qb.push_values(executions, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(e.tool_id)
+                .push_bind(e.tool_name.clone())
+                .push_bind(e.status.as_str())
+                .push_bind(e.arguments.clone())
+                .push_bind(e.result.clone())
+                .push_bind(e.error.clone())
+                .push_bind(e.duration_ms)
+                .push_bind(e.started_at)
+                .push_bind(e.completed_at);
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        qb.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: Page,
+    ) -> StoreResult<Paged<Execution>> {
+        fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &ExecutionFilter) {
+            if let Some(tool_id) = filter.tool_id {
+                qb.push(" AND tool_id = ").push_bind(tool_id);
+            }
+            if let Some(status) = filter.status {
+                qb.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(since) = filter.since {
+                qb.push(" AND started_at >= ").push_bind(since);
+            }
+        }
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE TRUE"
+        ));
+        push_filter(&mut qb, filter);
+        qb.push(" ORDER BY started_at DESC, id LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(page.offset));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(execution_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM tool_executions WHERE TRUE");
+        push_filter(&mut qb, filter);
+        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(Paged {
+            items,
+            total: total as u64,
+        })
+    }
+
+    async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
+        let row = sqlx::query(
+            "SELECT count(*) AS calls, \
+                    count(*) FILTER (WHERE status = 'success') AS successes, \
+                    count(*) FILTER (WHERE status = 'error') AS errors, \
+                    count(*) FILTER (WHERE status = 'timeout') AS timeouts, \
+                    avg(duration_ms) AS mean, \
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50, \
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95, \
+                    max(started_at) AS last_called \
+             FROM tool_executions WHERE tool_id = $1",
+        )
+        .bind(tool_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let calls = row.try_get::<i64, _>("calls")? as u64;
+        let successes = row.try_get::<i64, _>("successes")? as u64;
+        Ok(ToolStats {
+            tool_id,
+            calls,
+            successes,
+            errors: row.try_get::<i64, _>("errors")? as u64,
+            timeouts: row.try_get::<i64, _>("timeouts")? as u64,
+            success_rate: (calls > 0).then(|| successes as f64 / calls as f64),
+            mean_duration_ms: row.try_get("mean")?,
+            p50_duration_ms: row.try_get("p50")?,
+            p95_duration_ms: row.try_get("p95")?,
+            last_called_at: row.try_get("last_called")?,
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,117 @@
+//! Restarts keep data, and SIGTERM lets an in-flight request finish before a clean exit.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use crate::helpers::{Backend, TestApp, TestDb, tool_definition};
+
+crate::on_both_backends!(restart_keeps_the_catalogue);
+
+async fn restart_keeps_the_catalogue(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(db.settings()).await;
+    let tool = app.register(&tool_definition("survivor")).await;
+    app.stop().await;
+
+    let again = TestApp::spawn(db.settings()).await;
+    let (status, fetched) = again
+        .get(&format!("/admin/tools/{}", tool["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched, tool);
+    again.stop().await;
+}
+
+/// Starts the real binary on the embedded store and returns it with its address, read from
+/// its "listening" log line.
+fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tool-registry"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("CONFIG_FILE")
+        .env("REGISTRY_DATA_DIR", data_dir)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the binary");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the logs so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = start_binary(dir.path());
+
+    let body = tool_definition("in_flight").to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /admin/tools HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The request started before the signal: it must still be served.
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"name\":\"in_flight\""), "{answer}");
+
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(TcpStream::connect(&address).is_err(), "no longer accepting");
+
+    // And the registration was committed.
+    let (mut child, address) = start_binary(dir.path());
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /admin/tools HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"name\":\"in_flight\""), "{answer}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

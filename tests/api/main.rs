@@ -1,0 +1,9 @@
+//! Integration tests: one binary, real stores (SQLite file and PostgreSQL with pgvector)
+//! and the real HTTP server on loopback.
+
+mod helpers;
+
+mod http_admin;
+mod http_errors;
+mod lifecycle;
+mod store_contract;

@@ -1,0 +1,749 @@
+//! The storage contract: every behaviour of `ToolStore`, run against both backends.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+use tool_registry::{
+    registry::model::{
+        Execution, ExecutionFilter, ExecutionStatus, Implementation, Page, Tool, ToolFilter,
+        now_micros,
+    },
+    store::{StoreError, ToolStore},
+};
+use uuid::Uuid;
+
+use crate::helpers::{Backend, DIMS, TestDb};
+
+crate::on_both_backends!(
+    crud_round_trip,
+    duplicate_names_are_refused,
+    listing_filters_pages_and_counts,
+    activation_changes_visibility,
+    nearest_matches_brute_force_cosine,
+    full_text_ranks_name_matches_first,
+    changed_text_drops_the_embedding,
+    executions_and_stats,
+    data_survives_reopening,
+    a_new_dimension_drops_old_vectors,
+);
+
+fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
+    let now = now_micros();
+    Tool {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        description: description.into(),
+        category: category.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        input_schema: json!({"type": "object", "properties": {"q": {"type": "string"}}}),
+        output_schema: None,
+        version: "1.0.0".into(),
+        implementation: Implementation::Http {
+            url: "https://tools.example/run".into(),
+            method: "POST".into(),
+            headers: [("x-team".to_string(), "search".to_string())].into(),
+            timeout_ms: Some(1500),
+        },
+        metadata: json!({"owner": "tests"}),
+        is_active: true,
+        embedding_model: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn fresh(backend: Backend) -> (TestDb, Arc<dyn ToolStore>) {
+    let db = TestDb::new(backend).await;
+    let store = db.open(DIMS).await;
+    (db, store)
+}
+
+/// Deterministic pseudo-random vectors (a linear congruential generator).
+fn vectors(count: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            (0..DIMS)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+const ALL: Page = Page {
+    limit: 500,
+    offset: 0,
+};
+
+async fn crud_round_trip(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let original = tool("alpha", "text", &["a", "b"], "First tool");
+    store.create(&original).await.unwrap();
+    assert_eq!(
+        store.get(original.id).await.unwrap().as_ref(),
+        Some(&original)
+    );
+    assert_eq!(
+        store.get_by_name("alpha").await.unwrap().as_ref(),
+        Some(&original)
+    );
+    assert_eq!(store.get(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        store.get_by_name("ALPHA").await.unwrap(),
+        None,
+        "names are case-sensitive"
+    );
+
+    let mut changed = original.clone();
+    changed.name = "alpha2".into();
+    changed.description = "Changed".into();
+    changed.tags = vec!["c".into()];
+    changed.output_schema = Some(json!({"type": "object"}));
+    changed.implementation = Implementation::Builtin {
+        handler: "calculator".into(),
+    };
+    changed.updated_at = now_micros();
+    assert!(store.update(&changed).await.unwrap());
+    assert_eq!(store.get(original.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(store.get_by_name("alpha").await.unwrap(), None);
+
+    let mut ghost = changed.clone();
+    ghost.id = Uuid::new_v4();
+    assert!(!store.update(&ghost).await.unwrap());
+
+    assert!(store.delete(original.id).await.unwrap());
+    assert!(!store.delete(original.id).await.unwrap());
+    assert_eq!(store.get(original.id).await.unwrap(), None);
+    assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 0);
+}
+
+async fn duplicate_names_are_refused(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    store.create(&tool("same", "x", &[], "one")).await.unwrap();
+    let err = store
+        .create(&tool("same", "y", &[], "two"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate(ref n) if n == "same"),
+        "{err:?}"
+    );
+
+    let mut other = tool("other", "x", &[], "three");
+    store.create(&other).await.unwrap();
+    other.name = "same".into();
+    let err = store.update(&other).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
+    assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 2);
+}
+
+async fn listing_filters_pages_and_counts(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    for i in 0..12 {
+        let category = if i % 3 == 0 { "math" } else { "text" };
+        let tags: &[&str] = match i % 4 {
+            0 => &["red"],
+            1 => &["blue", "green"],
+            2 => &["green"],
+            _ => &[],
+        };
+        let mut t = tool(&format!("tool_{i:02}"), category, tags, "desc");
+        t.is_active = i != 5;
+        store.create(&t).await.unwrap();
+    }
+    let everything = store.list(&ToolFilter::default(), ALL).await.unwrap();
+    assert_eq!(everything.total, 12);
+    let names: Vec<_> = everything.items.iter().map(|t| t.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "listing is ordered by name");
+
+    let page = store
+        .list(
+            &ToolFilter::default(),
+            Page {
+                limit: 5,
+                offset: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 12);
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["tool_10", "tool_11"]
+    );
+    let beyond = store
+        .list(
+            &ToolFilter::default(),
+            Page {
+                limit: 5,
+                offset: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(beyond.items.is_empty());
+    assert_eq!(beyond.total, 12);
+
+    let math = ToolFilter {
+        category: Some("math".into()),
+        ..ToolFilter::default()
+    };
+    assert_eq!(store.count(&math).await.unwrap(), 4);
+
+    let any_of = ToolFilter {
+        tags: vec!["red".into(), "blue".into()],
+        ..ToolFilter::default()
+    };
+    let tagged = store.list(&any_of, ALL).await.unwrap();
+    assert_eq!(tagged.total, 6, "tags match any-of");
+    assert!(
+        tagged
+            .items
+            .iter()
+            .all(|t| t.tags.contains(&"red".to_string()) || t.tags.contains(&"blue".to_string()))
+    );
+
+    let combined = ToolFilter {
+        category: Some("text".into()),
+        tags: vec!["green".into()],
+        active_only: true,
+    };
+    let found = store.list(&combined, ALL).await.unwrap();
+    // green: i%4 in {1,2} → 1,2,5,6,9,10; text: i%3 != 0 → 1,2,5,10; active: drop 5.
+    assert_eq!(
+        found
+            .items
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["tool_01", "tool_02", "tool_10"]
+    );
+    assert_eq!(found.total, 3);
+}
+
+async fn activation_changes_visibility(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let t = tool("switch", "x", &[], "A switchable tool");
+    store.create(&t).await.unwrap();
+    store.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    let off = store.set_active(t.id, false).await.unwrap().unwrap();
+    assert!(!off.is_active);
+    assert!(off.updated_at >= t.updated_at);
+    assert_eq!(store.count(&active).await.unwrap(), 0);
+    assert!(
+        store
+            .nearest(&[1.0; DIMS], 5, &active)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .text_search("switchable", 5, &active)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let on = store.set_active(t.id, true).await.unwrap().unwrap();
+    assert!(on.is_active);
+    assert_eq!(
+        store.nearest(&[1.0; DIMS], 5, &active).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .set_active(Uuid::new_v4(), true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn nearest_matches_brute_force_cosine(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let vecs = vectors(40, 7);
+    let mut tools = Vec::new();
+    for (i, v) in vecs.iter().enumerate() {
+        let mut t = tool(
+            &format!("vec_{i}"),
+            if i % 2 == 0 { "even" } else { "odd" },
+            &[],
+            "v",
+        );
+        t.is_active = i % 10 != 3;
+        store.create(&t).await.unwrap();
+        assert!(store.set_embedding(t.id, v, "test-model").await.unwrap());
+        tools.push(t);
+    }
+    // One tool without an embedding never shows up.
+    store
+        .create(&tool("no_vector", "even", &[], "v"))
+        .await
+        .unwrap();
+
+    for (q, query) in vectors(5, 99).iter().enumerate() {
+        for filter in [
+            ToolFilter::default(),
+            ToolFilter {
+                category: Some("even".into()),
+                active_only: true,
+                ..ToolFilter::default()
+            },
+        ] {
+            let mut expected: Vec<(String, f64)> = tools
+                .iter()
+                .zip(&vecs)
+                .filter(|(t, _)| {
+                    filter.category.as_ref().is_none_or(|c| *c == t.category)
+                        && (!filter.active_only || t.is_active)
+                })
+                .map(|(t, v)| (t.name.clone(), cosine(query, v).max(0.0)))
+                .collect();
+            expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+            expected.truncate(7);
+            let hits = store.nearest(query, 7, &filter).await.unwrap();
+            assert_eq!(hits.len(), expected.len(), "query {q}");
+            for (hit, (name, score)) in hits.iter().zip(&expected) {
+                assert!(
+                    (hit.score - score).abs() < 1e-4,
+                    "query {q}: {} vs {name}",
+                    hit.tool.name
+                );
+                assert!((0.0..=1.0).contains(&hit.score));
+            }
+            // Names agree wherever scores are not tied.
+            let got: Vec<_> = hits.iter().map(|h| h.tool.name.clone()).collect();
+            let want: Vec<_> = expected.iter().map(|e| e.0.clone()).collect();
+            assert_eq!(got, want, "query {q} filter {filter:?}");
+        }
+    }
+    assert!(
+        store
+            .nearest(&vecs[0], 0, &ToolFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .nearest(&[1.0, 2.0], 3, &ToolFilter::default())
+            .await
+            .is_err()
+    );
+}
+
+async fn full_text_ranks_name_matches_first(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    store
+        .create(&tool(
+            "github.create_issue",
+            "dev",
+            &["github"],
+            "Open a new ticket in a repository",
+        ))
+        .await
+        .unwrap();
+    store
+        .create(&tool(
+            "jira_comment",
+            "dev",
+            &["jira"],
+            "Comment on a Jira issue that already exists",
+        ))
+        .await
+        .unwrap();
+    store
+        .create(&tool(
+            "weather_now",
+            "web",
+            &["weather"],
+            "Current weather for a city",
+        ))
+        .await
+        .unwrap();
+    let mut hidden = tool("issue_archive", "dev", &[], "Archive an issue");
+    hidden.is_active = false;
+    store.create(&hidden).await.unwrap();
+
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    let hits = store
+        .text_search("create an issue", 10, &active)
+        .await
+        .unwrap();
+    let names: Vec<_> = hits.iter().map(|h| h.tool.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["github.create_issue", "jira_comment"],
+        "{hits:?}"
+    );
+    assert!(hits[0].score > hits[1].score);
+    assert!(hits.iter().all(|h| h.score > 0.0 && h.score <= 1.0));
+
+    // Stemming: "issues" and "commenting" match their stems.
+    let stems = store
+        .text_search("commenting issues", 10, &active)
+        .await
+        .unwrap();
+    assert_eq!(stems[0].tool.name, "jira_comment");
+
+    let web = ToolFilter {
+        category: Some("web".into()),
+        ..ToolFilter::default()
+    };
+    let weather = store
+        .text_search("weather in Paris", 10, &web)
+        .await
+        .unwrap();
+    assert_eq!(weather.len(), 1);
+    assert_eq!(weather[0].tool.name, "weather_now");
+    assert!(
+        store
+            .text_search("issue", 10, &web)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        store
+            .text_search("zebra xylophone", 10, &active)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.text_search("", 10, &active).await.unwrap().is_empty());
+    for hostile in [
+        "'; DROP TABLE tools; --",
+        "\"unbalanced",
+        "a OR b NEAR(c)",
+        "*:&|!()",
+    ] {
+        store.text_search(hostile, 10, &active).await.unwrap();
+    }
+    assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 4);
+
+    // The index follows updates and deletes.
+    let mut weather_tool = store.get_by_name("weather_now").await.unwrap().unwrap();
+    weather_tool.description = "Forecast of rain and snow".into();
+    store.update(&weather_tool).await.unwrap();
+    assert!(
+        store
+            .text_search("current city", 10, &active)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.text_search("snow", 10, &active).await.unwrap().len(),
+        1
+    );
+    store.delete(weather_tool.id).await.unwrap();
+    assert!(
+        store
+            .text_search("snow", 10, &active)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn changed_text_drops_the_embedding(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let a = tool("a_tool", "x", &[], "a");
+    let b = tool("b_tool", "x", &[], "b");
+    let c = tool("c_tool", "x", &[], "c");
+    for t in [&a, &b, &c] {
+        store.create(t).await.unwrap();
+    }
+    store
+        .set_embedding(a.id, &[1.0; DIMS], "model-1")
+        .await
+        .unwrap();
+    store
+        .set_embedding(b.id, &[0.5; DIMS], "model-0")
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .set_embedding(Uuid::new_v4(), &[1.0; DIMS], "model-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_embedding(a.id, &[1.0; 3], "model-1")
+            .await
+            .is_err()
+    );
+
+    let needing: Vec<_> = store
+        .tools_needing_embedding("model-1", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        needing,
+        vec!["c_tool", "b_tool"],
+        "missing first, then stale"
+    );
+    assert_eq!(
+        store
+            .tools_needing_embedding("model-1", 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let stored = store.get(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.embedding_model.as_deref(), Some("model-1"));
+    // Metadata-only change keeps the vector.
+    let mut renamed = stored.clone();
+    renamed.metadata = json!({"v": 2});
+    store.update(&renamed).await.unwrap();
+    assert_eq!(
+        store
+            .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A text change comes with embedding_model = None: the vector goes.
+    renamed.description = "new text".into();
+    renamed.embedding_model = None;
+    store.update(&renamed).await.unwrap();
+    let hits = store
+        .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter()
+            .map(|h| h.tool.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["b_tool"]
+    );
+    assert_eq!(
+        store.get(a.id).await.unwrap().unwrap().embedding_model,
+        None
+    );
+}
+
+fn execution(tool: &Tool, status: ExecutionStatus, duration_ms: f64, ago_s: i64) -> Execution {
+    let started = now_micros() - Duration::seconds(ago_s);
+    Execution {
+        id: Uuid::new_v4(),
+        tool_id: tool.id,
+        tool_name: tool.name.clone(),
+        status,
+        arguments: json!({"q": "x", "n": [1, 2]}),
+        result: (status == ExecutionStatus::Success).then(|| json!({"ok": true})),
+        error: (status != ExecutionStatus::Success).then(|| "it failed".to_string()),
+        duration_ms,
+        started_at: started,
+        completed_at: started + Duration::microseconds((duration_ms * 1000.0) as i64),
+    }
+}
+
+async fn executions_and_stats(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let a = tool("exec_a", "x", &[], "a");
+    let b = tool("exec_b", "x", &[], "b");
+    store.create(&a).await.unwrap();
+    store.create(&b).await.unwrap();
+
+    let empty = store.tool_stats(a.id).await.unwrap();
+    assert_eq!(
+        (empty.calls, empty.success_rate, empty.p95_duration_ms),
+        (0, None, None)
+    );
+
+    let durations = [10.0, 20.0, 30.0, 40.0, 1000.0];
+    let statuses = [
+        ExecutionStatus::Success,
+        ExecutionStatus::Success,
+        ExecutionStatus::Error,
+        ExecutionStatus::Success,
+        ExecutionStatus::Timeout,
+    ];
+    let mut records: Vec<Execution> = durations
+        .iter()
+        .zip(statuses)
+        .enumerate()
+        .map(|(i, (d, s))| execution(&a, s, *d, 100 - i as i64 * 10))
+        .collect();
+    records.push(execution(&b, ExecutionStatus::Success, 5.0, 1));
+    store.record_executions(&records).await.unwrap();
+    // Recording the same batch again (a retry) adds nothing.
+    store.record_executions(&records).await.unwrap();
+    store.record_executions(&[]).await.unwrap();
+
+    let all = store
+        .list_executions(
+            &ExecutionFilter::default(),
+            Page {
+                limit: 3,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.total, 6);
+    assert_eq!(all.items.len(), 3);
+    assert_eq!(all.items[0], records[5], "newest first, stored exactly");
+
+    let of_a = ExecutionFilter {
+        tool_id: Some(a.id),
+        ..ExecutionFilter::default()
+    };
+    assert_eq!(store.list_executions(&of_a, ALL).await.unwrap().total, 5);
+    let errors = ExecutionFilter {
+        tool_id: Some(a.id),
+        status: Some(ExecutionStatus::Error),
+        ..ExecutionFilter::default()
+    };
+    let errs = store.list_executions(&errors, ALL).await.unwrap();
+    assert_eq!(errs.total, 1);
+    assert_eq!(errs.items[0].error.as_deref(), Some("it failed"));
+    let recent = ExecutionFilter {
+        since: Some(now_micros() - Duration::seconds(65)),
+        ..ExecutionFilter::default()
+    };
+    // Started 100, 90, 80, 70, 60 and 1 seconds ago: two are within 65 s.
+    assert_eq!(store.list_executions(&recent, ALL).await.unwrap().total, 2);
+
+    let stats = store.tool_stats(a.id).await.unwrap();
+    assert_eq!(stats.calls, 5);
+    assert_eq!(stats.successes, 3);
+    assert_eq!(stats.errors, 1);
+    assert_eq!(stats.timeouts, 1);
+    assert_eq!(stats.success_rate, Some(0.6));
+    assert!((stats.mean_duration_ms.unwrap() - 220.0).abs() < 1e-9);
+    assert!((stats.p50_duration_ms.unwrap() - 30.0).abs() < 1e-9);
+    // Linear interpolation between 40 and 1000 at 0.95 * 4 = 3.8.
+    assert!((stats.p95_duration_ms.unwrap() - 808.0).abs() < 1e-9);
+    assert_eq!(stats.last_called_at, Some(records[4].started_at));
+
+    // History outlives the tool.
+    store.delete(a.id).await.unwrap();
+    assert_eq!(store.tool_stats(a.id).await.unwrap().calls, 5);
+}
+
+async fn data_survives_reopening(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open(DIMS).await;
+    let t = tool("durable", "x", &["keep"], "Stays after a restart");
+    store.create(&t).await.unwrap();
+    store.set_embedding(t.id, &[0.25; DIMS], "m").await.unwrap();
+    let run = execution(&t, ExecutionStatus::Success, 3.5, 0);
+    store
+        .record_executions(std::slice::from_ref(&run))
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+
+    let reopened = db.open(DIMS).await;
+    let mut expected = t.clone();
+    expected.embedding_model = Some("m".into());
+    assert_eq!(reopened.get(t.id).await.unwrap(), Some(expected));
+    let hits = reopened
+        .nearest(&[1.0; DIMS], 3, &ToolFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!((hits[0].score - 1.0).abs() < 1e-6);
+    assert_eq!(
+        reopened
+            .text_search("restart", 3, &ToolFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let runs = reopened
+        .list_executions(&ExecutionFilter::default(), ALL)
+        .await
+        .unwrap();
+    assert_eq!(runs.items, vec![run]);
+    reopened.ping().await.unwrap();
+}
+
+async fn a_new_dimension_drops_old_vectors(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open(DIMS).await;
+    let t = tool("dims", "x", &[], "d");
+    store.create(&t).await.unwrap();
+    store.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let wider = db.open(DIMS * 2).await;
+    assert_eq!(wider.dimensions(), DIMS * 2);
+    assert_eq!(
+        wider.get(t.id).await.unwrap().unwrap().embedding_model,
+        None
+    );
+    assert!(
+        wider
+            .nearest(&[1.0; DIMS * 2], 3, &ToolFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        wider.tools_needing_embedding("m", 10).await.unwrap().len(),
+        1
+    );
+    wider
+        .set_embedding(t.id, &[1.0; DIMS * 2], "m2")
+        .await
+        .unwrap();
+    assert_eq!(
+        wider
+            .nearest(&[1.0; DIMS * 2], 3, &ToolFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
