@@ -57,6 +57,18 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// After a shutdown signal, in-flight requests get this long to finish.
     pub shutdown_timeout_ms: u64,
+    /// Timeout of HTTP tools that do not set their own `timeout_ms`.
+    pub tool_timeout_ms: u64,
+    /// Lets HTTP tools call loopback, private and link-local addresses.
+    pub allow_private_tool_urls: bool,
+    /// Larger answers of HTTP tools are an error.
+    pub tool_max_response_bytes: usize,
+    /// Largest input a built-in tool accepts.
+    pub tool_max_input_bytes: usize,
+    /// Execution records waiting to be written; callers wait when it is full.
+    pub execution_queue_size: usize,
+    /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
+    pub register_builtins: bool,
 }
 
 impl Settings {
@@ -80,7 +92,13 @@ impl Settings {
             .set_default("log_format", "pretty")?
             .set_default("request_timeout_ms", 30_000)?
             .set_default("max_body_bytes", 2 * 1024 * 1024)?
-            .set_default("shutdown_timeout_ms", 30_000)?;
+            .set_default("shutdown_timeout_ms", 30_000)?
+            .set_default("tool_timeout_ms", 30_000)?
+            .set_default("allow_private_tool_urls", false)?
+            .set_default("tool_max_response_bytes", 1024 * 1024)?
+            .set_default("tool_max_input_bytes", 1024 * 1024)?
+            .set_default("execution_queue_size", 10_000)?
+            .set_default("register_builtins", true)?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
@@ -105,6 +123,13 @@ impl Settings {
             ("EMBEDDING_DIMENSIONS", self.embedding_dimensions as u64),
             ("REQUEST_TIMEOUT_MS", self.request_timeout_ms),
             ("MAX_BODY_BYTES", self.max_body_bytes as u64),
+            ("TOOL_TIMEOUT_MS", self.tool_timeout_ms),
+            (
+                "TOOL_MAX_RESPONSE_BYTES",
+                self.tool_max_response_bytes as u64,
+            ),
+            ("TOOL_MAX_INPUT_BYTES", self.tool_max_input_bytes as u64),
+            ("EXECUTION_QUEUE_SIZE", self.execution_queue_size as u64),
         ];
         for (name, value) in positive {
             if value == 0 {

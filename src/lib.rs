@@ -17,8 +17,9 @@ use tokio::net::TcpListener;
 use crate::{
     config::Settings,
     http::AppState,
-    registry::ToolRegistry,
+    registry::{ToolRegistry, recorder::ExecutionRecorder},
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
+    tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
 
 /// Opens the configured store: PostgreSQL when `DATABASE_URL` is set, else the embedded
@@ -67,8 +68,25 @@ impl App {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let executor = Arc::new(Executor::new(ExecutorSettings {
+            default_timeout: std::time::Duration::from_millis(settings.tool_timeout_ms),
+            allow_private_urls: settings.allow_private_tool_urls,
+            max_response_bytes: settings.tool_max_response_bytes,
+            builtin_limits: BuiltinLimits {
+                max_input_bytes: settings.tool_max_input_bytes,
+                ..BuiltinLimits::default()
+            },
+        })?);
+        let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
+        let registry = ToolRegistry::new(store, executor, recorder);
+        if settings.register_builtins {
+            registry
+                .sync_builtins()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
+        }
         let state = AppState {
-            registry: Arc::new(ToolRegistry::new(store)),
+            registry: Arc::new(registry),
             settings: Arc::new(settings),
             started: Instant::now(),
         };
@@ -82,13 +100,15 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (up to `SHUTDOWN_TIMEOUT_MS`) and closes the store.
+    /// finish (up to `SHUTDOWN_TIMEOUT_MS`), writes queued execution records and closes
+    /// the store.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self { listener, state } = self;
         let store = state.registry.store().clone();
+        let recorder = state.registry.recorder().clone();
         let grace = state.settings.shutdown_timeout();
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
@@ -111,6 +131,7 @@ impl App {
                 Ok(())
             }
         };
+        recorder.flush().await;
         store.close().await;
         tracing::info!("stopped");
         outcome

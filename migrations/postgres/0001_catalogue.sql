@@ -64,6 +64,7 @@ CREATE TABLE tool_executions (
 
 CREATE INDEX tool_executions_tool_started_idx ON tool_executions (tool_id, started_at DESC);
 CREATE INDEX tool_executions_started_idx ON tool_executions (started_at DESC);
+CREATE INDEX tool_executions_name_started_idx ON tool_executions (tool_name, started_at DESC);
 
 -- Facts about the stored vectors (dimension, model), checked at start-up.
 CREATE TABLE registry_meta (

@@ -1,6 +1,8 @@
-//! Operator routes under `/admin`: the catalogue's CRUD.
+//! Operator routes under `/admin`: the catalogue's CRUD, executions and call statistics.
 
-use std::collections::HashMap;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
 
 use axum::{
     Json, Router,
@@ -13,10 +15,14 @@ use super::{
     AppState,
     extract::{AppJson, ToolId},
     paging::{ToolPage, page},
+    query::QueryParams,
 };
 use crate::{
     error::ApiError,
-    registry::model::{NewTool, Tool, ToolFilter, ToolPatch},
+    registry::model::{
+        Execution, ExecutionFilter, ExecutionStatus, NewTool, Tool, ToolFilter, ToolPatch,
+        ToolStats,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -28,6 +34,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/tools/{id}/activate", post(activate_tool))
         .route("/admin/tools/{id}/deactivate", post(deactivate_tool))
+        .route("/admin/tools/{id}/stats", get(tool_stats))
+        .route("/admin/executions", get(list_executions))
 }
 
 async fn create_tool(
@@ -38,60 +46,78 @@ async fn create_tool(
     Ok((StatusCode::CREATED, Json(tool)))
 }
 
-/// `?category=&tags=a,b&include_inactive=true&limit=&offset=`; each bad value is a 422
-/// naming its parameter.
+/// `?category=&tags=a,b&include_inactive=true&limit=&offset=`.
 async fn list_tools(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ToolPage>, ApiError> {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    const KNOWN: [&str; 5] = ["category", "tags", "include_inactive", "limit", "offset"];
-    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::validation(
-            unknown.clone(),
-            format!("unknown query parameter '{unknown}'"),
-        ));
-    }
-    let number = |name: &str| -> Result<Option<u32>, ApiError> {
-        params
-            .get(name)
-            .map(|raw| {
-                raw.parse::<u32>().map_err(|_| {
-                    ApiError::validation(name, format!("{name} must be a non-negative integer"))
-                })
-            })
-            .transpose()
-    };
-    let include_inactive = match params.get("include_inactive").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "include_inactive",
-                "include_inactive must be true or false",
-            ));
-        }
-    };
-    let page = page(number("limit")?, number("offset")?)?;
+    let params = QueryParams::parse(
+        query.as_deref(),
+        &["category", "tags", "include_inactive", "limit", "offset"],
+    )?;
+    let page = page(params.number("limit")?, params.number("offset")?)?;
     let filter = ToolFilter {
-        category: params.get("category").cloned(),
-        tags: params
-            .get("tags")
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        active_only: !include_inactive,
+        category: params.text("category"),
+        tags: params.list("tags"),
+        active_only: !params.flag("include_inactive")?,
     };
     let paged = state.registry.list(&filter, page).await?;
     Ok(Json(ToolPage::new(paged, page)))
+}
+
+#[derive(Serialize)]
+struct ExecutionPage {
+    executions: Vec<Execution>,
+    total: u64,
+    limit: u32,
+    offset: u32,
+}
+
+/// `?tool=<name or id>&status=success|error|timeout&since=<RFC 3339>&limit=&offset=`.
+async fn list_executions(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ExecutionPage>, ApiError> {
+    let params = QueryParams::parse(
+        query.as_deref(),
+        &["tool", "status", "since", "limit", "offset"],
+    )?;
+    let page = page(params.number("limit")?, params.number("offset")?)?;
+    let mut filter = ExecutionFilter::default();
+    if let Some(tool) = params.text("tool") {
+        match Uuid::parse_str(&tool) {
+            Ok(id) => filter.tool_id = Some(id),
+            Err(_) => filter.tool_name = Some(tool),
+        }
+    }
+    if let Some(status) = params.text("status") {
+        filter.status = Some(ExecutionStatus::parse(&status).ok_or_else(|| {
+            ApiError::validation("status", "status must be success, error or timeout")
+        })?);
+    }
+    if let Some(since) = params.text("since") {
+        let parsed = DateTime::parse_from_rfc3339(&since).map_err(|_| {
+            ApiError::validation(
+                "since",
+                "since must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
+            )
+        })?;
+        filter.since = Some(parsed.with_timezone(&Utc));
+    }
+    let paged = state.registry.executions(&filter, page).await?;
+    Ok(Json(ExecutionPage {
+        executions: paged.items,
+        total: paged.total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+async fn tool_stats(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+) -> Result<Json<ToolStats>, ApiError> {
+    Ok(Json(state.registry.stats(id).await?))
 }
 
 async fn get_tool(

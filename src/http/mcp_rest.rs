@@ -1,5 +1,4 @@
-//! The plain REST routes agents use: `/mcp/list_tools` (find and call arrive with search
-//! and execution).
+//! The plain REST routes agents use: `/mcp/list_tools` and `/mcp/call_tool`.
 
 use axum::{Json, Router, extract::State, routing::post};
 use serde::Deserialize;
@@ -9,10 +8,15 @@ use super::{
     extract::AppJson,
     paging::{ToolPage, page},
 };
-use crate::{error::ApiError, registry::model::ToolFilter};
+use crate::{
+    error::ApiError,
+    registry::model::{CallResult, ToolFilter},
+};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/mcp/list_tools", post(list_tools))
+    Router::new()
+        .route("/mcp/list_tools", post(list_tools))
+        .route("/mcp/call_tool", post(call_tool))
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,4 +47,34 @@ async fn list_tools(
     };
     let paged = state.registry.list(&filter, page).await?;
     Ok(Json(ToolPage::new(paged, page)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallToolRequest {
+    name: String,
+    #[serde(default = "empty_object")]
+    arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+async fn call_tool(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<CallToolRequest>,
+) -> Result<Json<CallResult>, ApiError> {
+    if !request.arguments.is_object() {
+        return Err(ApiError::validation(
+            "arguments",
+            "arguments must be a JSON object",
+        ));
+    }
+    Ok(Json(
+        state
+            .registry
+            .call_tool(&request.name, request.arguments)
+            .await?,
+    ))
 }

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod health;
 pub mod mcp_rest;
 pub mod paging;
+pub mod query;
 
 use std::{sync::Arc, time::Instant};
 

@@ -2,25 +2,79 @@
 //! the store.
 
 pub mod model;
+pub mod recorder;
 pub mod validation;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{error::ApiError, store::ToolStore};
-use model::{
-    DEFAULT_CATEGORY, DEFAULT_VERSION, NewTool, Page, Paged, Tool, ToolFilter, ToolPatch,
-    now_micros,
+use crate::{
+    error::ApiError,
+    store::ToolStore,
+    tools::{BuiltinTool, Executor, Outcome},
 };
+use model::{
+    CallResult, DEFAULT_CATEGORY, DEFAULT_VERSION, Execution, ExecutionFilter, ExecutionStatus,
+    Implementation, NewTool, Page, Paged, Tool, ToolFilter, ToolPatch, ToolStats, now_micros,
+};
+use recorder::ExecutionRecorder;
 
 pub struct ToolRegistry {
     store: Arc<dyn ToolStore>,
+    executor: Arc<Executor>,
+    recorder: ExecutionRecorder,
 }
 
 impl ToolRegistry {
-    pub fn new(store: Arc<dyn ToolStore>) -> Self {
-        Self { store }
+    pub fn new(
+        store: Arc<dyn ToolStore>,
+        executor: Arc<Executor>,
+        recorder: ExecutionRecorder,
+    ) -> Self {
+        Self {
+            store,
+            executor,
+            recorder,
+        }
+    }
+
+    pub fn recorder(&self) -> &ExecutionRecorder {
+        &self.recorder
+    }
+
+    /// Checks what only the running service knows: built-in handlers exist, and HTTP tools
+    /// do not point at private addresses unless that is allowed.
+    fn check_runnable(&self, implementation: &Implementation) -> Result<(), ApiError> {
+        validation::implementation(implementation)?;
+        match implementation {
+            Implementation::Builtin { handler } if !self.executor.has_builtin(handler) => {
+                Err(ApiError::validation(
+                    "implementation.handler",
+                    format!("there is no built-in tool '{handler}'"),
+                ))
+            }
+            Implementation::Http { url, .. } | Implementation::Mcp { url, .. } => {
+                let guard = self.executor.url_guard();
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| ApiError::validation("implementation.url", e.to_string()))?;
+                let named_local = !guard.allow_private
+                    && parsed.host_str().is_some_and(|h| {
+                        h.eq_ignore_ascii_case("localhost") || h.ends_with(".localhost")
+                    });
+                if named_local {
+                    return Err(ApiError::validation(
+                        "implementation.url",
+                        "localhost is not allowed (ALLOW_PRIVATE_TOOL_URLS)",
+                    ));
+                }
+                guard
+                    .check_url(&parsed)
+                    .map_err(|refused| ApiError::validation("implementation.url", refused))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn ToolStore> {
@@ -39,7 +93,7 @@ impl ToolRegistry {
         }
         let version = new.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned());
         validation::version(&version)?;
-        validation::implementation(&new.implementation)?;
+        self.check_runnable(&new.implementation)?;
         let metadata = new.metadata.unwrap_or_else(|| serde_json::json!({}));
         validation::metadata(&metadata)?;
 
@@ -114,7 +168,7 @@ impl ToolRegistry {
             tool.version = version;
         }
         if let Some(implementation) = patch.implementation {
-            validation::implementation(&implementation)?;
+            self.check_runnable(&implementation)?;
             tool.implementation = implementation;
         }
         if let Some(metadata) = patch.metadata {
@@ -154,6 +208,121 @@ impl ToolRegistry {
     pub async fn list(&self, filter: &ToolFilter, page: Page) -> Result<Paged<Tool>, ApiError> {
         Ok(self.store.list(filter, page).await?)
     }
+
+    /// Validates the arguments, runs the tool and queues its execution record. A tool that
+    /// fails is a result with status `error`, not an `Err`.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallResult, ApiError> {
+        let tool = self.get_by_name(name).await?;
+        if !tool.is_active {
+            return Err(ApiError::NotFound {
+                code: "tool_inactive",
+                message: format!("the tool '{name}' is deactivated"),
+            });
+        }
+        self.executor.validate_arguments(&tool, &arguments)?;
+        let started_at = now_micros();
+        let clock = Instant::now();
+        let outcome = self.executor.run(&tool, arguments.clone()).await?;
+        let duration_ms = clock.elapsed().as_secs_f64() * 1000.0;
+        let completed_at =
+            started_at + chrono::Duration::microseconds((duration_ms * 1000.0).round() as i64);
+        let (status, result, error) = match outcome {
+            Outcome::Success(value) => (ExecutionStatus::Success, Some(value), None),
+            Outcome::Error(message) => (ExecutionStatus::Error, None, Some(message)),
+            Outcome::Timeout(message) => (ExecutionStatus::Timeout, None, Some(message)),
+        };
+        let execution = Execution {
+            id: Uuid::new_v4(),
+            tool_id: tool.id,
+            tool_name: tool.name.clone(),
+            status,
+            arguments,
+            result: result.clone(),
+            error: error.clone(),
+            duration_ms,
+            started_at,
+            completed_at,
+        };
+        let answer = CallResult {
+            execution_id: execution.id,
+            tool: tool.name,
+            status,
+            result,
+            error,
+            duration_ms,
+        };
+        self.recorder.record(execution).await;
+        Ok(answer)
+    }
+
+    pub async fn executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: Page,
+    ) -> Result<Paged<Execution>, ApiError> {
+        Ok(self.store.list_executions(filter, page).await?)
+    }
+
+    pub async fn stats(&self, id: Uuid) -> Result<ToolStats, ApiError> {
+        self.get(id).await?;
+        Ok(self.store.tool_stats(id).await?)
+    }
+
+    /// Registers every built-in tool, or brings its stored definition up to date; tools
+    /// that already match are left alone, so this is safe at every start of every replica.
+    pub async fn sync_builtins(&self) -> Result<(), ApiError> {
+        for builtin in self.executor.builtins() {
+            let wanted = builtin_definition(builtin.as_ref());
+            match self.store.get_by_name(&wanted.name).await? {
+                None => match self.register(wanted).await {
+                    Ok(_) | Err(ApiError::Conflict { .. }) => {}
+                    Err(err) => return Err(err),
+                },
+                Some(stored) => {
+                    let patch = ToolPatch {
+                        description: Some(wanted.description),
+                        category: wanted.category,
+                        tags: Some(wanted.tags),
+                        input_schema: Some(wanted.input_schema),
+                        output_schema: Some(wanted.output_schema),
+                        implementation: Some(wanted.implementation),
+                        ..ToolPatch::default()
+                    };
+                    if !patch_matches(&stored, &patch) {
+                        self.update(stored.id, patch).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn builtin_definition(builtin: &dyn BuiltinTool) -> NewTool {
+    NewTool {
+        name: builtin.name().to_owned(),
+        description: builtin.description().to_owned(),
+        category: Some(builtin.category().to_owned()),
+        tags: builtin.tags().iter().map(|t| t.to_string()).collect(),
+        input_schema: builtin.input_schema(),
+        output_schema: builtin.output_schema(),
+        version: None,
+        implementation: Implementation::Builtin {
+            handler: builtin.name().to_owned(),
+        },
+        metadata: Some(serde_json::json!({"builtin": true})),
+        is_active: true,
+    }
+}
+
+/// True when applying `patch` would change nothing the built-in defines.
+fn patch_matches(stored: &Tool, patch: &ToolPatch) -> bool {
+    patch.description.as_ref() == Some(&stored.description)
+        && patch.category.as_ref() == Some(&stored.category)
+        && patch.tags.as_ref() == Some(&stored.tags)
+        && patch.input_schema.as_ref() == Some(&stored.input_schema)
+        && patch.output_schema.as_ref() == Some(&stored.output_schema)
+        && patch.implementation.as_ref() == Some(&stored.implementation)
 }
 
 /// The text an embedding is made from: name, description, tags, and the names and

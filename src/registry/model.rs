@@ -191,6 +191,7 @@ pub struct Execution {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutionFilter {
     pub tool_id: Option<Uuid>,
+    pub tool_name: Option<String>,
     pub status: Option<ExecutionStatus>,
     pub since: Option<DateTime<Utc>>,
 }
@@ -215,4 +216,15 @@ pub struct ToolStats {
 pub fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// What `call_tool` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallResult {
+    pub execution_id: Uuid,
+    pub tool: String,
+    pub status: ExecutionStatus,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub duration_ms: f64,
 }

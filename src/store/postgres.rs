@@ -437,6 +437,9 @@ impl ToolStore for PostgresStore {
             if let Some(tool_id) = filter.tool_id {
                 qb.push(" AND tool_id = ").push_bind(tool_id);
             }
+            if let Some(name) = &filter.tool_name {
+                qb.push(" AND tool_name = ").push_bind(name.clone());
+            }
             if let Some(status) = filter.status {
                 qb.push(" AND status = ").push_bind(status.as_str());
             }

@@ -13,3 +13,7 @@ pub use builtin::{BuiltinLimits, BuiltinTool, ToolError, builtin_tools};
 pub use calculator::Calculator;
 pub use data_transform::{CsvToJson, FlattenJson, JsonToCsv, UnflattenJson};
 pub use strings::{StringOperation, StringTool};
+pub mod executor;
+pub mod url_guard;
+
+pub use executor::{Executor, ExecutorSettings, Outcome};

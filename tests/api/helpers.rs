@@ -84,6 +84,8 @@ impl TestDb {
         let mut settings = Settings::for_tests(self.data_dir());
         settings.database_url = self.pg_url.clone().map(Secret::new);
         settings.embedding_dimensions = DIMS;
+        // Catalogue tests count tools; the call tests turn the built-ins back on.
+        settings.register_builtins = false;
         settings
     }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod call_tool;
 mod http_admin;
 mod http_errors;
 mod lifecycle;

@@ -1,0 +1,41 @@
+//! Embedders turn tool texts and queries into vectors. One trait; caching and retries wrap
+//! any embedder rather than living inside one.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EmbedError {
+    /// The embedder cannot answer now (endpoint down, breaker open, timeout); try later.
+    #[error("embedder unavailable: {0}")]
+    Unavailable(String),
+    /// The embedder answered something unusable (wrong count or dimension, bad shape).
+    #[error("embedder answered badly: {0}")]
+    BadResponse(String),
+    /// The request itself was refused (e.g. a 4xx other than 429); retrying will not help.
+    #[error("embedding request refused: {0}")]
+    Rejected(String),
+}
+
+/// What `/health` shows of an embedder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbedderHealth {
+    /// `local`, `hash`, `http`, ...
+    pub provider: String,
+    pub model: String,
+    pub dimensions: usize,
+    /// `up`, `degraded` or `down`.
+    pub status: &'static str,
+    /// Provider-specific detail (breaker state, endpoint, cache counters ...).
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Embedder: Send + Sync + 'static {
+    /// One vector per text, in order, each of `dimensions()` floats.
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    fn dimensions(&self) -> usize;
+    /// Names the model and anything that changes its vectors; stored beside each vector.
+    fn model_id(&self) -> &str;
+    fn health(&self) -> EmbedderHealth;
+}

@@ -1,0 +1,292 @@
+//! Runs a tool: built-ins in-process, HTTP tools over the network (behind the URL guard).
+//! Argument validation against the tool's input schema happens here too, with compiled
+//! schemas cached per tool version.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{
+    BuiltinLimits, BuiltinTool, builtin_tools,
+    url_guard::{GuardedResolver, UrlGuard},
+};
+use crate::{
+    error::ApiError,
+    registry::model::{Implementation, Tool},
+};
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Success(Value),
+    Error(String),
+    Timeout(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// For HTTP tools without their own `timeout_ms`.
+    pub default_timeout: Duration,
+    /// Lets HTTP tools reach loopback and private addresses (tests, trusted networks).
+    pub allow_private_urls: bool,
+    /// Larger HTTP tool answers are an error.
+    pub max_response_bytes: usize,
+    pub builtin_limits: BuiltinLimits,
+}
+
+const MAX_REDIRECTS: usize = 5;
+
+type CompiledSchema = (DateTime<Utc>, Arc<jsonschema::Validator>);
+
+pub struct Executor {
+    builtins: HashMap<&'static str, Arc<dyn BuiltinTool>>,
+    http: reqwest::Client,
+    guard: UrlGuard,
+    settings: ExecutorSettings,
+    /// Compiled input schemas keyed by tool id, valid while `updated_at` matches.
+    validators: RwLock<HashMap<Uuid, CompiledSchema>>,
+}
+
+impl Executor {
+    pub fn new(settings: ExecutorSettings) -> anyhow::Result<Self> {
+        let guard = UrlGuard {
+            allow_private: settings.allow_private_urls,
+        };
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match guard.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        });
+        let http = reqwest::Client::builder()
+            .redirect(redirects)
+            .dns_resolver(Arc::new(GuardedResolver(guard)))
+            .user_agent(concat!("tool-registry/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let builtins = builtin_tools(settings.builtin_limits)
+            .into_iter()
+            .map(|tool| (tool.name(), tool))
+            .collect();
+        Ok(Self {
+            builtins,
+            http,
+            guard,
+            settings,
+            validators: RwLock::default(),
+        })
+    }
+
+    /// The built-in tools, in a stable order.
+    pub fn builtins(&self) -> Vec<Arc<dyn BuiltinTool>> {
+        let mut tools: Vec<_> = self.builtins.values().cloned().collect();
+        tools.sort_by_key(|t| t.name());
+        tools
+    }
+
+    pub fn has_builtin(&self, handler: &str) -> bool {
+        self.builtins.contains_key(handler)
+    }
+
+    pub fn url_guard(&self) -> UrlGuard {
+        self.guard
+    }
+
+    /// Checks `arguments` against the tool's input schema: a 422 naming the failing path.
+    pub fn validate_arguments(&self, tool: &Tool, arguments: &Value) -> Result<(), ApiError> {
+        let validator = self.validator_for(tool)?;
+        match validator.validate(arguments) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let pointer = err.instance_path().to_string();
+                let field = pointer.split('/').filter(|s| !s.is_empty()).fold(
+                    String::from("arguments"),
+                    |mut path, segment| {
+                        path.push('.');
+                        path.push_str(segment);
+                        path
+                    },
+                );
+                Err(ApiError::validation(
+                    field,
+                    format!("arguments do not match the tool's input_schema: {err}"),
+                ))
+            }
+        }
+    }
+
+    fn validator_for(&self, tool: &Tool) -> Result<Arc<jsonschema::Validator>, ApiError> {
+        if let Some((version, validator)) = self
+            .validators
+            .read()
+            .expect("validator cache lock poisoned")
+            .get(&tool.id)
+        {
+            if *version == tool.updated_at {
+                return Ok(validator.clone());
+            }
+        }
+        let validator = jsonschema::validator_for(&tool.input_schema)
+            .map(Arc::new)
+            .map_err(|e| {
+                ApiError::Internal(format!(
+                    "stored schema of {} does not compile: {e}",
+                    tool.name
+                ))
+            })?;
+        self.validators
+            .write()
+            .expect("validator cache lock poisoned")
+            .insert(tool.id, (tool.updated_at, validator.clone()));
+        Ok(validator)
+    }
+
+    /// Runs the tool. Failures of the tool itself are an `Outcome`, not an `Err`.
+    pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
+        match &tool.implementation {
+            Implementation::Builtin { handler } => {
+                let Some(builtin) = self.builtins.get(handler.as_str()).cloned() else {
+                    return Ok(Outcome::Error(format!(
+                        "unknown built-in handler '{handler}'"
+                    )));
+                };
+                // Built-ins are CPU work bounded by their input limits; keep them off the
+                // async workers all the same.
+                let result = tokio::task::spawn_blocking(move || builtin.execute(&arguments))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("built-in tool panicked: {e}")))?;
+                Ok(match result {
+                    Ok(value) => Outcome::Success(value),
+                    Err(err) => Outcome::Error(err.message),
+                })
+            }
+            Implementation::Http {
+                url,
+                method,
+                headers,
+                timeout_ms,
+            } => {
+                let timeout = timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(self.settings.default_timeout);
+                let call = self.call_http(url, method, headers, arguments);
+                Ok(match tokio::time::timeout(timeout, call).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome::Timeout(format!(
+                        "the tool did not answer within {} ms",
+                        timeout.as_millis()
+                    )),
+                })
+            }
+            Implementation::Mcp { .. } => Err(ApiError::NotImplemented(
+                "calling tools of upstream MCP servers is not supported yet".into(),
+            )),
+        }
+    }
+
+    async fn call_http(
+        &self,
+        url: &str,
+        method: &str,
+        headers: &std::collections::BTreeMap<String, String>,
+        arguments: Value,
+    ) -> Outcome {
+        let mut url = match reqwest::Url::parse(url) {
+            Ok(url) => url,
+            Err(err) => return Outcome::Error(format!("invalid tool URL: {err}")),
+        };
+        if let Err(refused) = self.guard.check_url(&url) {
+            return Outcome::Error(refused);
+        }
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let sends_query = matches!(method, reqwest::Method::GET | reqwest::Method::DELETE);
+        if sends_query {
+            url.query_pairs_mut().extend_pairs(query_pairs(&arguments));
+        }
+        let mut request = self.http.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if !sends_query {
+            request = request.json(&arguments);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return Outcome::Error(describe_request_error(&err)),
+        };
+        let status = response.status();
+        let body = match read_capped(response, self.settings.max_response_bytes).await {
+            Ok(body) => body,
+            Err(message) => return Outcome::Error(message),
+        };
+        if !status.is_success() {
+            let snippet: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Outcome::Error(format!("the tool answered HTTP {status}: {snippet}"));
+        }
+        match serde_json::from_slice(&body) {
+            Ok(value) => Outcome::Success(value),
+            Err(err) => Outcome::Error(format!("the tool's answer is not JSON: {err}")),
+        }
+    }
+}
+
+/// Top-level arguments as query parameters; non-string values are written as JSON.
+fn query_pairs(arguments: &Value) -> Vec<(String, String)> {
+    arguments
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The full error chain: reqwest's top-level message hides the refusal reason.
+fn describe_request_error(err: &reqwest::Error) -> String {
+    let mut message = format!("the tool could not be reached: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > limit)
+    {
+        return Err(format!("the tool's answer is larger than {limit} bytes"));
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("the tool's answer is larger than {limit} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(err) => return Err(describe_request_error(&err)),
+        }
+    }
+}
