@@ -87,6 +87,7 @@ if [[ ${SKIP_LINT:-0} == 1 ]]; then
 else
 	step fmt cargo fmt --all -- --check
 	step clippy cargo clippy --all-targets -- -D warnings
+	step deploy bash scripts/validate-deploy.sh
 fi
 
 # The database the tests use.

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod registry;
 pub mod store;

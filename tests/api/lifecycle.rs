@@ -7,6 +7,8 @@ use std::{
     time::Duration,
 };
 
+use futures_util::StreamExt;
+
 use crate::helpers::{Backend, TestApp, TestDb, tool_definition};
 
 crate::on_both_backends!(restart_keeps_the_catalogue);
@@ -80,11 +82,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     stream.flush().unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    terminate(&child);
     std::thread::sleep(Duration::from_millis(300));
 
     // The request started before the signal: it must still be served.
@@ -109,9 +107,90 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.contains("\"name\":\"in_flight\""), "{answer}");
-    Command::new("kill")
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+}
+
+fn terminate(child: &std::process::Child) {
+    let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
+    assert!(killed.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_a_burst_loses_no_execution_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = start_binary(dir.path());
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/mcp/call_tool");
+    let calls = (0..400).map(|i| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let body = serde_json::json!({
+                "name": "calculator",
+                "arguments": {"operation": "add", "a": i, "b": 1}
+            });
+            let response = client.post(&url).json(&body).send().await.unwrap();
+            response.status().as_u16()
+        }
+    });
+    let statuses: Vec<u16> = futures_util::stream::iter(calls)
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    terminate(&child);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+
+    let (mut child, address) = start_binary(dir.path());
+    let page: serde_json::Value = client
+        .get(format!(
+            "http://{address}/admin/executions?tool=calculator&limit=1"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 400, "every call was recorded before exit");
+    terminate(&child);
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn migrate_and_healthcheck_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = Command::new(env!("CARGO_BIN_EXE_tool-registry"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env("REGISTRY_DATA_DIR", dir.path())
+        .status()
+        .unwrap();
+    assert!(migrate.success());
+    assert!(dir.path().join("registry.db").exists());
+
+    let (mut child, address) = start_binary(dir.path());
+    let port = address.rsplit(':').next().unwrap().to_owned();
+    let probe = |port: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tool-registry"))
+            .arg("healthcheck")
+            .env("HOST", "0.0.0.0")
+            .env("PORT", port)
+            .output()
+            .unwrap()
+    };
+    let healthy = probe(&port);
+    assert!(healthy.status.success(), "{healthy:?}");
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+    let down = probe(&port);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
 }
