@@ -116,6 +116,9 @@ fi
 export TEST_DATABASE_URL
 unset DATABASE_URL
 
+# The offline embedding model, for the tests that prove it matches its reference.
+step model bash scripts/fetch-model.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
 	step tests cargo nextest run --no-fail-fast "$@"
 else

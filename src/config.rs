@@ -8,6 +8,8 @@ use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
 use config::{Config, Environment, File};
 use serde::Deserialize;
 
+pub use crate::embedding::http::EmbeddingFormat;
+
 /// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -31,6 +33,14 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum EmbeddingProvider {
+    Local,
+    Hash,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -48,8 +58,30 @@ pub struct Settings {
     pub database_acquire_timeout_ms: u64,
     /// Where the embedded store keeps `registry.db`.
     pub registry_data_dir: PathBuf,
-    /// Dimension of the stored vectors.
+    /// `local` (the offline model, the default), `hash` or `http`.
+    pub embedding_provider: EmbeddingProvider,
+    /// Folder of the local model (model.safetensors, tokenizer.json, config.json).
+    pub embedding_model_dir: PathBuf,
+    /// The user's embedding endpoint, for `http`.
+    pub embedding_url: Option<Secret>,
+    pub embedding_api_key: Option<Secret>,
+    /// Model name sent to the endpoint (required by Ollama, optional elsewhere).
+    pub embedding_model: Option<String>,
+    /// Dimension of the vectors of the `hash` and `http` providers (the local model has 384).
     pub embedding_dimensions: usize,
+    /// Wire format of the endpoint: auto, openai, tei, ollama or generic.
+    pub embedding_format: EmbeddingFormat,
+    pub embedding_timeout_ms: u64,
+    pub embedding_max_retries: u32,
+    /// Texts per request to the embedder.
+    pub embedding_batch_size: usize,
+    /// Entries of the per-text embedding cache (0 disables it).
+    pub embedding_cache_size: u64,
+    pub embedding_cache_ttl_secs: u64,
+    /// Consecutive failures that open the endpoint's circuit breaker.
+    pub embedding_breaker_failures: u32,
+    /// How long the breaker stays open before letting a trial request through.
+    pub embedding_breaker_cooldown_ms: u64,
     pub log_format: LogFormat,
     /// Requests running longer are answered 504.
     pub request_timeout_ms: u64,
@@ -88,7 +120,17 @@ impl Settings {
             .set_default("database_max_connections", 10)?
             .set_default("database_acquire_timeout_ms", 3000)?
             .set_default("registry_data_dir", "./data")?
+            .set_default("embedding_provider", "local")?
+            .set_default("embedding_model_dir", "./models/all-MiniLM-L6-v2")?
             .set_default("embedding_dimensions", 384)?
+            .set_default("embedding_format", "auto")?
+            .set_default("embedding_timeout_ms", 10_000)?
+            .set_default("embedding_max_retries", 3)?
+            .set_default("embedding_batch_size", 32)?
+            .set_default("embedding_cache_size", 10_000)?
+            .set_default("embedding_cache_ttl_secs", 3600)?
+            .set_default("embedding_breaker_failures", 5)?
+            .set_default("embedding_breaker_cooldown_ms", 30_000)?
             .set_default("log_format", "pretty")?
             .set_default("request_timeout_ms", 30_000)?
             .set_default("max_body_bytes", 2 * 1024 * 1024)?
@@ -121,6 +163,8 @@ impl Settings {
                 self.database_max_connections as u64,
             ),
             ("EMBEDDING_DIMENSIONS", self.embedding_dimensions as u64),
+            ("EMBEDDING_TIMEOUT_MS", self.embedding_timeout_ms),
+            ("EMBEDDING_BATCH_SIZE", self.embedding_batch_size as u64),
             ("REQUEST_TIMEOUT_MS", self.request_timeout_ms),
             ("MAX_BODY_BYTES", self.max_body_bytes as u64),
             ("TOOL_TIMEOUT_MS", self.tool_timeout_ms),
@@ -138,6 +182,11 @@ impl Settings {
                 )));
             }
         }
+        if self.embedding_provider == EmbeddingProvider::Http && self.embedding_url.is_none() {
+            return Err(config::ConfigError::Message(
+                "EMBEDDING_URL is required when EMBEDDING_PROVIDER=http".into(),
+            ));
+        }
         if self.embedding_dimensions > 16_000 {
             return Err(config::ConfigError::Message(
                 "EMBEDDING_DIMENSIONS must be at most 16000 (pgvector's limit)".into(),
@@ -148,6 +197,11 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn embedding_cache_ttl(&self) -> Option<Duration> {
+        (self.embedding_cache_ttl_secs > 0)
+            .then(|| Duration::from_secs(self.embedding_cache_ttl_secs))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -198,7 +252,10 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let settings = Settings::from_sources(
             None,
-            env(&[("DATABASE_URL", "postgres://app:hunter2@db/registry")]),
+            env(&[
+                ("DATABASE_URL", "postgres://app:hunter2@db/registry"),
+                ("EMBEDDING_API_KEY", "sk-hunter2"),
+            ]),
         )
         .unwrap();
         let printed = format!("{settings:?}");
@@ -215,6 +272,9 @@ mod tests {
         let err = Settings::from_sources(None, env(&[("EMBEDDING_DIMENSIONS", "0")])).unwrap_err();
         assert!(err.to_string().contains("EMBEDDING_DIMENSIONS"), "{err}");
         assert!(Settings::from_sources(None, env(&[("PORT", "http")])).is_err());
+        let err = Settings::from_sources(None, env(&[("EMBEDDING_PROVIDER", "http")])).unwrap_err();
+        assert!(err.to_string().contains("EMBEDDING_URL"), "{err}");
+        assert!(Settings::from_sources(None, env(&[("EMBEDDING_FORMAT", "grpc")])).is_err());
         let empty = Settings::from_sources(None, env(&[("DATABASE_URL", "")])).unwrap();
         assert!(empty.database_url.is_none());
     }

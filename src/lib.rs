@@ -2,6 +2,7 @@
 //! find and call them.
 
 pub mod config;
+pub mod embedding;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
@@ -16,17 +17,88 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::{
+    config::EmbeddingProvider,
     config::Settings,
+    embedding::{
+        Embedder,
+        cached::{CacheConfig, CachedEmbedder},
+        hash::HashEmbedder,
+        http::{HttpEmbedder, HttpEmbedderConfig},
+    },
     http::AppState,
-    registry::{ToolRegistry, recorder::ExecutionRecorder},
+    registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
     tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
 
+/// The embedder the settings ask for, behind the per-text cache. A missing local model
+/// falls back to the hashing embedder, loudly: search still works, with lexical quality.
+pub fn build_embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
+    let inner: Arc<dyn Embedder> = match settings.embedding_provider {
+        EmbeddingProvider::Local => {
+            match embedding::local::LocalEmbedder::load(&settings.embedding_model_dir, None) {
+                Ok(model) => Arc::new(model),
+                Err(err) => {
+                    let reason = format!(
+                        "the local model could not be loaded from {} ({err}); run scripts/fetch-model.sh",
+                        settings.embedding_model_dir.display()
+                    );
+                    tracing::error!(
+                        "{reason}. Falling back to the hashing embedder: search quality is lexical only"
+                    );
+                    Arc::new(
+                        HashEmbedder::new(embedding::LOCAL_MODEL_DIMENSIONS)
+                            .with_fallback_reason(reason),
+                    )
+                }
+            }
+        }
+        EmbeddingProvider::Hash => Arc::new(HashEmbedder::new(settings.embedding_dimensions)),
+        EmbeddingProvider::Http => {
+            let url = settings
+                .embedding_url
+                .as_ref()
+                .context("EMBEDDING_URL is required when EMBEDDING_PROVIDER=http")?;
+            let mut config = HttpEmbedderConfig::new(url.expose(), settings.embedding_dimensions);
+            config.api_key = settings
+                .embedding_api_key
+                .as_ref()
+                .map(|k| k.expose().to_owned());
+            config.model = settings.embedding_model.clone();
+            config.format = settings.embedding_format;
+            config.timeout = std::time::Duration::from_millis(settings.embedding_timeout_ms);
+            config.max_retries = settings.embedding_max_retries;
+            config.batch_size = settings.embedding_batch_size;
+            config.breaker_failures = settings.embedding_breaker_failures;
+            config.breaker_cooldown =
+                std::time::Duration::from_millis(settings.embedding_breaker_cooldown_ms);
+            Arc::new(HttpEmbedder::new(config).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+    };
+    if settings.embedding_cache_size == 0 {
+        return Ok(inner);
+    }
+    Ok(Arc::new(CachedEmbedder::new(
+        inner,
+        CacheConfig {
+            capacity: settings.embedding_cache_size,
+            ttl: settings.embedding_cache_ttl(),
+            ..CacheConfig::default()
+        },
+    )))
+}
+
+/// The dimension of stored vectors under these settings.
+pub fn vector_dimensions(settings: &Settings) -> usize {
+    match settings.embedding_provider {
+        EmbeddingProvider::Local => embedding::LOCAL_MODEL_DIMENSIONS,
+        EmbeddingProvider::Hash | EmbeddingProvider::Http => settings.embedding_dimensions,
+    }
+}
+
 /// Opens the configured store: PostgreSQL when `DATABASE_URL` is set, else the embedded
-/// file. Either way its migrations are applied.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn ToolStore>> {
-    let dims = settings.embedding_dimensions;
+/// file, holding vectors of `dims` dimensions. Either way its migrations are applied.
+pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<dyn ToolStore>> {
     Ok(match &settings.database_url {
         Some(url) => {
             let options = PostgresOptions {
@@ -64,7 +136,8 @@ pub struct App {
 impl App {
     /// Opens the store and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = open_store(&settings).await?;
+        let embedder = build_embedder(&settings)?;
+        let store = open_store(&settings, embedder.dimensions()).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
@@ -79,7 +152,13 @@ impl App {
             },
         })?);
         let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
-        let registry = ToolRegistry::new(store, executor, recorder);
+        let indexer = Indexer::new(
+            store.clone(),
+            embedder.clone(),
+            settings.embedding_batch_size,
+        );
+        indexer.spawn();
+        let registry = ToolRegistry::new(store, executor, recorder, embedder, indexer);
         if settings.register_builtins {
             registry
                 .sync_builtins()

@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tool_registry::{App, config::Settings, healthcheck, open_store, shutdown_signal, telemetry};
+use tool_registry::{
+    App, config::Settings, healthcheck, open_store, shutdown_signal, telemetry, vector_dimensions,
+};
 
 /// A tool registry that AI agents use over MCP.
 #[derive(Parser)]
@@ -50,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, vector_dimensions(&settings)).await?;
             tracing::info!(backend = store.backend(), "migrations applied");
             store.close().await;
             Ok(())

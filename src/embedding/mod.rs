@@ -39,3 +39,12 @@ pub trait Embedder: Send + Sync + 'static {
     fn model_id(&self) -> &str;
     fn health(&self) -> EmbedderHealth;
 }
+
+pub mod breaker;
+pub mod cached;
+pub mod hash;
+pub mod http;
+pub mod local;
+
+/// Vector size of the local model, all-MiniLM-L6-v2.
+pub const LOCAL_MODEL_DIMENSIONS: usize = 384;

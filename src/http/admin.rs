@@ -23,6 +23,7 @@ use crate::{
         Execution, ExecutionFilter, ExecutionStatus, NewTool, Tool, ToolFilter, ToolPatch,
         ToolStats,
     },
+    registry::search::SearchHit,
 };
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tools/{id}/activate", post(activate_tool))
         .route("/admin/tools/{id}/deactivate", post(deactivate_tool))
         .route("/admin/tools/{id}/stats", get(tool_stats))
+        .route("/admin/tools/{id}/reindex", post(reindex_tool))
+        .route("/admin/tools/{id}/similar", get(similar_tools))
+        .route("/admin/reindex", post(reindex_all))
         .route("/admin/executions", get(list_executions))
 }
 
@@ -111,6 +115,67 @@ async fn list_executions(
         limit: page.limit,
         offset: page.offset,
     }))
+}
+
+async fn reindex_tool(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+) -> Result<Json<Tool>, ApiError> {
+    Ok(Json(state.registry.reindex_tool(id).await?))
+}
+
+#[derive(Serialize)]
+struct Similar {
+    tools: Vec<SearchHit>,
+}
+
+/// `?limit=` (default 5, at most 100).
+async fn similar_tools(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Similar>, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["limit"])?;
+    let limit = params.number("limit")?.unwrap_or(5);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    Ok(Json(Similar {
+        tools: state.registry.similar(id, limit).await?,
+    }))
+}
+
+/// Starts re-embedding in the background: pending and stale tools, or with `?all=true`
+/// every tool. Answers 202 with the counts at the start; `/health` shows the progress.
+async fn reindex_all(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["all"])?;
+    let all = params.flag("all")?;
+    let registry = &state.registry;
+    let counts = registry
+        .store()
+        .embedding_counts(registry.embedder().model_id())
+        .await?;
+    if all {
+        registry.indexer().request_full_pass();
+    } else {
+        registry.indexer().wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "started": true,
+            "all": all,
+            "model": registry.embedder().model_id(),
+            "indexed": counts.indexed,
+            "pending": counts.pending,
+        })),
+    ))
 }
 
 async fn tool_stats(

@@ -27,6 +27,7 @@ struct Health {
     uptime_seconds: u64,
     storage: Value,
     tools: Value,
+    embedder: Value,
 }
 
 async fn storage_check(state: &AppState) -> Result<(), StoreError> {
@@ -39,6 +40,7 @@ async fn storage_check(state: &AppState) -> Result<(), StoreError> {
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let store = state.registry.store();
     let check = storage_check(&state).await;
+    let embedder = state.registry.embedder();
     let tools = if check.is_ok() {
         let all = store.count(&ToolFilter::default()).await;
         let active = store
@@ -47,15 +49,23 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
                 ..ToolFilter::default()
             })
             .await;
-        match (all, active) {
-            (Ok(total), Ok(active)) => json!({"total": total, "active": active}),
+        let vectors = store.embedding_counts(embedder.model_id()).await;
+        match (all, active, vectors) {
+            (Ok(total), Ok(active), Ok(vectors)) => json!({
+                "total": total,
+                "active": active,
+                "indexed": vectors.indexed,
+                "pending_embedding": vectors.pending,
+            }),
             _ => json!(null),
         }
     } else {
         json!(null)
     };
+    let embedder_health = embedder.health();
+    let degraded = check.is_err() || embedder_health.status != "up";
     Json(Health {
-        status: if check.is_ok() { "ok" } else { "degraded" },
+        status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         storage: json!({
@@ -65,6 +75,14 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             "dimensions": store.dimensions(),
         }),
         tools,
+        embedder: json!({
+            "provider": embedder_health.provider,
+            "model": embedder_health.model,
+            "dimensions": embedder_health.dimensions,
+            "status": embedder_health.status,
+            "detail": embedder_health.detail,
+            "reindex": state.registry.indexer().progress(),
+        }),
     })
 }
 

@@ -1,8 +1,10 @@
 //! The one orchestrator: every rule of the catalogue lives here, between the HTTP layer and
 //! the store.
 
+pub mod indexer;
 pub mod model;
 pub mod recorder;
+pub mod search;
 pub mod validation;
 
 use std::{sync::Arc, time::Instant};
@@ -11,20 +13,25 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
+    embedding::{EmbedError, Embedder},
     error::ApiError,
     store::ToolStore,
     tools::{BuiltinTool, Executor, Outcome},
 };
+use indexer::Indexer;
 use model::{
     CallResult, DEFAULT_CATEGORY, DEFAULT_VERSION, Execution, ExecutionFilter, ExecutionStatus,
     Implementation, NewTool, Page, Paged, Tool, ToolFilter, ToolPatch, ToolStats, now_micros,
 };
 use recorder::ExecutionRecorder;
+use search::{AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult};
 
 pub struct ToolRegistry {
     store: Arc<dyn ToolStore>,
     executor: Arc<Executor>,
     recorder: ExecutionRecorder,
+    embedder: Arc<dyn Embedder>,
+    indexer: Arc<Indexer>,
 }
 
 impl ToolRegistry {
@@ -32,12 +39,154 @@ impl ToolRegistry {
         store: Arc<dyn ToolStore>,
         executor: Arc<Executor>,
         recorder: ExecutionRecorder,
+        embedder: Arc<dyn Embedder>,
+        indexer: Arc<Indexer>,
     ) -> Self {
         Self {
             store,
             executor,
             recorder,
+            embedder,
+            indexer,
         }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn indexer(&self) -> &Arc<Indexer> {
+        &self.indexer
+    }
+
+    /// Embeds a tool's text and stores the vector. When the embedder is down the tool keeps
+    /// its embedding pending and the indexer retries later; the write itself never fails.
+    async fn embed_now(&self, tool: &mut Tool) {
+        let text = embedded_text(tool);
+        match self.embedder.embed(&[text.as_str()]).await {
+            Ok(mut vectors) if vectors.len() == 1 => {
+                let model = self.embedder.model_id().to_owned();
+                let vector = vectors.remove(0);
+                match self.store.set_embedding(tool.id, &vector, &model).await {
+                    Ok(true) => tool.embedding_model = Some(model),
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(%err, tool = %tool.name, "embedding not stored; pending");
+                        self.indexer.wake();
+                    }
+                }
+            }
+            Ok(_) => tracing::warn!(tool = %tool.name, "embedder returned no vector; pending"),
+            Err(err) => {
+                tracing::warn!(%err, tool = %tool.name, "embedding pending until the embedder answers");
+                self.indexer.wake();
+            }
+        }
+    }
+
+    /// Re-embeds one tool now; 503 when the embedder is unavailable.
+    pub async fn reindex_tool(&self, id: Uuid) -> Result<Tool, ApiError> {
+        let tool = self.get(id).await?;
+        let model = self.embedder.model_id().to_owned();
+        if self
+            .indexer
+            .embed_batch(std::slice::from_ref(&tool), &model)
+            .await
+        {
+            self.get(id).await
+        } else {
+            Err(ApiError::Unavailable(
+                "the embedder is unavailable; try again later".into(),
+            ))
+        }
+    }
+
+    /// Finds the tools that best match a task described in words.
+    pub async fn find(&self, request: &SearchRequest) -> Result<SearchResult, ApiError> {
+        let clock = Instant::now();
+        let filter = ToolFilter {
+            category: request.category.clone(),
+            tags: Vec::new(),
+            active_only: true,
+        };
+        let limit = request.limit;
+        let wants_vectors = request.mode != SearchMode::Text;
+        let query_vector = if wants_vectors {
+            match self.embedder.embed(&[request.query.as_str()]).await {
+                Ok(mut vectors) if vectors.len() == 1 => Some(vectors.remove(0)),
+                Ok(_) => None,
+                Err(err) => {
+                    log_embed_failure(&err);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let model = self.embedder.model_id();
+        let (mode, mut hits) = match (request.mode, query_vector) {
+            (SearchMode::Text, _) => {
+                let text = self
+                    .store
+                    .text_search(&request.query, limit, &filter)
+                    .await?;
+                (AnsweredMode::Text, search::single_list(text, false))
+            }
+            (_, None) => {
+                let text = self
+                    .store
+                    .text_search(&request.query, limit, &filter)
+                    .await?;
+                (AnsweredMode::TextFallback, search::single_list(text, false))
+            }
+            (SearchMode::Semantic, Some(vector)) => {
+                let near = self.store.nearest(&vector, model, limit, &filter).await?;
+                (AnsweredMode::Semantic, search::single_list(near, true))
+            }
+            (SearchMode::Hybrid, Some(vector)) => {
+                let pool = search::hybrid_candidates(limit);
+                let (near, text) = tokio::try_join!(
+                    self.store.nearest(&vector, model, pool, &filter),
+                    self.store.text_search(&request.query, pool, &filter),
+                )?;
+                (
+                    AnsweredMode::Hybrid,
+                    search::fuse(near, text, request.vector_weight),
+                )
+            }
+        };
+        hits.retain(|hit| hit.score >= request.threshold);
+        hits.truncate(limit as usize);
+        Ok(SearchResult {
+            tools: hits,
+            mode,
+            took_ms: clock.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Tools whose vectors are nearest to this tool's, itself excluded.
+    pub async fn similar(&self, id: Uuid, limit: u32) -> Result<Vec<SearchHit>, ApiError> {
+        let tool = self.get(id).await?;
+        let text = embedded_text(&tool);
+        let mut vectors = self.embedder.embed(&[text.as_str()]).await.map_err(|err| {
+            log_embed_failure(&err);
+            ApiError::Unavailable("the embedder is unavailable; try again later".into())
+        })?;
+        let Some(vector) = vectors.pop() else {
+            return Ok(Vec::new());
+        };
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let near = self
+            .store
+            .nearest(&vector, self.embedder.model_id(), limit + 1, &filter)
+            .await?;
+        let mut hits = search::single_list(near, true);
+        hits.retain(|hit| hit.tool.id != id);
+        hits.truncate(limit as usize);
+        Ok(hits)
     }
 
     pub fn recorder(&self) -> &ExecutionRecorder {
@@ -115,6 +264,8 @@ impl ToolRegistry {
             updated_at: now,
         };
         self.store.create(&tool).await?;
+        let mut tool = tool;
+        self.embed_now(&mut tool).await;
         tracing::info!(tool = %tool.name, id = %tool.id, "tool registered");
         Ok(tool)
     }
@@ -178,12 +329,16 @@ impl ToolRegistry {
         if let Some(active) = patch.is_active {
             tool.is_active = active;
         }
-        if embedded_text(&tool) != text_before {
+        let text_changed = embedded_text(&tool) != text_before;
+        if text_changed {
             tool.embedding_model = None;
         }
         tool.updated_at = now_micros();
         if !self.store.update(&tool).await? {
             return Err(ApiError::tool_not_found(format_args!("with id {id}")));
+        }
+        if text_changed {
+            self.embed_now(&mut tool).await;
         }
         tracing::info!(tool = %tool.name, %id, "tool updated");
         Ok(tool)
@@ -296,6 +451,10 @@ impl ToolRegistry {
         }
         Ok(())
     }
+}
+
+fn log_embed_failure(err: &EmbedError) {
+    tracing::warn!(%err, "embedder failed; answering from full text");
 }
 
 fn builtin_definition(builtin: &dyn BuiltinTool) -> NewTool {

@@ -19,7 +19,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    StoreError, StoreResult, ToolStore, lexical, percentile_cont,
+    EmbeddingCounts, StoreError, StoreResult, ToolStore, lexical, percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
 };
 use crate::registry::model::{
@@ -115,8 +115,8 @@ impl EmbeddedStore {
 
     async fn load_index(&self) -> StoreResult<()> {
         let rows = sqlx::query(
-            "SELECT id, category, tags, is_active, embedding FROM tools \
-             WHERE embedding IS NOT NULL",
+            "SELECT id, category, tags, is_active, embedding, embedding_model FROM tools \
+             WHERE embedding IS NOT NULL AND embedding_model IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -125,6 +125,7 @@ impl EmbeddedStore {
             let id = parse_uuid(row.try_get("id")?)?;
             let blob: Vec<u8> = row.try_get("embedding")?;
             let meta = EntryMeta {
+                model: row.try_get("embedding_model")?,
                 category: row.try_get("category")?,
                 tags: parse_json(row.try_get("tags")?)?,
                 is_active: row.try_get("is_active")?,
@@ -145,8 +146,10 @@ impl EmbeddedStore {
     }
 }
 
+/// The index entry of a tool that has a vector (`embedding_model` is set).
 fn meta_of(tool: &Tool) -> EntryMeta {
     EntryMeta {
+        model: tool.embedding_model.clone().unwrap_or_default(),
         category: tool.category.clone(),
         tags: tool.tags.clone(),
         is_active: tool.is_active,
@@ -413,6 +416,7 @@ impl ToolStore for EmbeddedStore {
             return Ok(false);
         };
         let meta = EntryMeta {
+            model: model.to_owned(),
             category: row.try_get("category")?,
             tags: parse_json(row.try_get("tags")?)?,
             is_active: row.try_get("is_active")?,
@@ -440,6 +444,7 @@ impl ToolStore for EmbeddedStore {
     async fn nearest(
         &self,
         query: &[f32],
+        model: &str,
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
@@ -448,7 +453,9 @@ impl ToolStore for EmbeddedStore {
             .index
             .read()
             .expect("vector index lock poisoned")
-            .nearest(query, k as usize, |meta| matches_filter(meta, filter));
+            .nearest(query, k as usize, |meta| {
+                meta.model == model && matches_filter(meta, filter)
+            });
         if hits.is_empty() {
             return Ok(Vec::new());
         }
@@ -474,6 +481,20 @@ impl ToolStore for EmbeddedStore {
                 })
             })
             .collect())
+    }
+
+    async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
+        let (indexed, total): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(embedding IS NOT NULL AND embedding_model = ?), 0), count(*) \
+             FROM tools",
+        )
+        .bind(model)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EmbeddingCounts {
+            indexed: indexed as u64,
+            pending: (total - indexed) as u64,
+        })
     }
 
     async fn text_search(

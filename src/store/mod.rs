@@ -29,6 +29,12 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EmbeddingCounts {
+    pub indexed: u64,
+    pub pending: u64,
+}
+
 impl StoreError {
     /// Classifies a driver error; `name` is the tool name a unique violation refers to.
     pub(crate) fn from_sqlx(err: sqlx::Error, name: Option<&str>) -> Self {
@@ -98,13 +104,17 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool>;
     /// Tools without an embedding from `model` (missing first, then stale), up to `limit`.
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>>;
-    /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]).
+    /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]), among
+    /// tools whose vector was made by `model`: vectors of two models are never compared.
     async fn nearest(
         &self,
         query: &[f32],
+        model: &str,
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>>;
+    /// How many tools have a vector from `model`, and how many do not.
+    async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts>;
     /// Full-text search over name, tags and description, best first.
     async fn text_search(
         &self,

@@ -10,7 +10,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{StoreError, StoreResult, ToolStore, lexical};
+use super::{EmbeddingCounts, StoreError, StoreResult, ToolStore, lexical};
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
     ToolStats,
@@ -346,6 +346,7 @@ impl ToolStore for PostgresStore {
     async fn nearest(
         &self,
         query: &[f32],
+        model: &str,
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
@@ -353,7 +354,8 @@ impl ToolStore for PostgresStore {
         let vector = Vector::from(query.to_vec());
         let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS}, 1 - (embedding <=> "));
         qb.push_bind(vector.clone())
-            .push(") AS similarity FROM tools WHERE embedding IS NOT NULL");
+            .push(") AS similarity FROM tools WHERE embedding IS NOT NULL AND embedding_model = ")
+            .push_bind(model.to_owned());
         push_tool_filter(&mut qb, filter);
         qb.push(" ORDER BY embedding <=> ")
             .push_bind(vector)
@@ -370,6 +372,20 @@ impl ToolStore for PostgresStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(Into::into)
+    }
+
+    async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
+        let (indexed, total): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE embedding IS NOT NULL AND embedding_model = $1), \
+                    count(*) FROM tools",
+        )
+        .bind(model)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EmbeddingCounts {
+            indexed: indexed as u64,
+            pending: (total - indexed) as u64,
+        })
     }
 
     async fn text_search(

@@ -8,6 +8,8 @@ use uuid::Uuid;
 /// What a search filters on, kept beside each vector so no database read is needed to filter.
 #[derive(Debug, Clone)]
 pub struct EntryMeta {
+    /// The model that made the vector.
+    pub model: String,
     pub category: String,
     pub tags: Vec<String>,
     pub is_active: bool,
@@ -84,6 +86,7 @@ mod tests {
 
     fn meta(category: &str) -> EntryMeta {
         EntryMeta {
+            model: "m".into(),
             category: category.into(),
             tags: vec![],
             is_active: true,

@@ -7,12 +7,15 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tool_registry::{
     App,
-    config::{Secret, Settings},
+    config::{EmbeddingProvider, Secret, Settings},
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
 };
 use uuid::Uuid;
 
+/// Vector size of the store contract tests.
 pub const DIMS: usize = 8;
+/// Vector size of the app in HTTP tests (the hashing embedder).
+pub const APP_DIMS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -83,7 +86,8 @@ impl TestDb {
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::for_tests(self.data_dir());
         settings.database_url = self.pg_url.clone().map(Secret::new);
-        settings.embedding_dimensions = DIMS;
+        settings.embedding_provider = EmbeddingProvider::Hash;
+        settings.embedding_dimensions = APP_DIMS;
         // Catalogue tests count tools; the call tests turn the built-ins back on.
         settings.register_builtins = false;
         settings

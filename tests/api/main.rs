@@ -4,6 +4,7 @@
 mod helpers;
 
 mod call_tool;
+mod find_tool;
 mod http_admin;
 mod http_errors;
 mod lifecycle;

@@ -258,7 +258,7 @@ async fn activation_changes_visibility(backend: Backend) {
     assert_eq!(store.count(&active).await.unwrap(), 0);
     assert!(
         store
-            .nearest(&[1.0; DIMS], 5, &active)
+            .nearest(&[1.0; DIMS], "m", 5, &active)
             .await
             .unwrap()
             .is_empty()
@@ -272,7 +272,7 @@ async fn activation_changes_visibility(backend: Backend) {
     );
     assert_eq!(
         store
-            .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
+            .nearest(&[1.0; DIMS], "m", 5, &ToolFilter::default())
             .await
             .unwrap()
             .len(),
@@ -281,7 +281,11 @@ async fn activation_changes_visibility(backend: Backend) {
     let on = store.set_active(t.id, true).await.unwrap().unwrap();
     assert!(on.is_active);
     assert_eq!(
-        store.nearest(&[1.0; DIMS], 5, &active).await.unwrap().len(),
+        store
+            .nearest(&[1.0; DIMS], "m", 5, &active)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(
@@ -335,7 +339,10 @@ async fn nearest_matches_brute_force_cosine(backend: Backend) {
                 .collect();
             expected.sort_by(|a, b| b.1.total_cmp(&a.1));
             expected.truncate(7);
-            let hits = store.nearest(query, 7, &filter).await.unwrap();
+            let hits = store
+                .nearest(query, "test-model", 7, &filter)
+                .await
+                .unwrap();
             assert_eq!(hits.len(), expected.len(), "query {q}");
             for (hit, (name, score)) in hits.iter().zip(&expected) {
                 assert!(
@@ -353,14 +360,14 @@ async fn nearest_matches_brute_force_cosine(backend: Backend) {
     }
     assert!(
         store
-            .nearest(&vecs[0], 0, &ToolFilter::default())
+            .nearest(&vecs[0], "test-model", 0, &ToolFilter::default())
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .nearest(&[1.0, 2.0], 3, &ToolFilter::default())
+            .nearest(&[1.0, 2.0], "test-model", 3, &ToolFilter::default())
             .await
             .is_err()
     );
@@ -536,32 +543,42 @@ async fn changed_text_drops_the_embedding(backend: Backend) {
 
     let stored = store.get(a.id).await.unwrap().unwrap();
     assert_eq!(stored.embedding_model.as_deref(), Some("model-1"));
-    // Metadata-only change keeps the vector.
+    let names = |hits: Vec<tool_registry::registry::model::ScoredTool>| {
+        hits.into_iter().map(|h| h.tool.name).collect::<Vec<_>>()
+    };
+    let everything = ToolFilter::default();
+    // Vectors of another model are never compared with this one.
+    let hits = store
+        .nearest(&[1.0; DIMS], "model-1", 5, &everything)
+        .await
+        .unwrap();
+    assert_eq!(names(hits), vec!["a_tool"]);
+    let hits = store
+        .nearest(&[1.0; DIMS], "model-0", 5, &everything)
+        .await
+        .unwrap();
+    assert_eq!(names(hits), vec!["b_tool"]);
+    let counts = store.embedding_counts("model-1").await.unwrap();
+    assert_eq!((counts.indexed, counts.pending), (1, 2));
+    // A metadata-only change keeps the vector.
     let mut renamed = stored.clone();
     renamed.metadata = json!({"v": 2});
     store.update(&renamed).await.unwrap();
-    assert_eq!(
-        store
-            .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    let hits = store
+        .nearest(&[1.0; DIMS], "model-1", 5, &everything)
+        .await
+        .unwrap();
+    assert_eq!(names(hits), vec!["a_tool"]);
     // A text change comes with embedding_model = None: the vector goes.
     renamed.description = "new text".into();
     renamed.embedding_model = None;
     store.update(&renamed).await.unwrap();
     let hits = store
-        .nearest(&[1.0; DIMS], 5, &ToolFilter::default())
+        .nearest(&[1.0; DIMS], "model-1", 5, &everything)
         .await
         .unwrap();
-    assert_eq!(
-        hits.iter()
-            .map(|h| h.tool.name.as_str())
-            .collect::<Vec<_>>(),
-        vec!["b_tool"]
-    );
+    assert!(hits.is_empty());
+    assert_eq!(store.embedding_counts("model-1").await.unwrap().indexed, 0);
     assert_eq!(
         store.get(a.id).await.unwrap().unwrap().embedding_model,
         None
@@ -687,7 +704,7 @@ async fn data_survives_reopening(backend: Backend) {
     expected.embedding_model = Some("m".into());
     assert_eq!(reopened.get(t.id).await.unwrap(), Some(expected));
     let hits = reopened
-        .nearest(&[1.0; DIMS], 3, &ToolFilter::default())
+        .nearest(&[1.0; DIMS], "m", 3, &ToolFilter::default())
         .await
         .unwrap();
     assert_eq!(hits.len(), 1);
@@ -725,7 +742,7 @@ async fn a_new_dimension_drops_old_vectors(backend: Backend) {
     );
     assert!(
         wider
-            .nearest(&[1.0; DIMS * 2], 3, &ToolFilter::default())
+            .nearest(&[1.0; DIMS * 2], "m", 3, &ToolFilter::default())
             .await
             .unwrap()
             .is_empty()
@@ -740,7 +757,7 @@ async fn a_new_dimension_drops_old_vectors(backend: Backend) {
         .unwrap();
     assert_eq!(
         wider
-            .nearest(&[1.0; DIMS * 2], 3, &ToolFilter::default())
+            .nearest(&[1.0; DIMS * 2], "m2", 3, &ToolFilter::default())
             .await
             .unwrap()
             .len(),

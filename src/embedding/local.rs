@@ -1,0 +1,574 @@
+//! The offline default embedder: sentence-transformers/all-MiniLM-L6-v2 run in-process on the
+//! CPU with candle. No network and no Python: the model folder holds `model.safetensors`,
+//! `tokenizer.json` and `config.json` (see `scripts/fetch-model.sh`).
+//!
+//! What it computes matches the sentence-transformers reference: BERT over at most 256 tokens,
+//! mean pooling over the attention mask, then L2 normalisation; 384 dimensions.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+use tokio::sync::Semaphore;
+
+use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIMENSIONS};
+
+/// The model this embedder runs, and the settings that shape its vectors: the suffix is the
+/// truncation length. Change it whenever pooling, truncation or the weights change, so stored
+/// vectors are recomputed.
+pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2@256";
+/// Tokens per text, `[CLS]` and `[SEP]` included; longer texts are cut, as the reference does.
+pub const MAX_SEQ_LEN: usize = 256;
+/// Texts run through the model at once. Texts are sorted by length first, so a batch pads little.
+pub const BATCH_SIZE: usize = 32;
+/// Bytes of a text handed to the tokenizer. 256 tokens never need this much text in practice;
+/// the cap only bounds the tokenizer's work on absurd inputs.
+const MAX_INPUT_BYTES: usize = 64 * 1024;
+
+const MODEL_FILE: &str = "model.safetensors";
+const TOKENIZER_FILE: &str = "tokenizer.json";
+const CONFIG_FILE: &str = "config.json";
+
+/// Why the model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path} is missing; run scripts/fetch-model.sh to fetch the embedding model")]
+    MissingFile { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a BERT config: {source}")]
+    Config {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} describes {layers} layers of width {width}, not all-MiniLM-L6-v2 (6 x {DIMENSIONS})"
+    )]
+    UnexpectedModel {
+        path: PathBuf,
+        layers: usize,
+        width: usize,
+    },
+    #[error("cannot load the tokenizer from {path}: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("cannot load the model weights from {path}: {source}")]
+    Model {
+        path: PathBuf,
+        source: candle_core::Error,
+    },
+    #[error("cannot start the embedding thread pool: {0}")]
+    ThreadPool(String),
+}
+
+/// all-MiniLM-L6-v2 in-process. Cheap to clone: clones share the model.
+///
+/// One batch runs at a time (a batch already uses every thread it is given); calls queue per
+/// batch in arrival order, so a query waits for at most one batch of a bulk re-index, and a
+/// dropped call stops after its current batch.
+#[derive(Clone)]
+pub struct LocalEmbedder {
+    inner: Arc<Inner>,
+    gate: Arc<Semaphore>,
+}
+
+struct Inner {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    dimensions: usize,
+    model_dir: PathBuf,
+    /// Our own pool when the thread count is capped; else candle's default pool.
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl fmt::Debug for LocalEmbedder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalEmbedder")
+            .field("model_id", &MODEL_ID)
+            .field("model_dir", &self.inner.model_dir)
+            .field("dimensions", &self.inner.dimensions)
+            .field("threads", &self.inner.threads)
+            .finish()
+    }
+}
+
+impl LocalEmbedder {
+    /// Loads the model from `model_dir` (memory-mapped, f32, CPU).
+    ///
+    /// `max_threads` caps the threads one forward pass uses (`None` or `Some(0)`: candle's
+    /// default, one per physical core, or `RAYON_NUM_THREADS`).
+    pub fn load(model_dir: &Path, max_threads: Option<usize>) -> Result<Self, LoadError> {
+        let model_path = existing(model_dir, MODEL_FILE)?;
+        let tokenizer_path = existing(model_dir, TOKENIZER_FILE)?;
+        let config_path = existing(model_dir, CONFIG_FILE)?;
+
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|source| LoadError::Read {
+                path: config_path.clone(),
+                source,
+            })?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|source| LoadError::Config {
+                path: config_path.clone(),
+                source,
+            })?;
+
+        // The id names this model: refuse another one rather than mislabel its vectors.
+        if config.hidden_size != DIMENSIONS || config.num_hidden_layers != 6 {
+            return Err(LoadError::UnexpectedModel {
+                path: config_path,
+                layers: config.num_hidden_layers,
+                width: config.hidden_size,
+            });
+        }
+
+        let tokenizer = load_tokenizer(&tokenizer_path)?;
+
+        let device = Device::Cpu;
+        // SAFETY: the weights are memory-mapped; the file must not be modified in place while
+        // the model lives. scripts/fetch-model.sh replaces files by renaming a fresh copy over
+        // them, which leaves an existing mapping intact.
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&model_path], DType::F32, &device) }
+                .map_err(|source| LoadError::Model {
+                    path: model_path.clone(),
+                    source,
+                })?;
+        let model = BertModel::load(vb, &config).map_err(|source| LoadError::Model {
+            path: model_path.clone(),
+            source,
+        })?;
+
+        let (pool, threads) = match max_threads {
+            Some(n) if n > 0 => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("embed-{i}"))
+                    .build()
+                    .map_err(|e| LoadError::ThreadPool(e.to_string()))?;
+                (Some(pool), n)
+            }
+            _ => (None, candle_core::utils::get_num_threads()),
+        };
+
+        Ok(Self {
+            gate: Arc::new(Semaphore::new(1)),
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                device,
+                dimensions: config.hidden_size,
+                model_dir: model_dir.to_path_buf(),
+                pool,
+                threads,
+            }),
+        })
+    }
+}
+
+fn existing(dir: &Path, name: &str) -> Result<PathBuf, LoadError> {
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LoadError::MissingFile { path })
+    }
+}
+
+/// The shipped `tokenizer.json` truncates at 128 and pads every input to 128: the reference
+/// truncates at 256 and pads a batch to its longest text, so both are overridden here.
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, LoadError> {
+    let err = |e: tokenizers::Error| LoadError::Tokenizer {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut tokenizer = Tokenizer::from_file(path).map_err(err)?;
+    let (pad_id, pad_type_id, pad_token) = match tokenizer.get_padding() {
+        Some(p) => (p.pad_id, p.pad_type_id, p.pad_token.clone()),
+        None => (0, 0, "[PAD]".to_owned()),
+    };
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_SEQ_LEN,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(err)?;
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        direction: PaddingDirection::Right,
+        pad_to_multiple_of: None,
+        pad_id,
+        pad_type_id,
+        pad_token,
+    }));
+    Ok(tokenizer)
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Token ids of one text, ready to be batched.
+struct Tokens {
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    mask: Vec<u32>,
+}
+
+impl Inner {
+    /// Tokenises each text on its own: truncated at 256 tokens, not padded.
+    fn tokenize(&self, texts: &[String]) -> Result<Vec<Tokens>, EmbedError> {
+        texts
+            .iter()
+            .map(|text| {
+                let e = self
+                    .tokenizer
+                    .encode(clip(text, MAX_INPUT_BYTES), true)
+                    .map_err(|e| EmbedError::Rejected(format!("tokenizer: {e}")))?;
+                Ok(Tokens {
+                    ids: e.get_ids().to_vec(),
+                    type_ids: e.get_type_ids().to_vec(),
+                    mask: e.get_attention_mask().to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// One forward pass over a batch: pad to the longest, BERT, masked mean, L2 normalise.
+    /// Blocking and CPU-heavy.
+    fn run(&self, batch: &[Tokens]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let n = batch.len();
+        let len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
+        let (pad_id, pad_type_id) = self
+            .tokenizer
+            .get_padding()
+            .map_or((0, 0), |p| (p.pad_id, p.pad_type_id));
+        let mut ids = vec![pad_id; n * len];
+        let mut type_ids = vec![pad_type_id; n * len];
+        let mut mask = vec![0u32; n * len];
+        for (row, t) in batch.iter().enumerate() {
+            let at = row * len;
+            ids[at..at + t.ids.len()].copy_from_slice(&t.ids);
+            type_ids[at..at + t.type_ids.len()].copy_from_slice(&t.type_ids);
+            mask[at..at + t.mask.len()].copy_from_slice(&t.mask);
+        }
+        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
+        let type_ids = Tensor::from_vec(type_ids, (n, len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
+
+        let forward = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (n, len, dims)
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, dims)
+            let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (n, 1)
+            let mean = summed.broadcast_div(&counts)?;
+            let norms = mean
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
+            mean.broadcast_div(&norms)?.to_vec2::<f32>()
+        };
+        match &self.pool {
+            Some(pool) => pool.install(forward),
+            None => self.device.with_context(forward),
+        }
+    }
+}
+
+fn task_failed(e: tokio::task::JoinError) -> EmbedError {
+    EmbedError::BadResponse(format!("local embedding task failed: {e}"))
+}
+
+#[async_trait]
+impl Embedder for LocalEmbedder {
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // All model work runs on blocking threads, never on the runtime's workers.
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        let inner = Arc::clone(&self.inner);
+        let tokens = tokio::task::spawn_blocking(move || inner.tokenize(&owned))
+            .await
+            .map_err(task_failed)??;
+
+        // Shortest first, so each batch pads to about its own length.
+        let mut pending: Vec<(usize, Tokens)> = tokens.into_iter().enumerate().collect();
+        pending.sort_by_key(|(_, t)| t.ids.len());
+        let mut pending = pending.into_iter();
+
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        loop {
+            let (slots, batch): (Vec<usize>, Vec<Tokens>) =
+                pending.by_ref().take(BATCH_SIZE).unzip();
+            if batch.is_empty() {
+                break;
+            }
+            // The permit moves into the task, so a batch still running after its caller
+            // gave up keeps the next one waiting.
+            let permit = Arc::clone(&self.gate)
+                .acquire_owned()
+                .await
+                .map_err(|e| EmbedError::Unavailable(format!("local embedder closed: {e}")))?;
+            let inner = Arc::clone(&self.inner);
+            let vectors = tokio::task::spawn_blocking(move || {
+                let result = inner.run(&batch);
+                drop(permit);
+                result
+            })
+            .await
+            .map_err(task_failed)?
+            .map_err(|e| EmbedError::BadResponse(format!("local model failed: {e}")))?;
+            if vectors.len() != slots.len() {
+                return Err(EmbedError::BadResponse(format!(
+                    "local model returned {} vectors for {} texts",
+                    vectors.len(),
+                    slots.len()
+                )));
+            }
+            for (slot, vector) in slots.into_iter().zip(vectors) {
+                out[slot] = vector;
+            }
+        }
+
+        let dims = self.inner.dimensions;
+        if let Some(bad) = out
+            .iter()
+            .find(|v| v.len() != dims || v.iter().any(|x| !x.is_finite()))
+        {
+            return Err(EmbedError::BadResponse(format!(
+                "local model produced a vector of {} values (expected {dims}) or a non-finite value",
+                bad.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions
+    }
+
+    fn model_id(&self) -> &str {
+        MODEL_ID
+    }
+
+    fn health(&self) -> EmbedderHealth {
+        EmbedderHealth {
+            provider: "local".to_owned(),
+            model: MODEL_ID.to_owned(),
+            dimensions: self.inner.dimensions,
+            status: "up",
+            detail: serde_json::json!({
+                "model_dir": self.inner.model_dir.display().to_string(),
+                "max_seq_len": MAX_SEQ_LEN,
+                "batch_size": BATCH_SIZE,
+                "threads": self.inner.threads,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `EMBEDDING_MODEL_DIR`, else `models/all-MiniLM-L6-v2` in the crate. Missing is a failure,
+    /// not a skip: the test command fetches the model first.
+    fn model_dir() -> PathBuf {
+        let dir = std::env::var_os("EMBEDDING_MODEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+            });
+        assert!(
+            dir.join(MODEL_FILE).is_file(),
+            "no embedding model in {}: run scripts/fetch-model.sh (or set EMBEDDING_MODEL_DIR)",
+            dir.display()
+        );
+        dir
+    }
+
+    fn embedder() -> LocalEmbedder {
+        LocalEmbedder::load(&model_dir(), None).expect("load the local model")
+    }
+
+    struct Reference {
+        texts: Vec<String>,
+        vectors: Vec<Vec<f32>>,
+    }
+
+    fn reference() -> Reference {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.json");
+        let text = std::fs::read_to_string(&path).expect("read the reference fixture");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("parse the fixture");
+        let items = json["items"].as_array().expect("items");
+        let texts = items
+            .iter()
+            .map(|i| i["text"].as_str().expect("text").to_owned())
+            .collect();
+        let vectors = items
+            .iter()
+            .map(|i| {
+                i["vector"]
+                    .as_array()
+                    .expect("vector")
+                    .iter()
+                    .map(|x| x.as_f64().expect("float") as f32)
+                    .collect()
+            })
+            .collect();
+        Reference { texts, vectors }
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f64 {
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        dot / (na * nb)
+    }
+
+    fn norm(a: &[f32]) -> f64 {
+        a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()
+    }
+
+    #[tokio::test]
+    async fn matches_the_sentence_transformers_reference() {
+        let embedder = embedder();
+        let reference = reference();
+        assert!(reference.texts.len() >= 10, "fixture too small");
+        let texts: Vec<&str> = reference.texts.iter().map(String::as_str).collect();
+
+        let batched = embedder.embed(&texts).await.expect("embed the batch");
+        assert_eq!(batched.len(), texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let single = embedder.embed(&[text]).await.expect("embed one text");
+            assert_eq!(single.len(), 1);
+            let want = &reference.vectors[i];
+            for (how, got) in [("alone", &single[0]), ("in a batch", &batched[i])] {
+                assert_eq!(got.len(), 384, "{text:?} {how}: dimensions");
+                assert!(
+                    (norm(got) - 1.0).abs() < 1e-4,
+                    "{text:?} {how}: not unit norm"
+                );
+                let cos = cosine(got, want);
+                assert!(
+                    cos >= 0.999,
+                    "{text:?} {how}: cosine {cos} to the reference"
+                );
+            }
+            let cos = cosine(&single[0], &batched[i]);
+            assert!(cos >= 0.9999, "{text:?}: alone vs batched cosine {cos}");
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_input_order_across_lengths_and_batches() {
+        let embedder = embedder();
+        // More texts than one batch, lengths mixed so that sorting reorders them.
+        let texts: Vec<String> = (0..BATCH_SIZE + 7)
+            .map(|i| {
+                let words = if i % 3 == 0 { 40 } else { 1 + i % 5 };
+                format!("tool {i} {}", "does something useful ".repeat(words))
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let all = embedder.embed(&refs).await.expect("embed all");
+        assert_eq!(all.len(), texts.len());
+        for i in [0, 1, 2, 5, BATCH_SIZE, BATCH_SIZE + 6] {
+            let one = embedder.embed(&[refs[i]]).await.expect("embed one");
+            let cos = cosine(&one[0], &all[i]);
+            assert!(
+                cos >= 0.9999,
+                "text {i}: cosine {cos} to its own batched vector"
+            );
+        }
+        // Distinct texts give distinct vectors in their own slots.
+        assert!(cosine(&all[0], &all[1]) < 0.9999);
+
+        // Concurrent calls interleave batch by batch and each gets its own answers.
+        let query = [refs[3]];
+        let (bulk, one) = tokio::join!(embedder.embed(&refs), embedder.embed(&query));
+        let (bulk, one) = (bulk.expect("bulk"), one.expect("one"));
+        assert_eq!(bulk.len(), refs.len());
+        assert!(cosine(&one[0], &all[3]) >= 0.9999);
+        for (a, b) in bulk.iter().zip(&all) {
+            assert!(cosine(a, b) >= 0.9999);
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_input_gives_empty_output() {
+        let embedder = embedder();
+        assert!(embedder.embed(&[]).await.expect("embed nothing").is_empty());
+    }
+
+    #[test]
+    fn reports_itself() {
+        let embedder = embedder();
+        assert_eq!(embedder.dimensions(), 384);
+        assert_eq!(embedder.model_id(), MODEL_ID);
+        let health = embedder.health();
+        assert_eq!(health.provider, "local");
+        assert_eq!(health.status, "up");
+        assert_eq!(health.dimensions, 384);
+    }
+
+    #[test]
+    fn missing_folder_names_the_fetch_script() {
+        let err = LocalEmbedder::load(Path::new("/nonexistent/model/dir"), None).unwrap_err();
+        assert!(matches!(err, LoadError::MissingFile { .. }));
+        assert!(err.to_string().contains("scripts/fetch-model.sh"), "{err}");
+    }
+
+    #[test]
+    fn refuses_another_model() {
+        let dir = std::env::temp_dir().join(format!("local-embedder-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = std::fs::read_to_string(model_dir().join(CONFIG_FILE)).expect("config");
+        let config = config.replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 12");
+        std::fs::write(dir.join(CONFIG_FILE), config).expect("write config");
+        std::fs::write(dir.join(MODEL_FILE), b"").expect("write model");
+        std::fs::write(dir.join(TOKENIZER_FILE), b"{}").expect("write tokenizer");
+        let err = LocalEmbedder::load(&dir, None).unwrap_err();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            matches!(err, LoadError::UnexpectedModel { layers: 12, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("héllo", 3), "hé");
+        assert_eq!(clip("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,176 @@
+//! Keeps every tool's vector made by the current model: a background task embeds tools
+//! whose embedding is pending (the embedder was down when they were written) or stale (made
+//! by another model), and can re-embed the whole catalogue on request.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::embedded_text;
+use crate::{
+    embedding::Embedder,
+    registry::model::{Page, Tool, ToolFilter},
+    store::ToolStore,
+};
+
+/// How often pending tools are retried while the embedder is failing.
+const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the task looks for work when nobody asked.
+const IDLE_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default, Serialize)]
+pub struct IndexerProgress {
+    pub running: bool,
+    pub embedded: u64,
+    pub failed_batches: u64,
+}
+
+pub struct Indexer {
+    store: Arc<dyn ToolStore>,
+    embedder: Arc<dyn Embedder>,
+    batch_size: usize,
+    wake: Notify,
+    full_pass_requested: AtomicBool,
+    running: AtomicBool,
+    embedded: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+impl Indexer {
+    pub fn new(
+        store: Arc<dyn ToolStore>,
+        embedder: Arc<dyn Embedder>,
+        batch_size: usize,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            embedder,
+            batch_size: batch_size.max(1),
+            wake: Notify::new(),
+            full_pass_requested: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            embedded: AtomicU64::new(0),
+            failed_batches: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts the background task; it runs until the process ends.
+    pub fn spawn(self: &Arc<Self>) {
+        let indexer = self.clone();
+        tokio::spawn(async move { indexer.run().await });
+    }
+
+    /// Asks the task to look for pending tools now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Asks the task to re-embed every tool, pending and stale ones first.
+    pub fn request_full_pass(&self) {
+        self.full_pass_requested.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    pub fn progress(&self) -> IndexerProgress {
+        IndexerProgress {
+            running: self.running.load(Ordering::SeqCst),
+            embedded: self.embedded.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.running.store(true, Ordering::SeqCst);
+            let caught_up = self.embed_pending().await;
+            if caught_up && self.full_pass_requested.swap(false, Ordering::SeqCst) {
+                self.embed_everything().await;
+            }
+            self.running.store(false, Ordering::SeqCst);
+            let pause = if caught_up {
+                IDLE_INTERVAL
+            } else {
+                RETRY_INTERVAL
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Embeds pending and stale tools until none are left (true) or a batch fails (false).
+    pub async fn embed_pending(&self) -> bool {
+        let model = self.embedder.model_id().to_owned();
+        loop {
+            let batch = match self
+                .store
+                .tools_needing_embedding(&model, self.batch_size as u32)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot read tools that need embeddings");
+                    return false;
+                }
+            };
+            if batch.is_empty() {
+                return true;
+            }
+            if !self.embed_batch(&batch, &model).await {
+                return false;
+            }
+        }
+    }
+
+    async fn embed_everything(&self) {
+        let model = self.embedder.model_id().to_owned();
+        let mut offset = 0;
+        loop {
+            let page = Page {
+                limit: self.batch_size as u32,
+                offset,
+            };
+            let tools = match self.store.list(&ToolFilter::default(), page).await {
+                Ok(paged) => paged.items,
+                Err(err) => {
+                    tracing::warn!(%err, "re-embedding stopped: cannot list tools");
+                    return;
+                }
+            };
+            if tools.is_empty() || !self.embed_batch(&tools, &model).await {
+                return;
+            }
+            offset += tools.len() as u32;
+        }
+    }
+
+    /// Embeds and stores one batch; false when the embedder or the store failed.
+    pub async fn embed_batch(&self, tools: &[Tool], model: &str) -> bool {
+        let texts: Vec<String> = tools.iter().map(embedded_text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = match self.embedder.embed(&refs).await {
+            Ok(vectors) => vectors,
+            Err(err) => {
+                self.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%err, tools = tools.len(), "embedding pending tools failed; will retry");
+                return false;
+            }
+        };
+        for (tool, vector) in tools.iter().zip(vectors) {
+            if let Err(err) = self.store.set_embedding(tool.id, &vector, model).await {
+                tracing::warn!(%err, tool = %tool.name, "cannot store an embedding");
+                return false;
+            }
+            self.embedded.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+}
