@@ -6,6 +6,7 @@ pub mod embedding;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod portable;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
@@ -127,6 +128,37 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
     })
 }
 
+/// The registry with its store, embedder, executor, background indexer and execution
+/// recorder, and the built-in tools registered when the settings ask for it.
+pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegistry>> {
+    let embedder = build_embedder(settings)?;
+    let store = open_store(settings, embedder.dimensions()).await?;
+    let executor = Arc::new(Executor::new(ExecutorSettings {
+        default_timeout: std::time::Duration::from_millis(settings.tool_timeout_ms),
+        allow_private_urls: settings.allow_private_tool_urls,
+        max_response_bytes: settings.tool_max_response_bytes,
+        builtin_limits: BuiltinLimits {
+            max_input_bytes: settings.tool_max_input_bytes,
+            ..BuiltinLimits::default()
+        },
+    })?);
+    let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
+    let indexer = Indexer::new(
+        store.clone(),
+        embedder.clone(),
+        settings.embedding_batch_size,
+    );
+    indexer.spawn();
+    let registry = ToolRegistry::new(store, executor, recorder, embedder, indexer);
+    if settings.register_builtins {
+        registry
+            .sync_builtins()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
+    }
+    Ok(Arc::new(registry))
+}
+
 /// A service bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
@@ -136,37 +168,13 @@ pub struct App {
 impl App {
     /// Opens the store and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let embedder = build_embedder(&settings)?;
-        let store = open_store(&settings, embedder.dimensions()).await?;
+        let registry = build_registry(&settings).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        let executor = Arc::new(Executor::new(ExecutorSettings {
-            default_timeout: std::time::Duration::from_millis(settings.tool_timeout_ms),
-            allow_private_urls: settings.allow_private_tool_urls,
-            max_response_bytes: settings.tool_max_response_bytes,
-            builtin_limits: BuiltinLimits {
-                max_input_bytes: settings.tool_max_input_bytes,
-                ..BuiltinLimits::default()
-            },
-        })?);
-        let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
-        let indexer = Indexer::new(
-            store.clone(),
-            embedder.clone(),
-            settings.embedding_batch_size,
-        );
-        indexer.spawn();
-        let registry = ToolRegistry::new(store, executor, recorder, embedder, indexer);
-        if settings.register_builtins {
-            registry
-                .sync_builtins()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
-        }
         let state = AppState {
-            registry: Arc::new(registry),
+            registry,
             settings: Arc::new(settings),
             started: Instant::now(),
         };

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tool_registry::{
-    App, config::Settings, healthcheck, open_store, shutdown_signal, telemetry, vector_dimensions,
+    App, build_registry, config::Settings, healthcheck, open_store, portable, shutdown_signal,
+    telemetry, vector_dimensions,
 };
 
 /// A tool registry that AI agents use over MCP.
@@ -23,6 +24,13 @@ enum Command {
     Serve,
     /// Apply the storage migrations and exit.
     Migrate,
+    /// Write every tool definition as JSON Lines to FILE (or standard output).
+    Export {
+        /// Where to write; `-` or nothing for standard output.
+        file: Option<PathBuf>,
+    },
+    /// Register (or update, by name) the tool definitions of a JSON Lines FILE.
+    Import { file: PathBuf },
     /// Probe the running server's `/health/live`; exit 0 when it answers 200. For container
     /// health checks, where no HTTP client is installed.
     Healthcheck,
@@ -31,15 +39,55 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config).context("invalid settings")?;
-    if !matches!(cli.command, Some(Command::Healthcheck)) {
-        telemetry::init(settings.log_format);
+    let mut settings = Settings::load(cli.config).context("invalid settings")?;
+    match cli.command {
+        Some(Command::Healthcheck) => {}
+        // The export may go to standard output: logs go to standard error.
+        Some(Command::Export { .. }) => telemetry::init(settings.log_format, true),
+        _ => telemetry::init(settings.log_format, false),
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = App::build(settings).await?;
             tracing::info!(address = %app.local_addr(), "listening");
             app.serve(shutdown_signal()).await
+        }
+        Command::Export { file } => {
+            // Reading must not write: no built-in tools are registered by an export.
+            settings.register_builtins = false;
+            let registry = build_registry(&settings).await?;
+            let count = match file.filter(|f| f.as_os_str() != "-") {
+                Some(path) => {
+                    let mut out = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .with_context(|| format!("cannot create {}", path.display()))?,
+                    );
+                    portable::export(&registry, &mut out).await?
+                }
+                None => portable::export(&registry, &mut std::io::stdout().lock()).await?,
+            };
+            tracing::info!(tools = count, "exported");
+            registry.store().close().await;
+            Ok(())
+        }
+        Command::Import { file } => {
+            let registry = build_registry(&settings).await?;
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            );
+            let summary = portable::import(&registry, input).await?;
+            tracing::info!(
+                created = summary.created,
+                updated = summary.updated,
+                failed = summary.failed,
+                "imported"
+            );
+            registry.store().close().await;
+            if summary.failed > 0 {
+                anyhow::bail!("{} lines could not be imported", summary.failed);
+            }
+            Ok(())
         }
         Command::Healthcheck => {
             let address = healthcheck::probe_address(&settings);

@@ -68,6 +68,10 @@ impl TestDb {
         self.dir.path().to_path_buf()
     }
 
+    pub fn database_url(&self) -> Option<&str> {
+        self.pg_url.as_deref()
+    }
+
     pub async fn open(&self, dims: usize) -> Arc<dyn ToolStore> {
         match &self.pg_url {
             Some(url) => Arc::new(

@@ -31,8 +31,16 @@ async fn restart_keeps_the_catalogue(backend: Backend) {
 /// Starts the real binary on the embedded store and returns it with its address, read from
 /// its "listening" log line.
 fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    start_binary_with(data_dir, &[])
+}
+
+fn start_binary_with(
+    data_dir: &std::path::Path,
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tool-registry"))
         .arg("serve")
+        .envs(extra_env.iter().copied())
         .env_remove("DATABASE_URL")
         .env_remove("CONFIG_FILE")
         .env("REGISTRY_DATA_DIR", data_dir)
@@ -193,4 +201,76 @@ fn migrate_and_healthcheck_subcommands() {
     let down = probe(&port);
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+}
+
+/// `export` writes the catalogue as JSON Lines; `import` into an empty store brings back the
+/// same definitions, and find_tool answers alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_round_trips_the_catalogue() {
+    let source = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let run = |dir: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tool-registry"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("REGISTRY_DATA_DIR", dir)
+            .env("EMBEDDING_PROVIDER", "hash")
+            .output()
+            .unwrap()
+    };
+    let (mut child, address) = start_binary_with(source.path(), &[("EMBEDDING_PROVIDER", "hash")]);
+    let client = reqwest::Client::new();
+    for name in ["alpha.search_docs", "beta.send_mail", "gamma.resize_image"] {
+        let mut definition = tool_definition(name);
+        definition["description"] = serde_json::json!(format!("{name} does its job well"));
+        definition["output_schema"] = serde_json::json!({"type": "object"});
+        let response = client
+            .post(format!("http://{address}/admin/tools"))
+            .json(&definition)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+
+    let export_file = source.path().join("catalogue.jsonl");
+    let exported = run(source.path(), &["export", export_file.to_str().unwrap()]);
+    assert!(exported.status.success(), "{exported:?}");
+    let text = std::fs::read_to_string(&export_file).unwrap();
+    // Three tools plus the ten built-ins registered at start-up.
+    assert_eq!(text.lines().count(), 13, "{text}");
+    let to_stdout = run(source.path(), &["export"]);
+    assert_eq!(
+        String::from_utf8(to_stdout.stdout).unwrap(),
+        text,
+        "stdout holds only the export"
+    );
+
+    let imported = run(target.path(), &["import", export_file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+    let again = target.path().join("again.jsonl");
+    assert!(
+        run(target.path(), &["export", again.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+
+    // Importing the same file again updates in place.
+    assert!(
+        run(target.path(), &["import", export_file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let bad = target.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"name\": \"x\"}\nnot json\n").unwrap();
+    let refused = run(target.path(), &["import", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let errors = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        errors.contains("line 1") && errors.contains("line 2"),
+        "{errors}"
+    );
 }

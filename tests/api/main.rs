@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod backup;
 mod call_tool;
 mod find_tool;
 mod http_admin;
