@@ -41,6 +41,13 @@ pub enum EmbeddingProvider {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum AdminAuth {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -99,6 +106,10 @@ pub struct Settings {
     pub tool_max_input_bytes: usize,
     /// Execution records waiting to be written; callers wait when it is full.
     pub execution_queue_size: usize,
+    /// Comma-separated keys the `/admin` routes require.
+    pub admin_api_keys: Option<Secret>,
+    /// `disabled` lets the server listen beyond loopback with open `/admin` routes.
+    pub admin_auth: AdminAuth,
     /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
     pub register_builtins: bool,
 }
@@ -140,7 +151,8 @@ impl Settings {
             .set_default("tool_max_response_bytes", 1024 * 1024)?
             .set_default("tool_max_input_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
-            .set_default("register_builtins", true)?;
+            .set_default("register_builtins", true)?
+            .set_default("admin_auth", "enabled")?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
@@ -255,6 +267,7 @@ mod tests {
             env(&[
                 ("DATABASE_URL", "postgres://app:hunter2@db/registry"),
                 ("EMBEDDING_API_KEY", "sk-hunter2"),
+                ("ADMIN_API_KEYS", "admin-hunter2"),
             ]),
         )
         .unwrap();

@@ -32,6 +32,8 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("the request took longer than the server's limit")]
     Timeout,
@@ -79,6 +81,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -95,6 +98,7 @@ impl ApiError {
             Self::Conflict { .. } => "duplicate_tool",
             Self::PayloadTooLarge => "payload_too_large",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Unavailable(_) => "service_unavailable",
             Self::Timeout => "request_timeout",
             Self::NotImplemented(_) => "not_implemented",
@@ -152,6 +156,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -18,8 +18,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::{
-    config::EmbeddingProvider,
     config::Settings,
+    config::{AdminAuth, EmbeddingProvider},
     embedding::{
         Embedder,
         cached::{CacheConfig, CachedEmbedder},
@@ -168,6 +168,21 @@ pub struct App {
 impl App {
     /// Opens the store and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let admin_keys = http::auth::ApiKeys::parse(settings.admin_api_keys.as_ref());
+        if admin_keys.is_empty() && !settings.host.is_loopback() {
+            if settings.admin_auth == AdminAuth::Disabled {
+                tracing::warn!(
+                    host = %settings.host,
+                    "ADMIN_AUTH=disabled: the /admin routes are open to anyone who can reach this address"
+                );
+            } else {
+                anyhow::bail!(
+                    "refusing to listen on {} with open /admin routes: set ADMIN_API_KEYS, or \
+                     ADMIN_AUTH=disabled to accept the risk",
+                    settings.host
+                );
+            }
+        }
         let registry = build_registry(&settings).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
@@ -176,6 +191,7 @@ impl App {
         let state = AppState {
             registry,
             settings: Arc::new(settings),
+            admin_keys,
             started: Instant::now(),
         };
         Ok(Self { listener, state })

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, shared state and the middleware every request passes.
 
 pub mod admin;
+pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod mcp_rest;
@@ -27,6 +28,7 @@ use crate::{config::Settings, error::ApiError, registry::ToolRegistry, telemetry
 pub struct AppState {
     pub registry: Arc<ToolRegistry>,
     pub settings: Arc<Settings>,
+    pub admin_keys: auth::ApiKeys,
     pub started: Instant,
 }
 
@@ -37,7 +39,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(mcp_rest::router())
-        .merge(admin::router())
+        .merge(admin::router().route_layer(middleware::from_fn_with_state(
+            state.admin_keys.clone(),
+            auth::require_key,
+        )))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |request: Request, next: Next| {

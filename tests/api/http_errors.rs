@@ -245,3 +245,57 @@ async fn request_ids_are_echoed_or_generated() {
         .unwrap();
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
 }
+
+#[tokio::test]
+async fn admin_routes_need_a_key_when_keys_are_set() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.admin_api_keys = Some(tool_registry::config::Secret::new("first-key, second-key"));
+    let app = TestApp::spawn(settings).await;
+    let (status, body) = app.get("/admin/tools").await;
+    assert_eq!(status, 401);
+    assert_error(&body, "unauthorized");
+    let wrong = app
+        .client
+        .get(app.url("/admin/tools"))
+        .bearer_auth("third-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.headers()["www-authenticate"], "Bearer");
+    let (status, body) = response(wrong).await;
+    assert_eq!(status, 401);
+    assert_error(&body, "unauthorized");
+    let bearer = app
+        .client
+        .get(app.url("/admin/tools"))
+        .bearer_auth("second-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+    let header = app
+        .client
+        .post(app.url("/admin/tools"))
+        .header("x-api-key", "first-key")
+        .json(&tool_definition("keyed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header.status(), 201);
+    // Agents' routes and probes stay open.
+    assert_eq!(app.post("/mcp/list_tools", &json!({})).await.0, 200);
+    assert_eq!(app.get("/health").await.0, 200);
+}
+
+#[tokio::test]
+async fn open_admin_routes_are_refused_beyond_loopback() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.host = "0.0.0.0".parse().unwrap();
+    let refused = tool_registry::App::build(settings.clone()).await;
+    let message = refused.err().expect("must refuse").to_string();
+    assert!(message.contains("ADMIN_API_KEYS"), "{message}");
+    settings.admin_auth = tool_registry::config::AdminAuth::Disabled;
+    assert!(tool_registry::App::build(settings).await.is_ok());
+}
