@@ -19,35 +19,37 @@ CREATE TABLE tools (
     embedding_model TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
-    -- Written by the store: the name split into words and the tags joined by spaces.
+    -- Written by the store: the name split into words, the tags joined by spaces, and the
+    -- input parameters' names and descriptions.
     search_name     TEXT NOT NULL,
-    search_tags     TEXT NOT NULL
+    search_tags     TEXT NOT NULL,
+    search_params   TEXT NOT NULL DEFAULT ''
 );
 
 CREATE INDEX tools_category_idx ON tools (category);
 CREATE INDEX tools_is_active_idx ON tools (is_active);
 
 CREATE VIRTUAL TABLE tools_fts USING fts5(
-    search_name, search_tags, description,
+    search_name, search_tags, description, search_params,
     content = 'tools', content_rowid = 'seq',
     tokenize = 'porter unicode61'
 );
 
 CREATE TRIGGER tools_fts_insert AFTER INSERT ON tools BEGIN
-    INSERT INTO tools_fts (rowid, search_name, search_tags, description)
-    VALUES (new.seq, new.search_name, new.search_tags, new.description);
+    INSERT INTO tools_fts (rowid, search_name, search_tags, description, search_params)
+    VALUES (new.seq, new.search_name, new.search_tags, new.description, new.search_params);
 END;
 
 CREATE TRIGGER tools_fts_delete AFTER DELETE ON tools BEGIN
-    INSERT INTO tools_fts (tools_fts, rowid, search_name, search_tags, description)
-    VALUES ('delete', old.seq, old.search_name, old.search_tags, old.description);
+    INSERT INTO tools_fts (tools_fts, rowid, search_name, search_tags, description, search_params)
+    VALUES ('delete', old.seq, old.search_name, old.search_tags, old.description, old.search_params);
 END;
 
-CREATE TRIGGER tools_fts_update AFTER UPDATE OF search_name, search_tags, description ON tools BEGIN
-    INSERT INTO tools_fts (tools_fts, rowid, search_name, search_tags, description)
-    VALUES ('delete', old.seq, old.search_name, old.search_tags, old.description);
-    INSERT INTO tools_fts (rowid, search_name, search_tags, description)
-    VALUES (new.seq, new.search_name, new.search_tags, new.description);
+CREATE TRIGGER tools_fts_update AFTER UPDATE OF search_name, search_tags, description, search_params ON tools BEGIN
+    INSERT INTO tools_fts (tools_fts, rowid, search_name, search_tags, description, search_params)
+    VALUES ('delete', old.seq, old.search_name, old.search_tags, old.description, old.search_params);
+    INSERT INTO tools_fts (rowid, search_name, search_tags, description, search_params)
+    VALUES (new.seq, new.search_name, new.search_tags, new.description, new.search_params);
 END;
 
 CREATE TABLE tool_executions (

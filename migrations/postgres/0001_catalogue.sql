@@ -36,10 +36,13 @@ CREATE TABLE tools (
     embedding_model text,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
+    -- Written by the store: the input parameters' names and descriptions.
+    search_params   text NOT NULL DEFAULT '',
     search_vector   tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', tool_name_words(name)), 'A') ||
         setweight(to_tsvector('english', coalesce(tool_tags_text(tags), '')), 'B') ||
-        setweight(to_tsvector('english', description), 'C')
+        setweight(to_tsvector('english', description), 'C') ||
+        setweight(to_tsvector('english', search_params), 'D')
     ) STORED
 );
 

@@ -272,8 +272,8 @@ impl ToolStore for EmbeddedStore {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \
              output_schema, version, implementation, metadata, is_active, created_at, \
-             updated_at, search_name, search_tags) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             updated_at, search_name, search_tags, search_params) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tool.id.to_string())
         .bind(&tool.name)
@@ -290,6 +290,7 @@ impl ToolStore for EmbeddedStore {
         .bind(tool.updated_at.timestamp_micros())
         .bind(lexical::identifier_words(&tool.name))
         .bind(tool.tags.join(" "))
+        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
@@ -318,7 +319,7 @@ impl ToolStore for EmbeddedStore {
              input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
              metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
              embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END, \
-             search_name = ?14, search_tags = ?15 \
+             search_name = ?14, search_tags = ?15, search_params = ?16 \
              WHERE id = ?1",
         )
         .bind(tool.id.to_string())
@@ -336,6 +337,7 @@ impl ToolStore for EmbeddedStore {
         .bind(&tool.embedding_model)
         .bind(lexical::identifier_words(&tool.name))
         .bind(tool.tags.join(" "))
+        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
@@ -507,9 +509,9 @@ impl ToolStore for EmbeddedStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // Column weights: name words, then tags, then description.
+        // Column weights: name words, then tags, description, parameters.
         let mut qb = QueryBuilder::new(format!(
-            "SELECT {TOOL_COLUMNS}, bm25(tools_fts, 4.0, 2.0, 1.0) AS rank \
+            "SELECT {TOOL_COLUMNS}, bm25(tools_fts, 4.0, 2.0, 1.0, 0.5) AS rank \
              FROM tools_fts JOIN tools ON tools.seq = tools_fts.rowid \
              WHERE tools_fts MATCH "
         ));

@@ -47,6 +47,23 @@ fn camel_case_parts(run: &str) -> Vec<&str> {
     parts
 }
 
+/// The input parameters of a schema as text: each name in words, then its description.
+pub fn parameter_words(schema: &serde_json::Value) -> String {
+    let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return String::new();
+    };
+    let mut words = String::new();
+    for (name, spec) in properties {
+        words.push_str(&identifier_words(name));
+        words.push(' ');
+        if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
+            words.push_str(description);
+            words.push(' ');
+        }
+    }
+    words.trim_end().to_owned()
+}
+
 /// Lower-case alphanumeric terms of a query, without stopwords or repeats, in order.
 pub fn query_terms(query: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
@@ -82,6 +99,19 @@ mod tests {
             "read file2Text file2 Text"
         );
         assert_eq!(identifier_words("__x__"), "x");
+    }
+
+    #[test]
+    fn parameters_become_words() {
+        let schema = serde_json::json!({"properties": {
+            "repoName": {"type": "string", "description": "owner/name"},
+            "page": {"type": "integer"}
+        }});
+        assert_eq!(
+            parameter_words(&schema),
+            "page repoName repo Name owner/name"
+        );
+        assert_eq!(parameter_words(&serde_json::json!({"type": "object"})), "");
     }
 
     #[test]

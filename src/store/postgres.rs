@@ -206,8 +206,9 @@ impl ToolStore for PostgresStore {
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-             output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             output_schema, version, implementation, metadata, is_active, created_at, updated_at, \
+             search_params) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(tool.id)
         .bind(&tool.name)
@@ -222,6 +223,7 @@ impl ToolStore for PostgresStore {
         .bind(tool.is_active)
         .bind(tool.created_at)
         .bind(tool.updated_at)
+        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
@@ -249,7 +251,8 @@ impl ToolStore for PostgresStore {
             "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
              input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
              metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
-             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
+             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END, \
+             search_params = $14 \
              WHERE id = $1",
         )
         .bind(tool.id)
@@ -265,6 +268,7 @@ impl ToolStore for PostgresStore {
         .bind(tool.is_active)
         .bind(tool.updated_at)
         .bind(&tool.embedding_model)
+        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
