@@ -110,6 +110,22 @@ pub struct Settings {
     pub admin_api_keys: Option<Secret>,
     /// `disabled` lets the server listen beyond loopback with open `/admin` routes.
     pub admin_auth: AdminAuth,
+    /// Comma-separated keys the `/mcp` routes require (admin keys are accepted there too).
+    pub mcp_api_keys: Option<Secret>,
+    /// HS256 secret of signed tokens (JWT) accepted beside the API keys.
+    pub jwt_secret: Option<Secret>,
+    /// RSA or EC public key (PEM text or a file path) of RS256/ES256 tokens.
+    pub jwt_public_key: Option<Secret>,
+    /// Required `aud` of tokens, when set.
+    pub jwt_audience: Option<String>,
+    /// Required `iss` of tokens, when set.
+    pub jwt_issuer: Option<String>,
+    /// Requests per minute per API key, or per client address without one; unset or 0 is off.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Takes the client address from `X-Forwarded-For`/`Forwarded` (behind a proxy only).
+    pub trust_proxy: bool,
+    /// Comma-separated origins browsers may call from (`*` for any); none by default.
+    pub cors_allowed_origins: Option<String>,
     /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
     pub register_builtins: bool,
 }
@@ -152,6 +168,7 @@ impl Settings {
             .set_default("tool_max_input_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
             .set_default("register_builtins", true)?
+            .set_default("trust_proxy", false)?
             .set_default("admin_auth", "enabled")?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));

@@ -6,6 +6,7 @@ pub mod embedding;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod portable;
 pub mod registry;
 pub mod store;
@@ -25,6 +26,7 @@ use crate::{
         cached::{CacheConfig, CachedEmbedder},
         hash::HashEmbedder,
         http::{HttpEmbedder, HttpEmbedderConfig},
+        metered::MeteredEmbedder,
     },
     http::AppState,
     registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
@@ -76,6 +78,7 @@ pub fn build_embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> 
             Arc::new(HttpEmbedder::new(config).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
     };
+    let inner: Arc<dyn Embedder> = Arc::new(MeteredEmbedder::new(inner));
     if settings.embedding_cache_size == 0 {
         return Ok(inner);
     }
@@ -169,7 +172,11 @@ impl App {
     /// Opens the store and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let admin_keys = http::auth::ApiKeys::parse(settings.admin_api_keys.as_ref());
-        if admin_keys.is_empty() && !settings.host.is_loopback() {
+        let mcp_keys = http::auth::ApiKeys::parse(settings.mcp_api_keys.as_ref());
+        let jwt = http::auth::JwtVerifier::from_settings(&settings)?;
+        let admin_guard = http::auth::Guard::admin(&admin_keys, jwt.as_ref());
+        let tools_guard = http::auth::Guard::tools(&mcp_keys, &admin_keys, jwt.as_ref());
+        if admin_guard.is_open() && !settings.host.is_loopback() {
             if settings.admin_auth == AdminAuth::Disabled {
                 tracing::warn!(
                     host = %settings.host,
@@ -177,12 +184,14 @@ impl App {
                 );
             } else {
                 anyhow::bail!(
-                    "refusing to listen on {} with open /admin routes: set ADMIN_API_KEYS, or \
+                    "refusing to listen on {} with open /admin routes: set ADMIN_API_KEYS or JWT_SECRET/JWT_PUBLIC_KEY, or \
                      ADMIN_AUTH=disabled to accept the risk",
                     settings.host
                 );
             }
         }
+        crate::metrics::handle();
+        crate::metrics::describe();
         let registry = build_registry(&settings).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
@@ -191,7 +200,8 @@ impl App {
         let state = AppState {
             registry,
             settings: Arc::new(settings),
-            admin_keys,
+            admin_guard,
+            tools_guard,
             started: Instant::now(),
         };
         Ok(Self { listener, state })

@@ -41,6 +41,16 @@ impl BreakerState {
     }
 }
 
+/// The breaker's state as a gauge: 0 closed, 1 half open, 2 open.
+fn publish(state: BreakerState) {
+    let level = match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    };
+    metrics::gauge!("embedding_breaker_state").set(level);
+}
+
 impl fmt::Display for BreakerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -150,6 +160,7 @@ impl CircuitBreaker {
                     return Err(BreakerOpen);
                 }
                 inner.state = BreakerState::HalfOpen;
+                publish(BreakerState::HalfOpen);
                 inner.generation += 1;
                 inner.trial_in_flight = true;
                 tracing::info!(
@@ -205,6 +216,7 @@ impl CircuitBreaker {
             BreakerState::HalfOpen => {
                 tracing::info!("embedding circuit breaker closed: trial call succeeded");
                 inner.state = BreakerState::Closed;
+                publish(BreakerState::Closed);
                 inner.consecutive_failures = 0;
                 inner.opened_at = None;
                 inner.opened_at_wall = None;
@@ -254,6 +266,7 @@ impl CircuitBreaker {
 
     fn open(&self, inner: &mut Inner) {
         inner.state = BreakerState::Open;
+        publish(BreakerState::Open);
         inner.opened_at = Some((self.clock)());
         inner.opened_at_wall = Some(SystemTime::now());
         inner.trial_in_flight = false;

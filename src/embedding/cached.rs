@@ -134,11 +134,11 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
         let mut miss_index: HashMap<&str, usize> = HashMap::new();
         let mut waiting: Vec<(usize, usize)> = Vec::new();
         for (pos, &text) in texts.iter().enumerate() {
-            if self.cacheable(text) {
-                if let Some(hit) = self.cache.get(&key(text)).await {
-                    out[pos] = Some(hit.to_vec());
-                    continue;
-                }
+            if self.cacheable(text)
+                && let Some(hit) = self.cache.get(&key(text)).await
+            {
+                out[pos] = Some(hit.to_vec());
+                continue;
             }
             let index = *miss_index.entry(text).or_insert_with(|| {
                 misses.push(text);
@@ -146,10 +146,11 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
             });
             waiting.push((pos, index));
         }
-        self.hits
-            .fetch_add((texts.len() - waiting.len()) as u64, Ordering::Relaxed);
-        self.misses
-            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        let (hits, missed) = ((texts.len() - waiting.len()) as u64, waiting.len() as u64);
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses.fetch_add(missed, Ordering::Relaxed);
+        metrics::counter!("embedding_cache_hits_total").increment(hits);
+        metrics::counter!("embedding_cache_misses_total").increment(missed);
 
         if !misses.is_empty() {
             let vectors = self.inner.embed(&misses).await?;

@@ -401,6 +401,7 @@ impl HttpEmbedder {
         bump(&self.counters.batches);
         let Ok(permit) = self.breaker.try_acquire() else {
             bump(&self.counters.short_circuited);
+            metrics::counter!("embedding_short_circuited_total").increment(1);
             return Err(EmbedError::Unavailable("circuit open".to_owned()));
         };
         let cap = self.retry_after_cap;
@@ -420,6 +421,7 @@ impl HttpEmbedder {
             })
             .notify(|err, delay| {
                 bump(&self.counters.retries);
+                metrics::counter!("embedding_retries_total").increment(1);
                 tracing::warn!(
                     url = %self.display_url,
                     error = %err,

@@ -45,6 +45,7 @@ pub mod cached;
 pub mod hash;
 pub mod http;
 pub mod local;
+pub mod metered;
 
 /// Vector size of the local model, all-MiniLM-L6-v2.
 pub const LOCAL_MODEL_DIMENSIONS: usize = 384;

@@ -2,11 +2,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod mcp_rest;
+pub mod observe;
 pub mod paging;
 pub mod query;
+pub mod rate_limit;
 
 use std::{sync::Arc, time::Instant};
 
@@ -28,27 +31,42 @@ use crate::{config::Settings, error::ApiError, registry::ToolRegistry, telemetry
 pub struct AppState {
     pub registry: Arc<ToolRegistry>,
     pub settings: Arc<Settings>,
-    pub admin_keys: auth::ApiKeys,
+    pub admin_guard: auth::Guard,
+    pub tools_guard: auth::Guard,
     pub started: Instant,
 }
 
 /// The whole router with its middleware, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let timeout = state.settings.request_timeout();
-    let body_limit = state.settings.max_body_bytes;
+    let settings = state.settings.clone();
+    let timeout = settings.request_timeout();
+    let tools = mcp_rest::router().route_layer(middleware::from_fn_with_state(
+        state.tools_guard.clone(),
+        auth::require,
+    ));
+    let admin = admin::router().route_layer(middleware::from_fn_with_state(
+        state.admin_guard.clone(),
+        auth::require,
+    ));
+    // Probes and scrapes are never rate limited: a throttled probe restarts healthy pods.
+    let limited = rate_limit::limit(
+        Router::new().merge(tools).merge(admin),
+        settings.rate_limit_per_minute,
+        settings.trust_proxy,
+        vec![state.admin_guard.clone(), state.tools_guard.clone()],
+    );
     Router::new()
         .merge(health::router())
-        .merge(mcp_rest::router())
-        .merge(admin::router().route_layer(middleware::from_fn_with_state(
-            state.admin_keys.clone(),
-            auth::require_key,
-        )))
+        .merge(observe::router())
+        .merge(limited)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             answer_within(timeout, request, next)
         }))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(cors::layer(settings.cors_allowed_origins.as_deref()))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

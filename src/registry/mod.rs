@@ -157,10 +157,16 @@ impl ToolRegistry {
         };
         hits.retain(|hit| hit.score >= request.threshold);
         hits.truncate(limit as usize);
+        let took = clock.elapsed();
+        metrics::counter!("find_tool_requests_total",
+            "requested" => request.mode.as_str(), "answered" => mode.as_str())
+        .increment(1);
+        metrics::histogram!("find_tool_duration_seconds", "mode" => mode.as_str())
+            .record(took.as_secs_f64());
         Ok(SearchResult {
             tools: hits,
             mode,
-            took_ms: clock.elapsed().as_secs_f64() * 1000.0,
+            took_ms: took.as_secs_f64() * 1000.0,
         })
     }
 
@@ -398,6 +404,11 @@ impl ToolRegistry {
             started_at,
             completed_at,
         };
+        metrics::counter!("tool_executions_total",
+            "tool" => execution.tool_name.clone(), "status" => status.as_str())
+        .increment(1);
+        metrics::histogram!("tool_execution_duration_seconds", "tool" => execution.tool_name.clone())
+            .record(duration_ms / 1000.0);
         let answer = CallResult {
             execution_id: execution.id,
             tool: tool.name,

@@ -85,12 +85,16 @@ async fn write_with_retry(store: &dyn ToolStore, batch: &[Execution], closing: b
     let mut attempts = 0u32;
     loop {
         match store.record_executions(batch).await {
-            Ok(()) => return,
+            Ok(()) => {
+                metrics::counter!("execution_records_written_total").increment(batch.len() as u64);
+                return;
+            }
             Err(err) => {
                 attempts += 1;
                 let closed = matches!(&err, crate::store::StoreError::Unavailable(m) if m.contains("closed"));
                 if closed || (closing && attempts >= 3) {
                     tracing::error!(%err, records = batch.len(), "execution records could not be written");
+                    metrics::counter!("execution_records_lost_total").increment(batch.len() as u64);
                     return;
                 }
                 tracing::warn!(%err, attempts, "writing execution records failed; retrying");

@@ -27,6 +27,27 @@ pub enum AnsweredMode {
     TextFallback,
 }
 
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Semantic => "semantic",
+            Self::Text => "text",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl AnsweredMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Semantic => "semantic",
+            Self::Text => "text",
+            Self::Hybrid => "hybrid",
+            Self::TextFallback => "text_fallback",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
     pub query: String,

@@ -87,6 +87,9 @@ pub trait ToolStore: Send + Sync + 'static {
     /// The dimension of the vectors this store holds.
     fn dimensions(&self) -> usize;
 
+    /// Connections of the store's pool: (open, idle).
+    fn pool_connections(&self) -> (u32, usize);
+
     /// Inserts a new tool; `StoreError::Duplicate` when the name is taken.
     async fn create(&self, tool: &Tool) -> StoreResult<()>;
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>>;

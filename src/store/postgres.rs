@@ -203,6 +203,10 @@ impl ToolStore for PostgresStore {
         self.dimensions
     }
 
+    fn pool_connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \

@@ -129,10 +129,9 @@ impl Executor {
             .read()
             .expect("validator cache lock poisoned")
             .get(&tool.id)
+            && *version == tool.updated_at
         {
-            if *version == tool.updated_at {
-                return Ok(validator.clone());
-            }
+            return Ok(validator.clone());
         }
         let validator = jsonschema::validator_for(&tool.input_schema)
             .map(Arc::new)

@@ -6,6 +6,7 @@ mod helpers;
 mod backup;
 mod call_tool;
 mod find_tool;
+mod hardening;
 mod http_admin;
 mod http_errors;
 mod lifecycle;

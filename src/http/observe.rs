@@ -1,0 +1,76 @@
+//! Request metrics and the Prometheus scrape route `GET /metrics`.
+
+use std::time::Instant;
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use super::AppState;
+use crate::registry::model::ToolFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// Middleware: counts each request by method, matched route and status, and times it.
+/// Unmatched paths share one label so probes of random URLs cannot grow the series.
+pub async fn record(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let clock = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("http_request_duration_seconds",
+        "method" => method.clone(), "route" => route.clone())
+    .record(clock.elapsed().as_secs_f64());
+    metrics::counter!("http_requests_total",
+        "method" => method, "route" => route, "status" => status)
+    .increment(1);
+    response
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    publish_levels(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::handle().render(),
+    )
+        .into_response()
+}
+
+/// Gauges read at scrape time. A store that does not answer leaves the last values.
+async fn publish_levels(state: &AppState) {
+    let store = state.registry.store();
+    let (open, idle) = store.pool_connections();
+    metrics::gauge!("db_pool_connections", "state" => "open").set(open as f64);
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+    let all = store.count(&ToolFilter::default()).await;
+    let active = store
+        .count(&ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        })
+        .await;
+    if let (Ok(all), Ok(active)) = (all, active) {
+        metrics::gauge!("catalogue_tools", "state" => "active").set(active as f64);
+        metrics::gauge!("catalogue_tools", "state" => "inactive")
+            .set(all.saturating_sub(active) as f64);
+    }
+    let model = state.registry.embedder().model_id().to_owned();
+    if let Ok(counts) = store.embedding_counts(&model).await {
+        metrics::gauge!("catalogue_pending_embeddings").set(counts.pending as f64);
+    }
+}

@@ -1,0 +1,290 @@
+//! Credentials beyond admin keys (JWT, MCP keys), rate limits, CORS and the metrics scrape.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tool_registry::config::Secret;
+
+use crate::helpers::*;
+
+const JWT_SECRET: &str = "a-test-signing-secret-that-is-long-enough";
+
+fn token(scope: &str) -> String {
+    let claims = json!({
+        "sub": "tester",
+        "scope": scope,
+        "exp": chrono::Utc::now().timestamp() + 600,
+        "aud": "tool-registry",
+    });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn status_with(app: &TestApp, path: &str, credential: Option<&str>) -> (u16, Value) {
+    let mut request = app.client.post(app.url(path)).json(&json!({}));
+    if let Some(credential) = credential {
+        request = request.bearer_auth(credential);
+    }
+    response(request.send().await.unwrap()).await
+}
+
+async fn admin_list(app: &TestApp, credential: Option<&str>) -> (u16, Value) {
+    let mut request = app.client.get(app.url("/admin/tools"));
+    if let Some(credential) = credential {
+        request = request.bearer_auth(credential);
+    }
+    response(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn tokens_grant_what_their_scope_says() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.jwt_secret = Some(Secret::new(JWT_SECRET));
+    settings.jwt_audience = Some("tool-registry".into());
+    let app = TestApp::spawn(settings).await;
+
+    let agent = token("tools:call");
+    let operator = token("admin");
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some(&agent)).await.0,
+        200
+    );
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some(&operator))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = status_with(&app, "/mcp/list_tools", None).await;
+    assert_eq!(status, 401);
+    assert_error(&body, "unauthorized");
+
+    assert_eq!(admin_list(&app, Some(&operator)).await.0, 200);
+    let (status, body) = admin_list(&app, Some(&agent)).await;
+    assert_eq!(status, 403);
+    assert!(
+        assert_error(&body, "forbidden")["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin")
+    );
+    let (status, body) = admin_list(&app, Some("not.a.token")).await;
+    assert_eq!(status, 401);
+    assert_error(&body, "unauthorized");
+    assert_eq!(app.get("/health").await.0, 200);
+}
+
+#[tokio::test]
+async fn mcp_keys_guard_the_agent_routes_and_admin_keys_open_them_too() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.admin_api_keys = Some(Secret::new("operator-key"));
+    settings.mcp_api_keys = Some(Secret::new("agent-key"));
+    let app = TestApp::spawn(settings).await;
+
+    assert_eq!(status_with(&app, "/mcp/list_tools", None).await.0, 401);
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some("wrong")).await.0,
+        401
+    );
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some("agent-key"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some("operator-key"))
+            .await
+            .0,
+        200
+    );
+    // An agent's key does not open the operator routes.
+    assert_eq!(admin_list(&app, Some("agent-key")).await.0, 401);
+    assert_eq!(admin_list(&app, Some("operator-key")).await.0, 200);
+}
+
+#[tokio::test]
+async fn clients_over_their_budget_get_429_with_retry_after() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.rate_limit_per_minute = Some(3);
+    settings.mcp_api_keys = Some(Secret::new("agent-a, agent-b"));
+    let app = TestApp::spawn(settings).await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            status_with(&app, "/mcp/list_tools", Some("agent-a"))
+                .await
+                .0,
+            200
+        );
+    }
+    let refused = app
+        .client
+        .post(app.url("/mcp/list_tools"))
+        .bearer_auth("agent-a")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let (status, body) = response(refused).await;
+    assert_eq!(status, 429);
+    assert_error(&body, "rate_limited");
+
+    // Another key has its own budget; probes and scrapes are never limited.
+    assert_eq!(
+        status_with(&app, "/mcp/list_tools", Some("agent-b"))
+            .await
+            .0,
+        200
+    );
+    for _ in 0..5 {
+        assert_eq!(app.get("/health/live").await.0, 200);
+    }
+    assert_eq!(
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Unknown keys share the address's budget: inventing keys buys nothing.
+    let mut refused_unknown = 0;
+    for attempt in 0..5 {
+        let key = format!("invented-{attempt}");
+        if status_with(&app, "/mcp/list_tools", Some(&key)).await.0 == 429 {
+            refused_unknown += 1;
+        }
+    }
+    assert!(refused_unknown >= 2, "{refused_unknown}");
+}
+
+#[tokio::test]
+async fn browsers_are_refused_cross_origin_unless_the_origin_is_listed() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let closed = TestApp::spawn(db.settings()).await;
+    let preflight = |app: &TestApp| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/mcp/find_tool"))
+            .header("origin", "https://console.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+    };
+    let answer = preflight(&closed).await.unwrap();
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    closed.stop().await;
+
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.cors_allowed_origins = Some("https://console.example, https://other.example".into());
+    let open = TestApp::spawn(settings).await;
+    let answer = preflight(&open).await.unwrap();
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://console.example"
+    );
+    let allowed = answer.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("mcp-session-id"));
+}
+
+fn sample(scrape: &str, name_and_labels: &[&str]) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| name_and_labels.iter().all(|part| line.contains(part)))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test]
+async fn the_scrape_counts_requests_searches_calls_and_the_catalogue() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.register_builtins = true;
+    let app = TestApp::spawn(settings).await;
+
+    let (status, _) = app
+        .post(
+            "/mcp/find_tool",
+            &json!({"query": "add numbers", "mode": "text"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "calculator", "arguments": {"expression": "1+1"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.get("/no/such/route").await;
+
+    let scrape = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at_least_one = |parts: &[&str]| {
+        let value = sample(&scrape, parts).unwrap_or_else(|| panic!("{parts:?} in\n{scrape}"));
+        assert!(value >= 1.0, "{parts:?} = {value}");
+    };
+    at_least_one(&[
+        "http_requests_total{",
+        "route=\"/mcp/find_tool\"",
+        "status=\"200\"",
+    ]);
+    at_least_one(&[
+        "http_requests_total{",
+        "route=\"unmatched\"",
+        "status=\"404\"",
+    ]);
+    at_least_one(&[
+        "http_request_duration_seconds_count{",
+        "route=\"/mcp/call_tool\"",
+    ]);
+    at_least_one(&["find_tool_requests_total{", "answered=\"text\""]);
+    at_least_one(&[
+        "tool_executions_total{",
+        "tool=\"calculator\"",
+        "status=\"success\"",
+    ]);
+    at_least_one(&[
+        "tool_execution_duration_seconds_count{",
+        "tool=\"calculator\"",
+    ]);
+    at_least_one(&["catalogue_tools{", "state=\"active\""]);
+    at_least_one(&["db_pool_connections{", "state=\"open\""]);
+    assert!(
+        scrape.contains("# HELP find_tool_requests_total"),
+        "{scrape}"
+    );
+}
