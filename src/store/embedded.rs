@@ -16,6 +16,7 @@ use sqlx::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
 };
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
@@ -45,9 +46,18 @@ pub struct EmbeddedStore {
     pool: SqlitePool,
     dimensions: usize,
     index: Arc<RwLock<VectorIndex>>,
+    changes: broadcast::Sender<()>,
 }
 
+/// Change signals kept for slow subscribers; a lagging one still learns that something changed.
+const CHANGE_BACKLOG: usize = 16;
+
 impl EmbeddedStore {
+    fn announce_change(&self) {
+        // No subscriber is fine: nobody is listening yet.
+        let _ = self.changes.send(());
+    }
+
     /// Opens (creating if needed) `registry.db` in `data_dir`, migrates it and loads the
     /// vector index. Vectors of another dimension are dropped, never mixed.
     pub async fn open(data_dir: &Path, dimensions: usize) -> StoreResult<Self> {
@@ -74,6 +84,7 @@ impl EmbeddedStore {
             pool,
             dimensions,
             index: Arc::default(),
+            changes: broadcast::channel(CHANGE_BACKLOG).0,
         };
         store.reconcile_dimensions().await?;
         store.load_index().await?;
@@ -272,6 +283,10 @@ impl ToolStore for EmbeddedStore {
         (self.pool.size(), self.pool.num_idle())
     }
 
+    fn catalogue_changes(&self) -> broadcast::Receiver<()> {
+        self.changes.subscribe()
+    }
+
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \
@@ -298,6 +313,7 @@ impl ToolStore for EmbeddedStore {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        self.announce_change();
         Ok(())
     }
 
@@ -347,6 +363,7 @@ impl ToolStore for EmbeddedStore {
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         let updated = done.rows_affected() == 1;
         if updated {
+            self.announce_change();
             self.with_index(|index| {
                 if tool.embedding_model.is_none() {
                     index.remove(&tool.id);
@@ -364,7 +381,11 @@ impl ToolStore for EmbeddedStore {
             .execute(&self.pool)
             .await?;
         self.with_index(|index| index.remove(&id));
-        Ok(done.rows_affected() == 1)
+        let deleted = done.rows_affected() == 1;
+        if deleted {
+            self.announce_change();
+        }
+        Ok(deleted)
     }
 
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
@@ -379,6 +400,7 @@ impl ToolStore for EmbeddedStore {
         .await?;
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
+            self.announce_change();
             self.with_index(|index| index.update_meta(tool.id, meta_of(tool)));
         }
         Ok(tool)

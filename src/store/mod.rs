@@ -90,6 +90,11 @@ pub trait ToolStore: Send + Sync + 'static {
     /// Connections of the store's pool: (open, idle).
     fn pool_connections(&self) -> (u32, usize);
 
+    /// A signal each time the catalogue changes (a tool created, updated, switched on or
+    /// off, deleted). With PostgreSQL it covers changes made through any replica; signals
+    /// close together may arrive as one, and a lost listener connection counts as a change.
+    fn catalogue_changes(&self) -> tokio::sync::broadcast::Receiver<()>;
+
     /// Inserts a new tool; `StoreError::Duplicate` when the name is taken.
     async fn create(&self, tool: &Tool) -> StoreResult<()>;
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>>;

@@ -1,13 +1,14 @@
 //! PostgreSQL + pgvector: the production backend, shared by many replicas.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
 use async_trait::async_trait;
 use pgvector::Vector;
 use sqlx::{
     Executor, PgPool, Postgres, QueryBuilder, Row,
-    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow},
 };
+use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{EmbeddingCounts, StoreError, StoreResult, ToolStore, lexical};
@@ -46,9 +47,16 @@ impl Default for PostgresOptions {
     }
 }
 
+/// The channel migration 0002's triggers announce catalogue changes on.
+const CHANGE_CHANNEL: &str = "tool_catalogue_changed";
+const CHANGE_BACKLOG: usize = 16;
+
 pub struct PostgresStore {
     pool: PgPool,
     dimensions: usize,
+    changes: broadcast::Sender<()>,
+    /// Relays NOTIFYs into `changes`; started by the first subscriber.
+    listener: OnceLock<JoinHandle<()>>,
 }
 
 impl PostgresStore {
@@ -81,7 +89,12 @@ impl PostgresStore {
             })
             .connect_with(connect)
             .await?;
-        let store = Self { pool, dimensions };
+        let store = Self {
+            pool,
+            dimensions,
+            changes: broadcast::channel(CHANGE_BACKLOG).0,
+            listener: OnceLock::new(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -205,6 +218,13 @@ impl ToolStore for PostgresStore {
 
     fn pool_connections(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
+    }
+
+    fn catalogue_changes(&self) -> broadcast::Receiver<()> {
+        let receiver = self.changes.subscribe();
+        self.listener
+            .get_or_init(|| tokio::spawn(relay_changes(self.pool.clone(), self.changes.clone())));
+        receiver
     }
 
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
@@ -530,6 +550,51 @@ impl ToolStore for PostgresStore {
     }
 
     async fn close(&self) {
+        if let Some(listener) = self.listener.get() {
+            listener.abort();
+        }
         self.pool.close().await;
+    }
+}
+
+/// Forwards the database's catalogue notifications, whichever replica caused them. After a
+/// lost connection it reconnects and signals a change, since notifications sent meanwhile
+/// are gone.
+async fn relay_changes(pool: PgPool, changes: broadcast::Sender<()>) {
+    let mut reconnecting = false;
+    while !pool.is_closed() {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for catalogue changes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(err) = listener.listen(CHANGE_CHANNEL).await {
+            tracing::warn!(%err, "cannot listen for catalogue changes; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if reconnecting {
+            let _ = changes.send(());
+        }
+        reconnecting = true;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => {
+                    let _ = changes.send(());
+                }
+                // The connection dropped; the next call reconnects and re-listens.
+                Ok(None) => {
+                    let _ = changes.send(());
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "catalogue listener failed; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ crate::on_both_backends!(
     executions_and_stats,
     data_survives_reopening,
     a_new_dimension_drops_old_vectors,
+    catalogue_changes_are_announced,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -763,4 +764,72 @@ async fn a_new_dimension_drops_old_vectors(backend: Backend) {
             .len(),
         1
     );
+}
+
+/// Waits for one change signal, then swallows any that arrive right after it.
+async fn expect_change(changes: &mut tokio::sync::broadcast::Receiver<()>, after: &str) {
+    let signal = tokio::time::timeout(std::time::Duration::from_secs(5), changes.recv()).await;
+    assert!(
+        matches!(signal, Ok(Ok(()))),
+        "no change announced after {after}: {signal:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    while changes.try_recv().is_ok() {}
+}
+
+async fn expect_quiet(changes: &mut tokio::sync::broadcast::Receiver<()>, after: &str) {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        changes.try_recv().is_err(),
+        "a change was announced after {after}"
+    );
+}
+
+async fn catalogue_changes_are_announced(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let mut changes = store.catalogue_changes();
+    // The PostgreSQL listener connects in the background before the first change.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut t = tool(
+        "announce.me",
+        "general",
+        &[],
+        "A tool whose changes are announced",
+    );
+    store.create(&t).await.unwrap();
+    expect_change(&mut changes, "create").await;
+    store.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    expect_quiet(&mut changes, "storing an embedding").await;
+    t.description = "Edited".into();
+    t.updated_at = now_micros();
+    store.update(&t).await.unwrap();
+    expect_change(&mut changes, "update").await;
+    store.set_active(t.id, false).await.unwrap();
+    expect_change(&mut changes, "deactivate").await;
+    store.delete(t.id).await.unwrap();
+    expect_change(&mut changes, "delete").await;
+    store.delete(t.id).await.unwrap();
+    expect_quiet(&mut changes, "deleting a missing tool").await;
+}
+
+/// Two stores on one database are two replicas: each hears the other's changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_hear_each_others_changes() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first = db.open(DIMS).await;
+    let second = db.open(DIMS).await;
+    let mut heard_by_first = first.catalogue_changes();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    second
+        .create(&tool(
+            "made.elsewhere",
+            "general",
+            &[],
+            "Registered through another replica",
+        ))
+        .await
+        .unwrap();
+    expect_change(&mut heard_by_first, "a create through another replica").await;
+    first.close().await;
+    second.close().await;
 }
