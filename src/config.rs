@@ -46,6 +46,18 @@ pub enum AdminAuth {
     Disabled,
 }
 
+/// What MCP's `tools/list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpTools {
+    /// Three tools: find_tool, call_tool and list_tools.
+    Meta,
+    /// Every active registered tool as itself.
+    Direct,
+    /// The three meta tools, then every registered tool.
+    Both,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -126,6 +138,16 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// Comma-separated origins browsers may call from (`*` for any); none by default.
     pub cors_allowed_origins: Option<String>,
+    /// What MCP's `tools/list` shows: `meta`, `direct` or `both`.
+    pub mcp_tools: McpTools,
+    /// Comma-separated `Host` names the MCP endpoint answers to (`*` for any). Guards
+    /// against DNS rebinding; add the names clients use (Service, ingress host).
+    pub mcp_allowed_hosts: String,
+    /// Comma-separated browser origins allowed on the MCP endpoint (`*` for any); requests
+    /// without an `Origin` header (non-browser clients) always pass.
+    pub mcp_allowed_origins: String,
+    /// An MCP session with no traffic for this long is closed.
+    pub mcp_session_idle_secs: u64,
     /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
     pub register_builtins: bool,
 }
@@ -169,6 +191,13 @@ impl Settings {
             .set_default("execution_queue_size", 10_000)?
             .set_default("register_builtins", true)?
             .set_default("trust_proxy", false)?
+            .set_default("mcp_tools", "meta")?
+            .set_default("mcp_allowed_hosts", "localhost,127.0.0.1,::1")?
+            .set_default(
+                "mcp_allowed_origins",
+                "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
+            )?
+            .set_default("mcp_session_idle_secs", 1800)?
             .set_default("admin_auth", "enabled")?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));

@@ -6,6 +6,7 @@ pub mod embedding;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod portable;
 pub mod registry;
@@ -17,6 +18,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
@@ -198,10 +200,12 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let state = AppState {
-            registry,
+            registry: registry.clone(),
             settings: Arc::new(settings),
             admin_guard,
             tools_guard,
+            mcp_changes: mcp::ChangeHub::start(registry.store()),
+            shutdown: CancellationToken::new(),
             started: Instant::now(),
         };
         Ok(Self { listener, state })
@@ -224,10 +228,12 @@ impl App {
         let store = state.registry.store().clone();
         let recorder = state.registry.recorder().clone();
         let grace = state.settings.shutdown_timeout();
+        let end_sessions = state.shutdown.clone();
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             shutdown.await;
             tracing::info!("shutdown requested; finishing in-flight requests");
+            end_sessions.cancel();
             let _ = signalled_tx.send(());
         };
         let server = axum::serve(

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     error::ApiError,
     registry::{
-        model::{CallResult, ToolFilter},
+        model::{CallResult, Page, ToolFilter},
         search::{SearchMode, SearchRequest, SearchResult},
     },
 };
@@ -20,9 +20,10 @@ use crate::{
 pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
 
+/// A find_tool request, shared with MCP's `find_tool` meta tool.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FindToolRequest {
+pub struct FindToolRequest {
     query: String,
     limit: Option<u32>,
     threshold: Option<f64>,
@@ -33,7 +34,7 @@ struct FindToolRequest {
 }
 
 impl FindToolRequest {
-    fn into_search(self) -> Result<SearchRequest, ApiError> {
+    pub fn into_search(self) -> Result<SearchRequest, ApiError> {
         if self.query.trim().is_empty() {
             return Err(ApiError::validation("query", "query must not be empty"));
         }
@@ -84,9 +85,10 @@ pub fn router() -> Router<AppState> {
         .route("/mcp/find_tool", post(find_tool))
 }
 
+/// A list_tools request, shared with MCP's `list_tools` meta tool.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListToolsRequest {
+pub struct ListToolsRequest {
     category: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
@@ -100,16 +102,23 @@ fn yes() -> bool {
     true
 }
 
+impl ListToolsRequest {
+    pub fn into_query(self) -> Result<(ToolFilter, Page), ApiError> {
+        let page = page(self.limit, self.offset)?;
+        let filter = ToolFilter {
+            category: self.category,
+            tags: self.tags,
+            active_only: self.active_only,
+        };
+        Ok((filter, page))
+    }
+}
+
 async fn list_tools(
     State(state): State<AppState>,
     AppJson(request): AppJson<ListToolsRequest>,
 ) -> Result<Json<ToolPage>, ApiError> {
-    let page = page(request.limit, request.offset)?;
-    let filter = ToolFilter {
-        category: request.category,
-        tags: request.tags,
-        active_only: request.active_only,
-    };
+    let (filter, page) = request.into_query()?;
     let paged = state.registry.list(&filter, page).await?;
     Ok(Json(ToolPage::new(paged, page)))
 }

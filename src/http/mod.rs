@@ -19,6 +19,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -33,6 +34,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub admin_guard: auth::Guard,
     pub tools_guard: auth::Guard,
+    pub mcp_changes: Arc<crate::mcp::ChangeHub>,
+    /// Cancelled at shutdown: ends MCP sessions and their open streams.
+    pub shutdown: CancellationToken,
     pub started: Instant,
 }
 
@@ -40,10 +44,19 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let timeout = settings.request_timeout();
-    let tools = mcp_rest::router().route_layer(middleware::from_fn_with_state(
-        state.tools_guard.clone(),
-        auth::require,
-    ));
+    let mcp = crate::mcp::service(
+        state.registry.clone(),
+        state.mcp_changes.clone(),
+        &settings,
+        state.shutdown.child_token(),
+    );
+    let tools =
+        mcp_rest::router()
+            .route_service("/mcp", mcp)
+            .route_layer(middleware::from_fn_with_state(
+                state.tools_guard.clone(),
+                auth::require,
+            ));
     let admin = admin::router().route_layer(middleware::from_fn_with_state(
         state.admin_guard.clone(),
         auth::require,

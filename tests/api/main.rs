@@ -10,4 +10,5 @@ mod hardening;
 mod http_admin;
 mod http_errors;
 mod lifecycle;
+mod mcp;
 mod store_contract;

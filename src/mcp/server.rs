@@ -1,0 +1,238 @@
+//! The MCP handler: `tools/list` and `tools/call` over the registry, in the shape
+//! `MCP_TOOLS` asks for, and list-changed notifications for both protocol eras.
+
+use std::sync::Arc;
+
+use rmcp::RoleServer;
+use rmcp::{
+    ErrorData, ServerHandler,
+    model::{
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
+        JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        SubscriptionFilter, Tool,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext},
+};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{
+    changes::ChangeHub,
+    meta_tools::{self, is_meta_tool},
+};
+use crate::{
+    config::McpTools,
+    error::ApiError,
+    registry::{
+        ToolRegistry,
+        model::{Page, Tool as RegisteredTool, ToolFilter},
+    },
+};
+
+/// Registered tools per `tools/list` page in `direct` and `both` modes.
+pub const PAGE_SIZE: u32 = 100;
+
+/// How long a 2026-07-28 client may reuse a tool list. Clients that listen are told of
+/// changes at once; the rest refetch within this bound.
+const LIST_TTL_MS: u64 = 30_000;
+
+const INSTRUCTIONS: &str = "A registry of tools. Use find_tool to find the tools that fit a \
+     task (described in plain words), then call_tool with the chosen tool's name and \
+     arguments; list_tools pages through the whole catalogue.";
+
+#[derive(Clone)]
+pub struct McpServer {
+    registry: Arc<ToolRegistry>,
+    hub: Arc<ChangeHub>,
+    mode: McpTools,
+}
+
+impl McpServer {
+    pub fn new(registry: Arc<ToolRegistry>, hub: Arc<ChangeHub>, mode: McpTools) -> Self {
+        Self {
+            registry,
+            hub,
+            mode,
+        }
+    }
+
+    fn shows_meta(&self) -> bool {
+        self.mode != McpTools::Direct
+    }
+
+    fn shows_registered(&self) -> bool {
+        self.mode != McpTools::Meta
+    }
+
+    async fn call_registered(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, ErrorData> {
+        match self
+            .registry
+            .call_tool(name, Value::Object(arguments))
+            .await
+        {
+            Ok(outcome) => Ok(meta_tools::call_result(outcome)),
+            // An unknown or switched-off tool is a protocol error, as MCP specifies.
+            Err(err @ ApiError::NotFound { .. }) => {
+                Err(ErrorData::invalid_params(err.to_string(), None))
+            }
+            Err(err) => meta_tools::model_mistake(err).map_err(service_fault),
+        }
+    }
+}
+
+/// A fault of the service itself: logged here, reported to the client without detail.
+fn service_fault(err: ApiError) -> ErrorData {
+    match err {
+        ApiError::Unavailable(message) => ErrorData::internal_error(message, None),
+        other => {
+            tracing::error!(error = %other, "MCP request failed");
+            ErrorData::internal_error("the server failed to handle the request", None)
+        }
+    }
+}
+
+/// A registered tool as MCP shows it. Output schemas are left out: results of tools whose
+/// answer is not an object are wrapped, and clients check results against declared schemas.
+fn as_mcp_tool(tool: &RegisteredTool) -> Tool {
+    let schema = match &tool.input_schema {
+        Value::Object(map) => map.clone(),
+        _ => JsonObject::new(),
+    };
+    Tool::new(
+        tool.name.clone(),
+        tool.description.clone(),
+        Arc::new(schema),
+    )
+}
+
+/// Cursors are opaque to clients; inside they are the offset of the page's first tool.
+fn parse_cursor(cursor: Option<&str>) -> Result<u32, ErrorData> {
+    match cursor {
+        None => Ok(0),
+        Some(cursor) => cursor
+            .strip_prefix("offset:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ErrorData::invalid_params("the cursor is not valid", None)),
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "tool-registry",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let offset = parse_cursor(request.as_ref().and_then(|r| r.cursor.as_deref()))?;
+        let mut tools = Vec::new();
+        if self.shows_meta() && offset == 0 {
+            tools.extend(meta_tools::definitions());
+        }
+        let mut next_cursor = None;
+        if self.shows_registered() {
+            let filter = ToolFilter {
+                active_only: true,
+                ..ToolFilter::default()
+            };
+            let page = Page {
+                limit: PAGE_SIZE,
+                offset,
+            };
+            let paged = self
+                .registry
+                .list(&filter, page)
+                .await
+                .map_err(service_fault)?;
+            let shown = paged.items.len() as u64;
+            tools.extend(
+                paged
+                    .items
+                    .iter()
+                    // In `both`, a registered tool named like a meta tool stays hidden.
+                    .filter(|tool| !(self.shows_meta() && is_meta_tool(&tool.name)))
+                    .map(as_mcp_tool),
+            );
+            if u64::from(offset) + shown < paged.total {
+                next_cursor = Some(format!("offset:{}", u64::from(offset) + shown));
+            }
+        }
+        let mut result = ListToolsResult::with_all_items(tools)
+            .with_ttl_ms(LIST_TTL_MS)
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = next_cursor;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.as_ref();
+        let arguments = request.arguments.unwrap_or_default();
+        let result = if self.shows_meta() && is_meta_tool(name) {
+            meta_tools::run(&self.registry, name, arguments)
+                .await
+                .map_err(service_fault)?
+        } else if self.shows_registered() {
+            self.call_registered(name, arguments).await?
+        } else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "no tool named '{name}': this server offers find_tool, call_tool and list_tools"
+                ),
+                None,
+            ));
+        };
+        Ok(result.into())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.hub.add_session(context.peer.clone());
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        if context.accepted().tools_list_changed != Some(true) {
+            context.cancelled().await;
+            return Ok(());
+        }
+        let mut changes = self.hub.listen();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                change = changes.recv() => match change {
+                    Ok(()) | Err(RecvError::Lagged(_)) => {
+                        if context.sink().notify_tool_list_changed().await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}
