@@ -15,7 +15,9 @@
 # application's own default settings are what the tests see.
 #
 # Tests run with `cargo nextest run --no-fail-fast` when cargo-nextest is
-# installed, else with `cargo test --no-fail-fast`.
+# installed, else with `cargo test --no-fail-fast`. Then scripts/live-checks.sh
+# starts the server and runs real clients against it (the official MCP Python
+# SDK), unless test-runner ARGS were given.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -123,6 +125,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 	step tests cargo nextest run --no-fail-fast "$@"
 else
 	step tests cargo test --no-fail-fast "$@"
+fi
+
+# Real clients against a live server (skipped when only some tests were asked for).
+if [[ $# -eq 0 ]]; then
+	step clients bash scripts/live-checks.sh
 fi
 
 exit "$FAILED"
