@@ -39,10 +39,11 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream server (an imported MCP server) failed or could not be reached.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("the request took longer than the server's limit")]
     Timeout,
-    #[error("{0}")]
-    NotImplemented(String),
     /// Details stay in the server's log; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -89,8 +90,8 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,8 +109,8 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
+            Self::BadGateway(_) => "upstream_failed",
             Self::Timeout => "request_timeout",
-            Self::NotImplemented(_) => "not_implemented",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
+    registry::import::{ImportReport, ImportRequest},
     registry::model::{
         Execution, ExecutionFilter, ExecutionStatus, NewTool, Tool, ToolFilter, ToolPatch,
         ToolStats,
@@ -40,6 +41,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tools/{id}/similar", get(similar_tools))
         .route("/admin/reindex", post(reindex_all))
         .route("/admin/executions", get(list_executions))
+        .route("/admin/import", post(import_upstream))
+}
+
+/// Registers (or brings up to date) the tools of an upstream MCP server.
+async fn import_upstream(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<ImportRequest>,
+) -> Result<Json<ImportReport>, ApiError> {
+    Ok(Json(state.registry.import_upstream(request).await?))
 }
 
 async fn create_tool(

@@ -195,10 +195,13 @@ fn summary(tool: &RegisteredTool) -> Value {
     })
 }
 
-/// A registered tool's outcome as an MCP result: its JSON result as structured content
-/// (wrapped as `{"result": …}` when it is not an object, which MCP requires), or
-/// `isError` with the message when it failed or timed out.
+/// A registered tool's outcome as an MCP result: an upstream MCP tool's result unchanged;
+/// otherwise the JSON result as structured content (wrapped as `{"result": …}` when it is
+/// not an object, which MCP requires), or `isError` with the message when it failed.
 pub fn call_result(outcome: CallResult) -> CallToolResult {
+    if let Some(upstream) = outcome.upstream {
+        return upstream;
+    }
     match outcome.status {
         ExecutionStatus::Success => {
             let value = outcome.result.unwrap_or(Value::Null);
@@ -228,7 +231,7 @@ pub fn model_mistake(err: ApiError) -> Result<CallToolResult, ApiError> {
             "field": field,
             "message": message,
         }))),
-        ApiError::NotFound { .. } | ApiError::NotImplemented(_) => Ok(correctable(err.to_string())),
+        ApiError::NotFound { .. } => Ok(correctable(err.to_string())),
         other => Err(other),
     }
 }

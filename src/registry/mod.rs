@@ -1,6 +1,7 @@
 //! The one orchestrator: every rule of the catalogue lives here, between the HTTP layer and
 //! the store.
 
+pub mod import;
 pub mod indexer;
 pub mod model;
 pub mod recorder;
@@ -195,6 +196,10 @@ impl ToolRegistry {
         Ok(hits)
     }
 
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
     pub fn recorder(&self) -> &ExecutionRecorder {
         &self.recorder
     }
@@ -387,10 +392,23 @@ impl ToolRegistry {
         let duration_ms = clock.elapsed().as_secs_f64() * 1000.0;
         let completed_at =
             started_at + chrono::Duration::microseconds((duration_ms * 1000.0).round() as i64);
+        let mut upstream = None;
         let (status, result, error) = match outcome {
             Outcome::Success(value) => (ExecutionStatus::Success, Some(value), None),
             Outcome::Error(message) => (ExecutionStatus::Error, None, Some(message)),
             Outcome::Timeout(message) => (ExecutionStatus::Timeout, None, Some(message)),
+            Outcome::Upstream(answer) => {
+                let value = serde_json::to_value(&answer).ok();
+                let failed = answer.is_error == Some(true);
+                let message = failed.then(|| upstream_error_text(&answer));
+                upstream = Some(answer);
+                let status = if failed {
+                    ExecutionStatus::Error
+                } else {
+                    ExecutionStatus::Success
+                };
+                (status, value, message)
+            }
         };
         let execution = Execution {
             id: Uuid::new_v4(),
@@ -416,6 +434,7 @@ impl ToolRegistry {
             result,
             error,
             duration_ms,
+            upstream,
         };
         self.recorder.record(execution).await;
         Ok(answer)
@@ -497,6 +516,20 @@ fn patch_matches(stored: &Tool, patch: &ToolPatch) -> bool {
 
 /// The text an embedding is made from: name, description, tags, and the names and
 /// descriptions of the input parameters.
+/// The text blocks of an upstream error result, for the execution record's `error`.
+fn upstream_error_text(answer: &rmcp::model::CallToolResult) -> String {
+    let text: Vec<&str> = answer
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
+        .collect();
+    if text.is_empty() {
+        "the upstream tool reported an error".to_owned()
+    } else {
+        text.join("\n")
+    }
+}
+
 pub fn embedded_text(tool: &Tool) -> String {
     let mut text = format!("{}: {}", tool.name, tool.description);
     if !tool.tags.is_empty() {

@@ -227,4 +227,7 @@ pub struct CallResult {
     pub result: Option<Value>,
     pub error: Option<String>,
     pub duration_ms: f64,
+    /// An upstream MCP tool's result as the upstream sent it, so MCP clients get it unchanged.
+    #[serde(skip)]
+    pub upstream: Option<rmcp::model::CallToolResult>,
 }

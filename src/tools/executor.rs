@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{
     BuiltinLimits, BuiltinTool, builtin_tools,
+    upstream::Upstreams,
     url_guard::{GuardedResolver, UrlGuard},
 };
 use crate::{
@@ -27,6 +28,8 @@ pub enum Outcome {
     Success(Value),
     Error(String),
     Timeout(String),
+    /// An upstream MCP tool answered (possibly with `isError`).
+    Upstream(rmcp::model::CallToolResult),
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +51,7 @@ pub struct Executor {
     builtins: HashMap<&'static str, Arc<dyn BuiltinTool>>,
     http: reqwest::Client,
     guard: UrlGuard,
+    upstreams: Upstreams,
     settings: ExecutorSettings,
     /// Compiled input schemas keyed by tool id, valid while `updated_at` matches.
     validators: RwLock<HashMap<Uuid, CompiledSchema>>,
@@ -78,6 +82,7 @@ impl Executor {
             .collect();
         Ok(Self {
             builtins,
+            upstreams: Upstreams::new(http.clone(), guard),
             http,
             guard,
             settings,
@@ -94,6 +99,10 @@ impl Executor {
 
     pub fn has_builtin(&self, handler: &str) -> bool {
         self.builtins.contains_key(handler)
+    }
+
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
     }
 
     pub fn url_guard(&self) -> UrlGuard {
@@ -185,9 +194,27 @@ impl Executor {
                     )),
                 })
             }
-            Implementation::Mcp { .. } => Err(ApiError::NotImplemented(
-                "calling tools of upstream MCP servers is not supported yet".into(),
-            )),
+            Implementation::Mcp {
+                url,
+                tool: upstream_tool,
+                timeout_ms,
+            } => {
+                let timeout = timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(self.settings.default_timeout);
+                let Value::Object(arguments) = arguments else {
+                    return Ok(Outcome::Error("arguments must be a JSON object".into()));
+                };
+                let call = self.upstreams.call(url, upstream_tool, arguments);
+                Ok(match tokio::time::timeout(timeout, call).await {
+                    Ok(Ok(answer)) => Outcome::Upstream(answer.result),
+                    Ok(Err(message)) => Outcome::Error(message),
+                    Err(_) => Outcome::Timeout(format!(
+                        "the upstream MCP server did not answer within {} ms",
+                        timeout.as_millis()
+                    )),
+                })
+            }
         }
     }
 

@@ -12,3 +12,4 @@ mod http_errors;
 mod lifecycle;
 mod mcp;
 mod store_contract;
+mod upstream;

@@ -1,0 +1,228 @@
+//! Importing the tools of an upstream MCP server (`POST /admin/import`).
+//!
+//! Each upstream tool becomes a registered `kind = "mcp"` tool named `<prefix>.<tool>`,
+//! with the server's prefix as category and tag. Importing again brings the catalogue in
+//! line with the upstream: changed tools are updated, vanished ones deactivated (never
+//! deleted: their execution history stays), returning ones switched back on.
+
+use std::{collections::HashMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    ToolRegistry,
+    model::{Implementation, NewTool, Page, Tool, ToolFilter, ToolPatch},
+};
+use crate::error::ApiError;
+
+/// How long listing the upstream's tools may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_PREFIX_CHARS: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The upstream server's Streamable HTTP endpoint.
+    pub url: String,
+    /// Prepended to each tool's name (`<prefix>.<tool>`); also its tag and default category.
+    pub prefix: String,
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImportReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub deactivated: Vec<String>,
+}
+
+impl ToolRegistry {
+    pub async fn import_upstream(&self, request: ImportRequest) -> Result<ImportReport, ApiError> {
+        check_prefix(&request.prefix)?;
+        check_url(&request.url)?;
+        let parsed = url::Url::parse(&request.url).expect("checked above");
+        self.executor()
+            .url_guard()
+            .check_url(&parsed)
+            .map_err(|refused| ApiError::validation("url", refused))?;
+        let upstream = self
+            .executor()
+            .upstreams()
+            .list_tools(&request.url, LIST_TIMEOUT)
+            .await
+            .map_err(ApiError::BadGateway)?;
+        let mut known = self.imported_from(&request.url).await?;
+        let category = request
+            .category
+            .clone()
+            .unwrap_or_else(|| request.prefix.clone());
+        let mut report = ImportReport::default();
+        for tool in upstream {
+            let wanted = definition(&request, &category, &tool);
+            match known.remove(tool.name.as_ref()) {
+                None => {
+                    report.created.push(wanted.name.clone());
+                    self.register(wanted).await?;
+                }
+                Some(existing) if same(&existing, &wanted) => {
+                    report.unchanged.push(existing.name);
+                }
+                Some(existing) => {
+                    report.updated.push(wanted.name.clone());
+                    self.update(existing.id, patch(wanted)).await?;
+                }
+            }
+        }
+        for (_, vanished) in known {
+            if vanished.is_active {
+                self.set_active(vanished.id, false).await?;
+                report.deactivated.push(vanished.name);
+            }
+        }
+        tracing::info!(
+            url = %request.url,
+            created = report.created.len(),
+            updated = report.updated.len(),
+            unchanged = report.unchanged.len(),
+            deactivated = report.deactivated.len(),
+            "imported an upstream MCP server"
+        );
+        Ok(report)
+    }
+
+    /// The registered tools that proxy to `url`, keyed by their upstream tool name.
+    async fn imported_from(&self, url: &str) -> Result<HashMap<String, Tool>, ApiError> {
+        let mut found = HashMap::new();
+        let mut page = Page {
+            limit: 500,
+            offset: 0,
+        };
+        loop {
+            let listed = self.list(&ToolFilter::default(), page).await?;
+            let count = listed.items.len() as u32;
+            for tool in listed.items {
+                if let Implementation::Mcp {
+                    url: tool_url,
+                    tool: upstream_name,
+                    ..
+                } = &tool.implementation
+                    && tool_url == url
+                {
+                    found.insert(upstream_name.clone(), tool);
+                }
+            }
+            if count < page.limit {
+                return Ok(found);
+            }
+            page.offset += count;
+        }
+    }
+}
+
+fn check_url(text: &str) -> Result<(), ApiError> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+        _ => Err(ApiError::validation(
+            "url",
+            "url must be the http(s) address of an MCP server's endpoint",
+        )),
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+    let fits = !prefix.is_empty()
+        && prefix.len() <= MAX_PREFIX_CHARS
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "prefix",
+            format!("prefix must be 1 to {MAX_PREFIX_CHARS} letters, digits, '_' or '-'"),
+        ))
+    }
+}
+
+/// Upstream names may hold characters our names do not (spaces, slashes): those become '_'.
+fn registered_name(prefix: &str, upstream: &str) -> String {
+    let tail: String = upstream
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128 - prefix.len() - 1)
+        .collect();
+    format!("{prefix}.{tail}")
+}
+
+fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool) -> NewTool {
+    let description = tool
+        .description
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .or(tool.title.as_deref())
+        .unwrap_or(tool.name.as_ref())
+        .to_owned();
+    NewTool {
+        name: registered_name(&request.prefix, &tool.name),
+        description,
+        category: Some(category.to_owned()),
+        tags: vec![request.prefix.clone(), "mcp".to_owned()],
+        input_schema: Value::Object((*tool.input_schema).clone()),
+        output_schema: None,
+        version: None,
+        implementation: Implementation::Mcp {
+            url: request.url.clone(),
+            tool: tool.name.to_string(),
+            timeout_ms: None,
+        },
+        metadata: Some(json!({ "imported_from": request.url })),
+        is_active: true,
+    }
+}
+
+fn same(existing: &Tool, wanted: &NewTool) -> bool {
+    existing.is_active
+        && existing.name == wanted.name
+        && existing.description == wanted.description
+        && Some(&existing.category) == wanted.category.as_ref()
+        && existing.tags == wanted.tags
+        && existing.input_schema == wanted.input_schema
+}
+
+fn patch(wanted: NewTool) -> ToolPatch {
+    ToolPatch {
+        name: Some(wanted.name),
+        description: Some(wanted.description),
+        category: wanted.category,
+        tags: Some(wanted.tags),
+        input_schema: Some(wanted.input_schema),
+        is_active: Some(true),
+        ..ToolPatch::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::validation;
+
+    #[test]
+    fn upstream_names_become_valid_prefixed_names() {
+        assert_eq!(registered_name("gh", "create_issue"), "gh.create_issue");
+        assert_eq!(registered_name("fs", "read file/v2"), "fs.read_file_v2");
+        let long = registered_name("p", &"x".repeat(300));
+        assert_eq!(long.len(), 128);
+        assert!(validation::name(&long).is_ok());
+        assert!(check_prefix("github").is_ok());
+        assert!(check_prefix("").is_err() && check_prefix("a.b").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Tools of upstream MCP servers (`implementation.kind = "mcp"`), reached over Streamable
+//! HTTP with rmcp's client.
+//!
+//! One connection per upstream URL is kept and shared by every call; a connection that
+//! dropped is replaced on the next call. Connections go through the same guarded HTTP
+//! client as HTTP tools, so the SSRF rules hold for upstream servers too.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use rmcp::{
+    ClientCacheConfig, ClientLifecycleMode, ClientServiceExt, RoleClient,
+    model::{
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+        JsonObject, ProtocolVersion, Tool,
+    },
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::sync::Mutex;
+
+use super::url_guard::UrlGuard;
+
+type Connection = Arc<RunningService<RoleClient, ClientConfig>>;
+
+pub struct Upstreams {
+    http: reqwest::Client,
+    guard: UrlGuard,
+    connections: Mutex<HashMap<String, Connection>>,
+}
+
+/// What an upstream call produced: its result as the upstream sent it.
+pub struct UpstreamAnswer {
+    pub result: CallToolResult,
+}
+
+impl Upstreams {
+    pub fn new(http: reqwest::Client, guard: UrlGuard) -> Self {
+        Self {
+            http,
+            guard,
+            connections: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every tool the upstream server lists (all pages).
+    pub async fn list_tools(&self, url: &str, timeout: Duration) -> Result<Vec<Tool>, String> {
+        let attempt = async {
+            let connection = self.connection(url).await?;
+            connection
+                .list_all_tools()
+                .await
+                .map_err(|err| format!("the upstream server did not list its tools: {err}"))
+        };
+        tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+            format!("the upstream server at {url} did not answer within {timeout:?}")
+        })?
+    }
+
+    /// Calls `tool` upstream. `Err` carries a message for a failed call (unreachable,
+    /// refused, protocol error); an upstream result with `isError` is an `Ok`.
+    pub async fn call(
+        &self,
+        url: &str,
+        tool: &str,
+        arguments: JsonObject,
+    ) -> Result<UpstreamAnswer, String> {
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        let connection = self.connection(url).await?;
+        match connection.call_tool(params.clone()).await {
+            Ok(result) => Ok(UpstreamAnswer { result }),
+            Err(err) if connection.is_transport_closed() => {
+                // The upstream restarted or dropped the session: one fresh attempt.
+                tracing::info!(%url, %err, "upstream MCP connection lost; reconnecting");
+                self.forget(url).await;
+                let connection = self.connection(url).await?;
+                connection
+                    .call_tool(params)
+                    .await
+                    .map(|result| UpstreamAnswer { result })
+                    .map_err(|err| format!("the upstream call failed: {err}"))
+            }
+            Err(err) => Err(format!("the upstream call failed: {err}")),
+        }
+    }
+
+    async fn forget(&self, url: &str) {
+        if let Some(old) = self.connections.lock().await.remove(url) {
+            old.cancellation_token().cancel();
+        }
+    }
+
+    async fn connection(&self, url: &str) -> Result<Connection, String> {
+        let mut connections = self.connections.lock().await;
+        if let Some(existing) = connections.get(url) {
+            if !existing.is_closed() && !existing.is_transport_closed() {
+                return Ok(existing.clone());
+            }
+            connections.remove(url);
+        }
+        let parsed = url::Url::parse(url).map_err(|err| format!("invalid upstream URL: {err}"))?;
+        self.guard
+            .check_url(&parsed)
+            .map_err(|refused| format!("the upstream URL is refused: {refused}"))?;
+        let transport = StreamableHttpClientTransport::with_client(
+            self.http.clone(),
+            StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+        );
+        let client = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("tool-registry", env!("CARGO_PKG_VERSION")),
+        )
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+        )
+        .await
+        .map_err(|err| format!("cannot connect to the upstream MCP server at {url}: {err}"))?;
+        // Imports must see the upstream's current list, never a cached one.
+        client
+            .set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        let connection = Arc::new(client);
+        connections.insert(url.to_owned(), connection.clone());
+        Ok(connection)
+    }
+}

@@ -1,0 +1,277 @@
+//! Upstream MCP servers: importing their tools and proxying calls to them. The upstream is
+//! a real rmcp server on loopback.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt, ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+    transport::{
+        StreamableHttpClientTransport,
+        streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        },
+    },
+};
+use serde_json::{Value, json};
+use tool_registry::config::McpTools;
+
+use crate::helpers::*;
+
+/// An upstream MCP server whose tool list the test can change.
+#[derive(Clone)]
+struct Upstream {
+    tools: Arc<RwLock<Vec<Tool>>>,
+}
+
+fn object(value: Value) -> Arc<serde_json::Map<String, Value>> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => panic!("not an object"),
+    }
+}
+
+fn upstream_tool(name: &str, description: &str) -> Tool {
+    Tool::new(
+        name.to_owned(),
+        description.to_owned(),
+        object(
+            json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}),
+        ),
+    )
+}
+
+impl ServerHandler for Upstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.tools.read().unwrap().clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        let number = |key: &str| arguments.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+        let result = match request.name.as_ref() {
+            "add" => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text("the sum")]);
+                result.structured_content = Some(json!({"sum": number("a") + number("b")}));
+                result
+            }
+            "fail" => CallToolResult::error(vec![ContentBlock::text("the upstream broke")]),
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                CallToolResult::success(vec![ContentBlock::text("late")])
+            }
+            other => {
+                return Err(ErrorData::invalid_params(format!("no tool {other}"), None));
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
+    let upstream = Upstream {
+        tools: Arc::new(RwLock::new(tools)),
+    };
+    let handler = upstream.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().route_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (addr, upstream)
+}
+
+async fn registry(private_urls: bool) -> (TestDb, TestApp) {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.allow_private_tool_urls = private_urls;
+    settings.tool_timeout_ms = 1_000;
+    settings.mcp_tools = McpTools::Direct;
+    let app = TestApp::spawn(settings).await;
+    (db, app)
+}
+
+fn sorted(value: &Value) -> Vec<String> {
+    let mut names: Vec<String> = value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_tools_are_proxied_and_reimports_follow_the_upstream() {
+    let (addr, upstream) = start_upstream(vec![
+        upstream_tool("add", "Add two numbers"),
+        upstream_tool("fail", "Always fails"),
+        upstream_tool("slow", "Takes its time"),
+    ])
+    .await;
+    let url = format!("http://{addr}/mcp");
+    let (_db, app) = registry(true).await;
+
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(sorted(&report["created"]), ["up.add", "up.fail", "up.slow"]);
+    let (_, listed) = app.get("/admin/tools?category=up").await;
+    assert_eq!(listed["total"], 3);
+    assert_eq!(listed["tools"][0]["implementation"]["kind"], "mcp");
+    assert_eq!(listed["tools"][0]["tags"], json!(["up", "mcp"]));
+
+    // Over REST: the upstream's result, recorded as an execution.
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{called}");
+    assert_eq!(called["status"], "success");
+    assert_eq!(called["result"]["structuredContent"]["sum"], 5.0);
+    let (_, failed) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.fail", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["error"], "the upstream broke");
+    let (_, slow) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.slow", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(slow["status"], "timeout");
+
+    // Over MCP: the upstream's result comes back unchanged.
+    let client = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(app.url("/mcp")),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let Value::Object(arguments) = json!({"a": 1, "b": 1}) else {
+        unreachable!()
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new("up.add").with_arguments(arguments))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content, Some(json!({"sum": 2.0})));
+    assert_eq!(result.content[0].as_text().unwrap().text, "the sum");
+    let failure = client
+        .call_tool(CallToolRequestParams::new("up.fail"))
+        .await
+        .unwrap();
+    assert_eq!(failure.is_error, Some(true));
+    client.cancel().await.unwrap();
+
+    // The upstream changes: one tool edited, one gone, one new.
+    *upstream.tools.write().unwrap() = vec![
+        upstream_tool("add", "Add two numbers, now with more precision"),
+        upstream_tool("slow", "Takes its time"),
+        upstream_tool("multiply", "Multiply two numbers"),
+    ];
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(sorted(&report["created"]), ["up.multiply"]);
+    assert_eq!(sorted(&report["updated"]), ["up.add"]);
+    assert_eq!(sorted(&report["unchanged"]), ["up.slow"]);
+    assert_eq!(sorted(&report["deactivated"]), ["up.fail"]);
+    let (status, body) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.fail", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_error(&body, "tool_inactive");
+
+    let (_, executions) = app.get("/admin/executions?tool=up.add").await;
+    assert_eq!(executions["total"], 2);
+}
+
+#[tokio::test]
+async fn imports_check_their_input_and_the_url_guard() {
+    let (addr, _upstream) = start_upstream(vec![upstream_tool("add", "Add")]).await;
+    let (_db, app) = registry(false).await;
+    let url = format!("http://{addr}/mcp");
+    let (status, body) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(assert_error(&body, "validation_failed")["field"], "url");
+    let (status, body) = app
+        .post(
+            "/admin/import",
+            &json!({"url": url, "prefix": "bad prefix"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(assert_error(&body, "validation_failed")["field"], "prefix");
+    let (status, body) = app
+        .post("/admin/import", &json!({"url": "ftp://x", "prefix": "up"}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(assert_error(&body, "validation_failed")["field"], "url");
+    let (status, body) = app
+        .post(
+            "/admin/import",
+            &json!({"url": url, "prefix": "up", "extra": 1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_error(&body, "validation_failed");
+
+    // A server that is not there: 502 with the JSON error shape.
+    let (_db2, open) = registry(true).await;
+    let gone = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (status, body) = open
+        .post(
+            "/admin/import",
+            &json!({"url": format!("http://{gone}/mcp"), "prefix": "gone"}),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_error(&body, "upstream_failed");
+}
