@@ -8,6 +8,8 @@
 # Usage:
 #   eval "$(scripts/dev-postgres.sh start)"   # start; exports DATABASE_URL, PG_DATA_DIR, PG_PID
 #   scripts/dev-postgres.sh stop [DATA_DIR]   # stop the server in $PG_DATA_DIR and delete it
+#   scripts/dev-postgres.sh pause [DATA_DIR]  # stop it but keep its data (fault tests)
+#   eval "$(scripts/dev-postgres.sh resume [DATA_DIR])"  # start it again on the same port
 #   scripts/dev-postgres.sh bin               # print the bin dir (psql, pg_dump, pg_restore, ...)
 #   eval "$(scripts/dev-postgres.sh env)"     # exports PG_BIN_DIR and puts it first on PATH
 #   scripts/dev-postgres.sh fetch             # only download and unpack the binaries
@@ -261,6 +263,45 @@ start_cleanup() {
 	rm -rf "$START_BASE"
 }
 
+# The server's command-line settings: loopback only, durability traded for speed.
+server_options() {
+	echo "-c listen_addresses=127.0.0.1 -p $1 -k $2 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+}
+
+# Resolves $1 (or PG_DATA_DIR) to a data dir this script created; sets DATA, BASE, BIN, RUN_AS.
+own_data_dir() {
+	local data="${1:-${PG_DATA_DIR:-}}"
+	[[ -n $data && -d $data ]] || die "set PG_DATA_DIR (or pass the data dir as an argument)"
+	DATA="$(cd "$data" && pwd)"
+	BASE="$(dirname "$DATA")"
+	[[ -f $BASE/$MARKER ]] || die "$DATA was not created by this script; refusing to touch it"
+	BIN="$(cat "$BASE/bindir")"
+	local owner
+	owner="$(stat -c %U "$DATA")"
+	if is_root && [[ $owner != root ]]; then
+		RUN_AS="$owner"
+	fi
+}
+
+cmd_pause() {
+	own_data_dir "$@"
+	log "pausing postgres in $DATA (fast shutdown, data kept)"
+	(cd "$BASE" && as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 30 stop >&2)
+}
+
+cmd_resume() {
+	own_data_dir "$@"
+	local port
+	port="$(cat "$BASE/port")"
+	log "resuming postgres in $DATA on 127.0.0.1:$port"
+	(cd "$BASE" && as_pg "$BIN/pg_ctl" -D "$DATA" -l "$BASE/postgres.log" -w -t 60 \
+		-o "$(server_options "$port" "$BASE/sock")" start </dev/null >>"$BASE/pg_ctl.log" 2>&1) || {
+		tail -n 30 "$BASE/pg_ctl.log" "$BASE/postgres.log" >&2 || true
+		die "postgres did not resume"
+	}
+	printf 'export PG_PID=%q\n' "$(head -n 1 "$DATA/postmaster.pid")"
+}
+
 cmd_start() {
 	local cached root bin base data sock logfile port attempt pid
 	cached="$(ensure_fetched)"
@@ -306,8 +347,9 @@ cmd_start() {
 		port="${DEV_PG_PORT:-$(free_port)}"
 		log "starting postgres on 127.0.0.1:$port"
 		if (cd "$base" && as_pg "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
-			-o "-c listen_addresses=127.0.0.1 -p $port -k $sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+			-o "$(server_options "$port" "$sock")" \
 			start </dev/null >>"$base/pg_ctl.log" 2>&1); then
+			echo "$port" >"$base/port"
 			break
 		fi
 		if [[ -z ${DEV_PG_PORT:-} && $attempt -lt 5 ]] && grep -q -i -E 'could not (bind|create listen)|address already in use' "$logfile"; then
@@ -435,6 +477,8 @@ main() {
 	case "$cmd" in
 	start) cmd_start "$@" ;;
 	stop) cmd_stop "$@" ;;
+	pause) cmd_pause "$@" ;;
+	resume) cmd_resume "$@" ;;
 	bin) cmd_bin ;;
 	env) cmd_env ;;
 	fetch) ensure_fetched >/dev/null ;;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod backup;
 mod call_tool;
+mod faults;
 mod find_tool;
 mod hardening;
 mod http_admin;
