@@ -71,8 +71,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     from_value(value)
 }
 
-/// Deserialises a JSON value; a 422 names the first field that does not fit.
+/// Deserialises a JSON value; a 422 names the first field that does not fit, or that
+/// holds a NUL character (which no store can keep and no tool needs).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    crate::registry::validation::without_nul("", &value)?;
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string();

@@ -22,6 +22,12 @@ impl QueryParams {
                 ),
             ));
         }
+        if let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0')) {
+            return Err(ApiError::validation(
+                name.clone(),
+                "text must not contain the NUL character (U+0000)",
+            ));
+        }
         Ok(Self(params))
     }
 

@@ -274,6 +274,7 @@ impl ToolRegistry {
             created_at: now,
             updated_at: now,
         };
+        validation::storable(&tool)?;
         self.store.create(&tool).await?;
         let mut tool = tool;
         self.embed_now(&mut tool).await;
@@ -345,6 +346,7 @@ impl ToolRegistry {
             tool.embedding_model = None;
         }
         tool.updated_at = now_micros();
+        validation::storable(&tool)?;
         if !self.store.update(&tool).await? {
             return Err(ApiError::tool_not_found(format_args!("with id {id}")));
         }
@@ -385,6 +387,7 @@ impl ToolRegistry {
                 message: format!("the tool '{name}' is deactivated"),
             });
         }
+        validation::without_nul("arguments", &arguments)?;
         self.executor.validate_arguments(&tool, &arguments)?;
         let started_at = now_micros();
         let clock = Instant::now();

@@ -133,6 +133,49 @@ pub fn metadata(value: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a NUL character anywhere in `value`, in a string or a key, naming where.
+/// PostgreSQL cannot store U+0000 in text or JSON, and no tool needs it: refusing it on
+/// both backends keeps them alike and keeps such input from failing later writes.
+pub fn without_nul(field: &str, value: &Value) -> Result<(), ApiError> {
+    match first_nul(value, field.to_owned()) {
+        None => Ok(()),
+        Some(path) => Err(ApiError::validation(
+            path,
+            "text must not contain the NUL character (U+0000)",
+        )),
+    }
+}
+
+fn first_nul(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| first_nul(item, format!("{path}[{index}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(inner)
+            } else {
+                first_nul(item, inner)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The whole tool as it is about to be stored: no NUL anywhere (see [`without_nul`]).
+pub fn storable(tool: &crate::registry::model::Tool) -> Result<(), ApiError> {
+    let value = serde_json::to_value(tool)
+        .map_err(|err| ApiError::Internal(format!("a tool did not serialise: {err}")))?;
+    without_nul("", &value)
+}
+
 pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
     match implementation {
         Implementation::Builtin { handler } => {
@@ -205,6 +248,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn nul_characters_are_found_wherever_they_hide() {
+        assert!(without_nul("arguments", &json!({"a": ["ok", 1, null]})).is_ok());
+        let field = |value: Value| match without_nul("arguments", &value) {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(json!({"a": ["ok", "b\u{0}"]})), "arguments.a[1]");
+        assert_eq!(field(json!({"k\u{0}": 1})), "arguments.k\u{0}");
+        assert_eq!(field(json!("\u{0}")), "arguments");
+        assert!(matches!(
+            without_nul("", &json!({"description": "x\u{0}"})),
+            Err(ApiError::Validation { field, .. }) if field == "description"
+        ));
+    }
 
     fn field_of(err: ApiError) -> String {
         match err {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod backup;
+mod bad_input;
 mod call_tool;
 mod faults;
 mod find_tool;
