@@ -61,22 +61,33 @@ app.kubernetes.io/component: api
 {{- if or .Values.postgresql.enabled .Values.secrets.databaseUrl .Values.secrets.existingSecret }}true{{- end }}
 {{- end }}
 
-{{/* MCP_ALLOWED_HOSTS: configured hosts, ingress hosts, in-cluster service names. */}}
+{{/* MCP_ALLOWED_HOSTS: mcp.allowedHostsOverride as is; otherwise the configured extra
+     hosts, the ingress hosts (wildcards cannot be matched: list the names instead),
+     the Service's in-cluster names and loopback (kubectl port-forward). */}}
 {{- define "tool-registry.mcpAllowedHosts" -}}
+{{- if .Values.mcp.allowedHostsOverride }}
+{{- .Values.mcp.allowedHostsOverride }}
+{{- else }}
 {{- $fullname := include "tool-registry.fullname" . }}
+{{- $namespace := .Release.Namespace }}
 {{- $hosts := list }}
 {{- range .Values.mcp.allowedHosts }}
 {{- $hosts = append $hosts . }}
 {{- end }}
 {{- if .Values.ingress.enabled }}
 {{- range .Values.ingress.hosts }}
+{{- if and .host (not (hasPrefix "*" .host)) }}
 {{- $hosts = append $hosts .host }}
 {{- end }}
 {{- end }}
+{{- end }}
 {{- $hosts = append $hosts $fullname }}
-{{- $hosts = append $hosts (printf "%s.%s.svc" $fullname .Release.Namespace) }}
-{{- $hosts = append $hosts (printf "%s.%s.svc.cluster.local" $fullname .Release.Namespace) }}
+{{- $hosts = append $hosts (printf "%s.%s" $fullname $namespace) }}
+{{- $hosts = append $hosts (printf "%s.%s.svc" $fullname $namespace) }}
+{{- $hosts = append $hosts (printf "%s.%s.svc.%s" $fullname $namespace (.Values.clusterDomain | default "cluster.local")) }}
+{{- $hosts = concat $hosts (list "localhost" "127.0.0.1" "::1") }}
 {{- $hosts | uniq | join "," }}
+{{- end }}
 {{- end }}
 
 {{/* Bundled PostgreSQL. */}}
