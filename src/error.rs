@@ -49,15 +49,19 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every non-2xx answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "validation_failed", "message": "limit must be between 1 and 100", "field": "limit"}}))]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// A stable snake_case code to branch on.
     code: &'a str,
     message: String,
+    /// The offending field of validation errors and conflicts.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }

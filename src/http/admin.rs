@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use axum::{
-    Json, Router,
+    Json,
     extract::{RawQuery, State},
     http::StatusCode,
-    routing::{get, post},
 };
 
 use super::{
@@ -18,7 +19,7 @@ use super::{
     query::QueryParams,
 };
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     registry::import::{ImportReport, ImportRequest},
     registry::model::{
         Execution, ExecutionFilter, ExecutionStatus, NewTool, Tool, ToolFilter, ToolPatch,
@@ -27,24 +28,35 @@ use crate::{
     registry::search::SearchHit,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/tools", post(create_tool).get(list_tools))
-        .route(
-            "/admin/tools/{id}",
-            get(get_tool).put(update_tool).delete(delete_tool),
-        )
-        .route("/admin/tools/{id}/activate", post(activate_tool))
-        .route("/admin/tools/{id}/deactivate", post(deactivate_tool))
-        .route("/admin/tools/{id}/stats", get(tool_stats))
-        .route("/admin/tools/{id}/reindex", post(reindex_tool))
-        .route("/admin/tools/{id}/similar", get(similar_tools))
-        .route("/admin/reindex", post(reindex_all))
-        .route("/admin/executions", get(list_executions))
-        .route("/admin/import", post(import_upstream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tool, list_tools))
+        .routes(routes!(get_tool, update_tool, delete_tool))
+        .routes(routes!(activate_tool))
+        .routes(routes!(deactivate_tool))
+        .routes(routes!(tool_stats))
+        .routes(routes!(reindex_tool))
+        .routes(routes!(similar_tools))
+        .routes(routes!(reindex_all))
+        .routes(routes!(list_executions))
+        .routes(routes!(import_upstream))
 }
 
 /// Registers (or brings up to date) the tools of an upstream MCP server.
+#[utoipa::path(post, path = "/admin/import", tag = "admin", request_body = ImportRequest,
+    responses(
+        (status = 200, description = "The upstream's tools are registered and up to date", body = ImportReport),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 502, description = "the upstream MCP server failed", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn import_upstream(
     State(state): State<AppState>,
     AppJson(request): AppJson<ImportRequest>,
@@ -52,6 +64,21 @@ async fn import_upstream(
     Ok(Json(state.registry.import_upstream(request).await?))
 }
 
+#[utoipa::path(post, path = "/admin/tools", tag = "admin", request_body = NewTool,
+    responses(
+        (status = 201, description = "Registered", body = Tool),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 409, description = "the name is taken", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn create_tool(
     State(state): State<AppState>,
     AppJson(new): AppJson<NewTool>,
@@ -61,6 +88,24 @@ async fn create_tool(
 }
 
 /// `?category=&tags=a,b&include_inactive=true&limit=&offset=`.
+#[utoipa::path(get, path = "/admin/tools", tag = "admin",
+    params(
+        ("category" = Option<String>, Query, description = "Only this category"),
+        ("tags" = Option<String>, Query, description = "Comma-separated; tools with any of them"),
+        ("include_inactive" = Option<bool>, Query, description = "Also deactivated tools"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("offset" = Option<u32>, Query, description = "Default 0"),
+    ),
+    responses(
+        (status = 200, description = "One page of tools, by name", body = ToolPage),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_tools(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -79,7 +124,7 @@ async fn list_tools(
     Ok(Json(ToolPage::new(paged, page)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ExecutionPage {
     executions: Vec<Execution>,
     total: u64,
@@ -88,6 +133,24 @@ struct ExecutionPage {
 }
 
 /// `?tool=<name or id>&status=success|error|timeout&since=<RFC 3339>&limit=&offset=`.
+#[utoipa::path(get, path = "/admin/executions", tag = "admin",
+    params(
+        ("tool" = Option<String>, Query, description = "A tool's name or id"),
+        ("status" = Option<ExecutionStatus>, Query, description = "success, error or timeout"),
+        ("since" = Option<String>, Query, description = "RFC 3339 time"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("offset" = Option<u32>, Query, description = "Default 0"),
+    ),
+    responses(
+        (status = 200, description = "Executions, newest first", body = ExecutionPage),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_executions(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -127,6 +190,21 @@ async fn list_executions(
     }))
 }
 
+#[utoipa::path(post, path = "/admin/tools/{id}/reindex", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "Embedded again", body = Tool),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn reindex_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -134,12 +212,28 @@ async fn reindex_tool(
     Ok(Json(state.registry.reindex_tool(id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Similar {
     tools: Vec<SearchHit>,
 }
 
 /// `?limit=` (default 5, at most 100).
+#[utoipa::path(get, path = "/admin/tools/{id}/similar", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 5"),
+    ),
+    responses(
+        (status = 200, description = "The nearest tools, itself excluded", body = Similar),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn similar_tools(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -158,12 +252,37 @@ async fn similar_tools(
     }))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct ReindexStarted {
+    started: bool,
+    /// Every tool is re-embedded, not only pending and stale ones.
+    all: bool,
+    /// The model whose vectors are being made.
+    model: String,
+    /// Tools with a vector of that model when the pass started.
+    indexed: u64,
+    /// Tools still waiting for one.
+    pending: u64,
+}
+
 /// Starts re-embedding in the background: pending and stale tools, or with `?all=true`
 /// every tool. Answers 202 with the counts at the start; `/health` shows the progress.
+#[utoipa::path(post, path = "/admin/reindex", tag = "admin",
+    params(("all" = Option<bool>, Query, description = "Re-embed every tool, not only pending and stale ones")),
+    responses(
+        (status = 202, description = "Started; progress in /health", body = ReindexStarted),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn reindex_all(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReindexStarted>), ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["all"])?;
     let all = params.flag("all")?;
     let registry = &state.registry;
@@ -178,16 +297,31 @@ async fn reindex_all(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({
-            "started": true,
-            "all": all,
-            "model": registry.embedder().model_id(),
-            "indexed": counts.indexed,
-            "pending": counts.pending,
-        })),
+        Json(ReindexStarted {
+            started: true,
+            all,
+            model: registry.embedder().model_id().to_owned(),
+            indexed: counts.indexed,
+            pending: counts.pending,
+        }),
     ))
 }
 
+#[utoipa::path(get, path = "/admin/tools/{id}/stats", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "Call statistics", body = ToolStats),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn tool_stats(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -195,6 +329,21 @@ async fn tool_stats(
     Ok(Json(state.registry.stats(id).await?))
 }
 
+#[utoipa::path(get, path = "/admin/tools/{id}", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "The tool", body = Tool),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn get_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -202,6 +351,25 @@ async fn get_tool(
     Ok(Json(state.registry.get(id).await?))
 }
 
+#[utoipa::path(put, path = "/admin/tools/{id}", tag = "admin", request_body = ToolPatch,
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = Tool),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 409, description = "the name is taken", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn update_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -210,6 +378,21 @@ async fn update_tool(
     Ok(Json(state.registry.update(id, patch).await?))
 }
 
+#[utoipa::path(delete, path = "/admin/tools/{id}", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn delete_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -218,6 +401,21 @@ async fn delete_tool(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/admin/tools/{id}/activate", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "Active", body = Tool),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn activate_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
@@ -225,6 +423,21 @@ async fn activate_tool(
     Ok(Json(state.registry.set_active(id, true).await?))
 }
 
+#[utoipa::path(post, path = "/admin/tools/{id}/deactivate", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "Inactive: hidden from agents, kept with its history", body = Tool),
+        (status = 404, description = "no such tool", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn deactivate_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,

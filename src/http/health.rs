@@ -3,24 +3,30 @@
 
 use std::time::Duration;
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State};
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
-use crate::{error::ApiError, registry::model::ToolFilter, store::StoreError};
+use crate::{
+    error::{ApiError, ErrorBody},
+    registry::model::ToolFilter,
+    store::StoreError,
+};
 
 /// A probe must answer quickly even when the database hangs.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
 }
 
-#[derive(Serialize)]
+/// What the service, its storage and its embedder are doing.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     version: &'static str,
@@ -37,6 +43,8 @@ async fn storage_check(state: &AppState) -> Result<(), StoreError> {
     }
 }
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Always 200; `status` is ok or degraded", body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let store = state.registry.store();
     let check = storage_check(&state).await;
@@ -86,11 +94,25 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-async fn live() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[derive(Serialize, utoipa::ToSchema)]
+struct Probe {
+    status: &'static str,
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = Probe)))]
+async fn live() -> Json<Probe> {
+    Json(Probe { status: "ok" })
+}
+
+/// The storage answers too.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready for traffic", body = Probe),
+        (status = 503, description = "The storage does not answer", body = ErrorBody),
+    ))]
+async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiError> {
     storage_check(&state).await?;
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(Probe { status: "ready" }))
 }

@@ -1,8 +1,9 @@
 //! The plain REST routes agents use: `/mcp/list_tools`, `/mcp/find_tool` and
 //! `/mcp/call_tool`.
 
-use axum::{Json, Router, extract::State, routing::post};
+use axum::{Json, extract::State};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AppState,
@@ -10,7 +11,7 @@ use super::{
     paging::{ToolPage, page},
 };
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     registry::{
         model::{CallResult, Page, ToolFilter},
         search::{SearchMode, SearchRequest, SearchResult},
@@ -21,15 +22,25 @@ pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
 
 /// A find_tool request, shared with MCP's `find_tool` meta tool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"query": "open an issue on a GitHub repository", "limit": 3}))]
 pub struct FindToolRequest {
+    /// The task in plain words.
+    #[schema(min_length = 1, max_length = 2000)]
     query: String,
+    /// How many tools to return (default 5).
+    #[schema(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// Hits scoring below this are left out (default 0).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     threshold: Option<f64>,
+    /// Only tools of this category.
     category: Option<String>,
     #[serde(default)]
     mode: SearchMode,
+    /// Weight of the vector score in hybrid mode; the rest goes to full text (default 0.7).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     vector_weight: Option<f64>,
 }
 
@@ -70,6 +81,19 @@ impl FindToolRequest {
     }
 }
 
+#[utoipa::path(post, path = "/mcp/find_tool", tag = "agents", request_body = FindToolRequest,
+    responses(
+        (status = 200, description = "Ranked tools and the mode that answered", body = SearchResult),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ))]
 async fn find_tool(
     State(state): State<AppState>,
     AppJson(request): AppJson<FindToolRequest>,
@@ -78,23 +102,27 @@ async fn find_tool(
     Ok(Json(state.registry.find(&search).await?))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/mcp/list_tools", post(list_tools))
-        .route("/mcp/call_tool", post(call_tool))
-        .route("/mcp/find_tool", post(find_tool))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tools))
+        .routes(routes!(call_tool))
+        .routes(routes!(find_tool))
 }
 
 /// A list_tools request, shared with MCP's `list_tools` meta tool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListToolsRequest {
     category: Option<String>,
+    /// Tools carrying any of these tags.
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     active_only: bool,
+    #[schema(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[schema(maximum = 1_000_000)]
     offset: Option<u32>,
 }
 
@@ -114,6 +142,19 @@ impl ListToolsRequest {
     }
 }
 
+#[utoipa::path(post, path = "/mcp/list_tools", tag = "agents", request_body = ListToolsRequest,
+    responses(
+        (status = 200, description = "One page of tools, by name", body = ToolPage),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ))]
 async fn list_tools(
     State(state): State<AppState>,
     AppJson(request): AppJson<ListToolsRequest>,
@@ -123,10 +164,12 @@ async fn list_tools(
     Ok(Json(ToolPage::new(paged, page)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "calculator", "arguments": {"expression": "(2+3)*4^2"}}))]
 struct CallToolRequest {
     name: String,
+    /// Checked against the tool's `input_schema`.
     #[serde(default = "empty_object")]
     arguments: serde_json::Value,
 }
@@ -135,6 +178,20 @@ fn empty_object() -> serde_json::Value {
     serde_json::json!({})
 }
 
+#[utoipa::path(post, path = "/mcp/call_tool", tag = "agents", request_body = CallToolRequest,
+    responses(
+        (status = 200, description = "The call ran; a failed tool has status error or timeout", body = CallResult),
+        (status = 404, description = "No such tool, or it is deactivated", body = ErrorBody),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "a token without the route's scope", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
+        (status = 429, description = "over the rate limit", body = ErrorBody),
+        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
+        (status = 504, description = "the request took too long", body = ErrorBody),
+    ))]
 async fn call_tool(
     State(state): State<AppState>,
     AppJson(request): AppJson<CallToolRequest>,

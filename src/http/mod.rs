@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod mcp_rest;
 pub mod observe;
+pub mod openapi;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
@@ -25,6 +26,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{config::Settings, error::ApiError, registry::ToolRegistry, telemetry};
 
@@ -50,14 +52,13 @@ pub fn router(state: AppState) -> Router {
         &settings,
         state.shutdown.child_token(),
     );
-    let tools =
-        mcp_rest::router()
-            .route_service("/mcp", mcp)
-            .route_layer(middleware::from_fn_with_state(
-                state.tools_guard.clone(),
-                auth::require,
-            ));
-    let admin = admin::router().route_layer(middleware::from_fn_with_state(
+    let tools = Router::from(mcp_rest::router())
+        .route_service("/mcp", mcp)
+        .route_layer(middleware::from_fn_with_state(
+            state.tools_guard.clone(),
+            auth::require,
+        ));
+    let admin = Router::from(admin::router()).route_layer(middleware::from_fn_with_state(
         state.admin_guard.clone(),
         auth::require,
     ));
@@ -69,8 +70,9 @@ pub fn router(state: AppState) -> Router {
         vec![state.admin_guard.clone(), state.tools_guard.clone()],
     );
     Router::new()
-        .merge(health::router())
-        .merge(observe::router())
+        .merge(Router::from(health::router()))
+        .merge(Router::from(observe::router()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(limited)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -3,19 +3,18 @@
 use std::time::Instant;
 
 use axum::{
-    Router,
     extract::{MatchedPath, Request, State},
     http::header,
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::get,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use crate::registry::model::ToolFilter;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
 /// Middleware: counts each request by method, matched route and status, and times it.
@@ -39,6 +38,9 @@ pub async fn record(request: Request, next: Next) -> Response {
     response
 }
 
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "observability",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 async fn scrape(State(state): State<AppState>) -> Response {
     publish_levels(&state).await;
     (

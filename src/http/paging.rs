@@ -30,7 +30,7 @@ pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
 }
 
 /// One page of tools as the list routes answer it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolPage {
     pub tools: Vec<Tool>,
     pub total: u64,

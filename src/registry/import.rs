@@ -20,17 +20,18 @@ use crate::error::ApiError;
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_PREFIX_CHARS: usize = 64;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// The upstream server's Streamable HTTP endpoint.
     pub url: String,
     /// Prepended to each tool's name (`<prefix>.<tool>`); also its tag and default category.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub prefix: String,
     pub category: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
     pub created: Vec<String>,
     pub updated: Vec<String>,

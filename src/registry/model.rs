@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// How a tool runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Implementation {
     /// Runs in-process; `handler` names a built-in tool.
@@ -37,7 +37,7 @@ fn default_http_method() -> String {
 }
 
 /// A tool as stored and served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tool {
     pub id: Uuid,
     pub name: String,
@@ -61,14 +61,28 @@ pub const DEFAULT_CATEGORY: &str = "general";
 pub const DEFAULT_VERSION: &str = "1.0.0";
 
 /// A tool definition as an operator submits it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "weather.current",
+    "description": "Current weather for a city",
+    "category": "weather",
+    "tags": ["weather"],
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "implementation": {"kind": "http", "url": "https://weather.example/now", "timeout_ms": 5000}
+}))]
 pub struct NewTool {
+    /// Unique.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 8000)]
     pub description: String,
+    /// Default `general`.
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub category: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub tags: Vec<String>,
     #[serde(default = "empty_object_schema")]
     pub input_schema: Value,
@@ -92,7 +106,7 @@ fn yes() -> bool {
 }
 
 /// A partial update: fields that are present replace the stored ones.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolPatch {
     pub name: Option<String>,
@@ -146,7 +160,7 @@ pub struct ScoredTool {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
     Success,
@@ -174,7 +188,7 @@ impl ExecutionStatus {
 }
 
 /// The record of one tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     pub id: Uuid,
     pub tool_id: Uuid,
@@ -197,7 +211,7 @@ pub struct ExecutionFilter {
 }
 
 /// Call statistics of one tool.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolStats {
     pub tool_id: Uuid,
     pub calls: u64,
@@ -219,7 +233,7 @@ pub fn now_micros() -> DateTime<Utc> {
 }
 
 /// What `call_tool` answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallResult {
     pub execution_id: Uuid,
     pub tool: String,

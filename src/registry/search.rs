@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{ScoredTool, Tool};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
     Semantic,
@@ -18,7 +18,7 @@ pub enum SearchMode {
 
 /// The mode that actually answered: a semantic or hybrid search falls back to full text
 /// when the embedder is unavailable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnsweredMode {
     Semantic,
@@ -58,7 +58,7 @@ pub struct SearchRequest {
     pub vector_weight: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub tool: Tool,
     pub score: f64,
@@ -66,7 +66,7 @@ pub struct SearchHit {
     pub text_score: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchResult {
     pub tools: Vec<SearchHit>,
     pub mode: AnsweredMode,

@@ -13,5 +13,6 @@ mod http_admin;
 mod http_errors;
 mod lifecycle;
 mod mcp;
+mod openapi;
 mod store_contract;
 mod upstream;
