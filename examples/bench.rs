@@ -1,0 +1,475 @@
+//! Load benchmark: starts the service as a child process on each backend with N tools,
+//! drives it over HTTP with concurrent keep-alive clients, and prints, per workload,
+//! requests per second, latency percentiles, and the server's CPU time and resident memory.
+//!
+//! ```sh
+//! cargo run --release --example bench -- --tools 10000 --seconds 10
+//! BENCH_DATABASE_URL=postgres://… cargo run --release --example bench -- --backend postgres
+//! ```
+//!
+//! The catalogue is the Seal-Tools benchmark's 4,076 real tool definitions, repeated with
+//! numbered variants up to N; queries are the benchmark's own. Numbers come from this
+//! machine's clock: compare runs on the same machine only.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// embedded, postgres or both (postgres needs BENCH_DATABASE_URL, an empty database).
+    #[arg(long, default_value = "embedded")]
+    backend: String,
+    /// Tools in the catalogue.
+    #[arg(long, default_value_t = 10_000)]
+    tools: usize,
+    /// Duration of each workload.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Embedder of the server: hash (fast, lexical) or local (the offline model).
+    #[arg(long, default_value = "hash")]
+    embedder: String,
+    /// Only the workloads whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+    /// Internal: run as the server child.
+    #[arg(long, hide = true)]
+    serve: bool,
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/seal_tools")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.serve {
+        return runtime.block_on(serve());
+    }
+    runtime.block_on(run(args))
+}
+
+/// The child: the service with settings from the environment, like the real binary.
+async fn serve() -> anyhow::Result<()> {
+    let settings = tool_registry::config::Settings::load(None)?;
+    let app = tool_registry::App::build(settings).await?;
+    println!("{}", app.local_addr());
+    app.serve(tool_registry::shutdown_signal()).await
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(args: &Args, database_url: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("--serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("REGISTRY_DATA_DIR", dir.path())
+            .env("EMBEDDING_PROVIDER", &args.embedder)
+            .env(
+                "EMBEDDING_MODEL_DIR",
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"),
+            )
+            .env("REGISTER_BUILTINS", "true")
+            .env("RUST_LOG", "warn")
+            .env("DATABASE_MAX_CONNECTIONS", "16")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            command.env("DATABASE_URL", url);
+        }
+        let child = command.spawn().context("start the server child")?;
+        Ok(Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+
+    /// (CPU seconds used so far, resident MiB now), from /proc.
+    fn usage(&self) -> (f64, f64) {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.split(' ').collect())
+            .unwrap_or_default();
+        let ticks: f64 = fields
+            .get(11..13)
+            .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+            .unwrap_or(0.0);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss_kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        (ticks / 100.0, rss_kib / 1024.0)
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) -> anyhow::Result<()> {
+        for _ in 0..600 {
+            if let Ok(answer) = http.get(format!("{}/health/ready", self.base)).send().await
+                && answer.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the server did not become ready")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn catalogue(n: usize) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(data_dir().join("tools.jsonl"))
+        .context("read ../shared/data/seal_tools/tools.jsonl")?;
+    let base: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    Ok((0..n)
+        .map(|i| {
+            let tool = &base[i % base.len()];
+            let round = i / base.len();
+            let name = if round == 0 {
+                tool["name"].as_str().unwrap_or("tool").to_owned()
+            } else {
+                format!("{}_v{round}", tool["name"].as_str().unwrap_or("tool"))
+            };
+            json!({
+                "name": name,
+                "description": tool["description"],
+                "category": tool["tags"][0].as_str().unwrap_or("general"),
+                "tags": tool["tags"],
+                "input_schema": tool["input_schema"],
+                "implementation": {"kind": "http", "url": "https://tools.example/run"},
+            })
+        })
+        .collect())
+}
+
+fn queries() -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(data_dir().join("queries.jsonl"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|q| q["query"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// One request of a workload, given a sequence number.
+type MakeRequest =
+    Arc<dyn Fn(&reqwest::Client, &str, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+struct Outcome {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+    cpu_seconds: f64,
+    rss_mib: f64,
+}
+
+async fn drive(
+    server: &Server,
+    http: &reqwest::Client,
+    clients: usize,
+    duration: Duration,
+    make: MakeRequest,
+) -> Outcome {
+    let (cpu_before, _) = server.usage();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequence = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, base, make, stop, sequence) = (
+                http.clone(),
+                server.base.clone(),
+                make.clone(),
+                stop.clone(),
+                sequence.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(8192);
+                let mut errors = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let n = sequence.fetch_add(1, Ordering::Relaxed);
+                    let clock = Instant::now();
+                    let ok = match make(&http, &base, n).send().await {
+                        Ok(answer) => {
+                            let ok = answer.status().is_success();
+                            let _ = answer.bytes().await;
+                            ok
+                        }
+                        Err(_) => false,
+                    };
+                    latencies.push(clock.elapsed().as_micros() as u64);
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut l, e) = task.await.expect("load task");
+        latencies_us.append(&mut l);
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (cpu_after, rss_mib) = server.usage();
+    latencies_us.sort_unstable();
+    Outcome {
+        requests: latencies_us.len() as u64,
+        errors,
+        seconds,
+        latencies_us,
+        cpu_seconds: cpu_after - cpu_before,
+        rss_mib,
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+fn report(backend: &str, workload: &str, outcome: &Outcome) {
+    println!(
+        "| {backend} | {workload} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0}% | {:.0} |",
+        outcome.requests as f64 / outcome.seconds,
+        percentile(&outcome.latencies_us, 0.50),
+        percentile(&outcome.latencies_us, 0.99),
+        percentile(&outcome.latencies_us, 0.999),
+        outcome.errors,
+        100.0 * outcome.cpu_seconds / outcome.seconds,
+        outcome.rss_mib,
+    );
+}
+
+async fn register_all(
+    server: &Server,
+    http: &reqwest::Client,
+    tools: Vec<Value>,
+    clients: usize,
+) -> anyhow::Result<(f64, u64)> {
+    let tools = Arc::new(tools);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, base, tools, next) = (
+                http.clone(),
+                server.base.clone(),
+                tools.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                let mut failed = 0u64;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(tool) = tools.get(i) else {
+                        return failed;
+                    };
+                    let answer = http
+                        .post(format!("{base}/admin/tools"))
+                        .json(tool)
+                        .send()
+                        .await;
+                    if !answer.is_ok_and(|a| a.status().as_u16() == 201) {
+                        failed += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await?;
+    }
+    Ok((tools.len() as f64 / started.elapsed().as_secs_f64(), failed))
+}
+
+async fn bench_backend(
+    args: &Args,
+    backend: &str,
+    database_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let server = Server::start(args, database_url)?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    server.wait_ready(&http).await?;
+    let (_, idle_rss) = server.usage();
+
+    let (per_second, failed) = register_all(&server, &http, catalogue(args.tools)?, 8).await?;
+    println!(
+        "| {backend} | bulk registration ({} tools, 8 clients) | {per_second:.0} tools/s | | | | {failed} | | {:.0} |",
+        args.tools,
+        server.usage().1
+    );
+    // Let the background indexer finish before measuring searches.
+    for _ in 0..600 {
+        let health: Value = http
+            .get(format!("{}/health", server.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if health["tools"]["pending_embedding"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let queries = Arc::new(queries()?);
+    let hot: Arc<Vec<String>> = Arc::new(queries.iter().take(50).cloned().collect());
+    let deep_offset = (args.tools.saturating_sub(50)) as u64;
+    let find = |mode: &'static str, set: Arc<Vec<String>>, fresh: bool| -> MakeRequest {
+        Arc::new(move |http, base, n| {
+            let query = if fresh {
+                format!("{} #{n}", set[n as usize % set.len()])
+            } else {
+                set[n as usize % set.len()].clone()
+            };
+            http.post(format!("{base}/mcp/find_tool"))
+                .json(&json!({"query": query, "mode": mode, "limit": 5}))
+        })
+    };
+    let list = move |offset: u64| -> MakeRequest {
+        Arc::new(move |http, base, _| {
+            http.post(format!("{base}/mcp/list_tools"))
+                .json(&json!({"limit": 50, "offset": offset}))
+        })
+    };
+    let call: MakeRequest = Arc::new(|http, base, n| {
+        http.post(format!("{base}/mcp/call_tool")).json(
+            &json!({"name": "calculator", "arguments": {"expression": format!("{n} * 2 + 1")}}),
+        )
+    });
+    let mix: MakeRequest = {
+        let (find_hot, list_first, call) =
+            (find("hybrid", hot.clone(), false), list(0), call.clone());
+        Arc::new(move |http, base, n| match n % 20 {
+            0 => call(http, base, n),
+            1..=3 => list_first(http, base, n),
+            _ => find_hot(http, base, n),
+        })
+    };
+    let workloads: Vec<(&str, MakeRequest)> = vec![
+        (
+            "find hybrid, cached query",
+            find("hybrid", hot.clone(), false),
+        ),
+        (
+            "find semantic, cached query",
+            find("semantic", hot.clone(), false),
+        ),
+        ("find text", find("text", hot.clone(), false)),
+        (
+            "find hybrid, uncached query",
+            find("hybrid", queries.clone(), true),
+        ),
+        ("list page 1", list(0)),
+        ("list deep page", list(deep_offset)),
+        ("call calculator (recorded)", call),
+        ("mix 80% find / 15% list / 5% call", mix),
+    ];
+    let duration = Duration::from_secs(args.seconds);
+    for (name, make) in workloads {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !name.contains(only))
+        {
+            continue;
+        }
+        let outcome = drive(&server, &http, args.clients, duration, make).await;
+        report(backend, name, &outcome);
+    }
+    println!(
+        "| {backend} | resident memory: idle {idle_rss:.0} MiB, after the run {:.0} MiB | | | | | | | |",
+        server.usage().1
+    );
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    println!(
+        "tools={} clients={} seconds={} embedder={} cores={}",
+        args.tools,
+        args.clients,
+        args.seconds,
+        args.embedder,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "| backend | workload | req/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU | RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let backends: Vec<&str> = match args.backend.as_str() {
+        "both" => vec!["embedded", "postgres"],
+        other => vec![other],
+    };
+    for backend in backends {
+        let url = match backend {
+            "postgres" => Some(
+                std::env::var("BENCH_DATABASE_URL")
+                    .context("the postgres backend needs BENCH_DATABASE_URL (an empty database)")?,
+            ),
+            "embedded" => None,
+            other => bail!("unknown backend {other}"),
+        };
+        bench_backend(&args, backend, url.as_deref()).await?;
+    }
+    Ok(())
+}
