@@ -15,6 +15,8 @@ set -euo pipefail
 
 # Pinned so that runs are reproducible; raise deliberately.
 readonly SCHEMATHESIS_VERSION=4.32.5
+# A fixed seed keeps CI repeatable; API_FUZZ_SEED=random explores new cases by hand.
+SEED="${API_FUZZ_SEED:-20261125}"
 
 BASE_URL="${1:?usage: scripts/api-fuzz.sh BASE_URL [schemathesis options]}"
 shift
@@ -27,10 +29,17 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
 	"$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+seed_option=(--seed "$SEED")
+[[ $SEED == random ]] && seed_option=()
+
+# The coverage phase is left out: with this Python its example generator for the tool
+# definition's schema fails inside hypothesis itself (an AST recursion error), which says
+# nothing about the API. Examples, fuzzing and stateful sequences all run.
 cd "$REPO_ROOT/target"
 exec "$VENV/bin/schemathesis" run "$BASE_URL/openapi.json" \
 	--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-	--max-examples 30 \
+	--phases examples,fuzzing,stateful \
+	--max-examples 40 \
 	--workers 2 \
-	--max-time 240 \
+	"${seed_option[@]}" \
 	"$@"

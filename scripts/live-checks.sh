@@ -5,7 +5,17 @@
 #
 # Usage: scripts/live-checks.sh [BINARY]   (default target/debug/tool-registry)
 #
-# Checks: the official MCP Python SDK in two versions (scripts/mcp-python-check.sh).
+# Checks, in order:
+#   1. the official MCP Python SDK in two versions (scripts/mcp-python-check.sh);
+#   2. examples/register_tools.rs registers the 172 real MCP server tools of
+#      ../shared/data/mcp_servers/tools.jsonl over the admin API;
+#   3. examples/search_tools.rs ranks them for two tasks in each search mode;
+#   4. examples/mcp_api_examples.sh calls every REST route and one MCP JSON-RPC
+#      exchange with curl (registering and deleting its own tools);
+#   5. scripts/api-fuzz.sh fuzzes every documented route with schemathesis.
+#
+# The server's outbound HTTP goes to a closed loopback proxy: the HTTP tools and
+# upstream MCP servers that checks (and the fuzzer) register are never contacted.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env -u DATABASE_URL HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" \
+# A free port nobody listens on: outbound requests fail at once, on loopback.
+DEAD_PROXY="http://127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+env -u DATABASE_URL -u NO_PROXY -u no_proxy HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" \
+	HTTP_PROXY="$DEAD_PROXY" HTTPS_PROXY="$DEAD_PROXY" http_proxy="$DEAD_PROXY" https_proxy="$DEAD_PROXY" \
 	LOG_FORMAT=json RUST_LOG=warn "$BINARY" serve >"$DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -47,3 +60,13 @@ curl -fsS "$BASE_URL/health/ready" >/dev/null
 echo "live-checks: server ready at $BASE_URL (pid $SERVER_PID)" >&2
 
 bash scripts/mcp-python-check.sh "$BASE_URL"
+
+echo "live-checks: registering the MCP server tools (examples/register_tools.rs)" >&2
+cargo run --quiet --example register_tools -- --base-url "$BASE_URL"
+echo "live-checks: searching them (examples/search_tools.rs)" >&2
+cargo run --quiet --example search_tools -- --base-url "$BASE_URL" "create a github issue" "read a file from disk"
+echo "live-checks: every REST route with curl (examples/mcp_api_examples.sh)" >&2
+BASE_URL="$BASE_URL" bash examples/mcp_api_examples.sh
+echo "live-checks: fuzzing the REST API from its OpenAPI document (scripts/api-fuzz.sh)" >&2
+bash scripts/api-fuzz.sh "$BASE_URL"
+echo "live-checks: all checks passed" >&2
