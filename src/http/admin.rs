@@ -15,6 +15,7 @@ use axum::{
 use super::{
     AppState,
     extract::{AppJson, ToolId},
+    openapi::{BodyErrors, QueryErrors, Refusals, ToolIdErrors},
     paging::{ToolPage, page},
     query::QueryParams,
 };
@@ -46,15 +47,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/admin/import", tag = "admin", request_body = ImportRequest,
     responses(
         (status = 200, description = "The upstream's tools are registered and up to date", body = ImportReport),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 502, description = "the upstream MCP server failed", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        (status = 502, description = "The upstream MCP server failed", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn import_upstream(
@@ -67,16 +62,9 @@ async fn import_upstream(
 #[utoipa::path(post, path = "/admin/tools", tag = "admin", request_body = NewTool,
     responses(
         (status = 201, description = "Registered", body = Tool),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 409, description = "the name is taken", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn create_tool(
@@ -98,12 +86,8 @@ async fn create_tool(
     ),
     responses(
         (status = 200, description = "One page of tools, by name", body = ToolPage),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        QueryErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn list_tools(
@@ -143,12 +127,8 @@ struct ExecutionPage {
     ),
     responses(
         (status = 200, description = "Executions, newest first", body = ExecutionPage),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        QueryErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn list_executions(
@@ -196,13 +176,8 @@ async fn list_executions(
     ),
     responses(
         (status = 200, description = "Embedded again", body = Tool),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn reindex_tool(
@@ -225,13 +200,8 @@ struct Similar {
     ),
     responses(
         (status = 200, description = "The nearest tools, itself excluded", body = Similar),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn similar_tools(
@@ -271,12 +241,8 @@ struct ReindexStarted {
     params(("all" = Option<bool>, Query, description = "Re-embed every tool, not only pending and stale ones")),
     responses(
         (status = 202, description = "Started; progress in /health", body = ReindexStarted),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        QueryErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn reindex_all(
@@ -313,13 +279,8 @@ async fn reindex_all(
     ),
     responses(
         (status = 200, description = "Call statistics", body = ToolStats),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn tool_stats(
@@ -335,13 +296,8 @@ async fn tool_stats(
     ),
     responses(
         (status = 200, description = "The tool", body = Tool),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn get_tool(
@@ -357,17 +313,10 @@ async fn get_tool(
     ),
     responses(
         (status = 200, description = "Updated", body = Tool),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 409, description = "the name is taken", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        (status = 404, description = "No such tool", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn update_tool(
@@ -384,13 +333,8 @@ async fn update_tool(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn delete_tool(
@@ -407,13 +351,8 @@ async fn delete_tool(
     ),
     responses(
         (status = 200, description = "Active", body = Tool),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn activate_tool(
@@ -429,13 +368,8 @@ async fn activate_tool(
     ),
     responses(
         (status = 200, description = "Inactive: hidden from agents, kept with its history", body = Tool),
-        (status = 404, description = "no such tool", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        ToolIdErrors,
+        Refusals,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn deactivate_tool(

@@ -8,6 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     AppState,
     extract::AppJson,
+    openapi::{BodyErrors, Refusals},
     paging::{ToolPage, page},
 };
 use crate::{
@@ -84,15 +85,8 @@ impl FindToolRequest {
 #[utoipa::path(post, path = "/mcp/find_tool", tag = "agents", request_body = FindToolRequest,
     responses(
         (status = 200, description = "Ranked tools and the mode that answered", body = SearchResult),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ))]
 async fn find_tool(
     State(state): State<AppState>,
@@ -145,15 +139,8 @@ impl ListToolsRequest {
 #[utoipa::path(post, path = "/mcp/list_tools", tag = "agents", request_body = ListToolsRequest,
     responses(
         (status = 200, description = "One page of tools, by name", body = ToolPage),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ))]
 async fn list_tools(
     State(state): State<AppState>,
@@ -181,16 +168,9 @@ fn empty_object() -> serde_json::Value {
 #[utoipa::path(post, path = "/mcp/call_tool", tag = "agents", request_body = CallToolRequest,
     responses(
         (status = 200, description = "The call ran; a failed tool has status error or timeout", body = CallResult),
-        (status = 404, description = "No such tool, or it is deactivated", body = ErrorBody),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "a token without the route's scope", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "a field is invalid (named in `field`)", body = ErrorBody),
-        (status = 429, description = "over the rate limit", body = ErrorBody),
-        (status = 503, description = "the storage or the embedder is unavailable", body = ErrorBody),
-        (status = 504, description = "the request took too long", body = ErrorBody),
+        (status = 404, description = "No such tool", body = ErrorBody),
+        BodyErrors,
+        Refusals,
     ))]
 async fn call_tool(
     State(state): State<AppState>,
