@@ -74,7 +74,11 @@ impl EmbeddedStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Reads come from the mapped file instead of a read() copy per page, and each
+            // connection keeps up to 32 MiB of pages: scans of a large catalogue stay in memory.
+            .pragma("mmap_size", (256 * 1024 * 1024).to_string())
+            .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -481,8 +485,8 @@ impl ToolStore for EmbeddedStore {
             .index
             .read()
             .expect("vector index lock poisoned")
-            .nearest(query, k as usize, |meta| {
-                meta.model == model && matches_filter(meta, filter)
+            .nearest(query, model, k as usize, |meta| {
+                matches_filter(meta, filter)
             });
         if hits.is_empty() {
             return Ok(Vec::new());
@@ -535,16 +539,23 @@ impl ToolStore for EmbeddedStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // Column weights: name words, then tags, description, parameters.
-        let mut qb = QueryBuilder::new(format!(
-            "SELECT {TOOL_COLUMNS}, bm25(tools_fts, 4.0, 2.0, 1.0, 0.5) AS rank \
+        // Column weights: name words, then tags, description, parameters. The inner query
+        // ranks every match reading only small columns; whole rows (schemas, embeddings)
+        // are read for the k that are returned.
+        let mut qb = QueryBuilder::new(
+            "WITH ranked AS (SELECT tools.seq AS seq, tools.name AS name, \
+             bm25(tools_fts, 4.0, 2.0, 1.0, 0.5) AS rank \
              FROM tools_fts JOIN tools ON tools.seq = tools_fts.rowid \
-             WHERE tools_fts MATCH "
-        ));
+             WHERE tools_fts MATCH ",
+        );
         qb.push_bind(fts_query(&terms));
         push_tool_filter(&mut qb, filter);
         qb.push(" ORDER BY rank, tools.name LIMIT ")
             .push_bind(i64::from(k));
+        qb.push(format!(
+            ") SELECT {TOOL_COLUMNS}, ranked.rank AS rank FROM ranked \
+             JOIN tools ON tools.seq = ranked.seq ORDER BY ranked.rank, ranked.name"
+        ));
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {

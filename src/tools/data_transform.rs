@@ -249,11 +249,25 @@ fn records_to_csv(data: &Value, delimiter: u8) -> Result<String, ToolError> {
     if header.is_empty() {
         return Ok(String::new());
     }
+    let csv_error = |err: csv::Error| ToolError::new(format!("cannot write CSV: {err}"));
+    // A first key starting with U+FEFF would open the text with what CSV readers take for a
+    // byte-order mark and drop; a quoted header keeps the key.
+    let header_quotes = if header[0].starts_with('\u{feff}') {
+        csv::QuoteStyle::Always
+    } else {
+        csv::QuoteStyle::Necessary
+    };
+    let mut head = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .quote_style(header_quotes)
+        .from_writer(Vec::new());
+    head.write_record(&header).map_err(csv_error)?;
+    let head = head
+        .into_inner()
+        .map_err(|err| ToolError::new(format!("cannot write CSV: {err}")))?;
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter)
-        .from_writer(Vec::new());
-    let csv_error = |err: csv::Error| ToolError::new(format!("cannot write CSV: {err}"));
-    writer.write_record(&header).map_err(csv_error)?;
+        .from_writer(head);
     for row in &rows {
         writer
             .write_record(
@@ -996,6 +1010,23 @@ mod tests {
             .execute(&json!({ "csv": csv["csv"] }))
             .expect("from csv");
         assert_eq!(back["data"], records);
+    }
+
+    #[test]
+    fn a_first_key_opening_with_a_byte_order_mark_survives_the_round_trip() {
+        // Found by the json_csv_round_trip fuzz target: unquoted, the mark was dropped.
+        for records in [
+            json!([{"\u{feff}id": "1"}]),
+            json!([{"\u{feff}": "x"}, {"\u{feff}": "y"}]),
+        ] {
+            let csv = JsonToCsv::new(limits())
+                .execute(&json!({ "data": records }))
+                .expect("to csv");
+            let back = CsvToJson::new(limits())
+                .execute(&json!({ "csv": csv["csv"] }))
+                .expect("from csv");
+            assert_eq!(back["data"], records, "{csv}");
+        }
     }
 
     fn flatten(data: Value, separator: &str) -> Result<Value, ToolError> {

@@ -370,7 +370,10 @@ async fn executions_of(app: &TestApp, tool: &str, count: u64) -> Value {
         let (_, page) = app
             .get(&format!("/admin/executions?tool={tool}&limit=100"))
             .await;
-        if page["total"].as_u64() == Some(count) {
+        // The page and its total are read one after the other while records are being
+        // written: both must show them all.
+        let listed = page["executions"].as_array().map_or(0, Vec::len) as u64;
+        if page["total"].as_u64() == Some(count) && listed == count {
             return page;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
