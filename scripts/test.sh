@@ -17,7 +17,9 @@
 # Tests run with `cargo nextest run --no-fail-fast` when cargo-nextest is
 # installed, else with `cargo test --no-fail-fast`. Then scripts/live-checks.sh
 # starts the server and runs real clients against it (the official MCP Python
-# SDK), unless test-runner ARGS were given.
+# SDK, the examples, a schemathesis fuzz of the API), and scripts/fuzz.sh fuzzes
+# the built-in tools for 10 s per target (SKIP_FUZZ=1 skips it; the first build
+# of the fuzz targets takes a while), unless test-runner ARGS were given.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -127,9 +129,16 @@ else
 	step tests cargo test --no-fail-fast "$@"
 fi
 
-# Real clients against a live server (skipped when only some tests were asked for).
+# Real clients against a live server, then a short fuzz of the built-in tools'
+# parsers with a fixed seed so runs repeat (both skipped when only some tests were
+# asked for; scripts/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
 if [[ $# -eq 0 ]]; then
 	step clients bash scripts/live-checks.sh
+	if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
+		SUMMARY+=("$(printf '%-8s skipped (SKIP_FUZZ=1)' fuzz)")
+	else
+		step fuzz env FUZZ_ARGS="${FUZZ_ARGS:--seed=20261125}" bash scripts/fuzz.sh 10
+	fi
 fi
 
 exit "$FAILED"
