@@ -20,7 +20,7 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
-BINARY="${1:-target/debug/tool-registry}"
+BINARY="${1:-${CARGO_TARGET_DIR:-target}/debug/tool-registry}"
 [[ -x $BINARY ]] || cargo build --quiet
 
 DATA_DIR="$(mktemp -d)"
