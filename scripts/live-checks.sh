@@ -8,7 +8,8 @@
 # Checks, in order:
 #   1. the official MCP Python SDK in two versions (scripts/mcp-python-check.sh);
 #   2. examples/register_tools.rs registers the 172 real MCP server tools of
-#      ../shared/data/mcp_servers/tools.jsonl over the admin API;
+#      ../shared/data/mcp_servers/tools.jsonl over the admin API (or, without
+#      that folder, the sample examples/data/tools.jsonl);
 #   3. examples/search_tools.rs ranks them for two tasks in each search mode;
 #   4. examples/mcp_api_examples.sh calls every REST route and one MCP JSON-RPC
 #      exchange with curl (registering and deleting its own tools);
@@ -62,7 +63,11 @@ echo "live-checks: server ready at $BASE_URL (pid $SERVER_PID)" >&2
 bash scripts/mcp-python-check.sh "$BASE_URL"
 
 echo "live-checks: registering the MCP server tools (examples/register_tools.rs)" >&2
-cargo run --quiet --example register_tools -- --base-url "$BASE_URL"
+# The 172 tools of 21 public MCP servers when the shared data sits beside the
+# repository; otherwise the project's own small sample in the same format.
+TOOLS_FILE="$REPO_ROOT/../shared/data/mcp_servers/tools.jsonl"
+[[ -f $TOOLS_FILE ]] || TOOLS_FILE="$REPO_ROOT/examples/data/tools.jsonl"
+cargo run --quiet --example register_tools -- --base-url "$BASE_URL" "$TOOLS_FILE"
 echo "live-checks: searching them (examples/search_tools.rs)" >&2
 cargo run --quiet --example search_tools -- --base-url "$BASE_URL" "create a github issue" "read a file from disk"
 echo "live-checks: every REST route with curl (examples/mcp_api_examples.sh)" >&2

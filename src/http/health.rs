@@ -12,7 +12,7 @@ use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
     registry::model::ToolFilter,
-    store::StoreError,
+    store::{StoreError, ToolStore},
 };
 
 /// A probe must answer quickly even when the database hangs.
@@ -36,6 +36,18 @@ struct Health {
     embedder: Value,
 }
 
+/// (all tools, active tools): the catalogue's size, for /health and /metrics.
+pub(super) async fn tool_counts(store: &dyn ToolStore) -> Result<(u64, u64), StoreError> {
+    let all = store.count(&ToolFilter::default()).await?;
+    let active = store
+        .count(&ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        })
+        .await?;
+    Ok((all, active))
+}
+
 async fn storage_check(state: &AppState) -> Result<(), StoreError> {
     match tokio::time::timeout(PROBE_TIMEOUT, state.registry.store().ping()).await {
         Ok(result) => result,
@@ -50,16 +62,10 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     let check = storage_check(&state).await;
     let embedder = state.registry.embedder();
     let tools = if check.is_ok() {
-        let all = store.count(&ToolFilter::default()).await;
-        let active = store
-            .count(&ToolFilter {
-                active_only: true,
-                ..ToolFilter::default()
-            })
-            .await;
+        let counts = tool_counts(store.as_ref()).await;
         let vectors = store.embedding_counts(embedder.model_id()).await;
-        match (all, active, vectors) {
-            (Ok(total), Ok(active), Ok(vectors)) => json!({
+        match (counts, vectors) {
+            (Ok((total, active)), Ok(vectors)) => json!({
                 "total": total,
                 "active": active,
                 "indexed": vectors.indexed,

@@ -11,7 +11,6 @@ use axum::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
-use crate::registry::model::ToolFilter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(scrape))
@@ -59,14 +58,7 @@ async fn publish_levels(state: &AppState) {
     let (open, idle) = store.pool_connections();
     metrics::gauge!("db_pool_connections", "state" => "open").set(open as f64);
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
-    let all = store.count(&ToolFilter::default()).await;
-    let active = store
-        .count(&ToolFilter {
-            active_only: true,
-            ..ToolFilter::default()
-        })
-        .await;
-    if let (Ok(all), Ok(active)) = (all, active) {
+    if let Ok((all, active)) = super::health::tool_counts(store.as_ref()).await {
         metrics::gauge!("catalogue_tools", "state" => "active").set(active as f64);
         metrics::gauge!("catalogue_tools", "state" => "inactive")
             .set(all.saturating_sub(active) as f64);
