@@ -92,13 +92,36 @@ impl Upstreams {
     }
 
     async fn connection(&self, url: &str) -> Result<Connection, String> {
-        let mut connections = self.connections.lock().await;
-        if let Some(existing) = connections.get(url) {
-            if !existing.is_closed() && !existing.is_transport_closed() {
-                return Ok(existing.clone());
-            }
-            connections.remove(url);
+        if let Some(open) = self.open_connection(url).await {
+            return Ok(open);
         }
+        // Connect without holding the map: a slow or dead upstream must not stall calls to
+        // the others. Two callers may race to connect; the first stored connection wins.
+        let fresh = Arc::new(self.connect(url).await?);
+        let mut connections = self.connections.lock().await;
+        match connections.get(url) {
+            Some(open) if !open.is_closed() && !open.is_transport_closed() => {
+                fresh.cancellation_token().cancel();
+                Ok(open.clone())
+            }
+            _ => {
+                connections.insert(url.to_owned(), fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    async fn open_connection(&self, url: &str) -> Option<Connection> {
+        let mut connections = self.connections.lock().await;
+        let existing = connections.get(url)?;
+        if !existing.is_closed() && !existing.is_transport_closed() {
+            return Some(existing.clone());
+        }
+        connections.remove(url);
+        None
+    }
+
+    async fn connect(&self, url: &str) -> Result<RunningService<RoleClient, ClientConfig>, String> {
         let parsed = url::Url::parse(url).map_err(|err| format!("invalid upstream URL: {err}"))?;
         self.guard
             .check_url(&parsed)
@@ -124,8 +147,6 @@ impl Upstreams {
         client
             .set_response_cache_config(ClientCacheConfig::disabled())
             .await;
-        let connection = Arc::new(client);
-        connections.insert(url.to_owned(), connection.clone());
-        Ok(connection)
+        Ok(client)
     }
 }
