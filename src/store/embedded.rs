@@ -1,5 +1,5 @@
-//! The embedded backend: one SQLite file (WAL) with FTS5 for full text, and an exact
-//! in-memory vector index loaded at open and kept in step with every write.
+//! The embedded backend: one SQLite file (WAL), with an exact in-memory vector index and a
+//! BM25 text index, both loaded at open and kept in step with every write.
 
 use std::{
     path::Path,
@@ -20,7 +20,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, StoreError, StoreResult, ToolStore, lexical, percentile_cont,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolStore, in_rank_order, percentile_cont,
+    text_index::SharedTextIndex,
     vector_index::{EntryMeta, VectorIndex},
 };
 use crate::registry::model::{
@@ -46,6 +47,7 @@ pub struct EmbeddedStore {
     pool: SqlitePool,
     dimensions: usize,
     index: Arc<RwLock<VectorIndex>>,
+    text: SharedTextIndex,
     changes: broadcast::Sender<()>,
 }
 
@@ -88,10 +90,12 @@ impl EmbeddedStore {
             pool,
             dimensions,
             index: Arc::default(),
+            text: SharedTextIndex::default(),
             changes: broadcast::channel(CHANGE_BACKLOG).0,
         };
         store.reconcile_dimensions().await?;
         store.load_index().await?;
+        store.load_text_index().await?;
         Ok(store)
     }
 
@@ -141,15 +145,45 @@ impl EmbeddedStore {
             let blob: Vec<u8> = row.try_get("embedding")?;
             let meta = EntryMeta {
                 model: row.try_get("embedding_model")?,
-                category: row.try_get("category")?,
-                tags: parse_json(row.try_get("tags")?)?,
-                is_active: row.try_get("is_active")?,
+                facets: facets_from_row(row)?,
             };
             index.upsert(id, &vector_from_blob(&blob), meta);
         }
         tracing::debug!(vectors = index.len(), "embedded vector index loaded");
         *self.index.write().expect("vector index lock poisoned") = index;
         Ok(())
+    }
+
+    async fn load_text_index(&self) -> StoreResult<()> {
+        let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
+            .fetch_all(&self.pool)
+            .await?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.text.rebuild(&tools);
+        tracing::debug!(tools = tools.len(), "embedded text index loaded");
+        Ok(())
+    }
+
+    /// The tools of `hits` with their scores, in the order given.
+    async fn fetch_ranked(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
+        let mut ids = qb.separated(", ");
+        for (id, _) in &hits {
+            ids.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(in_rank_order(hits, tools))
     }
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
@@ -165,10 +199,16 @@ impl EmbeddedStore {
 fn meta_of(tool: &Tool) -> EntryMeta {
     EntryMeta {
         model: tool.embedding_model.clone().unwrap_or_default(),
-        category: tool.category.clone(),
-        tags: tool.tags.clone(),
-        is_active: tool.is_active,
+        facets: Facets::of(tool),
     }
+}
+
+fn facets_from_row(row: &SqliteRow) -> Result<Facets, sqlx::Error> {
+    Ok(Facets {
+        category: row.try_get("category")?,
+        tags: parse_json(row.try_get("tags")?)?,
+        is_active: row.try_get("is_active")?,
+    })
 }
 
 fn vector_to_blob(vector: &[f32]) -> Vec<u8> {
@@ -258,21 +298,6 @@ fn push_tool_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &ToolFilter) {
     }
 }
 
-fn matches_filter(meta: &EntryMeta, filter: &ToolFilter) -> bool {
-    (!filter.active_only || meta.is_active)
-        && filter.category.as_ref().is_none_or(|c| *c == meta.category)
-        && (filter.tags.is_empty() || meta.tags.iter().any(|t| filter.tags.contains(t)))
-}
-
-/// FTS5 query text: each term quoted, any term may match.
-fn fts_query(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
-
 #[async_trait]
 impl ToolStore for EmbeddedStore {
     fn backend(&self) -> &'static str {
@@ -295,8 +320,8 @@ impl ToolStore for EmbeddedStore {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \
              output_schema, version, implementation, metadata, is_active, created_at, \
-             updated_at, search_name, search_tags, search_params) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(tool.id.to_string())
         .bind(&tool.name)
@@ -311,12 +336,10 @@ impl ToolStore for EmbeddedStore {
         .bind(tool.is_active)
         .bind(tool.created_at.timestamp_micros())
         .bind(tool.updated_at.timestamp_micros())
-        .bind(lexical::identifier_words(&tool.name))
-        .bind(tool.tags.join(" "))
-        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        self.text.index(tool);
         self.announce_change();
         Ok(())
     }
@@ -342,8 +365,7 @@ impl ToolStore for EmbeddedStore {
             "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
              input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
              metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
-             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END, \
-             search_name = ?14, search_tags = ?15, search_params = ?16 \
+             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END \
              WHERE id = ?1",
         )
         .bind(tool.id.to_string())
@@ -359,14 +381,12 @@ impl ToolStore for EmbeddedStore {
         .bind(tool.is_active)
         .bind(tool.updated_at.timestamp_micros())
         .bind(&tool.embedding_model)
-        .bind(lexical::identifier_words(&tool.name))
-        .bind(tool.tags.join(" "))
-        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         let updated = done.rows_affected() == 1;
         if updated {
+            self.text.index(tool);
             self.announce_change();
             self.with_index(|index| {
                 if tool.embedding_model.is_none() {
@@ -385,6 +405,7 @@ impl ToolStore for EmbeddedStore {
             .execute(&self.pool)
             .await?;
         self.with_index(|index| index.remove(&id));
+        self.text.remove(&id);
         let deleted = done.rows_affected() == 1;
         if deleted {
             self.announce_change();
@@ -404,6 +425,7 @@ impl ToolStore for EmbeddedStore {
         .await?;
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
+            self.text.refilter(tool);
             self.announce_change();
             self.with_index(|index| index.update_meta(tool.id, meta_of(tool)));
         }
@@ -449,9 +471,7 @@ impl ToolStore for EmbeddedStore {
         };
         let meta = EntryMeta {
             model: model.to_owned(),
-            category: row.try_get("category")?,
-            tags: parse_json(row.try_get("tags")?)?,
-            is_active: row.try_get("is_active")?,
+            facets: facets_from_row(&row)?,
         };
         self.with_index(|index| index.upsert(id, embedding, meta));
         Ok(true)
@@ -481,38 +501,15 @@ impl ToolStore for EmbeddedStore {
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
         self.check_dimensions(query)?;
-        let hits = self
+        let hits: Vec<(Uuid, f64)> = self
             .index
             .read()
             .expect("vector index lock poisoned")
-            .nearest(query, model, k as usize, |meta| {
-                matches_filter(meta, filter)
-            });
-        if hits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
-        let mut ids = qb.separated(", ");
-        for (id, _) in &hits {
-            ids.push_bind(id.to_string());
-        }
-        qb.push(")");
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let mut tools = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        // Keep the index's order; a tool deleted in between simply drops out.
-        Ok(hits
+            .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
             .into_iter()
-            .filter_map(|(id, cosine)| {
-                let at = tools.iter().position(|t| t.id == id)?;
-                Some(ScoredTool {
-                    tool: tools.swap_remove(at),
-                    score: f64::from(cosine).clamp(0.0, 1.0),
-                })
-            })
-            .collect())
+            .map(|(id, cosine)| (id, f64::from(cosine).clamp(0.0, 1.0)))
+            .collect();
+        self.fetch_ranked(hits).await
     }
 
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
@@ -535,39 +532,8 @@ impl ToolStore for EmbeddedStore {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
-        let terms = lexical::query_terms(query);
-        if terms.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Column weights: name words, then tags, description, parameters. The inner query
-        // ranks every match reading only small columns; whole rows (schemas, embeddings)
-        // are read for the k that are returned.
-        let mut qb = QueryBuilder::new(
-            "WITH ranked AS (SELECT tools.seq AS seq, tools.name AS name, \
-             bm25(tools_fts, 4.0, 2.0, 1.0, 0.5) AS rank \
-             FROM tools_fts JOIN tools ON tools.seq = tools_fts.rowid \
-             WHERE tools_fts MATCH ",
-        );
-        qb.push_bind(fts_query(&terms));
-        push_tool_filter(&mut qb, filter);
-        qb.push(" ORDER BY rank, tools.name LIMIT ")
-            .push_bind(i64::from(k));
-        qb.push(format!(
-            ") SELECT {TOOL_COLUMNS}, ranked.rank AS rank FROM ranked \
-             JOIN tools ON tools.seq = ranked.seq ORDER BY ranked.rank, ranked.name"
-        ));
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                // bm25() is negative, lower is better; map its magnitude s to s / (1 + s).
-                let strength = -row.try_get::<f64, _>("rank")?.min(0.0);
-                Ok(ScoredTool {
-                    tool: tool_from_row(row)?,
-                    score: strength / (1.0 + strength),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(Into::into)
+        let hits = self.text.search(query, k, filter);
+        self.fetch_ranked(hits).await
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {

@@ -1,4 +1,10 @@
-//! Turning tool names and free-text queries into terms both full-text engines agree on.
+//! Turning tools and free-text queries into the terms the full-text index matches.
+
+use std::sync::LazyLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::registry::model::Tool;
 
 /// Words that carry no meaning in a task description; dropped from queries.
 const STOPWORDS: &[&str] = &[
@@ -10,20 +16,74 @@ const STOPWORDS: &[&str] = &[
 /// At most this many distinct terms of a query reach the engine.
 const MAX_QUERY_TERMS: usize = 32;
 
-/// The words of an identifier for full-text search: each alphanumeric run as written, then
-/// the parts of any camelCase run. `github.createIssue` gives `github createIssue create Issue`,
-/// so both "create issue" and "createIssue" find it.
-pub fn identifier_words(name: &str) -> String {
-    let runs: Vec<&str> = alphanumeric_runs(name).collect();
-    let mut words = runs.join(" ");
-    for run in runs {
+/// How much one occurrence of a word counts in each part of a tool's text: a word of the
+/// name says most about what the tool does, a word of a parameter's description least.
+const NAME_WEIGHT: f32 = 3.0;
+const TAG_WEIGHT: f32 = 1.0;
+const DESCRIPTION_WEIGHT: f32 = 1.0;
+const PARAMETER_NAME_WEIGHT: f32 = 0.5;
+const PARAMETER_DESCRIPTION_WEIGHT: f32 = 0.5;
+
+static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// The index terms of a text: each alphanumeric run lower-cased, plus the parts of a
+/// camelCase run, without stopwords, stemmed (English Snowball). `getPowerOutput` gives
+/// `getpoweroutput get power output`, so "power output" and "getPowerOutput" both match.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for run in alphanumeric_runs(text) {
         let parts = camel_case_parts(run);
-        if parts.len() > 1 {
-            words.push(' ');
-            words.push_str(&parts.join(" "));
+        let split = parts.len() > 1;
+        for word in std::iter::once(run).filter(|_| split).chain(parts) {
+            let word = word.to_lowercase();
+            if STOPWORDS.contains(&word.as_str()) {
+                continue;
+            }
+            terms.push(STEMMER.stem(&word).into_owned());
         }
     }
-    words
+    terms
+}
+
+/// The weighted terms a tool is found by: its name, tags, description and the names and
+/// descriptions of its input parameters.
+pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
+    let mut weighted = Vec::new();
+    let mut add = |text: &str, weight: f32| {
+        weighted.extend(terms(text).into_iter().map(|term| (term, weight)));
+    };
+    add(&tool.name, NAME_WEIGHT);
+    for tag in &tool.tags {
+        add(tag, TAG_WEIGHT);
+    }
+    add(&tool.description, DESCRIPTION_WEIGHT);
+    if let Some(properties) = tool
+        .input_schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+    {
+        for (name, spec) in properties {
+            add(name, PARAMETER_NAME_WEIGHT);
+            if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
+                add(description, PARAMETER_DESCRIPTION_WEIGHT);
+            }
+        }
+    }
+    weighted
+}
+
+/// The distinct terms of a query, in order, at most `MAX_QUERY_TERMS`.
+pub fn query_terms(query: &str) -> Vec<String> {
+    let mut distinct: Vec<String> = Vec::new();
+    for term in terms(query) {
+        if !distinct.contains(&term) {
+            distinct.push(term);
+            if distinct.len() == MAX_QUERY_TERMS {
+                break;
+            }
+        }
+    }
+    distinct
 }
 
 fn alphanumeric_runs(text: &str) -> impl Iterator<Item = &str> {
@@ -47,39 +107,6 @@ fn camel_case_parts(run: &str) -> Vec<&str> {
     parts
 }
 
-/// The input parameters of a schema as text: each name in words, then its description.
-pub fn parameter_words(schema: &serde_json::Value) -> String {
-    let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
-        return String::new();
-    };
-    let mut words = String::new();
-    for (name, spec) in properties {
-        words.push_str(&identifier_words(name));
-        words.push(' ');
-        if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
-            words.push_str(description);
-            words.push(' ');
-        }
-    }
-    words.trim_end().to_owned()
-}
-
-/// Lower-case alphanumeric terms of a query, without stopwords or repeats, in order.
-pub fn query_terms(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
-    for word in alphanumeric_runs(query) {
-        let term = word.to_lowercase();
-        if term.is_empty() || STOPWORDS.contains(&term.as_str()) || terms.contains(&term) {
-            continue;
-        }
-        terms.push(term);
-        if terms.len() == MAX_QUERY_TERMS {
-            break;
-        }
-    }
-    terms
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,42 +114,77 @@ mod tests {
     #[test]
     fn identifiers_split_on_case_and_punctuation() {
         assert_eq!(
-            identifier_words("github.create_issue"),
-            "github create issue"
+            terms("github.create_issue"),
+            vec!["github", "creat", "issu"]
         );
         assert_eq!(
-            identifier_words("getPowerOutput"),
-            "getPowerOutput get Power Output"
+            terms("getPowerOutput"),
+            vec!["getpoweroutput", "get", "power", "output"]
         );
         assert_eq!(
-            identifier_words("read-file2Text"),
-            "read file2Text file2 Text"
+            terms("read-file2Text"),
+            vec!["read", "file2text", "file2", "text"]
         );
-        assert_eq!(identifier_words("__x__"), "x");
+        assert_eq!(terms("__x__"), vec!["x"]);
     }
 
     #[test]
-    fn parameters_become_words() {
-        let schema = serde_json::json!({"properties": {
-            "repoName": {"type": "string", "description": "owner/name"},
-            "page": {"type": "integer"}
-        }});
+    fn words_are_stemmed_so_forms_meet() {
+        assert_eq!(terms("Searching files"), terms("search file"));
+        assert_eq!(terms("Überprüfung"), vec!["überprüfung"]);
+    }
+
+    #[test]
+    fn tool_terms_weigh_each_part() {
+        let now = crate::registry::model::now_micros();
+        let tool = Tool {
+            id: uuid::Uuid::nil(),
+            name: "repoStats".into(),
+            description: "Counts stars".into(),
+            category: "c".into(),
+            tags: vec!["git hub".into()],
+            input_schema: serde_json::json!({"properties": {
+                "ownerName": {"type": "string", "description": "the owner"},
+                "page": {"type": "integer"}
+            }}),
+            output_schema: None,
+            version: "1".into(),
+            implementation: crate::registry::model::Implementation::Builtin {
+                handler: "calculator".into(),
+            },
+            metadata: serde_json::json!({}),
+            is_active: true,
+            embedding_model: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let weight_of = |term: &str| -> f32 {
+            tool_terms(&tool)
+                .iter()
+                .filter(|(t, _)| t == term)
+                .map(|(_, w)| w)
+                .sum()
+        };
+        assert_eq!(weight_of("repo"), NAME_WEIGHT);
+        assert_eq!(weight_of("hub"), TAG_WEIGHT);
+        assert_eq!(weight_of("star"), DESCRIPTION_WEIGHT);
         assert_eq!(
-            parameter_words(&schema),
-            "page repoName repo Name owner/name"
+            weight_of("owner"),
+            PARAMETER_NAME_WEIGHT + PARAMETER_DESCRIPTION_WEIGHT
         );
-        assert_eq!(parameter_words(&serde_json::json!({"type": "object"})), "");
+        assert_eq!(weight_of("page"), PARAMETER_NAME_WEIGHT);
+        assert_eq!(weight_of("the"), 0.0);
     }
 
     #[test]
     fn query_terms_drop_stopwords_and_repeats() {
         assert_eq!(
             query_terms("How do I create an issue on GitHub? Create it!"),
-            vec!["do", "create", "issue", "github"]
+            vec!["do", "creat", "issu", "github", "git", "hub"]
         );
         assert_eq!(
             query_terms("'; DROP TABLE tools; --"),
-            vec!["drop", "table", "tools"]
+            vec!["drop", "tabl", "tool"]
         );
         assert!(query_terms("the of and").is_empty());
     }

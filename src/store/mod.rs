@@ -3,6 +3,7 @@
 pub mod embedded;
 mod lexical;
 pub mod postgres;
+mod text_index;
 mod vector_index;
 
 use async_trait::async_trait;
@@ -28,6 +29,31 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What searches filter a tool by, kept in the in-memory indexes beside its words and vector
+/// so that filtering needs no database read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facets {
+    pub category: String,
+    pub tags: Vec<String>,
+    pub is_active: bool,
+}
+
+impl Facets {
+    pub fn of(tool: &Tool) -> Self {
+        Self {
+            category: tool.category.clone(),
+            tags: tool.tags.clone(),
+            is_active: tool.is_active,
+        }
+    }
+
+    pub fn matches(&self, filter: &ToolFilter) -> bool {
+        (!filter.active_only || self.is_active)
+            && filter.category.as_ref().is_none_or(|c| *c == self.category)
+            && (filter.tags.is_empty() || self.tags.iter().any(|t| filter.tags.contains(t)))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EmbeddingCounts {
@@ -144,6 +170,20 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
     /// Releases connections; called once at shutdown.
     async fn close(&self);
+}
+
+/// Pairs ranked ids with their tools, keeping the ranking's order; a tool deleted between
+/// ranking and reading simply drops out.
+pub(crate) fn in_rank_order(hits: Vec<(Uuid, f64)>, mut tools: Vec<Tool>) -> Vec<ScoredTool> {
+    hits.into_iter()
+        .filter_map(|(id, score)| {
+            let at = tools.iter().position(|t| t.id == id)?;
+            Some(ScoredTool {
+                tool: tools.swap_remove(at),
+                score,
+            })
+        })
+        .collect()
 }
 
 /// Refuses a vector whose length is not the store's dimension.

@@ -1,6 +1,6 @@
 //! PostgreSQL + pgvector: the production backend, shared by many replicas.
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pgvector::Vector;
@@ -11,7 +11,9 @@ use sqlx::{
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
-use super::{EmbeddingCounts, StoreError, StoreResult, ToolStore, lexical};
+use super::{
+    EmbeddingCounts, StoreError, StoreResult, ToolStore, in_rank_order, text_index::SharedTextIndex,
+};
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
     ToolStats,
@@ -54,9 +56,12 @@ const CHANGE_BACKLOG: usize = 16;
 pub struct PostgresStore {
     pool: PgPool,
     dimensions: usize,
+    /// This replica's BM25 index of the catalogue, kept current by its own writes and the
+    /// notifications of everyone else's.
+    text: SharedTextIndex,
     changes: broadcast::Sender<()>,
-    /// Relays NOTIFYs into `changes`; started by the first subscriber.
-    listener: OnceLock<JoinHandle<()>>,
+    /// Follows the catalogue's notifications into `text` and `changes`.
+    listener: JoinHandle<()>,
 }
 
 impl PostgresStore {
@@ -89,58 +94,25 @@ impl PostgresStore {
             })
             .connect_with(connect)
             .await?;
-        let store = Self {
+        migrate(&pool, dimensions).await?;
+        let text = SharedTextIndex::default();
+        let changes = broadcast::channel(CHANGE_BACKLOG).0;
+        // Listening starts before the index is read, so no change falls in between.
+        let listener = listen_for_changes(&pool).await?;
+        reload_text_index(&pool, &text).await?;
+        let listener = tokio::spawn(follow_changes(
+            pool.clone(),
+            listener,
+            text.clone(),
+            changes.clone(),
+        ));
+        Ok(Self {
             pool,
             dimensions,
-            changes: broadcast::channel(CHANGE_BACKLOG).0,
-            listener: OnceLock::new(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
-    /// A change of dimension drops the old vectors: they cannot be compared with new ones.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SCHEMA_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        let current: Option<i32> = sqlx::query_scalar(
-            "SELECT nullif(atttypmod, -1) FROM pg_attribute \
-             WHERE attrelid = 'tools'::regclass AND attname = 'embedding'",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != Some(self.dimensions as i32) {
-            if current.is_some() {
-                tracing::warn!(
-                    from = current,
-                    to = self.dimensions,
-                    "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
-                );
-            }
-            let dims = self.dimensions;
-            tx.execute("DROP INDEX IF EXISTS tools_embedding_hnsw_idx")
-                .await?;
-            tx.execute(
-                format!(
-                    "ALTER TABLE tools ALTER COLUMN embedding TYPE vector({dims}) USING NULL; \
-                     UPDATE tools SET embedding_model = NULL WHERE embedding IS NULL"
-                )
-                .as_str(),
-            )
-            .await?;
-            tx.execute(
-                "CREATE INDEX tools_embedding_hnsw_idx ON tools \
-                 USING hnsw (embedding vector_cosine_ops)",
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            text,
+            changes,
+            listener,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -150,6 +122,50 @@ impl PostgresStore {
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
         super::check_dimensions(vector, self.dimensions)
     }
+}
+
+/// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
+/// A change of dimension drops the old vectors: they cannot be compared with new ones.
+async fn migrate(pool: &PgPool, dimensions: usize) -> StoreResult<()> {
+    MIGRATOR.run(pool).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SCHEMA_LOCK_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let current: Option<i32> = sqlx::query_scalar(
+        "SELECT nullif(atttypmod, -1) FROM pg_attribute \
+             WHERE attrelid = 'tools'::regclass AND attname = 'embedding'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if current != Some(dimensions as i32) {
+        if current.is_some() {
+            tracing::warn!(
+                from = current,
+                to = dimensions,
+                "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
+            );
+        }
+        let dims = dimensions;
+        tx.execute("DROP INDEX IF EXISTS tools_embedding_hnsw_idx")
+            .await?;
+        tx.execute(
+            format!(
+                "ALTER TABLE tools ALTER COLUMN embedding TYPE vector({dims}) USING NULL; \
+                     UPDATE tools SET embedding_model = NULL WHERE embedding IS NULL"
+            )
+            .as_str(),
+        )
+        .await?;
+        tx.execute(
+            "CREATE INDEX tools_embedding_hnsw_idx ON tools \
+                 USING hnsw (embedding vector_cosine_ops)",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 fn push_tool_filter(qb: &mut QueryBuilder<'_, Postgres>, filter: &ToolFilter) {
@@ -221,18 +237,14 @@ impl ToolStore for PostgresStore {
     }
 
     fn catalogue_changes(&self) -> broadcast::Receiver<()> {
-        let receiver = self.changes.subscribe();
-        self.listener
-            .get_or_init(|| tokio::spawn(relay_changes(self.pool.clone(), self.changes.clone())));
-        receiver
+        self.changes.subscribe()
     }
 
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-             output_schema, version, implementation, metadata, is_active, created_at, updated_at, \
-             search_params) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(tool.id)
         .bind(&tool.name)
@@ -247,10 +259,10 @@ impl ToolStore for PostgresStore {
         .bind(tool.is_active)
         .bind(tool.created_at)
         .bind(tool.updated_at)
-        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        self.text.index(tool);
         Ok(())
     }
 
@@ -275,8 +287,7 @@ impl ToolStore for PostgresStore {
             "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
              input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
              metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
-             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END, \
-             search_params = $14 \
+             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
              WHERE id = $1",
         )
         .bind(tool.id)
@@ -292,11 +303,14 @@ impl ToolStore for PostgresStore {
         .bind(tool.is_active)
         .bind(tool.updated_at)
         .bind(&tool.embedding_model)
-        .bind(lexical::parameter_words(&tool.input_schema))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        Ok(done.rows_affected() == 1)
+        let updated = done.rows_affected() == 1;
+        if updated {
+            self.text.index(tool);
+        }
+        Ok(updated)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
@@ -304,6 +318,7 @@ impl ToolStore for PostgresStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.text.remove(&id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -317,7 +332,11 @@ impl ToolStore for PostgresStore {
         .bind(crate::registry::model::now_micros())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(tool_from_row).transpose()?)
+        let tool = row.as_ref().map(tool_from_row).transpose()?;
+        if let Some(tool) = &tool {
+            self.text.refilter(tool);
+        }
+        Ok(tool)
     }
 
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
@@ -422,30 +441,22 @@ impl ToolStore for PostgresStore {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
-        let terms = lexical::query_terms(query);
-        if terms.is_empty() {
+        let hits = self.text.search(query, k, filter);
+        if hits.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::new(format!(
-            "SELECT {TOOL_COLUMNS}, ts_rank(search_vector, q, 32)::float8 AS rank \
-             FROM tools, to_tsquery('english', "
-        ));
-        qb.push_bind(terms.join(" | "))
-            .push(") AS q WHERE search_vector @@ q");
-        push_tool_filter(&mut qb, filter);
-        qb.push(" ORDER BY rank DESC, name LIMIT ")
-            .push_bind(i64::from(k));
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let rank: f64 = row.try_get("rank")?;
-                Ok(ScoredTool {
-                    tool: tool_from_row(row)?,
-                    score: rank.clamp(0.0, 1.0),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(Into::into)
+        let ids: Vec<Uuid> = hits.iter().map(|(id, _)| *id).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(in_rank_order(hits, tools))
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
@@ -550,51 +561,97 @@ impl ToolStore for PostgresStore {
     }
 
     async fn close(&self) {
-        if let Some(listener) = self.listener.get() {
-            listener.abort();
-        }
+        self.listener.abort();
         self.pool.close().await;
     }
 }
 
-/// Forwards the database's catalogue notifications, whichever replica caused them. After a
-/// lost connection it reconnects and signals a change, since notifications sent meanwhile
-/// are gone.
-async fn relay_changes(pool: PgPool, changes: broadcast::Sender<()>) {
-    let mut reconnecting = false;
+async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGE_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Reads every tool into a fresh text index.
+async fn reload_text_index(pool: &PgPool, text: &SharedTextIndex) -> StoreResult<()> {
+    let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
+        .fetch_all(pool)
+        .await?;
+    let tools = rows
+        .iter()
+        .map(tool_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    text.rebuild(&tools);
+    tracing::debug!(tools = tools.len(), "text index loaded");
+    Ok(())
+}
+
+/// Re-reads one tool named by a notification: indexed again if it exists, dropped if not.
+async fn refresh_tool(pool: &PgPool, text: &SharedTextIndex, id: Uuid) -> StoreResult<()> {
+    let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    match row.as_ref().map(tool_from_row).transpose()? {
+        Some(tool) => text.index(&tool),
+        None => text.remove(&id),
+    }
+    Ok(())
+}
+
+/// Follows the catalogue's notifications, whichever replica caused them: the tool named is
+/// refreshed in the text index and subscribers are told. After a lost connection it listens
+/// again, then re-reads the whole catalogue (notifications sent meanwhile are gone) and
+/// signals a change.
+async fn follow_changes(
+    pool: PgPool,
+    mut listener: PgListener,
+    text: SharedTextIndex,
+    changes: broadcast::Sender<()>,
+) {
+    loop {
+        let refreshed = match listener.try_recv().await {
+            Ok(Some(notification)) => match Uuid::parse_str(notification.payload()) {
+                Ok(id) => refresh_tool(&pool, &text, id).await,
+                Err(_) => reload_text_index(&pool, &text).await,
+            },
+            Ok(None) | Err(_) => {
+                let Some(again) = listen_again(&pool).await else {
+                    return;
+                };
+                listener = again;
+                reload_text_index(&pool, &text).await
+            }
+        };
+        if let Err(err) = refreshed {
+            tracing::warn!(%err, "text index refresh failed; re-reading the catalogue");
+            retry_reload(&pool, &text).await;
+        }
+        let _ = changes.send(());
+    }
+}
+
+/// A new listener once the database answers again; `None` when the store is closing.
+async fn listen_again(pool: &PgPool) -> Option<PgListener> {
     while !pool.is_closed() {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
+        match listen_for_changes(pool).await {
+            Ok(listener) => return Some(listener),
             Err(err) => {
                 tracing::warn!(%err, "cannot listen for catalogue changes; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
             }
-        };
-        if let Err(err) = listener.listen(CHANGE_CHANNEL).await {
-            tracing::warn!(%err, "cannot listen for catalogue changes; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
         }
-        if reconnecting {
-            let _ = changes.send(());
-        }
-        reconnecting = true;
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(_)) => {
-                    let _ = changes.send(());
-                }
-                // The connection dropped; the next call reconnects and re-listens.
-                Ok(None) => {
-                    let _ = changes.send(());
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "catalogue listener failed; reconnecting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
-                }
-            }
+    }
+    None
+}
+
+/// Re-reads the catalogue until it succeeds (the database may be restarting).
+async fn retry_reload(pool: &PgPool, text: &SharedTextIndex) {
+    while !pool.is_closed() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match reload_text_index(pool, text).await {
+            Ok(()) => return,
+            Err(err) => tracing::debug!(%err, "text index reload failed; retrying"),
         }
     }
 }

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-/// What a search filters on, kept beside each vector so no database read is needed to filter.
+use super::Facets;
+
+/// What is kept beside each vector: the model that made it and what searches filter on.
 #[derive(Debug, Clone)]
 pub struct EntryMeta {
-    /// The model that made the vector.
     pub model: String,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub is_active: bool,
+    pub facets: Facets,
 }
 
 /// Vectors of one model, stored row after row in one buffer so a search streams through
@@ -167,9 +166,11 @@ mod tests {
     fn meta(category: &str) -> EntryMeta {
         EntryMeta {
             model: "m".into(),
-            category: category.into(),
-            tags: vec![],
-            is_active: true,
+            facets: Facets {
+                category: category.into(),
+                tags: vec![],
+                is_active: true,
+            },
         }
     }
 
@@ -184,7 +185,7 @@ mod tests {
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![a, b, c]);
         let expected = 2.1 / (4.01f32.sqrt() * 2f32.sqrt());
         assert!((hits[1].1 - expected).abs() < 1e-6);
-        let only_x = index.nearest(&[0.0, 1.0], "m", 5, |m| m.category == "x");
+        let only_x = index.nearest(&[0.0, 1.0], "m", 5, |m| m.facets.category == "x");
         assert_eq!(only_x.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b, a]);
         assert_eq!(index.nearest(&[0.0, 1.0], "m", 1, |_| true)[0].0, c);
         assert!(index.nearest(&[0.0, 1.0], "other", 1, |_| true).is_empty());

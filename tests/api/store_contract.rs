@@ -812,24 +812,80 @@ async fn catalogue_changes_are_announced(backend: Backend) {
     expect_quiet(&mut changes, "deleting a missing tool").await;
 }
 
-/// Two stores on one database are two replicas: each hears the other's changes.
+/// Two stores on one database are two replicas: each hears the other's changes, and its
+/// full-text index follows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_hear_each_others_changes() {
     let db = TestDb::new(Backend::Postgres).await;
     let first = db.open(DIMS).await;
     let second = db.open(DIMS).await;
     let mut heard_by_first = first.catalogue_changes();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    second
-        .create(&tool(
-            "made.elsewhere",
-            "general",
-            &[],
-            "Registered through another replica",
-        ))
-        .await
-        .unwrap();
+    let mut t = tool(
+        "made.elsewhere",
+        "general",
+        &[],
+        "Registered through another replica",
+    );
+    second.create(&t).await.unwrap();
     expect_change(&mut heard_by_first, "a create through another replica").await;
+    let found_by_first = |query: &'static str, filter: ToolFilter| {
+        let first = first.clone();
+        async move {
+            first
+                .text_search(query, 5, &filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.tool.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    assert_eq!(
+        found_by_first("another replica", active.clone()).await,
+        vec!["made.elsewhere"]
+    );
+
+    t.description = "Forecasts tomorrow's weather".into();
+    t.updated_at = now_micros();
+    second.update(&t).await.unwrap();
+    expect_change(&mut heard_by_first, "an update through another replica").await;
+    assert!(
+        found_by_first("another replica", active.clone())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found_by_first("weather forecast", active.clone()).await,
+        vec!["made.elsewhere"]
+    );
+
+    second.set_active(t.id, false).await.unwrap();
+    expect_change(
+        &mut heard_by_first,
+        "a deactivation through another replica",
+    )
+    .await;
+    assert!(
+        found_by_first("weather forecast", active.clone())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found_by_first("weather", ToolFilter::default()).await.len(),
+        1
+    );
+
+    second.delete(t.id).await.unwrap();
+    expect_change(&mut heard_by_first, "a delete through another replica").await;
+    assert!(
+        found_by_first("weather", ToolFilter::default())
+            .await
+            .is_empty()
+    );
     first.close().await;
     second.close().await;
 }
