@@ -1,7 +1,7 @@
 //! Operator routes under `/admin`: the catalogue's CRUD, executions and call statistics.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -27,6 +27,7 @@ use crate::{
         ToolStats,
     },
     registry::search::SearchHit,
+    registry::versions::{Registered, VersionHistory},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,6 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reindex_all))
         .routes(routes!(list_executions))
         .routes(routes!(import_upstream))
+        .routes(routes!(tool_versions))
+        .routes(routes!(rollback_tool))
 }
 
 /// Registers (or brings up to date) the tools of an upstream MCP server.
@@ -62,7 +65,8 @@ async fn import_upstream(
 #[utoipa::path(post, path = "/admin/tools", tag = "admin", request_body = NewTool,
     responses(
         (status = 201, description = "Registered", body = Tool),
-        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 200, description = "With `upsert`: the tool of that name, updated", body = Tool),
+        (status = 409, description = "The name is taken (and `upsert` is not set)", body = ErrorBody),
         BodyErrors,
         Refusals,
     ),
@@ -71,8 +75,12 @@ async fn create_tool(
     State(state): State<AppState>,
     AppJson(new): AppJson<NewTool>,
 ) -> Result<(StatusCode, Json<Tool>), ApiError> {
-    let tool = state.registry.register(new).await?;
-    Ok((StatusCode::CREATED, Json(tool)))
+    let registered = state.registry.register(new).await?;
+    let status = match registered {
+        Registered::Created(_) => StatusCode::CREATED,
+        Registered::Updated(_) => StatusCode::OK,
+    };
+    Ok((status, Json(registered.into_tool())))
 }
 
 /// `?category=&tags=a,b&include_inactive=true&limit=&offset=`.
@@ -288,6 +296,54 @@ async fn tool_stats(
     ToolId(id): ToolId,
 ) -> Result<Json<ToolStats>, ApiError> {
     Ok(Json(state.registry.stats(id).await?))
+}
+
+/// The definitions the tool's updates replaced, newest first.
+#[utoipa::path(get, path = "/admin/tools/{id}/versions", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "The version history", body = VersionHistory),
+        ToolIdErrors,
+        Refusals,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn tool_versions(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+) -> Result<Json<VersionHistory>, ApiError> {
+    Ok(Json(state.registry.versions(id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": "1.0.0"}))]
+struct RollbackRequest {
+    /// A version in the tool's history.
+    version: String,
+}
+
+/// Makes an earlier definition current again; the one it replaces joins the history.
+#[utoipa::path(post, path = "/admin/tools/{id}/rollback", tag = "admin",
+    request_body = RollbackRequest,
+    params(
+        ("id" = Uuid, Path, description = "The tool's id"),
+    ),
+    responses(
+        (status = 200, description = "The tool with the earlier definition", body = Tool),
+        (status = 404, description = "No such tool, or no such version in its history", body = ErrorBody),
+        (status = 409, description = "The earlier name is now another tool's", body = ErrorBody),
+        BodyErrors,
+        Refusals,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn rollback_tool(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+    AppJson(request): AppJson<RollbackRequest>,
+) -> Result<Json<Tool>, ApiError> {
+    Ok(Json(state.registry.rollback(id, &request.version).await?))
 }
 
 #[utoipa::path(get, path = "/admin/tools/{id}", tag = "admin",

@@ -187,6 +187,7 @@ fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool)
         },
         metadata: Some(json!({ "imported_from": request.url })),
         is_active: true,
+        upsert: false,
     }
 }
 

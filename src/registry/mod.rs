@@ -7,6 +7,7 @@ pub mod model;
 pub mod recorder;
 pub mod search;
 pub mod validation;
+pub mod versions;
 
 use std::{sync::Arc, time::Instant};
 
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     embedding::{EmbedError, Embedder},
     error::ApiError,
-    store::ToolStore,
+    store::{StoreError, ToolStore},
     tools::{BuiltinTool, Executor, Outcome},
 };
 use indexer::Indexer;
@@ -26,6 +27,7 @@ use model::{
 };
 use recorder::ExecutionRecorder;
 use search::{AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult};
+pub use versions::Registered;
 
 pub struct ToolRegistry {
     store: Arc<dyn ToolStore>,
@@ -241,7 +243,8 @@ impl ToolRegistry {
         &self.store
     }
 
-    pub async fn register(&self, new: NewTool) -> Result<Tool, ApiError> {
+    /// Registers a new tool, or with `upsert` updates the tool of that name.
+    pub async fn register(&self, new: NewTool) -> Result<Registered, ApiError> {
         validation::name(&new.name)?;
         validation::description(&new.description)?;
         let category = new.category.unwrap_or_else(|| DEFAULT_CATEGORY.to_owned());
@@ -251,6 +254,7 @@ impl ToolRegistry {
         if let Some(output) = &new.output_schema {
             validation::schema("output_schema", output)?;
         }
+        let version_given = new.version.is_some();
         let version = new.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned());
         validation::version(&version)?;
         self.check_runnable(&new.implementation)?;
@@ -275,11 +279,18 @@ impl ToolRegistry {
             updated_at: now,
         };
         validation::storable(&tool)?;
-        self.store.create(&tool).await?;
+        match self.store.create(&tool).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) if new.upsert => {
+                let updated = self.replace_definition(tool, version_given).await?;
+                return Ok(Registered::Updated(updated));
+            }
+            Err(err) => return Err(err.into()),
+        }
         let mut tool = tool;
         self.embed_now(&mut tool).await;
         tracing::info!(tool = %tool.name, id = %tool.id, "tool registered");
-        Ok(tool)
+        Ok(Registered::Created(tool))
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Tool, ApiError> {
@@ -296,11 +307,12 @@ impl ToolRegistry {
             .ok_or_else(|| ApiError::tool_not_found(format_args!("named '{name}'")))
     }
 
-    /// Applies a partial update. A change to the text that is embedded drops the stored
-    /// embedding so that it is made again.
+    /// Applies a partial update. A `version`, when given, must not go down, and must go up
+    /// if the definition changes.
     pub async fn update(&self, id: Uuid, patch: ToolPatch) -> Result<Tool, ApiError> {
-        let mut tool = self.get(id).await?;
-        let text_before = embedded_text(&tool);
+        let before = self.get(id).await?;
+        let mut tool = before.clone();
+        let version_given = patch.version.is_some();
         if let Some(name) = patch.name {
             validation::name(&name)?;
             tool.name = name;
@@ -341,19 +353,31 @@ impl ToolRegistry {
         if let Some(active) = patch.is_active {
             tool.is_active = active;
         }
-        let text_changed = embedded_text(&tool) != text_before;
+        if version_given {
+            versions::version_must_rise(&before, &tool)?;
+        }
+        self.save(&before, tool).await
+    }
+
+    /// Stores `tool` in place of `before` (same id). A change to the text that is embedded
+    /// drops the stored embedding and makes it again.
+    async fn save(&self, before: &Tool, mut tool: Tool) -> Result<Tool, ApiError> {
+        let text_changed = embedded_text(&tool) != embedded_text(before);
         if text_changed {
             tool.embedding_model = None;
         }
         tool.updated_at = now_micros();
         validation::storable(&tool)?;
         if !self.store.update(&tool).await? {
-            return Err(ApiError::tool_not_found(format_args!("with id {id}")));
+            return Err(ApiError::tool_not_found(format_args!(
+                "with id {}",
+                tool.id
+            )));
         }
         if text_changed {
             self.embed_now(&mut tool).await;
         }
-        tracing::info!(tool = %tool.name, %id, "tool updated");
+        tracing::info!(tool = %tool.name, id = %tool.id, "tool updated");
         Ok(tool)
     }
 
@@ -504,6 +528,7 @@ fn builtin_definition(builtin: &dyn BuiltinTool) -> NewTool {
         },
         metadata: Some(serde_json::json!({"builtin": true})),
         is_active: true,
+        upsert: false,
     }
 }
 

@@ -95,6 +95,10 @@ pub struct NewTool {
     pub metadata: Option<Value>,
     #[serde(default = "yes")]
     pub is_active: bool,
+    /// When a tool of this name exists: `true` updates it with this definition (its
+    /// version, when given, must not go down); `false` (the default) answers 409.
+    #[serde(default)]
+    pub upsert: bool,
 }
 
 fn empty_object_schema() -> Value {
@@ -129,6 +133,54 @@ where
 {
     let value = Value::deserialize(deserializer)?;
     Ok(Some(if value.is_null() { None } else { Some(value) }))
+}
+
+/// An earlier definition of a tool, kept when an update replaced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ToolVersion {
+    pub version: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub input_schema: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    pub implementation: Implementation,
+    pub metadata: Value,
+    /// The model that had embedded this definition; `None` if it was never embedded.
+    pub embedding_model: Option<String>,
+    /// When this definition was replaced.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl Tool {
+    /// Whether two tools have the same definition: what an operator writes, not the
+    /// state (active, embedded) or the timestamps.
+    pub fn same_definition(&self, other: &Tool) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.category == other.category
+            && self.tags == other.tags
+            && self.input_schema == other.input_schema
+            && self.output_schema == other.output_schema
+            && self.version == other.version
+            && self.implementation == other.implementation
+            && self.metadata == other.metadata
+    }
+
+    /// Takes the definition of an earlier version; state and timestamps stay.
+    pub fn restore(&mut self, earlier: &ToolVersion) {
+        self.name.clone_from(&earlier.name);
+        self.description.clone_from(&earlier.description);
+        self.category.clone_from(&earlier.category);
+        self.tags.clone_from(&earlier.tags);
+        self.input_schema.clone_from(&earlier.input_schema);
+        self.output_schema.clone_from(&earlier.output_schema);
+        self.version.clone_from(&earlier.version);
+        self.implementation = earlier.implementation.clone();
+        self.metadata.clone_from(&earlier.metadata);
+    }
 }
 
 /// Filters of a catalogue listing.

@@ -79,14 +79,20 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(unique)
 }
 
+/// A semantic version (`1.4.0`, `2.0.0-beta.1`), so that versions can be compared.
 pub fn version(text: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() || text.chars().count() > MAX_VERSION_CHARS {
+    if text.chars().count() > MAX_VERSION_CHARS {
         return Err(ApiError::validation(
             "version",
-            format!("version must be 1 to {MAX_VERSION_CHARS} non-blank characters"),
+            format!("version must be at most {MAX_VERSION_CHARS} characters"),
         ));
     }
-    Ok(())
+    semver::Version::parse(text).map(|_| ()).map_err(|err| {
+        ApiError::validation(
+            "version",
+            format!("version must be a semantic version such as 1.0.0: {err}"),
+        )
+    })
 }
 
 /// A JSON Schema object that is valid against its meta-schema and compiles.

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
-    ToolStats, now_micros,
+    ToolStats, ToolVersion, now_micros,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -262,6 +262,23 @@ fn tool_from_row(row: &SqliteRow) -> Result<Tool, sqlx::Error> {
     })
 }
 
+fn version_from_row(row: &SqliteRow) -> Result<ToolVersion, sqlx::Error> {
+    let output_schema: Option<String> = row.try_get("output_schema")?;
+    Ok(ToolVersion {
+        version: row.try_get("version")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        category: row.try_get("category")?,
+        tags: parse_json(row.try_get("tags")?)?,
+        input_schema: parse_json(row.try_get("input_schema")?)?,
+        output_schema: output_schema.map(parse_json).transpose()?,
+        implementation: parse_json(row.try_get("implementation")?)?,
+        metadata: parse_json(row.try_get("metadata")?)?,
+        embedding_model: row.try_get("embedding_model")?,
+        changed_at: time_from_micros(row.try_get("changed_at")?)?,
+    })
+}
+
 fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let result: Option<String> = row.try_get("result")?;
@@ -361,7 +378,38 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn update(&self, tool: &Tool) -> StoreResult<bool> {
-        let done = sqlx::query(
+        // IMMEDIATE takes the write lock before reading the current definition, so two
+        // updates of one tool keep each other's versions.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
+            .bind(tool.id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
+            return Ok(false);
+        };
+        if !current.same_definition(tool) {
+            sqlx::query(
+                "INSERT INTO tool_versions (tool_id, version, name, description, category, \
+                 tags, input_schema, output_schema, implementation, metadata, embedding_model, \
+                 changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(current.id.to_string())
+            .bind(&current.version)
+            .bind(&current.name)
+            .bind(&current.description)
+            .bind(&current.category)
+            .bind(to_json(&current.tags)?)
+            .bind(to_json(&current.input_schema)?)
+            .bind(current.output_schema.as_ref().map(to_json).transpose()?)
+            .bind(to_json(&current.implementation)?)
+            .bind(to_json(&current.metadata)?)
+            .bind(&current.embedding_model)
+            .bind(tool.updated_at.timestamp_micros())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
             "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
              input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
              metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
@@ -381,22 +429,35 @@ impl ToolStore for EmbeddedStore {
         .bind(tool.is_active)
         .bind(tool.updated_at.timestamp_micros())
         .bind(&tool.embedding_model)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        let updated = done.rows_affected() == 1;
-        if updated {
-            self.text.index(tool);
-            self.announce_change();
-            self.with_index(|index| {
-                if tool.embedding_model.is_none() {
-                    index.remove(&tool.id);
-                } else {
-                    index.update_meta(tool.id, meta_of(tool));
-                }
-            });
-        }
-        Ok(updated)
+        tx.commit().await?;
+        self.text.index(tool);
+        self.announce_change();
+        self.with_index(|index| {
+            if tool.embedding_model.is_none() {
+                index.remove(&tool.id);
+            } else {
+                index.update_meta(tool.id, meta_of(tool));
+            }
+        });
+        Ok(true)
+    }
+
+    async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, name, description, category, tags, input_schema, output_schema, \
+             implementation, metadata, embedding_model, changed_at FROM tool_versions \
+             WHERE tool_id = ? ORDER BY seq DESC",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {

@@ -13,7 +13,7 @@ pub use embedded::EmbeddedStore;
 pub use postgres::PostgresStore;
 
 use crate::registry::model::{
-    Execution, ExecutionFilter, Page, Paged, ScoredTool, Tool, ToolFilter, ToolStats,
+    Execution, ExecutionFilter, Page, Paged, ScoredTool, Tool, ToolFilter, ToolStats, ToolVersion,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +126,12 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>>;
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>>;
     /// Replaces the stored tool with the same id. When `tool.embedding_model` is `None`
-    /// the stored embedding is dropped (its text changed). Returns false if no such tool.
+    /// the stored embedding is dropped (its text changed). When the definition changes
+    /// (see `Tool::same_definition`) the one replaced is kept as a version, in the same
+    /// transaction. Returns false if no such tool.
     async fn update(&self, tool: &Tool) -> StoreResult<bool>;
+    /// The definitions a tool had before, newest first; they go with the tool.
+    async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>>;
     /// Tools ordered by name.

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
-    ToolStats,
+    ToolStats, ToolVersion,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -201,6 +201,24 @@ fn tool_from_row(row: &PgRow) -> Result<Tool, sqlx::Error> {
     })
 }
 
+fn version_from_row(row: &PgRow) -> Result<ToolVersion, sqlx::Error> {
+    let implementation: serde_json::Value = row.try_get("implementation")?;
+    Ok(ToolVersion {
+        version: row.try_get("version")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        category: row.try_get("category")?,
+        tags: row.try_get("tags")?,
+        input_schema: row.try_get("input_schema")?,
+        output_schema: row.try_get("output_schema")?,
+        implementation: serde_json::from_value(implementation)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        metadata: row.try_get("metadata")?,
+        embedding_model: row.try_get("embedding_model")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
+
 fn execution_from_row(row: &PgRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(Execution {
@@ -283,7 +301,39 @@ impl ToolStore for PostgresStore {
     }
 
     async fn update(&self, tool: &Tool) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        // The row lock makes concurrent updates of one tool keep each other's versions.
+        let current = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(tool.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
+            return Ok(false);
+        };
+        if !current.same_definition(tool) {
+            sqlx::query(
+                "INSERT INTO tool_versions (tool_id, version, name, description, category, \
+                 tags, input_schema, output_schema, implementation, metadata, embedding_model, \
+                 changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(current.id)
+            .bind(&current.version)
+            .bind(&current.name)
+            .bind(&current.description)
+            .bind(&current.category)
+            .bind(&current.tags)
+            .bind(&current.input_schema)
+            .bind(&current.output_schema)
+            .bind(implementation_json(&current)?)
+            .bind(&current.metadata)
+            .bind(&current.embedding_model)
+            .bind(tool.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
             "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
              input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
              metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
@@ -303,14 +353,27 @@ impl ToolStore for PostgresStore {
         .bind(tool.is_active)
         .bind(tool.updated_at)
         .bind(&tool.embedding_model)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        let updated = done.rows_affected() == 1;
-        if updated {
-            self.text.index(tool);
-        }
-        Ok(updated)
+        tx.commit().await?;
+        self.text.index(tool);
+        Ok(true)
+    }
+
+    async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, name, description, category, tags, input_schema, output_schema, \
+             implementation, metadata, embedding_model, changed_at FROM tool_versions \
+             WHERE tool_id = $1 ORDER BY seq DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {

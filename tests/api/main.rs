@@ -16,3 +16,4 @@ mod mcp;
 mod openapi;
 mod store_contract;
 mod upstream;
+mod versions;

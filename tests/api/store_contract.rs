@@ -27,6 +27,7 @@ crate::on_both_backends!(
     data_survives_reopening,
     a_new_dimension_drops_old_vectors,
     catalogue_changes_are_announced,
+    updates_keep_the_replaced_definitions,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -133,6 +134,62 @@ async fn crud_round_trip(backend: Backend) {
     assert!(!store.delete(original.id).await.unwrap());
     assert_eq!(store.get(original.id).await.unwrap(), None);
     assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 0);
+}
+
+async fn updates_keep_the_replaced_definitions(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let first = tool("versioned", "x", &["a"], "First definition");
+    store.create(&first).await.unwrap();
+    store
+        .set_embedding(first.id, &[1.0; DIMS], "m")
+        .await
+        .unwrap();
+    assert!(store.versions(first.id).await.unwrap().is_empty());
+
+    let mut second = first.clone();
+    second.version = "1.1.0".into();
+    second.description = "Second definition".into();
+    second.input_schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
+    second.updated_at = now_micros();
+    assert!(store.update(&second).await.unwrap());
+    // Switching a tool off or re-storing the same definition is not a new version.
+    store.set_active(first.id, false).await.unwrap();
+    let mut same_again = second.clone();
+    same_again.is_active = false;
+    same_again.updated_at = now_micros();
+    assert!(store.update(&same_again).await.unwrap());
+    let mut third = same_again.clone();
+    third.version = "2.0.0".into();
+    third.output_schema = Some(json!({"type": "string"}));
+    third.updated_at = now_micros();
+    assert!(store.update(&third).await.unwrap());
+
+    let history = store.versions(first.id).await.unwrap();
+    let described: Vec<(&str, &str)> = history
+        .iter()
+        .map(|v| (v.version.as_str(), v.description.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            ("1.1.0", "Second definition"),
+            ("1.0.0", "First definition")
+        ]
+    );
+    let oldest = &history[1];
+    assert_eq!(oldest.name, first.name);
+    assert_eq!(oldest.tags, first.tags);
+    assert_eq!(oldest.input_schema, first.input_schema);
+    assert_eq!(oldest.output_schema, None);
+    assert_eq!(oldest.implementation, first.implementation);
+    assert_eq!(oldest.metadata, first.metadata);
+    assert_eq!(oldest.embedding_model.as_deref(), Some("m"));
+    assert_eq!(oldest.changed_at, second.updated_at);
+    assert_eq!(history[0].embedding_model, None);
+
+    assert!(store.versions(Uuid::new_v4()).await.unwrap().is_empty());
+    store.delete(first.id).await.unwrap();
+    assert!(store.versions(first.id).await.unwrap().is_empty());
 }
 
 async fn duplicate_names_are_refused(backend: Backend) {

@@ -1,0 +1,178 @@
+//! A tool's history: the versions its updates replaced, rolling back to one, and
+//! registering over an existing tool (`upsert`).
+
+use semver::Version;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{
+    ToolRegistry,
+    model::{Tool, ToolVersion},
+};
+use crate::error::ApiError;
+
+/// What a registration did.
+#[derive(Debug)]
+pub enum Registered {
+    Created(Tool),
+    /// `upsert` found a tool of that name and updated it (or found it already so).
+    Updated(Tool),
+}
+
+impl Registered {
+    pub fn tool(&self) -> &Tool {
+        match self {
+            Self::Created(tool) | Self::Updated(tool) => tool,
+        }
+    }
+
+    pub fn into_tool(self) -> Tool {
+        match self {
+            Self::Created(tool) | Self::Updated(tool) => tool,
+        }
+    }
+}
+
+/// `GET /admin/tools/{id}/versions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionHistory {
+    pub tool_id: Uuid,
+    /// The version in force.
+    pub current_version: String,
+    /// The definitions replaced by updates, newest first.
+    pub versions: Vec<ToolVersion>,
+}
+
+/// A given version may not go down, and must go up when anything else in the definition
+/// changes. A stored version that is not semver (written before versions were checked)
+/// accepts any valid one.
+pub fn version_must_rise(before: &Tool, after: &Tool) -> Result<(), ApiError> {
+    let (Ok(old), Ok(new)) = (
+        Version::parse(&before.version),
+        Version::parse(&after.version),
+    ) else {
+        return Ok(());
+    };
+    if new < old {
+        return Err(ApiError::validation(
+            "version",
+            format!(
+                "version {new} is lower than the tool's version {old}; use rollback to go back"
+            ),
+        ));
+    }
+    if new == old && !before.same_definition(after) {
+        return Err(ApiError::validation(
+            "version",
+            format!(
+                "the definition changes, so the version must rise above {old} (or be left out)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl ToolRegistry {
+    pub async fn versions(&self, id: Uuid) -> Result<VersionHistory, ApiError> {
+        let tool = self.get(id).await?;
+        Ok(VersionHistory {
+            tool_id: id,
+            current_version: tool.version,
+            versions: self.store.versions(id).await?,
+        })
+    }
+
+    /// Makes the newest earlier definition with `version` the current one; the definition
+    /// it replaces joins the history. Active state is kept; the text is embedded again if
+    /// it differs.
+    pub async fn rollback(&self, id: Uuid, version: &str) -> Result<Tool, ApiError> {
+        let current = self.get(id).await?;
+        let history = self.store.versions(id).await?;
+        let earlier = history
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| ApiError::NotFound {
+                code: "version_not_found",
+                message: format!("tool {id} has no earlier version '{version}'"),
+            })?;
+        let mut tool = current.clone();
+        tool.restore(earlier);
+        if tool.same_definition(&current) {
+            return Ok(current);
+        }
+        // The rules may have tightened since (a built-in removed, private URLs refused).
+        self.check_runnable(&tool.implementation)?;
+        let restored = self.save(&current, tool).await?;
+        tracing::info!(tool = %restored.name, %id, version, "tool rolled back");
+        Ok(restored)
+    }
+
+    /// `upsert`: the registered definition `wanted` replaces that of the tool of the same
+    /// name. The version is kept unless one was given; so is the active state, which is
+    /// not part of a definition.
+    pub(super) async fn replace_definition(
+        &self,
+        wanted: Tool,
+        version_given: bool,
+    ) -> Result<Tool, ApiError> {
+        let before = self.get_by_name(&wanted.name).await?;
+        let mut tool = Tool {
+            id: before.id,
+            created_at: before.created_at,
+            embedding_model: before.embedding_model.clone(),
+            is_active: before.is_active,
+            ..wanted
+        };
+        if version_given {
+            version_must_rise(&before, &tool)?;
+        } else {
+            tool.version.clone_from(&before.version);
+        }
+        if tool.same_definition(&before) {
+            return Ok(before);
+        }
+        self.save(&before, tool).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::registry::model::{Implementation, now_micros};
+
+    fn tool(version: &str, description: &str) -> Tool {
+        let now = now_micros();
+        Tool {
+            id: Uuid::nil(),
+            name: "t".into(),
+            description: description.into(),
+            category: "c".into(),
+            tags: vec![],
+            input_schema: json!({"type": "object"}),
+            output_schema: None,
+            version: version.into(),
+            implementation: Implementation::Builtin {
+                handler: "calculator".into(),
+            },
+            metadata: json!({}),
+            is_active: true,
+            embedding_model: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn versions_rise_with_changes() {
+        let before = tool("1.2.0", "old");
+        assert!(version_must_rise(&before, &tool("1.3.0", "new")).is_ok());
+        assert!(version_must_rise(&before, &tool("1.2.0", "old")).is_ok());
+        assert!(version_must_rise(&before, &tool("1.2.0", "new")).is_err());
+        assert!(version_must_rise(&before, &tool("1.1.9", "old")).is_err());
+        // Pre-releases sort below their release.
+        assert!(version_must_rise(&before, &tool("1.2.0-rc.1", "new")).is_err());
+        assert!(version_must_rise(&tool("v1", "old"), &tool("0.1.0", "new")).is_ok());
+    }
+}
