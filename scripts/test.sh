@@ -94,6 +94,12 @@ else
 	step deploy bash scripts/validate-deploy.sh
 fi
 
+# The shared-cache tests start their own Redis servers.
+if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
+	log "redis-server not found: install the redis-server package (or set REDIS_SERVER)"
+	exit 1
+fi
+
 # The database the tests use.
 if [[ -n ${TEST_DATABASE_URL:-} ]]; then
 	log "database: using TEST_DATABASE_URL from the environment"

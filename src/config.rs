@@ -97,6 +97,12 @@ pub struct Settings {
     /// Entries of the per-text embedding cache (0 disables it).
     pub embedding_cache_size: u64,
     pub embedding_cache_ttl_secs: u64,
+    /// A Redis server shared by the replicas as a second embedding cache tier.
+    pub redis_url: Option<Secret>,
+    /// How long vectors stay in Redis (0: until Redis evicts them).
+    pub redis_cache_ttl_secs: u64,
+    /// Longest wait for a Redis round trip before embedding without it.
+    pub redis_timeout_ms: u64,
     /// Consecutive failures that open the endpoint's circuit breaker.
     pub embedding_breaker_failures: u32,
     /// How long the breaker stays open before letting a trial request through.
@@ -178,6 +184,8 @@ impl Settings {
             .set_default("embedding_batch_size", 32)?
             .set_default("embedding_cache_size", 10_000)?
             .set_default("embedding_cache_ttl_secs", 3600)?
+            .set_default("redis_cache_ttl_secs", 86_400)?
+            .set_default("redis_timeout_ms", 200)?
             .set_default("embedding_breaker_failures", 5)?
             .set_default("embedding_breaker_cooldown_ms", 30_000)?
             .set_default("log_format", "pretty")?
@@ -260,6 +268,10 @@ impl Settings {
     pub fn embedding_cache_ttl(&self) -> Option<Duration> {
         (self.embedding_cache_ttl_secs > 0)
             .then(|| Duration::from_secs(self.embedding_cache_ttl_secs))
+    }
+
+    pub fn redis_cache_ttl(&self) -> Option<Duration> {
+        (self.redis_cache_ttl_secs > 0).then(|| Duration::from_secs(self.redis_cache_ttl_secs))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -29,6 +29,7 @@ use crate::{
         hash::HashEmbedder,
         http::{HttpEmbedder, HttpEmbedderConfig},
         metered::MeteredEmbedder,
+        redis_cache::{RedisCacheConfig, RedisCachedEmbedder},
     },
     http::AppState,
     registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
@@ -80,7 +81,13 @@ pub fn build_embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> 
             Arc::new(HttpEmbedder::new(config).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
     };
-    let inner: Arc<dyn Embedder> = Arc::new(MeteredEmbedder::new(inner));
+    let mut inner: Arc<dyn Embedder> = Arc::new(MeteredEmbedder::new(inner));
+    if let Some(url) = &settings.redis_url {
+        let mut config = RedisCacheConfig::new(url.expose());
+        config.ttl = settings.redis_cache_ttl();
+        config.timeout = std::time::Duration::from_millis(settings.redis_timeout_ms);
+        inner = Arc::new(RedisCachedEmbedder::new(inner, config)?);
+    }
     if settings.embedding_cache_size == 0 {
         return Ok(inner);
     }

@@ -95,10 +95,21 @@ pub fn describe() {
         "embedding_breaker_state",
         "circuit breaker of the embedding endpoint: 0 closed, 1 half open, 2 open"
     );
-    describe_counter!("embedding_cache_hits_total", "texts answered by the cache");
+    describe_counter!(
+        "embedding_cache_hits_total",
+        "texts answered by a cache tier (memory, redis)"
+    );
     describe_counter!(
         "embedding_cache_misses_total",
-        "texts the cache did not hold"
+        "texts a cache tier (memory, redis) did not hold"
+    );
+    describe_counter!(
+        "embedding_cache_errors_total",
+        "failed or timed-out round trips to the shared cache (redis)"
+    );
+    describe_counter!(
+        "embedding_cache_skipped_total",
+        "batches that skipped the shared cache (redis) while it was paused after an error"
     );
     describe_gauge!(
         "catalogue_tools",

@@ -149,8 +149,8 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
         let (hits, missed) = ((texts.len() - waiting.len()) as u64, waiting.len() as u64);
         self.hits.fetch_add(hits, Ordering::Relaxed);
         self.misses.fetch_add(missed, Ordering::Relaxed);
-        metrics::counter!("embedding_cache_hits_total").increment(hits);
-        metrics::counter!("embedding_cache_misses_total").increment(missed);
+        metrics::counter!("embedding_cache_hits_total", "tier" => "memory").increment(hits);
+        metrics::counter!("embedding_cache_misses_total", "tier" => "memory").increment(missed);
 
         if !misses.is_empty() {
             let vectors = self.inner.embed(&misses).await?;

@@ -46,6 +46,7 @@ pub mod hash;
 pub mod http;
 pub mod local;
 pub mod metered;
+pub mod redis_cache;
 
 /// Vector size of the local model, all-MiniLM-L6-v2.
 pub const LOCAL_MODEL_DIMENSIONS: usize = 384;

@@ -14,7 +14,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// At most this many distinct terms of a query reach the engine.
-const MAX_QUERY_TERMS: usize = 32;
+const MAX_QUERY_TERMS: usize = 256;
 
 /// How much one occurrence of a word counts in each part of a tool's text: a word of the
 /// name says most about what the tool does, a word of a parameter's description least.
@@ -91,17 +91,23 @@ fn alphanumeric_runs(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// `getPowerOutput2` → `get`, `Power`, `Output2`.
+/// `getPowerOutput2` → `get`, `Power`, `Output2`; an acronym stays whole: `getTVShow` →
+/// `get`, `TV`, `Show`.
 fn camel_case_parts(run: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = run.char_indices().collect();
     let mut parts = Vec::new();
     let mut start = 0;
-    let mut previous: Option<char> = None;
-    for (at, ch) in run.char_indices() {
-        if ch.is_uppercase() && previous.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit()) {
+    for (i, &(at, ch)) in chars.iter().enumerate().skip(1) {
+        let previous = chars[i - 1].1;
+        let next_is_lower = chars.get(i + 1).is_some_and(|(_, c)| c.is_lowercase());
+        let starts_word = ch.is_uppercase()
+            && (previous.is_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_uppercase() && next_is_lower));
+        if starts_word {
             parts.push(&run[start..at]);
             start = at;
         }
-        previous = Some(ch);
     }
     parts.push(&run[start..]);
     parts
@@ -126,6 +132,12 @@ mod tests {
             vec!["read", "file2text", "file2", "text"]
         );
         assert_eq!(terms("__x__"), vec!["x"]);
+        assert_eq!(
+            terms("getTVShowInfo"),
+            vec!["gettvshowinfo", "get", "tv", "show", "info"]
+        );
+        assert_eq!(terms("HTTPServer"), vec!["httpserver", "http", "server"]);
+        assert_eq!(terms("ABC"), vec!["abc"]);
     }
 
     #[test]

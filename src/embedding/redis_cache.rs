@@ -1,0 +1,524 @@
+//! A vector cache shared by every replica, in Redis, beneath the in-process cache: what any
+//! replica embedded, the others read instead of embedding it again.
+//!
+//! Keys are `{prefix}:{model id}:{dimensions}:{SHA-256 of the text, hex}`, so vectors of two
+//! models never meet; values are the vector as little-endian f32 bytes, written with a TTL.
+//! A batch costs one `MGET` and, for its misses, one pipelined round of `SET … EX`.
+//!
+//! Redis never fails a request. Any error or a reply slower than `timeout` counts as an
+//! error, the batch goes to the inner embedder as if every text had missed, and Redis is left
+//! alone for `pause` before it is tried again (a reconnection happens on that next try). A
+//! value of the wrong length is a miss.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{EmbedError, Embedder, EmbedderHealth};
+
+#[derive(Debug, Clone)]
+pub struct RedisCacheConfig {
+    /// `redis://[user:password@]host[:port][/db]`.
+    pub url: String,
+    /// How long a vector stays; `None` keeps it until Redis evicts it.
+    pub ttl: Option<Duration>,
+    /// Longest wait for one Redis round trip.
+    pub timeout: Duration,
+    /// How long Redis is skipped after an error.
+    pub pause: Duration,
+    /// The first part of every key.
+    pub prefix: String,
+}
+
+impl RedisCacheConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ttl: Some(Duration::from_secs(86_400)),
+            timeout: Duration::from_millis(200),
+            pause: Duration::from_secs(2),
+            prefix: "tool-registry:embedding".to_owned(),
+        }
+    }
+}
+
+/// Counters since start, in texts (`errors` in failed round trips).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RedisCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub errors: u64,
+    /// Round trips not attempted because Redis was paused after an error.
+    pub skipped: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisCacheError {
+    #[error("invalid REDIS_URL: {0}")]
+    InvalidUrl(String),
+}
+
+pub struct RedisCachedEmbedder {
+    inner: std::sync::Arc<dyn Embedder>,
+    client: redis::Client,
+    /// Replaced by a fresh one after an error, so the first try after a pause connects anew
+    /// instead of meeting the failed reconnection of the old one.
+    connection: Mutex<ConnectionManager>,
+    config: RedisCacheConfig,
+    /// Where the server is, without credentials, for `/health`.
+    display_url: String,
+    paused_until: Mutex<Option<Instant>>,
+    last_error: Mutex<Option<String>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    errors: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl RedisCachedEmbedder {
+    /// Does not connect: the first batch does, so a Redis that is down at start-up only
+    /// means the first batches miss.
+    pub fn new(
+        inner: std::sync::Arc<dyn Embedder>,
+        config: RedisCacheConfig,
+    ) -> Result<Self, RedisCacheError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| RedisCacheError::InvalidUrl(e.to_string()))?;
+        let info = client.get_connection_info();
+        let display_url = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
+        let connection = connect_lazily(&client, config.timeout)
+            .map_err(|e| RedisCacheError::InvalidUrl(e.to_string()))?;
+        Ok(Self {
+            inner,
+            client,
+            connection: Mutex::new(connection),
+            config,
+            display_url,
+            paused_until: Mutex::new(None),
+            last_error: Mutex::new(None),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        })
+    }
+
+    pub fn stats(&self) -> RedisCacheStats {
+        RedisCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn key(&self, text: &str) -> String {
+        let digest = Sha256::digest(text.as_bytes());
+        let mut key = format!(
+            "{}:{}:{}:",
+            self.config.prefix,
+            self.inner.model_id(),
+            self.inner.dimensions()
+        );
+        for byte in digest {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
+    }
+
+    /// False while paused after an error; counts the skip.
+    fn available(&self) -> bool {
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *paused {
+            Some(until) if Instant::now() < until => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("embedding_cache_skipped_total", "tier" => "redis").increment(1);
+                false
+            }
+            Some(_) => {
+                *paused = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn failed(&self, error: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("embedding_cache_errors_total", "tier" => "redis").increment(1);
+        tracing::warn!(%error, pause = ?self.config.pause, "redis cache unavailable; embedding without it");
+        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + self.config.pause);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        if let Ok(fresh) = connect_lazily(&self.client, self.config.timeout) {
+            *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        }
+    }
+
+    /// One Redis round trip, bounded by the timeout.
+    async fn round_trip<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match tokio::time::timeout(self.config.timeout, pipe.query_async(&mut connection)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.failed(err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(format!("no answer within {:?}", self.config.timeout));
+                None
+            }
+        }
+    }
+
+    /// The cached vector of each key (`None`: a miss), or `None` when Redis did not answer.
+    async fn lookup(&self, keys: &[String]) -> Option<Vec<Option<Vec<f32>>>> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET").arg(keys);
+        let (values,): (Vec<Option<Vec<u8>>>,) = self.round_trip(&pipe).await?;
+        let dimensions = self.inner.dimensions();
+        Some(
+            values
+                .into_iter()
+                .map(|value| value.and_then(|bytes| vector_from_bytes(&bytes, dimensions)))
+                .collect(),
+        )
+    }
+
+    async fn store(&self, entries: &[(&String, &Vec<f32>)]) {
+        let mut pipe = redis::pipe();
+        for (key, vector) in entries {
+            let bytes = vector_to_bytes(vector);
+            match self.config.ttl {
+                Some(ttl) => pipe
+                    .cmd("SET")
+                    .arg(key.as_str())
+                    .arg(bytes)
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .ignore(),
+                None => pipe.cmd("SET").arg(key.as_str()).arg(bytes).ignore(),
+            };
+        }
+        let _: Option<()> = self.round_trip(&pipe).await;
+    }
+}
+
+/// A connection made on first use, giving up after `timeout` rather than retrying: the
+/// caller pauses instead.
+fn connect_lazily(
+    client: &redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(0);
+    ConnectionManager::new_lazy_with_config(client.clone(), config)
+}
+
+fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_from_bytes(bytes: &[u8], dimensions: usize) -> Option<Vec<f32>> {
+    (bytes.len() == dimensions * 4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+#[async_trait]
+impl Embedder for RedisCachedEmbedder {
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() || !self.available() {
+            return self.inner.embed(texts).await;
+        }
+        let keys: Vec<String> = texts.iter().map(|t| self.key(t)).collect();
+        let Some(mut found) = self.lookup(&keys).await else {
+            return self.inner.embed(texts).await;
+        };
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| found[i].is_none()).collect();
+        let (hits, missed) = ((texts.len() - missing.len()) as u64, missing.len() as u64);
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses.fetch_add(missed, Ordering::Relaxed);
+        metrics::counter!("embedding_cache_hits_total", "tier" => "redis").increment(hits);
+        metrics::counter!("embedding_cache_misses_total", "tier" => "redis").increment(missed);
+        if !missing.is_empty() {
+            let wanted: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+            let vectors = self.inner.embed(&wanted).await?;
+            if vectors.len() != wanted.len() {
+                return Err(EmbedError::BadResponse(format!(
+                    "embedder returned {} vectors for {} texts",
+                    vectors.len(),
+                    wanted.len()
+                )));
+            }
+            let entries: Vec<(&String, &Vec<f32>)> =
+                missing.iter().map(|&i| &keys[i]).zip(&vectors).collect();
+            if self.available() {
+                self.store(&entries).await;
+            }
+            for (i, vector) in missing.into_iter().zip(vectors) {
+                found[i] = Some(vector);
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn health(&self) -> EmbedderHealth {
+        let mut health = self.inner.health();
+        let paused = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until);
+        let redis = serde_json::json!({
+            "url": self.display_url,
+            "state": if paused { "paused" } else { "up" },
+            "stats": self.stats(),
+            "last_error": *self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
+        });
+        match &mut health.detail {
+            serde_json::Value::Object(map) => {
+                map.insert("redis_cache".to_owned(), redis);
+            }
+            other => {
+                let inner = std::mem::take(other);
+                health.detail = serde_json::json!({ "inner": inner, "redis_cache": redis });
+            }
+        }
+        health
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        net::{SocketAddr, TcpListener},
+        process::{Child, Command, Stdio},
+        sync::Arc,
+    };
+
+    use super::super::http::test_server::{FakeEmbedServer, fake_vector};
+    use super::super::http::{HttpEmbedder, HttpEmbedderConfig};
+    use super::*;
+
+    const DIMS: usize = 8;
+
+    /// A real `redis-server` on a loopback port, stopped when dropped.
+    struct RedisServer {
+        child: Child,
+        port: u16,
+    }
+
+    impl RedisServer {
+        fn start() -> Self {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Self::start_on(port)
+        }
+
+        fn start_on(port: u16) -> Self {
+            let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {binary} ({e}); install the redis-server package")
+                });
+            let server = Self { child, port };
+            let client = redis::Client::open(server.url()).unwrap();
+            for _ in 0..100 {
+                if let Ok(mut connection) = client.get_connection()
+                    && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+                {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("redis-server did not answer on port {port}");
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        fn set(&self, key: &str, value: &[u8]) {
+            let mut connection = redis::Client::open(self.url())
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .query::<()>(&mut connection)
+                .unwrap();
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn http(server: &FakeEmbedServer) -> Arc<dyn Embedder> {
+        Arc::new(
+            HttpEmbedder::new(HttpEmbedderConfig {
+                max_retries: 0,
+                breaker_failures: 0,
+                ..HttpEmbedderConfig::new(server.url("/embed"), DIMS)
+            })
+            .unwrap(),
+        )
+    }
+
+    fn cached(inner: Arc<dyn Embedder>, url: String) -> RedisCachedEmbedder {
+        let config = RedisCacheConfig {
+            timeout: Duration::from_millis(300),
+            pause: Duration::from_millis(200),
+            ..RedisCacheConfig::new(url)
+        };
+        RedisCachedEmbedder::new(inner, config).unwrap()
+    }
+
+    fn expected(texts: &[&str]) -> Vec<Vec<f32>> {
+        texts.iter().map(|t| fake_vector(t, DIMS)).collect()
+    }
+
+    #[tokio::test]
+    async fn replicas_share_what_either_embedded() {
+        let redis = RedisServer::start();
+        let server = FakeEmbedServer::start(DIMS).await;
+        let first = cached(http(&server), redis.url());
+        let second = cached(http(&server), redis.url());
+        assert_eq!(
+            first.embed(&["a", "b"]).await.unwrap(),
+            expected(&["a", "b"])
+        );
+        assert_eq!(server.state.requests(), 1);
+        let texts = ["b", "c", "a"];
+        assert_eq!(second.embed(&texts).await.unwrap(), expected(&texts));
+        assert_eq!(server.state.requests(), 2, "only 'c' was embedded again");
+        assert_eq!(
+            second.stats(),
+            RedisCacheStats {
+                hits: 2,
+                misses: 1,
+                errors: 0,
+                skipped: 0
+            }
+        );
+        assert_eq!(second.health().detail["redis_cache"]["state"], "up");
+    }
+
+    #[tokio::test]
+    async fn redis_stopping_mid_run_never_fails_a_request() {
+        let redis = RedisServer::start();
+        let port = redis.port;
+        let server = FakeEmbedServer::start(DIMS).await;
+        let embedder = cached(http(&server), redis.url());
+        assert_eq!(embedder.embed(&["x"]).await.unwrap(), expected(&["x"]));
+        drop(redis);
+
+        assert_eq!(embedder.embed(&["y"]).await.unwrap(), expected(&["y"]));
+        assert_eq!(embedder.stats().errors, 1);
+        let health = embedder.health();
+        assert_eq!(health.detail["redis_cache"]["state"], "paused");
+        assert!(health.detail["redis_cache"]["last_error"].is_string());
+        // Paused: the next batch does not wait on Redis at all.
+        assert_eq!(embedder.embed(&["x"]).await.unwrap(), expected(&["x"]));
+        assert_eq!(embedder.stats().skipped, 1);
+        assert_eq!(embedder.stats().errors, 1);
+
+        let restarted = RedisServer::start_on(port);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(embedder.embed(&["z"]).await.unwrap(), expected(&["z"]));
+        let fresh = cached(http(&server), restarted.url());
+        let before = server.state.requests();
+        assert_eq!(fresh.embed(&["z"]).await.unwrap(), expected(&["z"]));
+        assert_eq!(
+            server.state.requests(),
+            before,
+            "stored again once Redis came back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_redis_is_timed_out() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let server = FakeEmbedServer::start(DIMS).await;
+        let embedder = cached(http(&server), format!("redis://{addr}"));
+        let answer = tokio::time::timeout(Duration::from_secs(10), embedder.embed(&["q"]))
+            .await
+            .expect("a silent Redis must not hold the request");
+        assert_eq!(answer.unwrap(), expected(&["q"]));
+        assert_eq!(embedder.stats().errors, 1);
+        holder.abort();
+    }
+
+    #[tokio::test]
+    async fn keys_name_the_model_and_values_of_another_length_are_misses() {
+        let redis = RedisServer::start();
+        let server = FakeEmbedServer::start(DIMS).await;
+        let embedder = cached(http(&server), redis.url());
+        let key = embedder.key("t");
+        let (head, digest) = key.rsplit_once(':').unwrap();
+        assert_eq!(
+            head,
+            format!("tool-registry:embedding:{}:{DIMS}", embedder.model_id())
+        );
+        assert_eq!(digest.len(), 64);
+        assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
+        redis.set(&key, &[1, 2, 3]);
+        assert_eq!(embedder.embed(&["t"]).await.unwrap(), expected(&["t"]));
+        assert_eq!(embedder.stats().misses, 1);
+        assert_eq!(embedder.embed(&["t"]).await.unwrap(), expected(&["t"]));
+        assert_eq!(embedder.stats().hits, 1, "the bad value was replaced");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_at_start() {
+        let inner: Arc<dyn Embedder> = Arc::new(super::super::hash::HashEmbedder::new(DIMS));
+        let err = RedisCachedEmbedder::new(inner, RedisCacheConfig::new("http://nope"));
+        assert!(matches!(err, Err(RedisCacheError::InvalidUrl(_))));
+    }
+}
