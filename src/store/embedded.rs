@@ -1,5 +1,6 @@
-//! The embedded backend: one SQLite file (WAL), with an exact in-memory vector index and a
-//! BM25 text index, both loaded at open and kept in step with every write.
+//! The embedded backend: one SQLite file (WAL), with an exact in-memory vector index and the
+//! catalogue index (full text, listings), both loaded at open and kept in step with every
+//! write.
 
 use std::{
     path::Path,
@@ -20,8 +21,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, Facets, StoreError, StoreResult, ToolStore, in_rank_order, percentile_cont,
-    text_index::SharedTextIndex,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolStore,
+    catalogue_index::SharedCatalogueIndex,
+    in_order, percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
 };
 use crate::registry::model::{
@@ -47,7 +49,7 @@ pub struct EmbeddedStore {
     pool: SqlitePool,
     dimensions: usize,
     index: Arc<RwLock<VectorIndex>>,
-    text: SharedTextIndex,
+    catalogue: SharedCatalogueIndex,
     changes: broadcast::Sender<()>,
 }
 
@@ -90,12 +92,12 @@ impl EmbeddedStore {
             pool,
             dimensions,
             index: Arc::default(),
-            text: SharedTextIndex::default(),
+            catalogue: SharedCatalogueIndex::default(),
             changes: broadcast::channel(CHANGE_BACKLOG).0,
         };
         store.reconcile_dimensions().await?;
         store.load_index().await?;
-        store.load_text_index().await?;
+        store.load_catalogue_index().await?;
         Ok(store)
     }
 
@@ -154,7 +156,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    async fn load_text_index(&self) -> StoreResult<()> {
+    async fn load_catalogue_index(&self) -> StoreResult<()> {
         let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
             .fetch_all(&self.pool)
             .await?;
@@ -162,19 +164,19 @@ impl EmbeddedStore {
             .iter()
             .map(tool_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        self.text.rebuild(&tools);
-        tracing::debug!(tools = tools.len(), "embedded text index loaded");
+        self.catalogue.rebuild(&tools);
+        tracing::debug!(tools = tools.len(), "embedded catalogue index loaded");
         Ok(())
     }
 
-    /// The tools of `hits` with their scores, in the order given.
-    async fn fetch_ranked(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
-        if hits.is_empty() {
+    /// The tools of `keyed`, in its order, each with what goes along.
+    async fn fetch_in_order<T>(&self, keyed: Vec<(Uuid, T)>) -> StoreResult<Vec<(Tool, T)>> {
+        if keyed.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
         let mut ids = qb.separated(", ");
-        for (id, _) in &hits {
+        for (id, _) in &keyed {
             ids.push_bind(id.to_string());
         }
         qb.push(")");
@@ -183,7 +185,16 @@ impl EmbeddedStore {
             .iter()
             .map(tool_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(in_rank_order(hits, tools))
+        Ok(in_order(keyed, tools))
+    }
+
+    async fn fetch_ranked(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
+        Ok(self
+            .fetch_in_order(hits)
+            .await?
+            .into_iter()
+            .map(|(tool, score)| ScoredTool { tool, score })
+            .collect())
     }
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
@@ -297,24 +308,6 @@ fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
     })
 }
 
-fn push_tool_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &ToolFilter) {
-    if let Some(category) = &filter.category {
-        qb.push(" AND tools.category = ")
-            .push_bind(category.clone());
-    }
-    if !filter.tags.is_empty() {
-        qb.push(" AND EXISTS (SELECT 1 FROM json_each(tools.tags) WHERE json_each.value IN (");
-        let mut values = qb.separated(", ");
-        for tag in &filter.tags {
-            values.push_bind(tag.clone());
-        }
-        qb.push("))");
-    }
-    if filter.active_only {
-        qb.push(" AND tools.is_active = 1");
-    }
-}
-
 #[async_trait]
 impl ToolStore for EmbeddedStore {
     fn backend(&self) -> &'static str {
@@ -356,7 +349,7 @@ impl ToolStore for EmbeddedStore {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        self.text.index(tool);
+        self.catalogue.index(tool);
         self.announce_change();
         Ok(())
     }
@@ -433,7 +426,7 @@ impl ToolStore for EmbeddedStore {
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         tx.commit().await?;
-        self.text.index(tool);
+        self.catalogue.index(tool);
         self.announce_change();
         self.with_index(|index| {
             if tool.embedding_model.is_none() {
@@ -466,7 +459,7 @@ impl ToolStore for EmbeddedStore {
             .execute(&self.pool)
             .await?;
         self.with_index(|index| index.remove(&id));
-        self.text.remove(&id);
+        self.catalogue.remove(&id);
         let deleted = done.rows_affected() == 1;
         if deleted {
             self.announce_change();
@@ -486,7 +479,7 @@ impl ToolStore for EmbeddedStore {
         .await?;
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
-            self.text.refilter(tool);
+            self.catalogue.refilter(tool);
             self.announce_change();
             self.with_index(|index| index.update_meta(tool.id, meta_of(tool)));
         }
@@ -494,26 +487,17 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
-        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE 1"));
-        push_tool_filter(&mut qb, filter);
-        qb.push(" ORDER BY tools.name LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::from(page.offset));
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let items = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = self.count(filter).await?;
-        Ok(Paged { items, total })
+        let (ids, total) = self.catalogue.list(filter, page);
+        let keyed = ids.into_iter().map(|id| (id, ())).collect();
+        let items = self.fetch_in_order(keyed).await?;
+        Ok(Paged {
+            items: items.into_iter().map(|(tool, ())| tool).collect(),
+            total,
+        })
     }
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
-        let mut qb = QueryBuilder::new("SELECT count(*) FROM tools WHERE 1");
-        push_tool_filter(&mut qb, filter);
-        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
-        Ok(total as u64)
+        Ok(self.catalogue.count(filter))
     }
 
     async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
@@ -593,7 +577,7 @@ impl ToolStore for EmbeddedStore {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.text.search(query, k, filter);
+        let hits = self.catalogue.search(query, k, filter);
         self.fetch_ranked(hits).await
     }
 

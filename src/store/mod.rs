@@ -1,9 +1,9 @@
 //! Storage: one async trait, two backends proven equal by one contract suite.
 
+mod catalogue_index;
 pub mod embedded;
 mod lexical;
 pub mod postgres;
-mod text_index;
 mod vector_index;
 
 use async_trait::async_trait;
@@ -68,7 +68,10 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Duplicate(name.unwrap_or_default().to_owned())
             }
+            // A protocol error is the server answering garbage, as one does while it shuts
+            // down or starts (e.g. to the TLS request of a new connection).
             sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
@@ -176,16 +179,14 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Pairs ranked ids with their tools, keeping the ranking's order; a tool deleted between
-/// ranking and reading simply drops out.
-pub(crate) fn in_rank_order(hits: Vec<(Uuid, f64)>, mut tools: Vec<Tool>) -> Vec<ScoredTool> {
-    hits.into_iter()
-        .filter_map(|(id, score)| {
+/// Pairs ids (each with what goes along, such as a score) with their tools, in the ids'
+/// order; a tool deleted between choosing the ids and reading the rows simply drops out.
+pub(crate) fn in_order<T>(keyed: Vec<(Uuid, T)>, mut tools: Vec<Tool>) -> Vec<(Tool, T)> {
+    keyed
+        .into_iter()
+        .filter_map(|(id, along)| {
             let at = tools.iter().position(|t| t.id == id)?;
-            Some(ScoredTool {
-                tool: tools.swap_remove(at),
-                score,
-            })
+            Some((tools.swap_remove(at), along))
         })
         .collect()
 }
@@ -216,7 +217,26 @@ pub(crate) fn percentile_cont(sorted: &[f64], fraction: f64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::percentile_cont;
+    use super::{StoreError, percentile_cont};
+
+    #[test]
+    fn lost_or_garbled_connections_are_unavailable_not_internal() {
+        let classify = |err: sqlx::Error| StoreError::from_sqlx(err, None);
+        assert!(matches!(
+            classify(sqlx::Error::Protocol(
+                "unexpected response from SSLRequest: 0x00".into()
+            )),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            classify(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            classify(sqlx::Error::RowNotFound),
+            StoreError::Other(_)
+        ));
+    }
 
     #[test]
     fn percentile_interpolates_between_neighbours() {

@@ -12,7 +12,8 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, StoreError, StoreResult, ToolStore, in_rank_order, text_index::SharedTextIndex,
+    EmbeddingCounts, StoreError, StoreResult, ToolStore, catalogue_index::SharedCatalogueIndex,
+    in_order,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
@@ -56,11 +57,11 @@ const CHANGE_BACKLOG: usize = 16;
 pub struct PostgresStore {
     pool: PgPool,
     dimensions: usize,
-    /// This replica's BM25 index of the catalogue, kept current by its own writes and the
-    /// notifications of everyone else's.
-    text: SharedTextIndex,
+    /// This replica's catalogue index (full text, listings), kept current by its own
+    /// writes and the notifications of everyone else's.
+    catalogue: SharedCatalogueIndex,
     changes: broadcast::Sender<()>,
-    /// Follows the catalogue's notifications into `text` and `changes`.
+    /// Follows the catalogue's notifications into `catalogue` and `changes`.
     listener: JoinHandle<()>,
 }
 
@@ -95,21 +96,21 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         migrate(&pool, dimensions).await?;
-        let text = SharedTextIndex::default();
+        let catalogue = SharedCatalogueIndex::default();
         let changes = broadcast::channel(CHANGE_BACKLOG).0;
         // Listening starts before the index is read, so no change falls in between.
         let listener = listen_for_changes(&pool).await?;
-        reload_text_index(&pool, &text).await?;
+        reload_catalogue_index(&pool, &catalogue).await?;
         let listener = tokio::spawn(follow_changes(
             pool.clone(),
             listener,
-            text.clone(),
+            catalogue.clone(),
             changes.clone(),
         ));
         Ok(Self {
             pool,
             dimensions,
-            text,
+            catalogue,
             changes,
             listener,
         })
@@ -121,6 +122,25 @@ impl PostgresStore {
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
         super::check_dimensions(vector, self.dimensions)
+    }
+
+    /// The tools of `keyed`, in its order, each with what goes along.
+    async fn fetch_in_order<T>(&self, keyed: Vec<(Uuid, T)>) -> StoreResult<Vec<(Tool, T)>> {
+        if keyed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = keyed.iter().map(|(id, _)| *id).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let tools = rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(in_order(keyed, tools))
     }
 }
 
@@ -280,7 +300,7 @@ impl ToolStore for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        self.text.index(tool);
+        self.catalogue.index(tool);
         Ok(())
     }
 
@@ -357,7 +377,7 @@ impl ToolStore for PostgresStore {
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         tx.commit().await?;
-        self.text.index(tool);
+        self.catalogue.index(tool);
         Ok(true)
     }
 
@@ -381,7 +401,7 @@ impl ToolStore for PostgresStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        self.text.remove(&id);
+        self.catalogue.remove(&id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -397,32 +417,23 @@ impl ToolStore for PostgresStore {
         .await?;
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
-            self.text.refilter(tool);
+            self.catalogue.refilter(tool);
         }
         Ok(tool)
     }
 
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
-        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE TRUE"));
-        push_tool_filter(&mut qb, filter);
-        qb.push(" ORDER BY name LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::from(page.offset));
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let items = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = self.count(filter).await?;
-        Ok(Paged { items, total })
+        let (ids, total) = self.catalogue.list(filter, page);
+        let keyed = ids.into_iter().map(|id| (id, ())).collect();
+        let items = self.fetch_in_order(keyed).await?;
+        Ok(Paged {
+            items: items.into_iter().map(|(tool, ())| tool).collect(),
+            total,
+        })
     }
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
-        let mut qb = QueryBuilder::new("SELECT count(*) FROM tools WHERE TRUE");
-        push_tool_filter(&mut qb, filter);
-        let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
-        Ok(total as u64)
+        Ok(self.catalogue.count(filter))
     }
 
     async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
@@ -504,22 +515,13 @@ impl ToolStore for PostgresStore {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.text.search(query, k, filter);
-        if hits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = hits.iter().map(|(id, _)| *id).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        let tools = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(in_rank_order(hits, tools))
+        let hits = self.catalogue.search(query, k, filter);
+        Ok(self
+            .fetch_in_order(hits)
+            .await?
+            .into_iter()
+            .map(|(tool, score)| ScoredTool { tool, score })
+            .collect())
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
@@ -635,8 +637,11 @@ async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-/// Reads every tool into a fresh text index.
-async fn reload_text_index(pool: &PgPool, text: &SharedTextIndex) -> StoreResult<()> {
+/// Reads every tool into a fresh catalogue index.
+async fn reload_catalogue_index(
+    pool: &PgPool,
+    catalogue: &SharedCatalogueIndex,
+) -> StoreResult<()> {
     let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
         .fetch_all(pool)
         .await?;
@@ -644,51 +649,55 @@ async fn reload_text_index(pool: &PgPool, text: &SharedTextIndex) -> StoreResult
         .iter()
         .map(tool_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    text.rebuild(&tools);
-    tracing::debug!(tools = tools.len(), "text index loaded");
+    catalogue.rebuild(&tools);
+    tracing::debug!(tools = tools.len(), "catalogue index loaded");
     Ok(())
 }
 
 /// Re-reads one tool named by a notification: indexed again if it exists, dropped if not.
-async fn refresh_tool(pool: &PgPool, text: &SharedTextIndex, id: Uuid) -> StoreResult<()> {
+async fn refresh_tool(
+    pool: &PgPool,
+    catalogue: &SharedCatalogueIndex,
+    id: Uuid,
+) -> StoreResult<()> {
     let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
     match row.as_ref().map(tool_from_row).transpose()? {
-        Some(tool) => text.index(&tool),
-        None => text.remove(&id),
+        Some(tool) => catalogue.index(&tool),
+        None => catalogue.remove(&id),
     }
     Ok(())
 }
 
 /// Follows the catalogue's notifications, whichever replica caused them: the tool named is
-/// refreshed in the text index and subscribers are told. After a lost connection it listens
+/// refreshed in the catalogue index and subscribers are told. After a lost connection it listens
 /// again, then re-reads the whole catalogue (notifications sent meanwhile are gone) and
 /// signals a change.
 async fn follow_changes(
     pool: PgPool,
     mut listener: PgListener,
-    text: SharedTextIndex,
+    catalogue: SharedCatalogueIndex,
     changes: broadcast::Sender<()>,
 ) {
     loop {
         let refreshed = match listener.try_recv().await {
             Ok(Some(notification)) => match Uuid::parse_str(notification.payload()) {
-                Ok(id) => refresh_tool(&pool, &text, id).await,
-                Err(_) => reload_text_index(&pool, &text).await,
+                Ok(id) => refresh_tool(&pool, &catalogue, id).await,
+                Err(_) => reload_catalogue_index(&pool, &catalogue).await,
             },
             Ok(None) | Err(_) => {
                 let Some(again) = listen_again(&pool).await else {
                     return;
                 };
                 listener = again;
-                reload_text_index(&pool, &text).await
+                reload_catalogue_index(&pool, &catalogue).await
             }
         };
         if let Err(err) = refreshed {
-            tracing::warn!(%err, "text index refresh failed; re-reading the catalogue");
-            retry_reload(&pool, &text).await;
+            tracing::warn!(%err, "catalogue index refresh failed; re-reading the catalogue");
+            retry_reload(&pool, &catalogue).await;
         }
         let _ = changes.send(());
     }
@@ -709,12 +718,12 @@ async fn listen_again(pool: &PgPool) -> Option<PgListener> {
 }
 
 /// Re-reads the catalogue until it succeeds (the database may be restarting).
-async fn retry_reload(pool: &PgPool, text: &SharedTextIndex) {
+async fn retry_reload(pool: &PgPool, catalogue: &SharedCatalogueIndex) {
     while !pool.is_closed() {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        match reload_text_index(pool, text).await {
+        match reload_catalogue_index(pool, catalogue).await {
             Ok(()) => return,
-            Err(err) => tracing::debug!(%err, "text index reload failed; retrying"),
+            Err(err) => tracing::debug!(%err, "catalogue index reload failed; retrying"),
         }
     }
 }

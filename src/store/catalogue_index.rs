@@ -1,18 +1,20 @@
-//! BM25 over an in-memory inverted index of the catalogue's words.
+//! The catalogue in memory, without its schemas and implementations: each tool's words for
+//! BM25 full-text search, its name for listings in name order, and what filters apply to it.
 //!
-//! Both backends keep one: it ranks with tuned parameters and field weights that neither
-//! SQLite's FTS5 nor PostgreSQL's `ts_rank` offers, answers in microseconds, and gives the
-//! same ranking whichever backend holds the catalogue.
+//! Both backends keep one. Full text ranks with tuned parameters and field weights that
+//! neither SQLite's FTS5 nor PostgreSQL's `ts_rank` offers; listings and counts need no scan
+//! of the table. Each answers in microseconds, the same whichever backend holds the
+//! catalogue; the store then reads the rows of the ids it returns.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, RwLock},
 };
 
 use uuid::Uuid;
 
 use super::{Facets, lexical};
-use crate::registry::model::{Tool, ToolFilter};
+use crate::registry::model::{Page, Tool, ToolFilter};
 
 /// Term-frequency saturation: how quickly repeating a word stops adding to the score.
 const K1: f32 = 1.2;
@@ -25,13 +27,14 @@ struct Entry {
     id: Uuid,
     /// `updated_at` of the version indexed, so an older write arriving late is ignored.
     version: i64,
+    name: String,
     length: f32,
     terms: Vec<u32>,
     facets: Facets,
 }
 
 #[derive(Debug, Default)]
-pub struct TextIndex {
+pub struct CatalogueIndex {
     term_ids: HashMap<String, u32>,
     /// Per term id: (slot, weighted term frequency) of each tool containing it.
     postings: Vec<Vec<(u32, f32)>>,
@@ -39,12 +42,21 @@ pub struct TextIndex {
     slot_of: HashMap<Uuid, u32>,
     free_slots: Vec<u32>,
     total_length: f64,
+    /// Every tool in name order (ids break ties while two replicas' renames cross).
+    by_name: BTreeSet<(String, Uuid)>,
 }
 
-impl TextIndex {
+impl CatalogueIndex {
     /// Indexes (or re-indexes) a tool from its weighted terms. A version older than the one
     /// indexed is ignored: two writes of one tool may reach the index out of order.
-    pub fn upsert(&mut self, id: Uuid, version: i64, terms: &[(String, f32)], facets: Facets) {
+    pub fn upsert(
+        &mut self,
+        id: Uuid,
+        version: i64,
+        name: &str,
+        terms: &[(String, f32)],
+        facets: Facets,
+    ) {
         if let Some(&slot) = self.slot_of.get(&id)
             && self.slots[slot as usize]
                 .as_ref()
@@ -71,9 +83,11 @@ impl TextIndex {
             self.postings[term_id as usize].push((slot, frequency));
         }
         self.total_length += f64::from(length);
+        self.by_name.insert((name.to_owned(), id));
         self.slots[slot as usize] = Some(Entry {
             id,
             version,
+            name: name.to_owned(),
             length,
             terms: frequencies.into_keys().collect(),
             facets,
@@ -103,11 +117,46 @@ impl TextIndex {
             self.postings[term_id as usize].retain(|(s, _)| *s != slot);
         }
         self.total_length -= f64::from(entry.length);
+        self.by_name.remove(&(entry.name, entry.id));
         self.free_slots.push(slot);
     }
 
     pub fn len(&self) -> usize {
         self.slot_of.len()
+    }
+
+    fn facets_of(&self, id: &Uuid) -> Option<&Facets> {
+        let slot = *self.slot_of.get(id)?;
+        self.slots[slot as usize].as_ref().map(|e| &e.facets)
+    }
+
+    /// The ids of one page of the tools accepted by `keep`, in name order, and how many
+    /// tools `keep` accepts in all.
+    pub fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+        keep: impl Fn(&Facets) -> bool,
+    ) -> (Vec<Uuid>, u64) {
+        let mut ids = Vec::with_capacity(limit.min(self.len()));
+        let mut total = 0;
+        for (_, id) in &self.by_name {
+            if self.facets_of(id).is_some_and(&keep) {
+                if total >= offset && ids.len() < limit {
+                    ids.push(*id);
+                }
+                total += 1;
+            }
+        }
+        (ids, total as u64)
+    }
+
+    pub fn count(&self, keep: impl Fn(&Facets) -> bool) -> u64 {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|entry| keep(&entry.facets))
+            .count() as u64
     }
 
     /// The `k` best (id, BM25 score) pairs among tools accepted by `keep`, best first.
@@ -168,14 +217,15 @@ impl TextIndex {
 
 /// The index a store shares between its requests, fed with whole tools.
 #[derive(Debug, Clone, Default)]
-pub struct SharedTextIndex(Arc<RwLock<TextIndex>>);
+pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
 
-impl SharedTextIndex {
+impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
         let terms = lexical::tool_terms(tool);
         self.write().upsert(
             tool.id,
             tool.updated_at.timestamp_micros(),
+            &tool.name,
             &terms,
             Facets::of(tool),
         );
@@ -196,12 +246,13 @@ impl SharedTextIndex {
 
     /// Replaces the whole index with these tools.
     pub fn rebuild<'a>(&self, tools: impl IntoIterator<Item = &'a Tool>) {
-        let mut fresh = TextIndex::default();
+        let mut fresh = CatalogueIndex::default();
         for tool in tools {
             let terms = lexical::tool_terms(tool);
             fresh.upsert(
                 tool.id,
                 tool.updated_at.timestamp_micros(),
+                &tool.name,
                 &terms,
                 Facets::of(tool),
             );
@@ -216,16 +267,31 @@ impl SharedTextIndex {
         if terms.is_empty() {
             return Vec::new();
         }
-        let index = self.0.read().expect("text index lock poisoned");
-        index
+        self.read()
             .search(&terms, k as usize, |facets| facets.matches(filter))
             .into_iter()
             .map(|(id, score)| (id, score / (1.0 + score)))
             .collect()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, TextIndex> {
-        self.0.write().expect("text index lock poisoned")
+    /// The ids of one page of a listing, in name order, and the total.
+    pub fn list(&self, filter: &ToolFilter, page: Page) -> (Vec<Uuid>, u64) {
+        self.read()
+            .page(page.offset as usize, page.limit as usize, |facets| {
+                facets.matches(filter)
+            })
+    }
+
+    pub fn count(&self, filter: &ToolFilter) -> u64 {
+        self.read().count(|facets| facets.matches(filter))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
+        self.0.read().expect("catalogue index lock poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
+        self.0.write().expect("catalogue index lock poisoned")
     }
 }
 
@@ -254,11 +320,17 @@ mod tests {
 
     #[test]
     fn rare_words_and_repeats_rank_higher() {
-        let mut index = TextIndex::default();
+        let mut index = CatalogueIndex::default();
         let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        index.upsert(a, 1, &terms("weather forecast city"), facets("x", true));
-        index.upsert(b, 1, &terms("city population city"), facets("x", true));
-        index.upsert(c, 1, &terms("stock price city"), facets("y", true));
+        index.upsert(
+            a,
+            1,
+            "t",
+            &terms("weather forecast city"),
+            facets("x", true),
+        );
+        index.upsert(b, 1, "t", &terms("city population city"), facets("x", true));
+        index.upsert(c, 1, "t", &terms("stock price city"), facets("y", true));
         let hits = index.search(&query("forecast city"), 10, |_| true);
         assert_eq!(hits[0].0, a, "the rare word decides");
         assert_eq!(hits.len(), 3);
@@ -272,18 +344,20 @@ mod tests {
 
     #[test]
     fn weights_count_as_repeats() {
-        let mut index = TextIndex::default();
+        let mut index = CatalogueIndex::default();
         let (named, described) = (Uuid::new_v4(), Uuid::new_v4());
         let filler = [("filler".to_owned(), 1.0)];
         index.upsert(
             named,
             1,
+            "t",
             &[("issue".into(), 3.0), filler[0].clone()],
             facets("x", true),
         );
         index.upsert(
             described,
             1,
+            "t",
             &[("issue".into(), 1.0), filler[0].clone()],
             facets("x", true),
         );
@@ -294,29 +368,30 @@ mod tests {
 
     #[test]
     fn updates_replace_and_stale_versions_are_ignored() {
-        let mut index = TextIndex::default();
+        let mut index = CatalogueIndex::default();
         let id = Uuid::new_v4();
-        index.upsert(id, 2, &terms("new words"), facets("x", true));
-        index.upsert(id, 1, &terms("old words"), facets("x", true));
+        index.upsert(id, 2, "t", &terms("new words"), facets("x", true));
+        index.upsert(id, 1, "t", &terms("old words"), facets("x", true));
         assert!(index.search(&query("old"), 10, |_| true).is_empty());
         assert_eq!(index.search(&query("new"), 10, |_| true)[0].0, id);
         index.update_facets(id, 3, facets("x", false));
         assert!(index.search(&query("new"), 10, |f| f.is_active).is_empty());
         index.update_facets(id, 2, facets("x", true));
         assert!(index.search(&query("new"), 10, |f| f.is_active).is_empty());
-        index.upsert(id, 4, &terms("newer"), facets("x", true));
+        index.upsert(id, 4, "t", &terms("newer"), facets("x", true));
         assert!(index.search(&query("words"), 10, |_| true).is_empty());
         assert_eq!(index.len(), 1);
     }
 
     #[test]
     fn removed_slots_are_reused_without_ghosts() {
-        let mut index = TextIndex::default();
+        let mut index = CatalogueIndex::default();
         let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
         for (n, id) in ids.iter().enumerate() {
             index.upsert(
                 *id,
                 1,
+                "t",
                 &terms(&format!("common word{n}")),
                 facets("x", true),
             );
@@ -325,7 +400,7 @@ mod tests {
             index.remove(id);
         }
         let fresh = Uuid::new_v4();
-        index.upsert(fresh, 1, &terms("common fresh"), facets("x", true));
+        index.upsert(fresh, 1, "t", &terms("common fresh"), facets("x", true));
         let all = index.search(&query("common"), 100, |_| true);
         assert_eq!(all.len(), 21);
         assert!(
@@ -334,5 +409,41 @@ mod tests {
         );
         assert!(index.search(&query("word0"), 10, |_| true).is_empty());
         assert_eq!(index.search(&query("word1"), 10, |_| true)[0].0, ids[1]);
+    }
+
+    #[test]
+    fn pages_follow_names_and_filters() {
+        let mut index = CatalogueIndex::default();
+        let names = ["delta", "alpha", "echo", "charlie", "bravo"];
+        let ids: Vec<Uuid> = names.iter().map(|_| Uuid::new_v4()).collect();
+        for (name, id) in names.iter().zip(&ids) {
+            let category = if *name == "echo" { "y" } else { "x" };
+            index.upsert(
+                *id,
+                1,
+                name,
+                &terms(name),
+                facets(category, *name != "charlie"),
+            );
+        }
+        let id_of = |name: &str| ids[names.iter().position(|n| *n == name).unwrap()];
+        let (page, total) = index.page(0, 2, |_| true);
+        assert_eq!((page, total), (vec![id_of("alpha"), id_of("bravo")], 5));
+        let (page, total) = index.page(1, 2, |f| f.is_active);
+        assert_eq!((page, total), (vec![id_of("bravo"), id_of("delta")], 4));
+        let (page, total) = index.page(10, 2, |_| true);
+        assert_eq!((page, total), (vec![], 5));
+        assert_eq!(index.count(|f| f.category == "x"), 4);
+        assert_eq!(index.count(|f| f.category == "x" && f.is_active), 3);
+
+        // A rename moves the tool; a removal takes it out of every page.
+        index.upsert(id_of("alpha"), 2, "zulu", &terms("zulu"), facets("x", true));
+        index.remove(&id_of("bravo"));
+        let (page, total) = index.page(0, 10, |_| true);
+        let expected: Vec<Uuid> = ["charlie", "delta", "echo", "alpha"]
+            .iter()
+            .map(|n| id_of(n))
+            .collect();
+        assert_eq!((page, total), (expected, 4));
     }
 }
