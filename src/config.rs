@@ -97,7 +97,8 @@ pub struct Settings {
     /// Entries of the per-text embedding cache (0 disables it).
     pub embedding_cache_size: u64,
     pub embedding_cache_ttl_secs: u64,
-    /// A Redis server shared by the replicas as a second embedding cache tier.
+    /// A Redis server shared by the replicas as a second embedding cache tier; unset or
+    /// empty: none.
     pub redis_url: Option<Secret>,
     /// How long vectors stay in Redis (0: until Redis evicts them).
     pub redis_cache_ttl_secs: u64,
@@ -211,12 +212,11 @@ impl Settings {
             builder = builder.add_source(File::from(path).required(true));
         }
         let mut settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
-        if settings
-            .database_url
-            .as_ref()
-            .is_some_and(|url| url.expose().trim().is_empty())
-        {
-            settings.database_url = None;
+        // An empty URL (a template's placeholder, `KEY=` in a file) means "not set".
+        for url in [&mut settings.database_url, &mut settings.redis_url] {
+            if url.as_ref().is_some_and(|u| u.expose().trim().is_empty()) {
+                *url = None;
+            }
         }
         settings.check()?;
         Ok(settings)
@@ -346,7 +346,9 @@ mod tests {
         let err = Settings::from_sources(None, env(&[("EMBEDDING_PROVIDER", "http")])).unwrap_err();
         assert!(err.to_string().contains("EMBEDDING_URL"), "{err}");
         assert!(Settings::from_sources(None, env(&[("EMBEDDING_FORMAT", "grpc")])).is_err());
-        let empty = Settings::from_sources(None, env(&[("DATABASE_URL", "")])).unwrap();
+        let empty =
+            Settings::from_sources(None, env(&[("DATABASE_URL", ""), ("REDIS_URL", " ")])).unwrap();
         assert!(empty.database_url.is_none());
+        assert!(empty.redis_url.is_none());
     }
 }
