@@ -9,7 +9,7 @@ pub mod search;
 pub mod validation;
 pub mod versions;
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -147,15 +147,16 @@ impl ToolRegistry {
                 (AnsweredMode::Semantic, search::single_list(near, true))
             }
             (SearchMode::Hybrid, Some(vector)) => {
+                // Candidates are ranked and fused as ids; only the winners' rows are read.
                 let pool = search::hybrid_candidates(limit);
                 let (near, text) = tokio::try_join!(
-                    self.store.nearest(&vector, model, pool, &filter),
-                    self.store.text_search(&request.query, pool, &filter),
+                    self.store.nearest_ids(&vector, model, pool, &filter),
+                    self.store.text_search_ids(&request.query, pool, &filter),
                 )?;
-                (
-                    AnsweredMode::Hybrid,
-                    search::fuse(near, text, request.vector_weight),
-                )
+                let mut fused = search::fuse(&near, &text, request.vector_weight);
+                fused.retain(|hit| hit.score >= request.threshold);
+                fused.truncate(limit as usize);
+                (AnsweredMode::Hybrid, self.with_tools(fused).await?)
             }
         };
         hits.retain(|hit| hit.score >= request.threshold);
@@ -171,6 +172,31 @@ impl ToolRegistry {
             mode,
             took_ms: took.as_secs_f64() * 1000.0,
         })
+    }
+
+    /// The hits of fused candidates, best first (ties by name).
+    async fn with_tools(&self, fused: Vec<search::Fused>) -> Result<Vec<SearchHit>, ApiError> {
+        let ids: Vec<Uuid> = fused.iter().map(|hit| hit.id).collect();
+        let mut tools: HashMap<Uuid, Tool> = self
+            .store
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|tool| (tool.id, tool))
+            .collect();
+        let mut hits: Vec<SearchHit> = fused
+            .into_iter()
+            .filter_map(|hit| {
+                Some(SearchHit {
+                    tool: tools.remove(&hit.id)?,
+                    score: hit.score,
+                    vector_score: hit.vector_score,
+                    text_score: hit.text_score,
+                })
+            })
+            .collect();
+        search::sort_hits(&mut hits);
+        Ok(hits)
     }
 
     /// Tools whose vectors are nearest to this tool's, itself excluded.

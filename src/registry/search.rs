@@ -78,17 +78,24 @@ pub fn hybrid_candidates(limit: u32) -> u32 {
     (limit * 5).max(50)
 }
 
-/// Weighted fusion of the two candidate lists. The full-text scores are min-max normalised
-/// over the candidates (their scale depends on the engine and the query); cosines are used
-/// as they are, since they are comparable across queries already. A tool missing from one
-/// list gets that list's lowest score: it ranked below every candidate there.
-pub fn fuse(vector: Vec<ScoredTool>, text: Vec<ScoredTool>, vector_weight: f64) -> Vec<SearchHit> {
-    let text_min = text.iter().map(|h| h.score).fold(f64::INFINITY, f64::min);
-    let text_max = text
-        .iter()
-        .map(|h| h.score)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let vector_floor = vector.iter().map(|h| h.score).fold(f64::INFINITY, f64::min);
+/// One candidate of a hybrid search, before its tool is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fused {
+    pub id: Uuid,
+    pub score: f64,
+    pub vector_score: Option<f64>,
+    pub text_score: Option<f64>,
+}
+
+/// Weighted fusion of the two candidate lists of (id, score) pairs, best first (ties by
+/// id). The full-text scores are min-max normalised over the candidates (their scale
+/// depends on the query); cosines are used as they are, since they are comparable across
+/// queries already. A tool missing from one list gets that list's lowest score: it ranked
+/// below every candidate there.
+pub fn fuse(vector: &[(Uuid, f64)], text: &[(Uuid, f64)], vector_weight: f64) -> Vec<Fused> {
+    let text_min = text.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let text_max = text.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max);
+    let vector_floor = vector.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
     let normalise_text = |score: f64| {
         if text_max > text_min {
             (score - text_min) / (text_max - text_min)
@@ -97,30 +104,30 @@ pub fn fuse(vector: Vec<ScoredTool>, text: Vec<ScoredTool>, vector_weight: f64) 
         }
     };
 
-    let mut merged: HashMap<Uuid, SearchHit> = HashMap::new();
-    for hit in vector {
+    let mut merged: HashMap<Uuid, Fused> = HashMap::with_capacity(vector.len() + text.len());
+    for &(id, cosine) in vector {
         merged.insert(
-            hit.tool.id,
-            SearchHit {
-                tool: hit.tool,
+            id,
+            Fused {
+                id,
                 score: 0.0,
-                vector_score: Some(hit.score),
+                vector_score: Some(cosine),
                 text_score: None,
             },
         );
     }
-    for hit in text {
+    for &(id, rank) in text {
         merged
-            .entry(hit.tool.id)
-            .or_insert_with(|| SearchHit {
-                tool: hit.tool,
+            .entry(id)
+            .or_insert(Fused {
+                id,
                 score: 0.0,
                 vector_score: None,
                 text_score: None,
             })
-            .text_score = Some(hit.score);
+            .text_score = Some(rank);
     }
-    let mut hits: Vec<SearchHit> = merged
+    let mut fused: Vec<Fused> = merged
         .into_values()
         .map(|mut hit| {
             let cosine = hit.vector_score.unwrap_or(if vector_floor.is_finite() {
@@ -133,8 +140,8 @@ pub fn fuse(vector: Vec<ScoredTool>, text: Vec<ScoredTool>, vector_weight: f64) 
             hit
         })
         .collect();
-    sort_hits(&mut hits);
-    hits
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    fused
 }
 
 /// Best first; ties broken by name so answers are stable.
@@ -159,58 +166,34 @@ pub fn single_list(hits: Vec<ScoredTool>, vector: bool) -> Vec<SearchHit> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::registry::model::{Implementation, now_micros};
 
-    fn scored(name: &str, score: f64) -> ScoredTool {
-        let now = now_micros();
-        ScoredTool {
-            tool: Tool {
-                id: Uuid::from_u128(name.bytes().fold(7u128, |h, b| h * 31 + u128::from(b))),
-                name: name.into(),
-                description: "d".into(),
-                category: "c".into(),
-                tags: vec![],
-                input_schema: json!({"type": "object"}),
-                output_schema: None,
-                version: "1".into(),
-                implementation: Implementation::Builtin {
-                    handler: "calculator".into(),
-                },
-                metadata: json!({}),
-                is_active: true,
-                embedding_model: None,
-                created_at: now,
-                updated_at: now,
-            },
-            score,
-        }
+    fn id(name: &str) -> Uuid {
+        Uuid::from_u128(name.bytes().fold(7u128, |h, b| h * 31 + u128::from(b)))
     }
 
     #[test]
     fn fusion_weighs_cosine_and_normalised_text() {
-        let vector = vec![scored("a", 0.9), scored("b", 0.5), scored("c", 0.4)];
-        let text = vec![scored("b", 8.0), scored("d", 2.0)];
-        let hits = fuse(vector, text, 0.7);
-        let by_name: HashMap<_, _> = hits.iter().map(|h| (h.tool.name.as_str(), h)).collect();
-        assert!((by_name["a"].score - 0.63).abs() < 1e-9);
-        assert!((by_name["b"].score - (0.35 + 0.3)).abs() < 1e-9);
+        let vector = [(id("a"), 0.9), (id("b"), 0.5), (id("c"), 0.4)];
+        let text = [(id("b"), 8.0), (id("d"), 2.0)];
+        let fused = fuse(&vector, &text, 0.7);
+        let by_id: HashMap<_, _> = fused.iter().map(|h| (h.id, h)).collect();
+        assert!((by_id[&id("a")].score - 0.63).abs() < 1e-9);
+        assert!((by_id[&id("b")].score - (0.35 + 0.3)).abs() < 1e-9);
         // d only matched text, at the bottom of it: cosine floor 0.4, text 0.
-        assert!((by_name["d"].score - 0.28).abs() < 1e-9);
-        assert_eq!(by_name["d"].vector_score, None);
-        assert_eq!(by_name["b"].text_score, Some(8.0));
-        let order: Vec<_> = hits.iter().map(|h| h.tool.name.as_str()).collect();
-        assert_eq!(order, vec!["b", "a", "c", "d"]);
+        assert!((by_id[&id("d")].score - 0.28).abs() < 1e-9);
+        assert_eq!(by_id[&id("d")].vector_score, None);
+        assert_eq!(by_id[&id("b")].text_score, Some(8.0));
+        let order: Vec<_> = fused.iter().map(|h| h.id).collect();
+        assert_eq!(order, vec![id("b"), id("a"), id("c"), id("d")]);
     }
 
     #[test]
     fn fusion_of_empty_lists_is_empty_and_never_nan() {
-        assert!(fuse(vec![], vec![], 0.7).is_empty());
-        let only_text = fuse(vec![], vec![scored("x", 1.0)], 0.5);
+        assert!(fuse(&[], &[], 0.7).is_empty());
+        let only_text = fuse(&[], &[(id("x"), 1.0)], 0.5);
         assert!((only_text[0].score - 0.5).abs() < 1e-9);
-        let only_vector = fuse(vec![scored("y", 0.8)], vec![], 1.0);
+        let only_vector = fuse(&[(id("y"), 0.8)], &[], 1.0);
         assert!((only_vector[0].score - 0.8).abs() < 1e-9);
     }
 }

@@ -7,7 +7,7 @@
 //! catalogue; the store then reads the rows of the ids it returns.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     sync::{Arc, RwLock},
 };
 
@@ -42,8 +42,10 @@ pub struct CatalogueIndex {
     slot_of: HashMap<Uuid, u32>,
     free_slots: Vec<u32>,
     total_length: f64,
-    /// Every tool in name order (ids break ties while two replicas' renames cross).
-    by_name: BTreeSet<(String, Uuid)>,
+    /// Every tool's slot in name order (ids break ties while two replicas' renames cross).
+    by_name: BTreeMap<(String, Uuid), u32>,
+    /// Tools switched on, so that the usual listings know their total without a count.
+    active: usize,
 }
 
 impl CatalogueIndex {
@@ -83,7 +85,8 @@ impl CatalogueIndex {
             self.postings[term_id as usize].push((slot, frequency));
         }
         self.total_length += f64::from(length);
-        self.by_name.insert((name.to_owned(), id));
+        self.by_name.insert((name.to_owned(), id), slot);
+        self.active += usize::from(facets.is_active);
         self.slots[slot as usize] = Some(Entry {
             id,
             version,
@@ -101,6 +104,8 @@ impl CatalogueIndex {
             && let Some(entry) = self.slots[slot as usize].as_mut()
             && entry.version <= version
         {
+            self.active =
+                self.active + usize::from(facets.is_active) - usize::from(entry.facets.is_active);
             entry.version = version;
             entry.facets = facets;
         }
@@ -118,6 +123,7 @@ impl CatalogueIndex {
         }
         self.total_length -= f64::from(entry.length);
         self.by_name.remove(&(entry.name, entry.id));
+        self.active -= usize::from(entry.facets.is_active);
         self.free_slots.push(slot);
     }
 
@@ -125,30 +131,38 @@ impl CatalogueIndex {
         self.slot_of.len()
     }
 
-    fn facets_of(&self, id: &Uuid) -> Option<&Facets> {
-        let slot = *self.slot_of.get(id)?;
-        self.slots[slot as usize].as_ref().map(|e| &e.facets)
-    }
-
     /// The ids of one page of the tools accepted by `keep`, in name order, and how many
-    /// tools `keep` accepts in all.
+    /// tools `keep` accepts in all. With the total already known the walk stops at the
+    /// page's end.
     pub fn page(
         &self,
         offset: usize,
         limit: usize,
         keep: impl Fn(&Facets) -> bool,
+        known_total: Option<u64>,
     ) -> (Vec<Uuid>, u64) {
         let mut ids = Vec::with_capacity(limit.min(self.len()));
         let mut total = 0;
-        for (_, id) in &self.by_name {
-            if self.facets_of(id).is_some_and(&keep) {
+        for &slot in self.by_name.values() {
+            let Some(entry) = &self.slots[slot as usize] else {
+                continue;
+            };
+            if keep(&entry.facets) {
                 if total >= offset && ids.len() < limit {
-                    ids.push(*id);
+                    ids.push(entry.id);
                 }
                 total += 1;
+                if known_total.is_some() && ids.len() == limit {
+                    break;
+                }
             }
         }
-        (ids, total as u64)
+        (ids, known_total.unwrap_or(total as u64))
+    }
+
+    /// How many tools are switched on.
+    pub fn active(&self) -> u64 {
+        self.active as u64
     }
 
     pub fn count(&self, keep: impl Fn(&Facets) -> bool) -> u64 {
@@ -276,14 +290,32 @@ impl SharedCatalogueIndex {
 
     /// The ids of one page of a listing, in name order, and the total.
     pub fn list(&self, filter: &ToolFilter, page: Page) -> (Vec<Uuid>, u64) {
-        self.read()
-            .page(page.offset as usize, page.limit as usize, |facets| {
-                facets.matches(filter)
-            })
+        let index = self.read();
+        let known_total = Self::kept_without_counting(&index, filter);
+        index.page(
+            page.offset as usize,
+            page.limit as usize,
+            |facets| facets.matches(filter),
+            known_total,
+        )
     }
 
     pub fn count(&self, filter: &ToolFilter) -> u64 {
-        self.read().count(|facets| facets.matches(filter))
+        let index = self.read();
+        Self::kept_without_counting(&index, filter)
+            .unwrap_or_else(|| index.count(|facets| facets.matches(filter)))
+    }
+
+    /// How many tools `filter` keeps, when the index knows without counting.
+    fn kept_without_counting(index: &CatalogueIndex, filter: &ToolFilter) -> Option<u64> {
+        if filter.category.is_some() || !filter.tags.is_empty() {
+            return None;
+        }
+        Some(if filter.active_only {
+            index.active()
+        } else {
+            index.len() as u64
+        })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
@@ -427,23 +459,30 @@ mod tests {
             );
         }
         let id_of = |name: &str| ids[names.iter().position(|n| *n == name).unwrap()];
-        let (page, total) = index.page(0, 2, |_| true);
+        let (page, total) = index.page(0, 2, |_| true, None);
         assert_eq!((page, total), (vec![id_of("alpha"), id_of("bravo")], 5));
-        let (page, total) = index.page(1, 2, |f| f.is_active);
+        let (page, total) = index.page(1, 2, |f| f.is_active, None);
         assert_eq!((page, total), (vec![id_of("bravo"), id_of("delta")], 4));
-        let (page, total) = index.page(10, 2, |_| true);
+        let (page, total) = index.page(10, 2, |_| true, None);
         assert_eq!((page, total), (vec![], 5));
         assert_eq!(index.count(|f| f.category == "x"), 4);
         assert_eq!(index.count(|f| f.category == "x" && f.is_active), 3);
+        assert_eq!(index.active(), 4);
+        // A known total stops the walk at the page's end and is reported as given.
+        let (page, total) = index.page(1, 2, |f| f.is_active, Some(4));
+        assert_eq!((page, total), (vec![id_of("bravo"), id_of("delta")], 4));
+        index.update_facets(id_of("charlie"), 2, facets("x", true));
+        assert_eq!(index.active(), 5);
 
         // A rename moves the tool; a removal takes it out of every page.
         index.upsert(id_of("alpha"), 2, "zulu", &terms("zulu"), facets("x", true));
         index.remove(&id_of("bravo"));
-        let (page, total) = index.page(0, 10, |_| true);
+        let (page, total) = index.page(0, 10, |_| true, None);
         let expected: Vec<Uuid> = ["charlie", "delta", "echo", "alpha"]
             .iter()
             .map(|n| id_of(n))
             .collect();
         assert_eq!((page, total), (expected, 4));
+        assert_eq!(index.active(), 4);
     }
 }

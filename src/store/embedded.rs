@@ -27,8 +27,8 @@ use super::{
     vector_index::{EntryMeta, VectorIndex},
 };
 use crate::registry::model::{
-    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
-    ToolStats, ToolVersion, now_micros,
+    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
+    ToolVersion, now_micros,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -167,34 +167,6 @@ impl EmbeddedStore {
         self.catalogue.rebuild(&tools);
         tracing::debug!(tools = tools.len(), "embedded catalogue index loaded");
         Ok(())
-    }
-
-    /// The tools of `keyed`, in its order, each with what goes along.
-    async fn fetch_in_order<T>(&self, keyed: Vec<(Uuid, T)>) -> StoreResult<Vec<(Tool, T)>> {
-        if keyed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
-        let mut ids = qb.separated(", ");
-        for (id, _) in &keyed {
-            ids.push_bind(id.to_string());
-        }
-        qb.push(")");
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let tools = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(in_order(keyed, tools))
-    }
-
-    async fn fetch_ranked(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
-        Ok(self
-            .fetch_in_order(hits)
-            .await?
-            .into_iter()
-            .map(|(tool, score)| ScoredTool { tool, score })
-            .collect())
     }
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
@@ -488,12 +460,32 @@ impl ToolStore for EmbeddedStore {
 
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
         let (ids, total) = self.catalogue.list(filter, page);
+        let tools = self.get_many(&ids).await?;
         let keyed = ids.into_iter().map(|id| (id, ())).collect();
-        let items = self.fetch_in_order(keyed).await?;
         Ok(Paged {
-            items: items.into_iter().map(|(tool, ())| tool).collect(),
+            items: in_order(keyed, tools)
+                .into_iter()
+                .map(|(tool, ())| tool)
+                .collect(),
             total,
         })
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id IN ("));
+        let mut separated = qb.separated(", ");
+        for id in ids {
+            separated.push_bind(id.to_string());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
@@ -538,23 +530,22 @@ impl ToolStore for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    async fn nearest(
+    async fn nearest_ids(
         &self,
         query: &[f32],
         model: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
+    ) -> StoreResult<Vec<(Uuid, f64)>> {
         self.check_dimensions(query)?;
-        let hits: Vec<(Uuid, f64)> = self
+        Ok(self
             .index
             .read()
             .expect("vector index lock poisoned")
             .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
             .into_iter()
             .map(|(id, cosine)| (id, f64::from(cosine).clamp(0.0, 1.0)))
-            .collect();
-        self.fetch_ranked(hits).await
+            .collect())
     }
 
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
@@ -571,14 +562,13 @@ impl ToolStore for EmbeddedStore {
         })
     }
 
-    async fn text_search(
+    async fn text_search_ids(
         &self,
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.catalogue.search(query, k, filter);
-        self.fetch_ranked(hits).await
+    ) -> StoreResult<Vec<(Uuid, f64)>> {
+        Ok(self.catalogue.search(query, k, filter))
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {

@@ -137,6 +137,8 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>>;
+    /// The tools with these ids, in any order; ids of tools that do not exist are skipped.
+    async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>>;
     /// Tools ordered by name.
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>>;
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64>;
@@ -146,23 +148,61 @@ pub trait ToolStore: Send + Sync + 'static {
     /// Tools without an embedding from `model` (missing first, then stale), up to `limit`.
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>>;
     /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]), among
-    /// tools whose vector was made by `model`: vectors of two models are never compared.
+    /// tools whose vector was made by `model` (vectors of two models are never compared),
+    /// as (id, cosine) pairs, best first, without reading the tools.
+    async fn nearest_ids(
+        &self,
+        query: &[f32],
+        model: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<(Uuid, f64)>>;
+    /// How many tools have a vector from `model`, and how many do not.
+    async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts>;
+    /// Full-text search over name, tags, description and parameters, as (id, score) pairs,
+    /// best first, without reading the tools.
+    async fn text_search_ids(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<(Uuid, f64)>>;
+
+    /// `nearest_ids` with the tools.
     async fn nearest(
         &self,
         query: &[f32],
         model: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>>;
-    /// How many tools have a vector from `model`, and how many do not.
-    async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts>;
-    /// Full-text search over name, tags and description, best first.
+    ) -> StoreResult<Vec<ScoredTool>> {
+        let hits = self.nearest_ids(query, model, k, filter).await?;
+        self.with_tools(hits).await
+    }
+
+    /// `text_search_ids` with the tools.
     async fn text_search(
         &self,
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>>;
+    ) -> StoreResult<Vec<ScoredTool>> {
+        let hits = self.text_search_ids(query, k, filter).await?;
+        self.with_tools(hits).await
+    }
+
+    /// Reads the tools of ranked (id, score) pairs, keeping their order.
+    async fn with_tools(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = hits.iter().map(|(id, _)| *id).collect();
+        let tools = self.get_many(&ids).await?;
+        Ok(in_order(hits, tools)
+            .into_iter()
+            .map(|(tool, score)| ScoredTool { tool, score })
+            .collect())
+    }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()>;
     /// Newest first.

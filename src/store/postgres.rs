@@ -16,8 +16,8 @@ use super::{
     in_order,
 };
 use crate::registry::model::{
-    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, ScoredTool, Tool, ToolFilter,
-    ToolStats, ToolVersion,
+    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
+    ToolVersion,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -122,25 +122,6 @@ impl PostgresStore {
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
         super::check_dimensions(vector, self.dimensions)
-    }
-
-    /// The tools of `keyed`, in its order, each with what goes along.
-    async fn fetch_in_order<T>(&self, keyed: Vec<(Uuid, T)>) -> StoreResult<Vec<(Tool, T)>> {
-        if keyed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = keyed.iter().map(|(id, _)| *id).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        let tools = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(in_order(keyed, tools))
     }
 }
 
@@ -424,12 +405,31 @@ impl ToolStore for PostgresStore {
 
     async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
         let (ids, total) = self.catalogue.list(filter, page);
+        let tools = self.get_many(&ids).await?;
         let keyed = ids.into_iter().map(|id| (id, ())).collect();
-        let items = self.fetch_in_order(keyed).await?;
         Ok(Paged {
-            items: items.into_iter().map(|(tool, ())| tool).collect(),
+            items: in_order(keyed, tools)
+                .into_iter()
+                .map(|(tool, ())| tool)
+                .collect(),
             total,
         })
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(tool_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
@@ -464,16 +464,16 @@ impl ToolStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    async fn nearest(
+    async fn nearest_ids(
         &self,
         query: &[f32],
         model: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
+    ) -> StoreResult<Vec<(Uuid, f64)>> {
         self.check_dimensions(query)?;
         let vector = Vector::from(query.to_vec());
-        let mut qb = QueryBuilder::new(format!("SELECT {TOOL_COLUMNS}, 1 - (embedding <=> "));
+        let mut qb = QueryBuilder::new("SELECT id, 1 - (embedding <=> ");
         qb.push_bind(vector.clone())
             .push(") AS similarity FROM tools WHERE embedding IS NOT NULL AND embedding_model = ")
             .push_bind(model.to_owned());
@@ -486,10 +486,7 @@ impl ToolStore for PostgresStore {
         rows.iter()
             .map(|row| {
                 let similarity: f64 = row.try_get("similarity")?;
-                Ok(ScoredTool {
-                    tool: tool_from_row(row)?,
-                    score: similarity.clamp(0.0, 1.0),
-                })
+                Ok((row.try_get("id")?, similarity.clamp(0.0, 1.0)))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(Into::into)
@@ -509,19 +506,13 @@ impl ToolStore for PostgresStore {
         })
     }
 
-    async fn text_search(
+    async fn text_search_ids(
         &self,
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.catalogue.search(query, k, filter);
-        Ok(self
-            .fetch_in_order(hits)
-            .await?
-            .into_iter()
-            .map(|(tool, score)| ScoredTool { tool, score })
-            .collect())
+    ) -> StoreResult<Vec<(Uuid, f64)>> {
+        Ok(self.catalogue.search(query, k, filter))
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
