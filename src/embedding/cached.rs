@@ -184,18 +184,8 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
     }
 
     fn health(&self) -> EmbedderHealth {
-        let mut health = self.inner.health();
         let cache = serde_json::to_value(self.stats()).unwrap_or_default();
-        match &mut health.detail {
-            serde_json::Value::Object(map) => {
-                map.insert("cache".to_owned(), cache);
-            }
-            other => {
-                let inner = std::mem::take(other);
-                health.detail = serde_json::json!({ "inner": inner, "cache": cache });
-            }
-        }
-        health
+        self.inner.health().with_detail("cache", cache)
     }
 }
 

@@ -30,6 +30,23 @@ pub struct EmbedderHealth {
     pub detail: serde_json::Value,
 }
 
+impl EmbedderHealth {
+    /// Adds a wrapper's part (`cache`, `redis_cache` …) to the detail of the embedder it
+    /// wraps; a detail that is not an object moves under `inner`.
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        match &mut self.detail {
+            serde_json::Value::Object(map) => {
+                map.insert(key.to_owned(), value);
+            }
+            other => {
+                let inner = std::mem::take(other);
+                self.detail = serde_json::json!({ "inner": inner, key: value });
+            }
+        }
+        self
+    }
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync + 'static {
     /// One vector per text, in order, each of `dimensions()` floats.

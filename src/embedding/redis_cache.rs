@@ -290,7 +290,6 @@ impl Embedder for RedisCachedEmbedder {
     }
 
     fn health(&self) -> EmbedderHealth {
-        let mut health = self.inner.health();
         let paused = self
             .paused_until
             .lock()
@@ -302,16 +301,7 @@ impl Embedder for RedisCachedEmbedder {
             "stats": self.stats(),
             "last_error": *self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
         });
-        match &mut health.detail {
-            serde_json::Value::Object(map) => {
-                map.insert("redis_cache".to_owned(), redis);
-            }
-            other => {
-                let inner = std::mem::take(other);
-                health.detail = serde_json::json!({ "inner": inner, "redis_cache": redis });
-            }
-        }
-        health
+        self.inner.health().with_detail("redis_cache", redis)
     }
 }
 
