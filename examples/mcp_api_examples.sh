@@ -168,6 +168,15 @@ call 404 POST /mcp/call_tool '{"name": "'"$WEATHER"'", "arguments": {"city": "Li
 call 200 POST "/admin/tools/$WEATHER_ID/activate"
 call 200 POST "/admin/tools/$WEATHER_ID/reindex"
 
+# --- admin: versions, rollback, upsert ---------------------------------------------------
+# the update above kept version 1.0.0 in the history; a lower version is refused
+call 200 GET "/admin/tools/$WEATHER_ID/versions"
+call 422 PUT "/admin/tools/$WEATHER_ID" '{"description": "Older", "version": "0.9.0"}'
+call 200 POST "/admin/tools/$WEATHER_ID/rollback" '{"version": "1.0.0"}'
+call 404 POST "/admin/tools/$WEATHER_ID/rollback" '{"version": "9.9.9"}'
+# registering the same name with "upsert": true updates it instead of 409
+call 200 POST /admin/tools "${WEATHER_DEF%\}*}, \"upsert\": true}"
+
 # --- tool use: list, find, call ---------------------------------------------------------
 call 200 POST /mcp/list_tools '{"category": "'"$CATEGORY"'", "limit": 10}'
 call 200 POST /mcp/find_tool '{"query": "what will the weather be like in Lisbon tomorrow", "limit": 3, "category": "'"$CATEGORY"'"}'
