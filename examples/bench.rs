@@ -440,6 +440,85 @@ async fn bench_backend(
         "| {backend} | resident memory: idle {idle_rss:.0} MiB, after the run {:.0} MiB | | | | | | | |",
         server.usage().1
     );
+    if let Some(url) = database_url
+        && args.only.is_none()
+    {
+        hnsw_recall(url, &queries, &args.embedder).await?;
+    }
+    Ok(())
+}
+
+/// Recall@10 of PostgreSQL's HNSW index against an exact scan, for the benchmark's queries
+/// embedded as the server embeds them, at several `hnsw.ef_search` values (the service's
+/// default is 100), with the service's filter and iterative scan.
+async fn hnsw_recall(url: &str, queries: &[String], embedder: &str) -> anyhow::Result<()> {
+    use tool_registry::embedding::Embedder;
+    if embedder != "hash" {
+        return Ok(());
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let (model, dimensions): (String, i32) = sqlx::query_as(
+        "SELECT embedding_model, vector_dims(embedding) FROM tools \
+         WHERE embedding IS NOT NULL LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await?;
+    let hash = tool_registry::embedding::hash::HashEmbedder::new(dimensions as usize);
+    anyhow::ensure!(
+        hash.model_id() == model,
+        "the stored vectors are not the hash embedder's"
+    );
+    let sample: Vec<&str> = queries.iter().take(200).map(String::as_str).collect();
+    let vectors = hash.embed(&sample).await?;
+    const NEAREST: &str = "SELECT id FROM tools WHERE embedding IS NOT NULL \
+        AND embedding_model = $2 AND is_active ORDER BY embedding <=> $1, id LIMIT 10";
+    let mut exact = Vec::new();
+    let mut connection = pool.acquire().await?;
+    sqlx::query("SET enable_indexscan = off")
+        .execute(&mut *connection)
+        .await?;
+    for vector in &vectors {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(NEAREST)
+            .bind(pgvector::Vector::from(vector.clone()))
+            .bind(&model)
+            .fetch_all(&mut *connection)
+            .await?;
+        exact.push(ids);
+    }
+    for setting in [
+        "SET enable_indexscan = on",
+        "SET hnsw.iterative_scan = strict_order",
+    ] {
+        sqlx::query(setting).execute(&mut *connection).await?;
+    }
+    let mut cells = Vec::new();
+    for ef_search in [40, 100, 200] {
+        sqlx::query(&format!("SET hnsw.ef_search = {ef_search}"))
+            .execute(&mut *connection)
+            .await?;
+        let (mut found, mut wanted) = (0usize, 0usize);
+        for (vector, truth) in vectors.iter().zip(&exact) {
+            let ids: Vec<uuid::Uuid> = sqlx::query_scalar(NEAREST)
+                .bind(pgvector::Vector::from(vector.clone()))
+                .bind(&model)
+                .fetch_all(&mut *connection)
+                .await?;
+            found += ids.iter().filter(|id| truth.contains(id)).count();
+            wanted += truth.len();
+        }
+        cells.push(format!(
+            "{ef_search}: {:.3}",
+            found as f64 / wanted.max(1) as f64
+        ));
+    }
+    println!(
+        "| postgres | HNSW recall@10 against an exact scan, {} queries, by ef_search | {} | | | | | | |",
+        vectors.len(),
+        cells.join(" · ")
+    );
     Ok(())
 }
 
