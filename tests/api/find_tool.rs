@@ -17,7 +17,7 @@ use tool_registry::{
     embedding::{Embedder, hash::HashEmbedder},
 };
 
-use crate::helpers::{APP_DIMS, Backend, TestApp, TestDb, assert_error};
+use crate::helpers::{APP_DIMS, Backend, TestApp, TestDb, assert_error, find, names};
 
 crate::on_both_backends!(three_modes_find_the_right_tool, similar_and_reindex_routes);
 
@@ -63,21 +63,6 @@ fn catalogue() -> Vec<Value> {
             json!({"channel": {"type": "string"}, "text": {"type": "string"}}),
         ),
     ]
-}
-
-async fn find(app: &TestApp, body: Value) -> Value {
-    let (status, answer) = app.post("/mcp/find_tool", &body).await;
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
-fn names(answer: &Value) -> Vec<String> {
-    answer["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|hit| hit["tool"]["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn three_modes_find_the_right_tool(backend: Backend) {

@@ -288,3 +288,20 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// `POST /mcp/find_tool`, asserting 200.
+pub async fn find(app: &TestApp, body: Value) -> Value {
+    let (status, answer) = app.post("/mcp/find_tool", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The tool names of a find_tool answer, in order.
+pub fn names(answer: &Value) -> Vec<String> {
+    answer["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["tool"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -2,21 +2,12 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDb, assert_error, tool_definition};
+use crate::helpers::{Backend, TestApp, TestDb, assert_error, find, names, tool_definition};
 
 crate::on_both_backends!(history_and_rollback, upsert_updates_the_tool_of_that_name,);
 
 async fn text_hits(app: &TestApp, query: &str) -> Vec<String> {
-    let (status, answer) = app
-        .post("/mcp/find_tool", &json!({"query": query, "mode": "text"}))
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|hit| hit["tool"]["name"].as_str().unwrap().to_owned())
-        .collect()
+    names(&find(app, json!({"query": query, "mode": "text"})).await)
 }
 
 fn versions_of(history: &Value) -> Vec<&str> {
