@@ -25,6 +25,7 @@ use super::{
     catalogue_index::SharedCatalogueIndex,
     in_order, percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
+    version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -36,6 +37,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded
 const TOOL_COLUMNS: &str = "tools.id, tools.name, tools.description, tools.category, tools.tags, \
      tools.input_schema, tools.output_schema, tools.version, tools.implementation, \
      tools.metadata, tools.is_active, tools.embedding_model, tools.created_at, tools.updated_at";
+
+/// The columns of a `tool_versions` row under the names of `TOOL_COLUMNS`, so that
+/// `tool_from_row` reads it (see `version_from_tool`).
+const VERSION_COLUMNS: &str = "tool_id AS id, name, description, category, tags, input_schema, \
+     output_schema, version, implementation, metadata, 1 AS is_active, embedding_model, \
+     changed_at AS created_at, changed_at AS updated_at";
 
 const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
      duration_ms, started_at, completed_at";
@@ -245,23 +252,6 @@ fn tool_from_row(row: &SqliteRow) -> Result<Tool, sqlx::Error> {
     })
 }
 
-fn version_from_row(row: &SqliteRow) -> Result<ToolVersion, sqlx::Error> {
-    let output_schema: Option<String> = row.try_get("output_schema")?;
-    Ok(ToolVersion {
-        version: row.try_get("version")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        category: row.try_get("category")?,
-        tags: parse_json(row.try_get("tags")?)?,
-        input_schema: parse_json(row.try_get("input_schema")?)?,
-        output_schema: output_schema.map(parse_json).transpose()?,
-        implementation: parse_json(row.try_get("implementation")?)?,
-        metadata: parse_json(row.try_get("metadata")?)?,
-        embedding_model: row.try_get("embedding_model")?,
-        changed_at: time_from_micros(row.try_get("changed_at")?)?,
-    })
-}
-
 fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let result: Option<String> = row.try_get("result")?;
@@ -411,17 +401,16 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
-        let rows = sqlx::query(
-            "SELECT version, name, description, category, tags, input_schema, output_schema, \
-             implementation, metadata, embedding_model, changed_at FROM tool_versions \
-             WHERE tool_id = ? ORDER BY seq DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM tool_versions \
+             WHERE tool_id = ? ORDER BY seq DESC"
+        ))
         .bind(id.to_string())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
-            .map(version_from_row)
+            .map(|row| tool_from_row(row).map(version_from_tool))
             .collect::<Result<Vec<_>, _>>()?)
     }
 

@@ -231,6 +231,24 @@ pub(crate) fn in_order<T>(keyed: Vec<(Uuid, T)>, mut tools: Vec<Tool>) -> Vec<(T
         .collect()
 }
 
+/// A `tool_versions` row, read with the tool columns (see each store's `VERSION_COLUMNS`:
+/// `tool_id` as `id`, `changed_at` as `updated_at`), as the version it records.
+pub(crate) fn version_from_tool(tool: Tool) -> ToolVersion {
+    ToolVersion {
+        version: tool.version,
+        name: tool.name,
+        description: tool.description,
+        category: tool.category,
+        tags: tool.tags,
+        input_schema: tool.input_schema,
+        output_schema: tool.output_schema,
+        implementation: tool.implementation,
+        metadata: tool.metadata,
+        embedding_model: tool.embedding_model,
+        changed_at: tool.updated_at,
+    }
+}
+
 /// Refuses a vector whose length is not the store's dimension.
 pub(crate) fn check_dimensions(vector: &[f32], dimensions: usize) -> StoreResult<()> {
     if vector.len() == dimensions {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     EmbeddingCounts, StoreError, StoreResult, ToolStore, catalogue_index::SharedCatalogueIndex,
-    in_order,
+    in_order, version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -24,6 +24,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 const TOOL_COLUMNS: &str = "id, name, description, category, tags, input_schema, output_schema, \
      version, implementation, metadata, is_active, embedding_model, created_at, updated_at";
+
+/// The columns of a `tool_versions` row under the names of `TOOL_COLUMNS`, so that
+/// `tool_from_row` reads it (see `version_from_tool`).
+const VERSION_COLUMNS: &str = "tool_id AS id, name, description, category, tags, input_schema, \
+     output_schema, version, implementation, metadata, TRUE AS is_active, embedding_model, \
+     changed_at AS created_at, changed_at AS updated_at";
 
 const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
      duration_ms, started_at, completed_at";
@@ -202,24 +208,6 @@ fn tool_from_row(row: &PgRow) -> Result<Tool, sqlx::Error> {
     })
 }
 
-fn version_from_row(row: &PgRow) -> Result<ToolVersion, sqlx::Error> {
-    let implementation: serde_json::Value = row.try_get("implementation")?;
-    Ok(ToolVersion {
-        version: row.try_get("version")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        category: row.try_get("category")?,
-        tags: row.try_get("tags")?,
-        input_schema: row.try_get("input_schema")?,
-        output_schema: row.try_get("output_schema")?,
-        implementation: serde_json::from_value(implementation)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        metadata: row.try_get("metadata")?,
-        embedding_model: row.try_get("embedding_model")?,
-        changed_at: row.try_get("changed_at")?,
-    })
-}
-
 fn execution_from_row(row: &PgRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(Execution {
@@ -363,17 +351,16 @@ impl ToolStore for PostgresStore {
     }
 
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
-        let rows = sqlx::query(
-            "SELECT version, name, description, category, tags, input_schema, output_schema, \
-             implementation, metadata, embedding_model, changed_at FROM tool_versions \
-             WHERE tool_id = $1 ORDER BY seq DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM tool_versions \
+             WHERE tool_id = $1 ORDER BY seq DESC"
+        ))
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
-            .map(version_from_row)
+            .map(|row| tool_from_row(row).map(version_from_tool))
             .collect::<Result<Vec<_>, _>>()?)
     }
 
