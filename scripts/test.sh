@@ -19,7 +19,10 @@
 # starts the server and runs real clients against it (the official MCP Python
 # SDK, the examples, a schemathesis fuzz of the API), and scripts/fuzz.sh fuzzes
 # the built-in tools for 10 s per target (SKIP_FUZZ=1 skips it; the first build
-# of the fuzz targets takes a while), unless test-runner ARGS were given.
+# of the fuzz targets takes a while), unless test-runner ARGS were given. With
+# cargo-llvm-cov and LLVM's tools installed, the tests and the live checks run
+# instrumented and the line coverage of src/ is printed and checked
+# (scripts/coverage.sh; COVERAGE_MIN, default 90).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -129,17 +132,40 @@ unset DATABASE_URL
 # The offline embedding model, for the tests that prove it matches its reference.
 step model bash scripts/fetch-model.sh
 
+# Line coverage (scripts/coverage.sh) when cargo-llvm-cov and LLVM's llvm-cov and
+# llvm-profdata are there and the whole suite runs: the tests and the live checks run
+# instrumented, then the report of src/ fails below COVERAGE_MIN percent of lines.
+COVERAGE=0
+if [[ $# -eq 0 ]]; then
+	if bash "$REPO_ROOT/scripts/coverage.sh" env >/dev/null; then
+		COVERAGE=1
+		bash "$REPO_ROOT/scripts/coverage.sh" clean
+	else
+		SUMMARY+=("$(printf '%-8s skipped (no cargo-llvm-cov or LLVM tools; see scripts/coverage.sh)' coverage)")
+	fi
+fi
+measured() {
+	if [[ $COVERAGE -eq 1 ]]; then
+		bash "$REPO_ROOT/scripts/coverage.sh" with "$@"
+	else
+		"$@"
+	fi
+}
+
 if cargo nextest --version >/dev/null 2>&1; then
-	step tests cargo nextest run --no-fail-fast "$@"
+	step tests measured cargo nextest run --no-fail-fast "$@"
 else
-	step tests cargo test --no-fail-fast "$@"
+	step tests measured cargo test --no-fail-fast "$@"
 fi
 
 # Real clients against a live server, then a short fuzz of the built-in tools'
 # parsers with a fixed seed so runs repeat (both skipped when only some tests were
 # asked for; scripts/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
 if [[ $# -eq 0 ]]; then
-	step clients bash scripts/live-checks.sh
+	step clients measured bash scripts/live-checks.sh
+	if [[ $COVERAGE -eq 1 ]]; then
+		step coverage bash scripts/coverage.sh report
+	fi
 	if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
 		SUMMARY+=("$(printf '%-8s skipped (SKIP_FUZZ=1)' fuzz)")
 	else
