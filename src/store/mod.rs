@@ -4,6 +4,7 @@ mod catalogue_index;
 pub mod embedded;
 mod lexical;
 pub mod postgres;
+mod similarity;
 mod vector_index;
 
 use async_trait::async_trait;
