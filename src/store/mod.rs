@@ -3,6 +3,7 @@
 mod catalogue_index;
 pub mod embedded;
 mod lexical;
+mod planner_statistics;
 pub mod postgres;
 mod similarity;
 mod vector_index;

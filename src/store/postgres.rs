@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     EmbeddingCounts, StoreError, StoreResult, ToolStore, catalogue_index::SharedCatalogueIndex,
-    in_order, version_from_tool,
+    in_order, planner_statistics::PlannerStatistics, version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -69,6 +69,7 @@ pub struct PostgresStore {
     changes: broadcast::Sender<()>,
     /// Follows the catalogue's notifications into `catalogue` and `changes`.
     listener: JoinHandle<()>,
+    statistics: PlannerStatistics,
 }
 
 impl PostgresStore {
@@ -119,6 +120,7 @@ impl PostgresStore {
             catalogue,
             changes,
             listener,
+            statistics: PlannerStatistics::default(),
         })
     }
 
@@ -432,7 +434,13 @@ impl ToolStore for PostgresStore {
                 .bind(model)
                 .execute(&self.pool)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        let written = done.rows_affected() == 1;
+        if written {
+            let catalogue_size = self.catalogue.count(&ToolFilter::default());
+            self.statistics
+                .embedding_written(&self.pool, catalogue_size as usize);
+        }
+        Ok(written)
     }
 
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {

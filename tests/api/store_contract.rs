@@ -946,3 +946,45 @@ async fn postgres_replicas_hear_each_others_changes() {
     first.close().await;
     second.close().await;
 }
+
+/// A bulk registration leaves PostgreSQL's planner statistics current, so searches use the
+/// HNSW index at once rather than after autovacuum's next visit.
+#[tokio::test]
+async fn postgres_analyses_tools_after_many_new_embeddings() {
+    let (db, store) = fresh(Backend::Postgres).await;
+    let stats = sqlx::PgPool::connect(db.database_url().expect("a PostgreSQL test database"))
+        .await
+        .unwrap();
+    let last_analyze = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'tools'",
+        )
+        .fetch_one(&stats)
+        .await
+        .unwrap()
+    };
+    let embeddings = vectors(210, 17);
+    for (n, vector) in embeddings.iter().enumerate() {
+        let t = tool(&format!("bulk.{n}"), "general", &[], "One of many");
+        store.create(&t).await.unwrap();
+        store.set_embedding(t.id, vector, "m").await.unwrap();
+        if n == 100 {
+            // Not yet: a hundred embeddings are too few to be worth an analysis.
+            assert_eq!(last_analyze().await, None);
+        }
+    }
+    let mut analysed = None;
+    for _ in 0..100 {
+        analysed = last_analyze().await;
+        if analysed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        analysed.is_some(),
+        "tools was not analysed after 210 embeddings"
+    );
+    stats.close().await;
+    store.close().await;
+}
