@@ -8,8 +8,9 @@
 #   scripts/coverage.sh clean           # forget the profiles of earlier runs
 #   scripts/coverage.sh with CMD...     # run CMD with builds instrumented and profiles collected
 #                                       # (cargo nextest run, scripts/live-checks.sh, ...)
-#   scripts/coverage.sh report          # lines, functions and regions per file of src/, the total,
-#                                       # lcov at target/coverage/lcov.info; fails below COVERAGE_MIN
+#   scripts/coverage.sh report          # lines, functions and regions per file of src/ and the total
+#                                       # (also in target/coverage/report.txt and total.txt), lcov at
+#                                       # target/coverage/lcov.info; fails below COVERAGE_MIN
 #
 # `with` uses the normal target directory: the crate's own code is compiled instrumented
 # (a rustc wrapper adds the flags to it alone), and every process of it writes its profile
@@ -85,7 +86,15 @@ cmd_report() {
 	eval "$(instrumented_env)"
 	mkdir -p target/coverage
 	cargo llvm-cov report --ignore-filename-regex "$NOT_SRC" --lcov --output-path target/coverage/lcov.info
-	cargo llvm-cov report --ignore-filename-regex "$NOT_SRC" --fail-under-lines "$COVERAGE_MIN"
+	local rc=0
+	cargo llvm-cov report --ignore-filename-regex "$NOT_SRC" --fail-under-lines "$COVERAGE_MIN" |
+		tee target/coverage/report.txt || rc=$?
+	# One line for the test script's summary.
+	awk -v min="$COVERAGE_MIN" '$1 == "TOTAL" {
+		printf "%s of lines in src/ (functions %s, regions %s; minimum %s%%)\n", $10, $7, $4, min
+	}' target/coverage/report.txt >target/coverage/total.txt
+	cat target/coverage/total.txt
+	return "$rc"
 }
 
 case "${1:-}" in

@@ -165,6 +165,9 @@ if [[ $# -eq 0 ]]; then
 	step clients measured bash scripts/live-checks.sh
 	if [[ $COVERAGE -eq 1 ]]; then
 		step coverage bash scripts/coverage.sh report
+		if [[ -s target/coverage/total.txt ]]; then
+			SUMMARY+=("$(printf '%-8s %s' covered "$(cat target/coverage/total.txt)")")
+		fi
 	fi
 	if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
 		SUMMARY+=("$(printf '%-8s skipped (SKIP_FUZZ=1)' fuzz)")
