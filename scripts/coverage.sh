@@ -5,7 +5,8 @@
 #
 # Usage:
 #   eval "$(scripts/coverage.sh env)"   # exports LLVM_COV and LLVM_PROFDATA; exit 1 without the tools
-#   scripts/coverage.sh clean           # forget the profiles of earlier runs
+#   scripts/coverage.sh clean           # forget earlier profiles; also removes this crate's own
+#                                       # build outputs in target/, so they are built instrumented
 #   scripts/coverage.sh with CMD...     # run CMD with builds instrumented and profiles collected
 #                                       # (cargo nextest run, scripts/live-checks.sh, ...)
 #   scripts/coverage.sh report          # lines, functions and regions per file of src/ and the total
