@@ -13,7 +13,11 @@ use std::{
 
 use uuid::Uuid;
 
-use super::{Facets, lexical};
+use super::{
+    Facets,
+    best_k::{BestK, Candidate},
+    lexical,
+};
 use crate::registry::model::{Page, Tool, ToolFilter};
 
 /// Term-frequency saturation: how quickly repeating a word stops adding to the score.
@@ -210,22 +214,24 @@ impl CatalogueIndex {
                 *score += idf * frequency * (K1 + 1.0) / (frequency + norm);
             }
         }
-        let mut hits: Vec<(Uuid, f64)> = touched
-            .into_iter()
-            .filter_map(|slot| {
-                let entry = self.slots[slot as usize].as_ref()?;
-                let score = scores[slot as usize];
-                (score > 0.0 && keep(&entry.facets)).then_some((entry.id, f64::from(score)))
-            })
-            .collect();
-        let best_first =
-            |a: &(Uuid, f64), b: &(Uuid, f64)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-        if hits.len() > k {
-            hits.select_nth_unstable_by(k - 1, best_first);
-            hits.truncate(k);
+        // The filter is asked only of documents good enough to enter the best k.
+        let mut best = BestK::new(k);
+        for slot in touched {
+            let Some(entry) = &self.slots[slot as usize] else {
+                continue;
+            };
+            let candidate = Candidate {
+                score: scores[slot as usize],
+                id: entry.id,
+            };
+            if candidate.score > 0.0 && best.admits(&candidate) && keep(&entry.facets) {
+                best.push(candidate);
+            }
         }
-        hits.sort_unstable_by(best_first);
-        hits
+        best.into_sorted()
+            .into_iter()
+            .map(|hit| (hit.id, f64::from(hit.score)))
+            .collect()
     }
 }
 

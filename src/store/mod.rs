@@ -1,5 +1,6 @@
 //! Storage: one async trait, two backends proven equal by one contract suite.
 
+mod best_k;
 mod catalogue_index;
 pub mod embedded;
 mod lexical;

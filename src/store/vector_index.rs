@@ -2,15 +2,13 @@
 //! dot product per tool: estimated from one byte per component for every tool, then
 //! computed in full for the few whose estimate's error bound reaches the best ones.
 
-use std::{
-    cmp::{Ordering, Reverse},
-    collections::{BinaryHeap, HashMap},
-};
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use super::{
     Facets,
+    best_k::{BestK, Candidate},
     similarity::{self, QuantisedQuery, normalised},
 };
 
@@ -180,73 +178,6 @@ impl VectorIndex {
         best.into_sorted()
             .into_iter()
             .map(|hit| (hit.id, hit.score))
-            .collect()
-    }
-}
-
-/// A scored row; `Ord` puts the better one last: higher score, then lower id.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Candidate {
-    score: f32,
-    id: Uuid,
-}
-
-impl Eq for Candidate {}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.id.cmp(&self.id))
-    }
-}
-
-/// The best `k` candidates seen so far, the worst of them on top of a min-heap, so a
-/// scan keeps k rows instead of scoring, collecting and sorting them all.
-struct BestK {
-    k: usize,
-    heap: BinaryHeap<Reverse<Candidate>>,
-}
-
-impl BestK {
-    fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    fn admits(&self, candidate: &Candidate) -> bool {
-        self.heap.len() < self.k || self.heap.peek().is_some_and(|worst| *candidate > worst.0)
-    }
-
-    /// The worst of the k kept, once there are k.
-    fn worst_when_full(&self) -> Option<Candidate> {
-        (self.heap.len() == self.k)
-            .then(|| self.heap.peek().map(|worst| worst.0))
-            .flatten()
-    }
-
-    fn push(&mut self, candidate: Candidate) {
-        self.heap.push(Reverse(candidate));
-        if self.heap.len() > self.k {
-            self.heap.pop();
-        }
-    }
-
-    /// Best first.
-    fn into_sorted(self) -> Vec<Candidate> {
-        // Sorting `Reverse`s ascending puts the greatest candidate first.
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Reverse(candidate)| candidate)
             .collect()
     }
 }
