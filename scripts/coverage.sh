@@ -67,10 +67,11 @@ cmd_env() {
 # The instrumented build's environment: the normal target directory, the crate's
 # own code compiled with -C instrument-coverage, profiles written under target/.
 instrumented_env() {
-	eval "$(cmd_env)"
-	local show
-	show="$(cargo llvm-cov show-env --sh 2>/dev/null)"
-	printf 'export LLVM_COV=%q LLVM_PROFDATA=%q\n%s\n' "$LLVM_COV" "$LLVM_PROFDATA" "$show"
+	local tools
+	tools="$(cmd_env)"
+	eval "$tools"
+	printf '%s\n' "$tools"
+	cargo llvm-cov show-env --sh 2>/dev/null
 }
 
 cmd_clean() {

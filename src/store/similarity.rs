@@ -28,7 +28,7 @@ pub fn quantise_row(row: &[f32], codes: &mut Vec<i8>) -> f32 {
 #[derive(Debug)]
 pub struct QuantisedQuery {
     pub codes: Vec<i16>,
-    pub scale: f32,
+    scale: f32,
     /// A row of scale `s` has `|estimate - exact| <= s * slack`.
     slack: f32,
 }
@@ -60,16 +60,16 @@ impl QuantisedQuery {
         // rounding, e_i (|e_i| <= scale/2) the query's and |r_i| <= 127 the row's codes.
         let l1: f32 = query.iter().map(|x| x.abs()).sum();
         let slack = l1 / 2.0 + scale / 2.0 * ROW_CODE_MAX * dims;
-        // Float rounding of the estimate itself, far below either term.
         Self {
             codes,
             scale,
-            slack: slack * (1.0 + 1e-4) + 1e-6,
+            // Rounds up what float arithmetic may have rounded down in the sums above.
+            slack: slack * (1.0 + 1e-4),
         }
     }
 
     /// The cosine estimate of a row of `row_scale` whose integer dot product is `sum`, and
-    /// the most it can be off by.
+    /// the most it can be off by (plus the float rounding of the estimate itself).
     pub fn estimate(&self, sum: i32, row_scale: f32) -> (f32, f32) {
         (
             sum as f32 * row_scale * self.scale,
