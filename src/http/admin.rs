@@ -112,7 +112,7 @@ async fn list_tools(
         tags: params.list("tags"),
         active_only: !params.flag("include_inactive")?,
     };
-    let paged = state.registry.list(&filter, page).await?;
+    let paged = state.registry.list_served(&filter, page).await?;
     Ok(Json(ToolPage::new(paged, page)))
 }
 

@@ -147,7 +147,7 @@ async fn list_tools(
     AppJson(request): AppJson<ListToolsRequest>,
 ) -> Result<Json<ToolPage>, ApiError> {
     let (filter, page) = request.into_query()?;
-    let paged = state.registry.list(&filter, page).await?;
+    let paged = state.registry.list_served(&filter, page).await?;
     Ok(Json(ToolPage::new(paged, page)))
 }
 

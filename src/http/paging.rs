@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::ApiError,
-    registry::model::{Page, Paged, Tool},
+    registry::{
+        model::{Page, Paged, Tool},
+        served::ServedTool,
+    },
 };
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -32,14 +35,15 @@ pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
 /// One page of tools as the list routes answer it.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolPage {
-    pub tools: Vec<Tool>,
+    #[schema(value_type = Vec<Tool>)]
+    pub tools: Vec<ServedTool>,
     pub total: u64,
     pub limit: u32,
     pub offset: u32,
 }
 
 impl ToolPage {
-    pub fn new(paged: Paged<Tool>, page: Page) -> Self {
+    pub fn new(paged: Paged<ServedTool>, page: Page) -> Self {
         Self {
             tools: paged.items,
             total: paged.total,

@@ -19,6 +19,7 @@ use crate::{
     registry::{
         ToolRegistry,
         model::{CallResult, ExecutionStatus, Tool as RegisteredTool},
+        served::ServedTool,
     },
 };
 
@@ -117,20 +118,12 @@ async fn find_tool(registry: &ToolRegistry, arguments: Value) -> Result<CallTool
         Ok(found) => found,
         Err(err) => return model_mistake(err),
     };
-    let tools: Vec<Value> = found
-        .tools
-        .iter()
-        .map(|hit| {
-            json!({
-                "name": hit.tool.name,
-                "description": hit.tool.description,
-                "category": hit.tool.category,
-                "tags": hit.tool.tags,
-                "score": hit.score,
-                "input_schema": hit.tool.input_schema,
-            })
-        })
-        .collect();
+    let mut tools = Vec::with_capacity(found.tools.len());
+    for hit in &found.tools {
+        let mut tool = summary(&decoded(&hit.tool)?);
+        tool["score"] = json!(hit.score);
+        tools.push(tool);
+    }
     Ok(CallToolResult::structured(json!({
         "tools": tools,
         "mode": found.mode,
@@ -175,14 +168,24 @@ async fn list_tools(registry: &ToolRegistry, arguments: Value) -> Result<CallToo
             Ok(query) => query,
             Err(err) => return model_mistake(err),
         };
-    let paged = registry.list(&filter, page).await?;
-    let tools: Vec<Value> = paged.items.iter().map(summary).collect();
+    let paged = registry.list_served(&filter, page).await?;
+    let tools = paged
+        .items
+        .iter()
+        .map(|tool| decoded(tool).map(|tool| summary(&tool)))
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     Ok(CallToolResult::structured(json!({
         "tools": tools,
         "total": paged.total,
         "limit": page.limit,
         "offset": page.offset,
     })))
+}
+
+/// The fields of a tool as served; it was encoded from a tool, so this fails only on a bug.
+fn decoded(tool: &ServedTool) -> Result<RegisteredTool, ApiError> {
+    tool.decode()
+        .map_err(|err| ApiError::Internal(format!("a served tool does not decode: {err}")))
 }
 
 fn summary(tool: &RegisteredTool) -> Value {

@@ -6,6 +6,7 @@ pub mod indexer;
 pub mod model;
 pub mod recorder;
 pub mod search;
+pub mod served;
 pub mod validation;
 pub mod versions;
 
@@ -27,6 +28,7 @@ use model::{
 };
 use recorder::ExecutionRecorder;
 use search::{AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult};
+use served::ServedTool;
 pub use versions::Registered;
 
 pub struct ToolRegistry {
@@ -127,40 +129,47 @@ impl ToolRegistry {
             None
         };
         let model = self.embedder.model_id();
-        let (mode, mut hits) = match (request.mode, query_vector) {
+        let (mode, mut ranked) = match (request.mode, query_vector) {
             (SearchMode::Text, _) => {
                 let text = self
                     .store
-                    .text_search(&request.query, limit, &filter)
+                    .text_search_ids(&request.query, limit, &filter)
                     .await?;
-                (AnsweredMode::Text, search::single_list(text, false))
+                (AnsweredMode::Text, search::single_list(&text, false))
             }
             (_, None) => {
                 let text = self
                     .store
-                    .text_search(&request.query, limit, &filter)
+                    .text_search_ids(&request.query, limit, &filter)
                     .await?;
-                (AnsweredMode::TextFallback, search::single_list(text, false))
+                (
+                    AnsweredMode::TextFallback,
+                    search::single_list(&text, false),
+                )
             }
             (SearchMode::Semantic, Some(vector)) => {
-                let near = self.store.nearest(&vector, model, limit, &filter).await?;
-                (AnsweredMode::Semantic, search::single_list(near, true))
+                let near = self
+                    .store
+                    .nearest_ids(&vector, model, limit, &filter)
+                    .await?;
+                (AnsweredMode::Semantic, search::single_list(&near, true))
             }
             (SearchMode::Hybrid, Some(vector)) => {
-                // Candidates are ranked and fused as ids; only the winners' rows are read.
+                // Candidates are ranked and fused as ids; only the winners are read.
                 let pool = search::hybrid_candidates(limit);
                 let (near, text) = tokio::try_join!(
                     self.store.nearest_ids(&vector, model, pool, &filter),
                     self.store.text_search_ids(&request.query, pool, &filter),
                 )?;
-                let mut fused = search::fuse(&near, &text, request.vector_weight);
-                fused.retain(|hit| hit.score >= request.threshold);
-                fused.truncate(limit as usize);
-                (AnsweredMode::Hybrid, self.with_tools(fused).await?)
+                (
+                    AnsweredMode::Hybrid,
+                    search::fuse(&near, &text, request.vector_weight),
+                )
             }
         };
-        hits.retain(|hit| hit.score >= request.threshold);
-        hits.truncate(limit as usize);
+        ranked.retain(|hit| hit.score >= request.threshold);
+        ranked.truncate(limit as usize);
+        let hits = self.with_tools(ranked).await?;
         let took = clock.elapsed();
         metrics::counter!("find_tool_requests_total",
             "requested" => request.mode.as_str(), "answered" => mode.as_str())
@@ -174,17 +183,17 @@ impl ToolRegistry {
         })
     }
 
-    /// The hits of fused candidates, best first (ties by name).
-    async fn with_tools(&self, fused: Vec<search::Fused>) -> Result<Vec<SearchHit>, ApiError> {
-        let ids: Vec<Uuid> = fused.iter().map(|hit| hit.id).collect();
-        let mut tools: HashMap<Uuid, Tool> = self
+    /// The hits of ranked candidates, best first (ties by name), with their tools as served.
+    async fn with_tools(&self, ranked: Vec<search::Fused>) -> Result<Vec<SearchHit>, ApiError> {
+        let ids: Vec<Uuid> = ranked.iter().map(|hit| hit.id).collect();
+        let mut tools: HashMap<Uuid, ServedTool> = self
             .store
-            .get_many(&ids)
+            .served_many(&ids)
             .await?
             .into_iter()
-            .map(|tool| (tool.id, tool))
+            .map(|tool| (tool.id(), tool))
             .collect();
-        let mut hits: Vec<SearchHit> = fused
+        let mut hits: Vec<SearchHit> = ranked
             .into_iter()
             .filter_map(|hit| {
                 Some(SearchHit {
@@ -214,14 +223,13 @@ impl ToolRegistry {
             active_only: true,
             ..ToolFilter::default()
         };
-        let near = self
+        let mut near = self
             .store
-            .nearest(&vector, self.embedder.model_id(), limit + 1, &filter)
+            .nearest_ids(&vector, self.embedder.model_id(), limit + 1, &filter)
             .await?;
-        let mut hits = search::single_list(near, true);
-        hits.retain(|hit| hit.tool.id != id);
-        hits.truncate(limit as usize);
-        Ok(hits)
+        near.retain(|(near_id, _)| *near_id != id);
+        near.truncate(limit as usize);
+        self.with_tools(search::single_list(&near, true)).await
     }
 
     pub fn executor(&self) -> &Arc<Executor> {
@@ -425,6 +433,15 @@ impl ToolRegistry {
 
     pub async fn list(&self, filter: &ToolFilter, page: Page) -> Result<Paged<Tool>, ApiError> {
         Ok(self.store.list(filter, page).await?)
+    }
+
+    /// `list` as the read routes serve it: tools encoded once and shared between responses.
+    pub async fn list_served(
+        &self,
+        filter: &ToolFilter,
+        page: Page,
+    ) -> Result<Paged<ServedTool>, ApiError> {
+        Ok(self.store.list_served(filter, page).await?)
     }
 
     /// Validates the arguments, runs the tool and queues its execution record. A tool that

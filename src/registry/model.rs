@@ -205,13 +205,6 @@ pub struct Paged<T> {
     pub total: u64,
 }
 
-/// A tool with a relevance score in [0, 1] (higher is better).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScoredTool {
-    pub tool: Tool,
-    pub score: f64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::model::{ScoredTool, Tool};
+use super::{model::Tool, served::ServedTool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -60,7 +60,8 @@ pub struct SearchRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
-    pub tool: Tool,
+    #[schema(value_type = Tool)]
+    pub tool: ServedTool,
     pub score: f64,
     pub vector_score: Option<f64>,
     pub text_score: Option<f64>,
@@ -149,17 +150,18 @@ pub fn sort_hits(hits: &mut [SearchHit]) {
     hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then_with(|| a.tool.name.cmp(&b.tool.name))
+            .then_with(|| a.tool.name().cmp(b.tool.name()))
     });
 }
 
-pub fn single_list(hits: Vec<ScoredTool>, vector: bool) -> Vec<SearchHit> {
-    hits.into_iter()
-        .map(|hit| SearchHit {
-            score: hit.score,
-            vector_score: vector.then_some(hit.score),
-            text_score: (!vector).then_some(hit.score),
-            tool: hit.tool,
+/// The candidates of one ranking alone (vector or full text), as fusion would give them.
+pub fn single_list(hits: &[(Uuid, f64)], vector: bool) -> Vec<Fused> {
+    hits.iter()
+        .map(|&(id, score)| Fused {
+            id,
+            score,
+            vector_score: vector.then_some(score),
+            text_score: (!vector).then_some(score),
         })
         .collect()
 }

@@ -21,9 +21,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, Facets, StoreError, StoreResult, ToolStore,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
     catalogue_index::SharedCatalogueIndex,
-    in_order, percentile_cont,
+    percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
     version_from_tool,
 };
@@ -58,6 +58,7 @@ pub struct EmbeddedStore {
     index: Arc<RwLock<VectorIndex>>,
     catalogue: SharedCatalogueIndex,
     changes: broadcast::Sender<()>,
+    tool_cache: ToolCache,
 }
 
 /// Change signals kept for slow subscribers; a lagging one still learns that something changed.
@@ -101,6 +102,7 @@ impl EmbeddedStore {
             index: Arc::default(),
             catalogue: SharedCatalogueIndex::default(),
             changes: broadcast::channel(CHANGE_BACKLOG).0,
+            tool_cache: ToolCache::default(),
         };
         store.reconcile_dimensions().await?;
         store.load_index().await?;
@@ -389,6 +391,7 @@ impl ToolStore for EmbeddedStore {
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         tx.commit().await?;
         self.catalogue.index(tool);
+        self.tool_cache.drop_tool(&tool.id);
         self.announce_change();
         self.with_index(|index| {
             if tool.embedding_model.is_none() {
@@ -421,6 +424,7 @@ impl ToolStore for EmbeddedStore {
             .await?;
         self.with_index(|index| index.remove(&id));
         self.catalogue.remove(&id);
+        self.tool_cache.drop_tool(&id);
         let deleted = done.rows_affected() == 1;
         if deleted {
             self.announce_change();
@@ -441,23 +445,20 @@ impl ToolStore for EmbeddedStore {
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
             self.catalogue.refilter(tool);
+            self.tool_cache.drop_tool(&id);
             self.announce_change();
             self.with_index(|index| index.update_meta(tool.id, meta_of(tool)));
         }
         Ok(tool)
     }
 
-    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
-        let (ids, total) = self.catalogue.list(filter, page);
-        let tools = self.get_many(&ids).await?;
-        let keyed = ids.into_iter().map(|id| (id, ())).collect();
-        Ok(Paged {
-            items: in_order(keyed, tools)
-                .into_iter()
-                .map(|(tool, ())| tool)
-                .collect(),
-            total,
-        })
+    async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
+        let (items, total) = self.catalogue.list(filter, page);
+        Ok(Paged { items, total })
+    }
+
+    fn tool_cache(&self) -> &ToolCache {
+        &self.tool_cache
     }
 
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
@@ -500,6 +501,7 @@ impl ToolStore for EmbeddedStore {
             facets: facets_from_row(&row)?,
         };
         self.with_index(|index| index.upsert(id, embedding, meta));
+        self.tool_cache.drop_tool(&id);
         Ok(true)
     }
 

@@ -7,6 +7,7 @@ mod lexical;
 mod planner_statistics;
 pub mod postgres;
 mod similarity;
+mod tool_cache;
 mod vector_index;
 
 use async_trait::async_trait;
@@ -14,9 +15,11 @@ use uuid::Uuid;
 
 pub use embedded::EmbeddedStore;
 pub use postgres::PostgresStore;
+pub use tool_cache::ToolCache;
 
-use crate::registry::model::{
-    Execution, ExecutionFilter, Page, Paged, ScoredTool, Tool, ToolFilter, ToolStats, ToolVersion,
+use crate::registry::{
+    model::{Execution, ExecutionFilter, Page, Paged, Tool, ToolFilter, ToolStats, ToolVersion},
+    served::ServedTool,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -142,8 +145,64 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>>;
     /// The tools with these ids, in any order; ids of tools that do not exist are skipped.
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>>;
-    /// Tools ordered by name.
-    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>>;
+    /// The ids of one page of tools ordered by name, and how many tools match the filter.
+    async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>>;
+
+    /// Tools ordered by name, read from the database.
+    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
+        let ids = self.list_ids(filter, page).await?;
+        let tools = self.get_many(&ids.items).await?;
+        let keyed = ids.items.into_iter().map(|id| (id, ())).collect();
+        Ok(Paged {
+            items: in_order(keyed, tools)
+                .into_iter()
+                .map(|(tool, ())| tool)
+                .collect(),
+            total: ids.total,
+        })
+    }
+
+    /// Tools ordered by name, as served (from the tool cache where it has them).
+    async fn list_served(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<ServedTool>> {
+        let ids = self.list_ids(filter, page).await?;
+        Ok(Paged {
+            items: self.served_many(&ids.items).await?,
+            total: ids.total,
+        })
+    }
+
+    /// The tools served from this store: the store drops a tool from it on every change.
+    fn tool_cache(&self) -> &ToolCache;
+
+    /// The tools with these ids as served, in the ids' order; ids of tools that do not
+    /// exist are skipped. The cache answers what it holds, the database the rest.
+    async fn served_many(&self, ids: &[Uuid]) -> StoreResult<Vec<ServedTool>> {
+        let cache = self.tool_cache();
+        let mut found: Vec<Option<ServedTool>> = ids.iter().map(|id| cache.get(id)).collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, tool)| tool.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let start = cache.read_start();
+            let read: Vec<ServedTool> = self
+                .get_many(&missing)
+                .await?
+                .iter()
+                .map(ServedTool::from)
+                .collect();
+            cache.keep(start, &read);
+            for tool in read {
+                if let Some(at) = ids.iter().position(|id| *id == tool.id()) {
+                    found[at] = Some(tool);
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64>;
 
     /// Stores the embedding of a tool and the model that made it.
@@ -170,42 +229,6 @@ pub trait ToolStore: Send + Sync + 'static {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<(Uuid, f64)>>;
-
-    /// `nearest_ids` with the tools.
-    async fn nearest(
-        &self,
-        query: &[f32],
-        model: &str,
-        k: u32,
-        filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.nearest_ids(query, model, k, filter).await?;
-        self.with_tools(hits).await
-    }
-
-    /// `text_search_ids` with the tools.
-    async fn text_search(
-        &self,
-        query: &str,
-        k: u32,
-        filter: &ToolFilter,
-    ) -> StoreResult<Vec<ScoredTool>> {
-        let hits = self.text_search_ids(query, k, filter).await?;
-        self.with_tools(hits).await
-    }
-
-    /// Reads the tools of ranked (id, score) pairs, keeping their order.
-    async fn with_tools(&self, hits: Vec<(Uuid, f64)>) -> StoreResult<Vec<ScoredTool>> {
-        if hits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = hits.iter().map(|(id, _)| *id).collect();
-        let tools = self.get_many(&ids).await?;
-        Ok(in_order(hits, tools)
-            .into_iter()
-            .map(|(tool, score)| ScoredTool { tool, score })
-            .collect())
-    }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()>;
     /// Newest first.

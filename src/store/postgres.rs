@@ -1,6 +1,6 @@
 //! PostgreSQL + pgvector: the production backend, shared by many replicas.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use pgvector::Vector;
@@ -12,8 +12,9 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, StoreError, StoreResult, ToolStore, catalogue_index::SharedCatalogueIndex,
-    in_order, planner_statistics::PlannerStatistics, version_from_tool,
+    EmbeddingCounts, StoreError, StoreResult, ToolCache, ToolStore,
+    catalogue_index::SharedCatalogueIndex, planner_statistics::PlannerStatistics,
+    version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -58,6 +59,9 @@ impl Default for PostgresOptions {
 
 /// The channel migration 0002's triggers announce catalogue changes on.
 const CHANGE_CHANNEL: &str = "tool_catalogue_changed";
+/// The channel migration 0005's trigger announces a tool's new embedding model on: no change
+/// of the catalogue, but the tool as served shows its model.
+const EMBEDDING_CHANNEL: &str = "tool_embedding_changed";
 const CHANGE_BACKLOG: usize = 16;
 
 pub struct PostgresStore {
@@ -67,7 +71,9 @@ pub struct PostgresStore {
     /// writes and the notifications of everyone else's.
     catalogue: SharedCatalogueIndex,
     changes: broadcast::Sender<()>,
-    /// Follows the catalogue's notifications into `catalogue` and `changes`.
+    /// Tools as served; whatever a notification names is dropped from it.
+    tool_cache: Arc<ToolCache>,
+    /// Follows the catalogue's notifications into `catalogue`, `tool_cache` and `changes`.
     listener: JoinHandle<()>,
     statistics: PlannerStatistics,
 }
@@ -105,20 +111,25 @@ impl PostgresStore {
         migrate(&pool, dimensions).await?;
         let catalogue = SharedCatalogueIndex::default();
         let changes = broadcast::channel(CHANGE_BACKLOG).0;
+        let tool_cache = Arc::new(ToolCache::default());
         // Listening starts before the index is read, so no change falls in between.
         let listener = listen_for_changes(&pool).await?;
         reload_catalogue_index(&pool, &catalogue).await?;
         let listener = tokio::spawn(follow_changes(
             pool.clone(),
             listener,
-            catalogue.clone(),
-            changes.clone(),
+            Followers {
+                catalogue: catalogue.clone(),
+                tool_cache: tool_cache.clone(),
+                changes: changes.clone(),
+            },
         ));
         Ok(Self {
             pool,
             dimensions,
             catalogue,
             changes,
+            tool_cache,
             listener,
             statistics: PlannerStatistics::default(),
         })
@@ -349,6 +360,7 @@ impl ToolStore for PostgresStore {
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
         tx.commit().await?;
         self.catalogue.index(tool);
+        self.tool_cache.drop_tool(&tool.id);
         Ok(true)
     }
 
@@ -372,6 +384,7 @@ impl ToolStore for PostgresStore {
             .execute(&self.pool)
             .await?;
         self.catalogue.remove(&id);
+        self.tool_cache.drop_tool(&id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -388,21 +401,18 @@ impl ToolStore for PostgresStore {
         let tool = row.as_ref().map(tool_from_row).transpose()?;
         if let Some(tool) = &tool {
             self.catalogue.refilter(tool);
+            self.tool_cache.drop_tool(&id);
         }
         Ok(tool)
     }
 
-    async fn list(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Tool>> {
-        let (ids, total) = self.catalogue.list(filter, page);
-        let tools = self.get_many(&ids).await?;
-        let keyed = ids.into_iter().map(|id| (id, ())).collect();
-        Ok(Paged {
-            items: in_order(keyed, tools)
-                .into_iter()
-                .map(|(tool, ())| tool)
-                .collect(),
-            total,
-        })
+    async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
+        let (items, total) = self.catalogue.list(filter, page);
+        Ok(Paged { items, total })
+    }
+
+    fn tool_cache(&self) -> &ToolCache {
+        &self.tool_cache
     }
 
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
@@ -436,6 +446,7 @@ impl ToolStore for PostgresStore {
                 .await?;
         let written = done.rows_affected() == 1;
         if written {
+            self.tool_cache.drop_tool(&id);
             let catalogue_size = self.catalogue.count(&ToolFilter::default());
             self.statistics
                 .embedding_written(&self.pool, catalogue_size as usize);
@@ -619,7 +630,9 @@ impl ToolStore for PostgresStore {
 
 async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANGE_CHANNEL).await?;
+    listener
+        .listen_all([CHANGE_CHANNEL, EMBEDDING_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
@@ -661,23 +674,41 @@ async fn refresh_tool(
 /// refreshed in the catalogue index and subscribers are told. After a lost connection it listens
 /// again, then re-reads the whole catalogue (notifications sent meanwhile are gone) and
 /// signals a change.
-async fn follow_changes(
-    pool: PgPool,
-    mut listener: PgListener,
-    catalogue: SharedCatalogueIndex,
-    changes: broadcast::Sender<()>,
-) {
+async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Followers) {
+    let Followers {
+        catalogue,
+        tool_cache,
+        changes,
+    } = followers;
     loop {
         let refreshed = match listener.try_recv().await {
-            Ok(Some(notification)) => match Uuid::parse_str(notification.payload()) {
-                Ok(id) => refresh_tool(&pool, &catalogue, id).await,
-                Err(_) => reload_catalogue_index(&pool, &catalogue).await,
-            },
+            Ok(Some(notification)) => {
+                let id = Uuid::parse_str(notification.payload()).ok();
+                if notification.channel() == EMBEDDING_CHANNEL {
+                    // Only the tool as served shows its model: nothing to re-index, nobody to tell.
+                    match id {
+                        Some(id) => tool_cache.drop_tool(&id),
+                        None => tool_cache.clear(),
+                    }
+                    continue;
+                }
+                match id {
+                    Some(id) => {
+                        tool_cache.drop_tool(&id);
+                        refresh_tool(&pool, &catalogue, id).await
+                    }
+                    None => {
+                        tool_cache.clear();
+                        reload_catalogue_index(&pool, &catalogue).await
+                    }
+                }
+            }
             Ok(None) | Err(_) => {
                 let Some(again) = listen_again(&pool).await else {
                     return;
                 };
                 listener = again;
+                tool_cache.clear();
                 reload_catalogue_index(&pool, &catalogue).await
             }
         };
@@ -687,6 +718,13 @@ async fn follow_changes(
         }
         let _ = changes.send(());
     }
+}
+
+/// What a replica keeps current from the catalogue's notifications.
+struct Followers {
+    catalogue: SharedCatalogueIndex,
+    tool_cache: Arc<ToolCache>,
+    changes: broadcast::Sender<()>,
 }
 
 /// A new listener once the database answers again; `None` when the store is closing.

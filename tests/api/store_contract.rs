@@ -9,7 +9,7 @@ use tool_registry::{
         Execution, ExecutionFilter, ExecutionStatus, Implementation, Page, Tool, ToolFilter,
         now_micros,
     },
-    store::{StoreError, ToolStore},
+    store::{StoreError, StoreResult, ToolStore},
 };
 use uuid::Uuid;
 
@@ -28,6 +28,7 @@ crate::on_both_backends!(
     a_new_dimension_drops_old_vectors,
     catalogue_changes_are_announced,
     updates_keep_the_replaced_definitions,
+    served_tools_follow_every_change,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -87,6 +88,74 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// A tool with its score, as the searches below return them.
+#[derive(Debug)]
+struct Scored {
+    tool: Tool,
+    score: f64,
+}
+
+/// The store's ranked ids with their tools as served (through the tool cache), as the
+/// registry answers a search.
+#[async_trait::async_trait]
+trait SearchWithTools {
+    async fn nearest(
+        &self,
+        query: &[f32],
+        model: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<Scored>>;
+    async fn text_search(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<Scored>>;
+}
+
+#[async_trait::async_trait]
+impl SearchWithTools for Arc<dyn ToolStore> {
+    async fn nearest(
+        &self,
+        query: &[f32],
+        model: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<Scored>> {
+        let ranked = self.nearest_ids(query, model, k, filter).await?;
+        with_tools(self, ranked).await
+    }
+
+    async fn text_search(
+        &self,
+        query: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> StoreResult<Vec<Scored>> {
+        let ranked = self.text_search_ids(query, k, filter).await?;
+        with_tools(self, ranked).await
+    }
+}
+
+async fn with_tools(
+    store: &Arc<dyn ToolStore>,
+    ranked: Vec<(Uuid, f64)>,
+) -> StoreResult<Vec<Scored>> {
+    let ids: Vec<Uuid> = ranked.iter().map(|(id, _)| *id).collect();
+    let served = store.served_many(&ids).await?;
+    Ok(ranked
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let tool = served.iter().find(|tool| tool.id() == id)?;
+            Some(Scored {
+                tool: tool.decode().expect("a served tool decodes"),
+                score,
+            })
+        })
+        .collect())
 }
 
 const ALL: Page = Page {
@@ -601,9 +670,7 @@ async fn changed_text_drops_the_embedding(backend: Backend) {
 
     let stored = store.get(a.id).await.unwrap().unwrap();
     assert_eq!(stored.embedding_model.as_deref(), Some("model-1"));
-    let names = |hits: Vec<tool_registry::registry::model::ScoredTool>| {
-        hits.into_iter().map(|h| h.tool.name).collect::<Vec<_>>()
-    };
+    let names = |hits: Vec<Scored>| hits.into_iter().map(|h| h.tool.name).collect::<Vec<_>>();
     let everything = ToolFilter::default();
     // Vectors of another model are never compared with this one.
     let hits = store
@@ -987,4 +1054,105 @@ async fn postgres_analyses_tools_after_many_new_embeddings() {
     );
     stats.close().await;
     store.close().await;
+}
+
+/// The one tool served under `id` (through the tool cache), decoded.
+async fn served(store: &Arc<dyn ToolStore>, id: Uuid) -> Option<Tool> {
+    let served = store.served_many(&[id]).await.unwrap();
+    assert!(served.len() <= 1);
+    served.first().map(|tool| tool.decode().unwrap())
+}
+
+/// Tools are served from a cache; each change is served from the next read on.
+async fn served_tools_follow_every_change(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let mut t = tool("cached.tool", "general", &["x"], "Served from memory");
+    let other = tool("other.tool", "general", &[], "Never changed");
+    store.create(&t).await.unwrap();
+    store.create(&other).await.unwrap();
+    // Read twice: the second read comes from the cache.
+    for _ in 0..2 {
+        assert_eq!(served(&store, t.id).await.as_ref(), Some(&t));
+    }
+    let both = store
+        .served_many(&[other.id, Uuid::new_v4(), t.id])
+        .await
+        .unwrap();
+    let names: Vec<&str> = both.iter().map(|tool| tool.name()).collect();
+    assert_eq!(
+        names,
+        vec!["other.tool", "cached.tool"],
+        "in the ids' order"
+    );
+
+    store.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    t.embedding_model = Some("m".into());
+    assert_eq!(served(&store, t.id).await.as_ref(), Some(&t));
+
+    t.description = "Edited".into();
+    t.embedding_model = None;
+    t.updated_at = now_micros();
+    store.update(&t).await.unwrap();
+    assert_eq!(served(&store, t.id).await.as_ref(), Some(&t));
+
+    let switched_off = store.set_active(t.id, false).await.unwrap().unwrap();
+    assert_eq!(served(&store, t.id).await.as_ref(), Some(&switched_off));
+    let everything = store
+        .list_served(&ToolFilter::default(), ALL)
+        .await
+        .unwrap();
+    assert_eq!(everything.total, 2);
+    let listed: Vec<Tool> = everything
+        .items
+        .iter()
+        .map(|tool| tool.decode().unwrap())
+        .collect();
+    assert_eq!(listed, vec![switched_off, other.clone()]);
+
+    store.delete(t.id).await.unwrap();
+    assert_eq!(served(&store, t.id).await, None);
+    assert_eq!(served(&store, other.id).await.as_ref(), Some(&other));
+}
+
+/// Each replica serves tools from its own cache, and drops a tool when another replica
+/// changes it or stores its embedding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_serve_each_others_changes() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first = db.open(DIMS).await;
+    let second = db.open(DIMS).await;
+    let mut t = tool("served.twice", "general", &[], "Cached by both replicas");
+    second.create(&t).await.unwrap();
+    assert_eq!(served(&first, t.id).await.as_ref(), Some(&t));
+    assert_eq!(served(&second, t.id).await.as_ref(), Some(&t));
+
+    // Waits until the first replica serves what the second wrote (notifications are async).
+    let first_serves = |expected: Option<Tool>, after: &'static str| {
+        let first = first.clone();
+        let id = t.id;
+        async move {
+            for _ in 0..100 {
+                if served(&first, id).await == expected {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the first replica still serves an old tool after {after}");
+        }
+    };
+
+    second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    t.embedding_model = Some("m".into());
+    first_serves(Some(t.clone()), "an embedding stored elsewhere").await;
+
+    t.description = "Edited elsewhere".into();
+    t.updated_at = now_micros();
+    second.update(&t).await.unwrap();
+    first_serves(Some(t.clone()), "an update elsewhere").await;
+
+    let switched_off = second.set_active(t.id, false).await.unwrap().unwrap();
+    first_serves(Some(switched_off), "a deactivation elsewhere").await;
+
+    second.delete(t.id).await.unwrap();
+    first_serves(None, "a delete elsewhere").await;
 }
