@@ -7,6 +7,8 @@
 //! BENCH_DATABASE_URL=postgres://… cargo run --release --example bench -- --backend postgres
 //! ```
 //!
+//! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory`.
+//!
 //! The catalogue is the Seal-Tools benchmark's 4,076 real tool definitions, repeated with
 //! numbered variants up to N; queries are the benchmark's own. Numbers come from this
 //! machine's clock: compare runs on the same machine only.
@@ -27,7 +29,8 @@ use serde_json::{Value, json};
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// embedded, postgres or both (postgres needs BENCH_DATABASE_URL, an empty database).
+    /// embedded, postgres, postgres-memory (vectors searched in the server's memory) or both
+    /// (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty database.
     #[arg(long, default_value = "embedded")]
     backend: String,
     /// Tools in the catalogue.
@@ -80,7 +83,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &Args, database_url: Option<&str>) -> anyhow::Result<Self> {
+    fn start(args: &Args, database_url: Option<&str>, vector_search: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -101,6 +104,7 @@ impl Server {
             .env("REGISTER_BUILTINS", "true")
             .env("RUST_LOG", "warn")
             .env("DATABASE_MAX_CONNECTIONS", "16")
+            .env("DATABASE_VECTOR_SEARCH", vector_search)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
@@ -344,7 +348,12 @@ async fn bench_backend(
     backend: &str,
     database_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    let server = Server::start(args, database_url)?;
+    let vector_search = if backend == "postgres-memory" {
+        "memory"
+    } else {
+        "hnsw"
+    };
+    let server = Server::start(args, database_url, vector_search)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -442,6 +451,7 @@ async fn bench_backend(
     );
     if let Some(url) = database_url
         && args.only.is_none()
+        && vector_search == "hnsw"
     {
         hnsw_recall(url, &queries, &args.embedder).await?;
     }
@@ -548,7 +558,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     for backend in backends {
         let url = match backend {
-            "postgres" => Some(
+            "postgres" | "postgres-memory" => Some(
                 std::env::var("BENCH_DATABASE_URL")
                     .context("the postgres backend needs BENCH_DATABASE_URL (an empty database)")?,
             ),

@@ -39,6 +39,16 @@ pub enum EmbeddingProvider {
     Http,
 }
 
+/// Where a PostgreSQL replica searches vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorSearch {
+    /// pgvector's HNSW index, in the database: nothing held per replica.
+    Hnsw,
+    /// Every vector also in the replica's memory, searched exactly there.
+    Memory,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminAuth {
@@ -75,6 +85,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before answering 503.
     pub database_acquire_timeout_ms: u64,
+    /// With PostgreSQL: `hnsw` (the database's index) or `memory` (each replica's own).
+    pub database_vector_search: VectorSearch,
     /// Where the embedded store keeps `registry.db`.
     pub registry_data_dir: PathBuf,
     /// `local` (the offline model, the default), `hash` or `http`.
@@ -175,6 +187,7 @@ impl Settings {
             .set_default("port", 8080)?
             .set_default("database_max_connections", 10)?
             .set_default("database_acquire_timeout_ms", 3000)?
+            .set_default("database_vector_search", "hnsw")?
             .set_default("registry_data_dir", "./data")?
             .set_default("embedding_provider", "local")?
             .set_default("embedding_model_dir", "./models/all-MiniLM-L6-v2")?

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    config::{AdminAuth, EmbeddingProvider},
+    config::{AdminAuth, EmbeddingProvider, VectorSearch},
     embedding::{
         Embedder,
         cached::{CacheConfig, CachedEmbedder},
@@ -119,6 +119,7 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
                 acquire_timeout: std::time::Duration::from_millis(
                     settings.database_acquire_timeout_ms,
                 ),
+                vectors_in_memory: settings.database_vector_search == VectorSearch::Memory,
                 ..PostgresOptions::default()
             };
             Arc::new(

@@ -6,6 +6,7 @@ pub mod embedded;
 mod lexical;
 mod planner_statistics;
 pub mod postgres;
+mod replica_vectors;
 mod similarity;
 mod tool_cache;
 mod vector_index;

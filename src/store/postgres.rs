@@ -5,16 +5,16 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use pgvector::Vector;
 use sqlx::{
-    Executor, PgPool, Postgres, QueryBuilder, Row,
+    Executor, PgPool, Postgres, QueryBuilder, Row, Transaction,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow},
 };
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, StoreError, StoreResult, ToolCache, ToolStore,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
     catalogue_index::SharedCatalogueIndex, planner_statistics::PlannerStatistics,
-    version_from_tool,
+    replica_vectors::ReplicaVectors, version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -45,6 +45,9 @@ pub struct PostgresOptions {
     pub acquire_timeout: Duration,
     /// HNSW search breadth: higher is closer to exact and slower.
     pub hnsw_ef_search: u32,
+    /// Keep every vector in this replica's memory and search there (exact) instead of
+    /// through the HNSW index.
+    pub vectors_in_memory: bool,
 }
 
 impl Default for PostgresOptions {
@@ -53,6 +56,7 @@ impl Default for PostgresOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             hnsw_ef_search: 100,
+            vectors_in_memory: false,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct PostgresStore {
     changes: broadcast::Sender<()>,
     /// Tools as served; whatever a notification names is dropped from it.
     tool_cache: Arc<ToolCache>,
+    /// Every vector, when searches run in this replica's memory rather than in PostgreSQL.
+    vectors: Option<Arc<ReplicaVectors>>,
     /// Follows the catalogue's notifications into `catalogue`, `tool_cache` and `changes`.
     listener: JoinHandle<()>,
     statistics: PlannerStatistics,
@@ -111,25 +117,27 @@ impl PostgresStore {
         migrate(&pool, dimensions).await?;
         let catalogue = SharedCatalogueIndex::default();
         let changes = broadcast::channel(CHANGE_BACKLOG).0;
-        let tool_cache = Arc::new(ToolCache::default());
-        // Listening starts before the index is read, so no change falls in between.
+        let followers = Followers {
+            catalogue: catalogue.clone(),
+            tool_cache: Arc::new(ToolCache::default()),
+            vectors: options
+                .vectors_in_memory
+                .then(|| Arc::new(ReplicaVectors::default())),
+            changes: changes.clone(),
+        };
+        let tool_cache = followers.tool_cache.clone();
+        let vectors = followers.vectors.clone();
+        // Listening starts before the indexes are read, so no change falls in between.
         let listener = listen_for_changes(&pool).await?;
-        reload_catalogue_index(&pool, &catalogue).await?;
-        let listener = tokio::spawn(follow_changes(
-            pool.clone(),
-            listener,
-            Followers {
-                catalogue: catalogue.clone(),
-                tool_cache: tool_cache.clone(),
-                changes: changes.clone(),
-            },
-        ));
+        followers.reload(&pool).await?;
+        let listener = tokio::spawn(follow_changes(pool.clone(), listener, followers));
         Ok(Self {
             pool,
             dimensions,
             catalogue,
             changes,
             tool_cache,
+            vectors,
             listener,
             statistics: PlannerStatistics::default(),
         })
@@ -142,6 +150,29 @@ impl PostgresStore {
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
         super::check_dimensions(vector, self.dimensions)
     }
+
+    /// Commits a write that already changed this replica's vectors; if the commit fails the
+    /// tool's vector is read back, since the database kept what it had.
+    async fn commit_or_refresh(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> StoreResult<()> {
+        let Err(err) = tx.commit().await else {
+            return Ok(());
+        };
+        if let Some(vectors) = &self.vectors
+            && let Err(refresh) = vectors.refresh(&self.pool, id).await
+        {
+            // The notification connection is likely lost too; its return reloads every vector.
+            tracing::warn!(%refresh, "cannot re-read a vector after a failed commit");
+        }
+        Err(err.into())
+    }
+}
+
+fn facets_from_row(row: &PgRow) -> Result<Facets, sqlx::Error> {
+    Ok(Facets {
+        category: row.try_get("category")?,
+        tags: row.try_get("tags")?,
+        is_active: row.try_get("is_active")?,
+    })
 }
 
 /// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
@@ -358,7 +389,10 @@ impl ToolStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        tx.commit().await?;
+        if let Some(vectors) = &self.vectors {
+            vectors.follow(tool);
+        }
+        self.commit_or_refresh(tx, tool.id).await?;
         self.catalogue.index(tool);
         self.tool_cache.drop_tool(&tool.id);
         Ok(true)
@@ -379,16 +413,22 @@ impl ToolStore for PostgresStore {
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM tools WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if let Some(vectors) = &self.vectors {
+            vectors.remove(&id);
+        }
+        self.commit_or_refresh(tx, id).await?;
         self.catalogue.remove(&id);
         self.tool_cache.drop_tool(&id);
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE tools SET is_active = $2, updated_at = $3 WHERE id = $1 \
              RETURNING {TOOL_COLUMNS}"
@@ -396,9 +436,13 @@ impl ToolStore for PostgresStore {
         .bind(id)
         .bind(active)
         .bind(crate::registry::model::now_micros())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let tool = row.as_ref().map(tool_from_row).transpose()?;
+        if let (Some(vectors), Some(tool)) = (&self.vectors, &tool) {
+            vectors.follow(tool);
+        }
+        self.commit_or_refresh(tx, id).await?;
         if let Some(tool) = &tool {
             self.catalogue.refilter(tool);
             self.tool_cache.drop_tool(&id);
@@ -437,14 +481,25 @@ impl ToolStore for PostgresStore {
 
     async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
         self.check_dimensions(embedding)?;
-        let done =
-            sqlx::query("UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1")
-                .bind(id)
-                .bind(Vector::from(embedding.to_vec()))
-                .bind(model)
-                .execute(&self.pool)
-                .await?;
-        let written = done.rows_affected() == 1;
+        let statement = sqlx::query(
+            "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
+             RETURNING category, tags, is_active",
+        )
+        .bind(id)
+        .bind(Vector::from(embedding.to_vec()))
+        .bind(model);
+        let written = match &self.vectors {
+            None => statement.fetch_optional(&self.pool).await?.is_some(),
+            Some(vectors) => {
+                let mut tx = self.pool.begin().await?;
+                let row = statement.fetch_optional(&mut *tx).await?;
+                if let Some(row) = &row {
+                    vectors.set(id, embedding, model, facets_from_row(row)?);
+                }
+                self.commit_or_refresh(tx, id).await?;
+                row.is_some()
+            }
+        };
         if written {
             self.tool_cache.drop_tool(&id);
             let catalogue_size = self.catalogue.count(&ToolFilter::default());
@@ -478,6 +533,9 @@ impl ToolStore for PostgresStore {
         filter: &ToolFilter,
     ) -> StoreResult<Vec<(Uuid, f64)>> {
         self.check_dimensions(query)?;
+        if let Some(vectors) = &self.vectors {
+            return Ok(vectors.nearest(query, model, k, filter));
+        }
         let vector = Vector::from(query.to_vec());
         let mut qb = QueryBuilder::new("SELECT id, 1 - (embedding <=> ");
         qb.push_bind(vector.clone())
@@ -675,48 +733,33 @@ async fn refresh_tool(
 /// again, then re-reads the whole catalogue (notifications sent meanwhile are gone) and
 /// signals a change.
 async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Followers) {
-    let Followers {
-        catalogue,
-        tool_cache,
-        changes,
-    } = followers;
     loop {
-        let refreshed = match listener.try_recv().await {
+        let (refreshed, catalogue_changed) = match listener.try_recv().await {
             Ok(Some(notification)) => {
                 let id = Uuid::parse_str(notification.payload()).ok();
-                if notification.channel() == EMBEDDING_CHANNEL {
-                    // Only the tool as served shows its model: nothing to re-index, nobody to tell.
-                    match id {
-                        Some(id) => tool_cache.drop_tool(&id),
-                        None => tool_cache.clear(),
-                    }
-                    continue;
-                }
-                match id {
-                    Some(id) => {
-                        tool_cache.drop_tool(&id);
-                        refresh_tool(&pool, &catalogue, id).await
-                    }
-                    None => {
-                        tool_cache.clear();
-                        reload_catalogue_index(&pool, &catalogue).await
-                    }
-                }
+                // A stored embedding changes no definition: nothing to re-index, nobody to tell.
+                let catalogue_changed = notification.channel() != EMBEDDING_CHANNEL;
+                let refreshed = match id {
+                    Some(id) => followers.refresh(&pool, id, catalogue_changed).await,
+                    None => followers.reload(&pool).await,
+                };
+                (refreshed, catalogue_changed)
             }
             Ok(None) | Err(_) => {
                 let Some(again) = listen_again(&pool).await else {
                     return;
                 };
                 listener = again;
-                tool_cache.clear();
-                reload_catalogue_index(&pool, &catalogue).await
+                (followers.reload(&pool).await, true)
             }
         };
         if let Err(err) = refreshed {
-            tracing::warn!(%err, "catalogue index refresh failed; re-reading the catalogue");
-            retry_reload(&pool, &catalogue).await;
+            tracing::warn!(%err, "catalogue refresh failed; re-reading the catalogue");
+            followers.retry_reload(&pool).await;
         }
-        let _ = changes.send(());
+        if catalogue_changed {
+            let _ = followers.changes.send(());
+        }
     }
 }
 
@@ -724,7 +767,44 @@ async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Follo
 struct Followers {
     catalogue: SharedCatalogueIndex,
     tool_cache: Arc<ToolCache>,
+    vectors: Option<Arc<ReplicaVectors>>,
     changes: broadcast::Sender<()>,
+}
+
+impl Followers {
+    /// Follows one tool's change: `definition` when the catalogue's channel named it (its
+    /// text, filters or existence), otherwise only its embedding changed.
+    async fn refresh(&self, pool: &PgPool, id: Uuid, definition: bool) -> StoreResult<()> {
+        self.tool_cache.drop_tool(&id);
+        if definition {
+            refresh_tool(pool, &self.catalogue, id).await?;
+        }
+        if let Some(vectors) = &self.vectors {
+            vectors.refresh(pool, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads everything: changes may have gone unheard.
+    async fn reload(&self, pool: &PgPool) -> StoreResult<()> {
+        self.tool_cache.clear();
+        reload_catalogue_index(pool, &self.catalogue).await?;
+        if let Some(vectors) = &self.vectors {
+            vectors.reload(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads everything until it succeeds (the database may be restarting).
+    async fn retry_reload(&self, pool: &PgPool) {
+        while !pool.is_closed() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.reload(pool).await {
+                Ok(()) => return,
+                Err(err) => tracing::debug!(%err, "catalogue reload failed; retrying"),
+            }
+        }
+    }
 }
 
 /// A new listener once the database answers again; `None` when the store is closing.
@@ -739,15 +819,4 @@ async fn listen_again(pool: &PgPool) -> Option<PgListener> {
         }
     }
     None
-}
-
-/// Re-reads the catalogue until it succeeds (the database may be restarting).
-async fn retry_reload(pool: &PgPool, catalogue: &SharedCatalogueIndex) {
-    while !pool.is_closed() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        match reload_catalogue_index(pool, catalogue).await {
-            Ok(()) => return,
-            Err(err) => tracing::debug!(%err, "catalogue index reload failed; retrying"),
-        }
-    }
 }

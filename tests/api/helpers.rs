@@ -7,7 +7,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tool_registry::{
     App,
-    config::{EmbeddingProvider, Secret, Settings},
+    config::{EmbeddingProvider, Secret, Settings, VectorSearch},
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
 };
 use uuid::Uuid;
@@ -21,12 +21,15 @@ pub const APP_DIMS: usize = 256;
 pub enum Backend {
     Embedded,
     Postgres,
+    /// PostgreSQL with each replica's vectors in its memory (`DATABASE_VECTOR_SEARCH=memory`).
+    PostgresVectorsInMemory,
 }
 
 /// Where one test's data lives: its own SQLite file or its own PostgreSQL database.
 pub struct TestDb {
     dir: tempfile::TempDir,
     pg_url: Option<String>,
+    vectors_in_memory: bool,
 }
 
 /// The admin URL of the test PostgreSQL server (scripts/test.sh provisions one).
@@ -48,7 +51,7 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let pg_url = match backend {
             Backend::Embedded => None,
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PostgresVectorsInMemory => {
                 let admin = admin_url();
                 let name = format!("test_{}", Uuid::new_v4().simple());
                 let mut conn = PgConnection::connect(&admin)
@@ -61,7 +64,11 @@ impl TestDb {
                 Some(with_database(&admin, &name))
             }
         };
-        Self { dir, pg_url }
+        Self {
+            dir,
+            pg_url,
+            vectors_in_memory: backend == Backend::PostgresVectorsInMemory,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -75,7 +82,7 @@ impl TestDb {
     pub async fn open(&self, dims: usize) -> Arc<dyn ToolStore> {
         match &self.pg_url {
             Some(url) => Arc::new(
-                PostgresStore::connect(url, dims, &PostgresOptions::default())
+                PostgresStore::connect(url, dims, &self.postgres_options())
                     .await
                     .expect("open PostgresStore"),
             ),
@@ -87,11 +94,21 @@ impl TestDb {
         }
     }
 
+    pub fn postgres_options(&self) -> PostgresOptions {
+        PostgresOptions {
+            vectors_in_memory: self.vectors_in_memory,
+            ..PostgresOptions::default()
+        }
+    }
+
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::for_tests(self.data_dir());
         settings.database_url = self.pg_url.clone().map(Secret::new);
         settings.embedding_provider = EmbeddingProvider::Hash;
         settings.embedding_dimensions = APP_DIMS;
+        if self.vectors_in_memory {
+            settings.database_vector_search = VectorSearch::Memory;
+        }
         // Catalogue tests count tools; the call tests turn the built-ins back on.
         settings.register_builtins = false;
         settings
@@ -241,6 +258,14 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod postgres_vectors_in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::PostgresVectorsInMemory).await;
                 }
             )*
         }

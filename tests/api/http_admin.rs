@@ -142,7 +142,7 @@ async fn health_routes_report_the_store(backend: Backend) {
     assert_eq!(health["status"], "ok");
     let expected_backend = match backend {
         Backend::Embedded => "embedded",
-        Backend::Postgres => "postgres",
+        Backend::Postgres | Backend::PostgresVectorsInMemory => "postgres",
     };
     assert_eq!(health["storage"]["backend"], expected_backend);
     assert_eq!(health["storage"]["status"], "up");

@@ -1156,3 +1156,78 @@ async fn postgres_replicas_serve_each_others_changes() {
     second.delete(t.id).await.unwrap();
     first_serves(None, "a delete elsewhere").await;
 }
+
+/// With vectors in each replica's memory, a replica searches what another one stored,
+/// switched off, edited or deleted, once the notification arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_search_each_others_vectors_in_memory() {
+    let db = TestDb::new(Backend::PostgresVectorsInMemory).await;
+    let first = db.open(DIMS).await;
+    let second = db.open(DIMS).await;
+    let mut t = tool(
+        "vector.elsewhere",
+        "general",
+        &[],
+        "Embedded through another replica",
+    );
+    second.create(&t).await.unwrap();
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    // Waits until the first replica's nearest active tools are `expected`.
+    let first_finds = |expected: Vec<Uuid>, after: &'static str| {
+        let first = first.clone();
+        let active = active.clone();
+        async move {
+            for _ in 0..100 {
+                let found: Vec<Uuid> = first
+                    .nearest_ids(&[1.0; DIMS], "m", 5, &active)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                if found == expected {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the first replica's vectors did not follow {after}");
+        }
+    };
+    second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    first_finds(vec![t.id], "an embedding stored elsewhere").await;
+    second.set_active(t.id, false).await.unwrap();
+    first_finds(vec![], "a deactivation elsewhere").await;
+    second.set_active(t.id, true).await.unwrap();
+    first_finds(vec![t.id], "an activation elsewhere").await;
+    t.description = "New text, so the vector goes".into();
+    t.updated_at = now_micros();
+    second.update(&t).await.unwrap();
+    first_finds(vec![], "a change of text elsewhere").await;
+    second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
+    first_finds(vec![t.id], "a new embedding elsewhere").await;
+    second.delete(t.id).await.unwrap();
+    first_finds(vec![], "a delete elsewhere").await;
+
+    // A replica started later loads the vectors already stored.
+    let other = tool(
+        "stored.before",
+        "general",
+        &[],
+        "Embedded before the replica started",
+    );
+    first.create(&other).await.unwrap();
+    first
+        .set_embedding(other.id, &[1.0; DIMS], "m")
+        .await
+        .unwrap();
+    let late = db.open(DIMS).await;
+    let found = late
+        .nearest_ids(&[1.0; DIMS], "m", 5, &active)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, other.id);
+}

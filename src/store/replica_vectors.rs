@@ -1,0 +1,134 @@
+//! PostgreSQL's vectors in this replica's memory (`DATABASE_VECTOR_SEARCH=memory`), searched
+//! exactly in-process as the embedded store does, instead of through pgvector's HNSW index:
+//! a search then costs the database nothing.
+//!
+//! The database stays the truth; the copy follows it. The replica's own writes change the
+//! copy *before* their transaction commits, while holding the row's lock, and every change
+//! (its own and every other replica's) is read back from the database when its notification
+//! arrives, one after the other. A later write of the same row waits for the lock, so its
+//! notification, and the re-read it causes, come after any earlier write's own change of the
+//! copy: the last re-read of a tool always sets what the database holds.
+
+use std::sync::RwLock;
+
+use pgvector::Vector;
+use sqlx::{PgPool, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use super::{
+    Facets, StoreResult,
+    vector_index::{EntryMeta, VectorIndex},
+};
+use crate::registry::model::{Tool, ToolFilter};
+
+const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
+
+#[derive(Default)]
+pub struct ReplicaVectors {
+    index: RwLock<VectorIndex>,
+}
+
+impl ReplicaVectors {
+    /// Reads every stored vector into a fresh index.
+    pub async fn reload(&self, pool: &PgPool) -> StoreResult<()> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VECTOR_COLUMNS} FROM tools \
+             WHERE embedding IS NOT NULL AND embedding_model IS NOT NULL"
+        ))
+        .fetch_all(pool)
+        .await?;
+        let mut index = VectorIndex::default();
+        for row in &rows {
+            let (id, vector, meta) = entry_from_row(row)?;
+            index.upsert(id, &vector, meta);
+        }
+        tracing::debug!(vectors = index.len(), "replica vector index loaded");
+        *self.write() = index;
+        Ok(())
+    }
+
+    /// Re-reads one tool's vector, after a notification named it.
+    pub async fn refresh(&self, pool: &PgPool, id: Uuid) -> StoreResult<()> {
+        let row = sqlx::query(&format!(
+            "SELECT {VECTOR_COLUMNS} FROM tools \
+             WHERE id = $1 AND embedding IS NOT NULL AND embedding_model IS NOT NULL"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(row) => {
+                let (id, vector, meta) = entry_from_row(&row)?;
+                self.write().upsert(id, &vector, meta);
+            }
+            None => self.write().remove(&id),
+        }
+        Ok(())
+    }
+
+    pub fn set(&self, id: Uuid, vector: &[f32], model: &str, facets: Facets) {
+        let meta = EntryMeta {
+            model: model.to_owned(),
+            facets,
+        };
+        self.write().upsert(id, vector, meta);
+    }
+
+    /// Follows a tool's new definition: its vector goes when its text changed (no model).
+    pub fn follow(&self, tool: &Tool) {
+        let mut index = self.write();
+        match &tool.embedding_model {
+            Some(model) => index.update_meta(
+                tool.id,
+                EntryMeta {
+                    model: model.clone(),
+                    facets: Facets::of(tool),
+                },
+            ),
+            None => index.remove(&tool.id),
+        }
+    }
+
+    pub fn remove(&self, id: &Uuid) {
+        self.write().remove(id);
+    }
+
+    /// The `k` nearest (id, cosine clamped to [0, 1]) among vectors of `model`.
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        model: &str,
+        k: u32,
+        filter: &ToolFilter,
+    ) -> Vec<(Uuid, f64)> {
+        self.index
+            .read()
+            .expect("replica vector index lock poisoned")
+            .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
+            .into_iter()
+            .map(|(id, cosine)| (id, f64::from(cosine).clamp(0.0, 1.0)))
+            .collect()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, VectorIndex> {
+        self.index
+            .write()
+            .expect("replica vector index lock poisoned")
+    }
+}
+
+fn entry_from_row(row: &PgRow) -> Result<(Uuid, Vec<f32>, EntryMeta), sqlx::Error> {
+    let vector: Vector = row.try_get("embedding")?;
+    Ok((
+        row.try_get("id")?,
+        vector.to_vec(),
+        EntryMeta {
+            model: row.try_get("embedding_model")?,
+            facets: Facets {
+                category: row.try_get("category")?,
+                tags: row.try_get("tags")?,
+                is_active: row.try_get("is_active")?,
+            },
+        },
+    ))
+}
