@@ -155,6 +155,9 @@ impl PostgresStore {
     /// tool's vector is read back, since the database kept what it had.
     async fn commit_or_refresh(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> StoreResult<()> {
         let Err(err) = tx.commit().await else {
+            if let Some(vectors) = &self.vectors {
+                vectors.committed(id);
+            }
             return Ok(());
         };
         if let Some(vectors) = &self.vectors
@@ -729,8 +732,9 @@ async fn refresh_tool(
 }
 
 /// Follows the catalogue's notifications, whichever replica caused them: the tool named is
-/// refreshed in the catalogue index and subscribers are told. After a lost connection it listens
-/// again, then re-reads the whole catalogue (notifications sent meanwhile are gone) and
+/// dropped from the tool cache and read again into the catalogue index (and the replica's
+/// vectors), and subscribers are told of changed definitions. After a lost connection it
+/// listens again, then re-reads everything (notifications sent meanwhile are gone) and
 /// signals a change.
 async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Followers) {
     loop {

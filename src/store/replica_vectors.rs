@@ -7,9 +7,11 @@
 //! (its own and every other replica's) is read back from the database when its notification
 //! arrives, one after the other. A later write of the same row waits for the lock, so its
 //! notification, and the re-read it causes, come after any earlier write's own change of the
-//! copy: the last re-read of a tool always sets what the database holds.
+//! copy: the last re-read of a tool always sets what the database holds. A re-read that began
+//! before this replica's own change of the same tool had committed is not applied (it may be
+//! older, and that change's own notification follows), so a replica searches its own writes.
 
-use std::sync::RwLock;
+use std::{collections::HashMap, sync::RwLock};
 
 use pgvector::Vector;
 use sqlx::{PgPool, Row, postgres::PgRow};
@@ -25,7 +27,25 @@ const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embeddin
 
 #[derive(Default)]
 pub struct ReplicaVectors {
-    index: RwLock<VectorIndex>,
+    index: RwLock<Copy>,
+}
+
+#[derive(Default)]
+struct Copy {
+    vectors: VectorIndex,
+    /// Counts this replica's own changes.
+    generation: u64,
+    /// The generation of each tool's latest own change or commit, kept until no re-read
+    /// that began before it can still be applied.
+    changed_at: HashMap<Uuid, u64>,
+}
+
+impl Copy {
+    fn own_change(&mut self, id: Uuid) -> &mut VectorIndex {
+        self.generation += 1;
+        self.changed_at.insert(id, self.generation);
+        &mut self.vectors
+    }
 }
 
 impl ReplicaVectors {
@@ -43,12 +63,21 @@ impl ReplicaVectors {
             index.upsert(id, &vector, meta);
         }
         tracing::debug!(vectors = index.len(), "replica vector index loaded");
-        *self.write() = index;
+        // Own changes made while this read ran are re-read when their notifications arrive.
+        self.write().vectors = index;
         Ok(())
     }
 
     /// Re-reads one tool's vector, after a notification named it.
     pub async fn refresh(&self, pool: &PgPool, id: Uuid) -> StoreResult<()> {
+        let began = {
+            let mut copy = self.write();
+            let generation = copy.generation;
+            // Own changes committed before this read cannot be newer than what it will see;
+            // one not yet committed is marked again when it commits.
+            copy.changed_at.retain(|_, at| *at > generation);
+            generation
+        };
         let row = sqlx::query(&format!(
             "SELECT {VECTOR_COLUMNS} FROM tools \
              WHERE id = $1 AND embedding IS NOT NULL AND embedding_model IS NOT NULL"
@@ -56,12 +85,14 @@ impl ReplicaVectors {
         .bind(id)
         .fetch_optional(pool)
         .await?;
-        match row {
-            Some(row) => {
-                let (id, vector, meta) = entry_from_row(&row)?;
-                self.write().upsert(id, &vector, meta);
-            }
-            None => self.write().remove(&id),
+        let entry = row.as_ref().map(entry_from_row).transpose()?;
+        let mut copy = self.write();
+        if copy.changed_at.get(&id).is_some_and(|at| *at > began) {
+            return Ok(());
+        }
+        match entry {
+            Some((id, vector, meta)) => copy.vectors.upsert(id, &vector, meta),
+            None => copy.vectors.remove(&id),
         }
         Ok(())
     }
@@ -71,12 +102,13 @@ impl ReplicaVectors {
             model: model.to_owned(),
             facets,
         };
-        self.write().upsert(id, vector, meta);
+        self.write().own_change(id).upsert(id, vector, meta);
     }
 
     /// Follows a tool's new definition: its vector goes when its text changed (no model).
     pub fn follow(&self, tool: &Tool) {
-        let mut index = self.write();
+        let mut copy = self.write();
+        let index = copy.own_change(tool.id);
         match &tool.embedding_model {
             Some(model) => index.update_meta(
                 tool.id,
@@ -89,8 +121,13 @@ impl ReplicaVectors {
         }
     }
 
+    /// An own change of the tool has committed: re-reads that began before may be older.
+    pub fn committed(&self, id: Uuid) {
+        self.write().own_change(id);
+    }
+
     pub fn remove(&self, id: &Uuid) {
-        self.write().remove(id);
+        self.write().own_change(*id).remove(id);
     }
 
     /// The `k` nearest (id, cosine clamped to [0, 1]) among vectors of `model`.
@@ -104,13 +141,14 @@ impl ReplicaVectors {
         self.index
             .read()
             .expect("replica vector index lock poisoned")
+            .vectors
             .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
             .into_iter()
             .map(|(id, cosine)| (id, f64::from(cosine).clamp(0.0, 1.0)))
             .collect()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, VectorIndex> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Copy> {
         self.index
             .write()
             .expect("replica vector index lock poisoned")

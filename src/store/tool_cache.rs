@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::registry::served::ServedTool;
 
-/// Enough for the encoded JSON of about 50,000 typical tools; the least used go first beyond it.
+/// Room for about 70,000 tools of 800 bytes of JSON; the least used go first beyond it.
 const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct ToolCache {
