@@ -290,3 +290,30 @@ pub struct CallResult {
     #[serde(skip)]
     pub upstream: Option<rmcp::model::CallToolResult>,
 }
+
+#[cfg(test)]
+impl Tool {
+    /// An active built-in tool with a new id and an empty object schema, for unit tests to
+    /// adjust with struct update syntax.
+    pub(crate) fn example(name: &str) -> Self {
+        let now = now_micros();
+        Self {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            description: String::new(),
+            category: DEFAULT_CATEGORY.into(),
+            tags: Vec::new(),
+            input_schema: serde_json::json!({"type": "object"}),
+            output_schema: None,
+            version: DEFAULT_VERSION.into(),
+            implementation: Implementation::Builtin {
+                handler: "calculator".into(),
+            },
+            metadata: serde_json::json!({}),
+            is_active: true,
+            embedding_model: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

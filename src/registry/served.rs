@@ -88,27 +88,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::registry::model::{Implementation, now_micros};
 
     fn tool() -> Tool {
-        let now = now_micros();
         Tool {
-            id: Uuid::new_v4(),
-            name: "weather.current".into(),
             description: "Current weather for a city".into(),
             category: "weather".into(),
             tags: vec!["weather".into()],
             input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-            output_schema: None,
-            version: "1.0.0".into(),
-            implementation: Implementation::Builtin {
-                handler: "calculator".into(),
-            },
-            metadata: json!({}),
-            is_active: true,
             embedding_model: Some("hash-384".into()),
-            created_at: now,
-            updated_at: now,
+            ..Tool::example("weather.current")
         }
     }
 

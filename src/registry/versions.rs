@@ -137,30 +137,15 @@ impl ToolRegistry {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::registry::model::{Implementation, now_micros};
 
     fn tool(version: &str, description: &str) -> Tool {
-        let now = now_micros();
         Tool {
             id: Uuid::nil(),
-            name: "t".into(),
             description: description.into(),
             category: "c".into(),
-            tags: vec![],
-            input_schema: json!({"type": "object"}),
-            output_schema: None,
             version: version.into(),
-            implementation: Implementation::Builtin {
-                handler: "calculator".into(),
-            },
-            metadata: json!({}),
-            is_active: true,
-            embedding_model: None,
-            created_at: now,
-            updated_at: now,
+            ..Tool::example("t")
         }
     }
 

@@ -81,30 +81,13 @@ impl ToolCache {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::registry::model::{Implementation, Tool, now_micros};
+    use crate::registry::model::Tool;
 
     fn served(name: &str, id: Uuid) -> ServedTool {
-        let now = now_micros();
         ServedTool::from(&Tool {
             id,
-            name: name.into(),
-            description: String::new(),
-            category: "general".into(),
-            tags: Vec::new(),
-            input_schema: json!({"type": "object"}),
-            output_schema: None,
-            version: "1.0.0".into(),
-            implementation: Implementation::Builtin {
-                handler: "calculator".into(),
-            },
-            metadata: json!({}),
-            is_active: true,
-            embedding_model: None,
-            created_at: now,
-            updated_at: now,
+            ..Tool::example(name)
         })
     }
 

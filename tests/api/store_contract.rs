@@ -1126,35 +1126,40 @@ async fn postgres_replicas_serve_each_others_changes() {
     assert_eq!(served(&first, t.id).await.as_ref(), Some(&t));
     assert_eq!(served(&second, t.id).await.as_ref(), Some(&t));
 
-    // Waits until the first replica serves what the second wrote (notifications are async).
-    let first_serves = |expected: Option<Tool>, after: &'static str| {
-        let first = first.clone();
-        let id = t.id;
-        async move {
-            for _ in 0..100 {
-                if served(&first, id).await == expected {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            panic!("the first replica still serves an old tool after {after}");
-        }
-    };
-
     second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
     t.embedding_model = Some("m".into());
-    first_serves(Some(t.clone()), "an embedding stored elsewhere").await;
+    eventually_equal(
+        || served(&first, t.id),
+        Some(t.clone()),
+        "the first replica serves the tool after an embedding stored elsewhere",
+    )
+    .await;
 
     t.description = "Edited elsewhere".into();
     t.updated_at = now_micros();
     second.update(&t).await.unwrap();
-    first_serves(Some(t.clone()), "an update elsewhere").await;
+    eventually_equal(
+        || served(&first, t.id),
+        Some(t.clone()),
+        "the first replica serves the tool after an update elsewhere",
+    )
+    .await;
 
     let switched_off = second.set_active(t.id, false).await.unwrap().unwrap();
-    first_serves(Some(switched_off), "a deactivation elsewhere").await;
+    eventually_equal(
+        || served(&first, t.id),
+        Some(switched_off),
+        "the first replica serves the tool after a deactivation elsewhere",
+    )
+    .await;
 
     second.delete(t.id).await.unwrap();
-    first_serves(None, "a delete elsewhere").await;
+    eventually_equal(
+        || served(&first, t.id),
+        None,
+        "the first replica serves the tool after a delete elsewhere",
+    )
+    .await;
 }
 
 /// With vectors in each replica's memory, a replica searches what another one stored,
@@ -1175,41 +1180,50 @@ async fn postgres_replicas_search_each_others_vectors_in_memory() {
         active_only: true,
         ..ToolFilter::default()
     };
-    // Waits until the first replica's nearest active tools are `expected`.
-    let first_finds = |expected: Vec<Uuid>, after: &'static str| {
-        let first = first.clone();
-        let active = active.clone();
-        async move {
-            for _ in 0..100 {
-                let found: Vec<Uuid> = first
-                    .nearest_ids(&[1.0; DIMS], "m", 5, &active)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                if found == expected {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            panic!("the first replica's vectors did not follow {after}");
-        }
-    };
     second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
-    first_finds(vec![t.id], "an embedding stored elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![t.id],
+        "the first replica's vectors after an embedding stored elsewhere",
+    )
+    .await;
     second.set_active(t.id, false).await.unwrap();
-    first_finds(vec![], "a deactivation elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![],
+        "the first replica's vectors after a deactivation elsewhere",
+    )
+    .await;
     second.set_active(t.id, true).await.unwrap();
-    first_finds(vec![t.id], "an activation elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![t.id],
+        "the first replica's vectors after an activation elsewhere",
+    )
+    .await;
     t.description = "New text, so the vector goes".into();
     t.updated_at = now_micros();
     second.update(&t).await.unwrap();
-    first_finds(vec![], "a change of text elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![],
+        "the first replica's vectors after a change of text elsewhere",
+    )
+    .await;
     second.set_embedding(t.id, &[1.0; DIMS], "m").await.unwrap();
-    first_finds(vec![t.id], "a new embedding elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![t.id],
+        "the first replica's vectors after a new embedding elsewhere",
+    )
+    .await;
     second.delete(t.id).await.unwrap();
-    first_finds(vec![], "a delete elsewhere").await;
+    eventually_equal(
+        || nearest_active(&first),
+        vec![],
+        "the first replica's vectors after a delete elsewhere",
+    )
+    .await;
 
     // A replica started later loads the vectors already stored.
     let other = tool(
@@ -1230,4 +1244,38 @@ async fn postgres_replicas_search_each_others_vectors_in_memory() {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].0, other.id);
+}
+
+/// Polls `current` until it gives `expected` (notifications arrive asynchronously), for up
+/// to five seconds.
+async fn eventually_equal<T, F, Fut>(mut current: F, expected: T, what: &str)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut last = current().await;
+    for _ in 0..100 {
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        last = current().await;
+    }
+    assert_eq!(last, expected, "{what}");
+}
+
+/// The ids of the active tools nearest to the all-ones vector of model `m`.
+async fn nearest_active(store: &Arc<dyn ToolStore>) -> Vec<Uuid> {
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    store
+        .nearest_ids(&[1.0; DIMS], "m", 5, &active)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
