@@ -131,6 +131,53 @@ impl CatalogueIndex {
         self.free_slots.push(slot);
     }
 
+    pub fn of_tools<'a>(tools: impl IntoIterator<Item = &'a Tool>) -> Self {
+        let mut index = Self::default();
+        for tool in tools {
+            let terms = lexical::tool_terms(tool);
+            index.upsert(
+                tool.id,
+                tool.updated_at.timestamp_micros(),
+                &tool.name,
+                &terms,
+                Facets::of(tool),
+            );
+        }
+        index
+    }
+
+    /// Makes a tool's entry here what it is in `from` (absent if absent there). Rare: it
+    /// scans `from`'s vocabulary for the entry's words.
+    fn copy_entry(&mut self, from: &CatalogueIndex, id: &Uuid) {
+        self.remove(id);
+        let Some((slot, entry)) = from
+            .slot_of
+            .get(id)
+            .and_then(|&slot| Some((slot, from.slots[slot as usize].as_ref()?)))
+        else {
+            return;
+        };
+        let terms: Vec<(String, f32)> = from
+            .term_ids
+            .iter()
+            .filter(|(_, term_id)| entry.terms.contains(term_id))
+            .map(|(term, &term_id)| {
+                let frequency = from.postings[term_id as usize]
+                    .iter()
+                    .find(|(s, _)| *s == slot)
+                    .map_or(0.0, |(_, frequency)| *frequency);
+                (term.clone(), frequency)
+            })
+            .collect();
+        self.upsert(
+            *id,
+            entry.version,
+            &entry.name,
+            &terms,
+            entry.facets.clone(),
+        );
+    }
+
     pub fn len(&self) -> usize {
         self.slot_of.len()
     }
@@ -266,18 +313,17 @@ impl SharedCatalogueIndex {
 
     /// Replaces the whole index with these tools.
     pub fn rebuild<'a>(&self, tools: impl IntoIterator<Item = &'a Tool>) {
-        let mut fresh = CatalogueIndex::default();
-        for tool in tools {
-            let terms = lexical::tool_terms(tool);
-            fresh.upsert(
-                tool.id,
-                tool.updated_at.timestamp_micros(),
-                &tool.name,
-                &terms,
-                Facets::of(tool),
-            );
+        self.replace(CatalogueIndex::of_tools(tools), std::iter::empty());
+    }
+
+    /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
+    /// tools in `keep` as they are now.
+    pub fn replace<'a>(&self, mut fresh: CatalogueIndex, keep: impl Iterator<Item = &'a Uuid>) {
+        let mut index = self.write();
+        for id in keep {
+            fresh.copy_entry(&index, id);
         }
-        *self.write() = fresh;
+        *index = fresh;
     }
 
     /// The `k` best (id, score in [0, 1)) pairs for a free-text query; the BM25 score `s`
@@ -419,6 +465,34 @@ mod tests {
         index.upsert(id, 4, "t", &terms("newer"), facets("x", true));
         assert!(index.search(&query("words"), 10, |_| true).is_empty());
         assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn copied_entries_score_as_in_their_index() {
+        let (kept, gone, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut current = CatalogueIndex::default();
+        let kept_terms = [("weather".to_owned(), 3.0), ("city".to_owned(), 1.5)];
+        current.upsert(kept, 7, "kept", &kept_terms, facets("x", false));
+        current.upsert(other, 1, "other", &terms("city council"), facets("x", true));
+        let mut fresh = CatalogueIndex::default();
+        fresh.upsert(kept, 5, "kept", &terms("stale words"), facets("x", true));
+        fresh.upsert(gone, 5, "gone", &terms("weather"), facets("x", true));
+        fresh.upsert(other, 1, "other", &terms("city council"), facets("x", true));
+
+        fresh.copy_entry(&current, &kept);
+        fresh.copy_entry(&current, &gone);
+        for words in ["weather", "city", "stale"] {
+            assert_eq!(
+                fresh.search(&query(words), 10, |_| true),
+                current.search(&query(words), 10, |_| true),
+                "{words}"
+            );
+        }
+        assert_eq!(fresh.len(), 2);
+        assert_eq!(fresh.active(), 1);
+        // The copied version still refuses older writes.
+        fresh.upsert(kept, 6, "kept", &terms("stale"), facets("x", true));
+        assert!(fresh.search(&query("stale"), 10, |_| true).is_empty());
     }
 
     #[test]

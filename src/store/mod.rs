@@ -4,6 +4,7 @@ mod best_k;
 mod catalogue_index;
 pub mod embedded;
 mod lexical;
+mod own_changes;
 mod planner_statistics;
 pub mod postgres;
 mod replica_vectors;

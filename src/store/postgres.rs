@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use pgvector::Vector;
 use sqlx::{
-    Executor, PgPool, Postgres, QueryBuilder, Row, Transaction,
+    Executor, PgPool, Postgres, QueryBuilder, Row,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow},
 };
 use tokio::{sync::broadcast, task::JoinHandle};
@@ -13,8 +13,11 @@ use uuid::Uuid;
 
 use super::{
     EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
-    catalogue_index::SharedCatalogueIndex, planner_statistics::PlannerStatistics,
-    replica_vectors::ReplicaVectors, version_from_tool,
+    catalogue_index::{CatalogueIndex, SharedCatalogueIndex},
+    own_changes::OwnChanges,
+    planner_statistics::PlannerStatistics,
+    replica_vectors::ReplicaVectors,
+    version_from_tool,
 };
 use crate::registry::model::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
@@ -71,15 +74,10 @@ const CHANGE_BACKLOG: usize = 16;
 pub struct PostgresStore {
     pool: PgPool,
     dimensions: usize,
-    /// This replica's catalogue index (full text, listings), kept current by its own
-    /// writes and the notifications of everyone else's.
-    catalogue: SharedCatalogueIndex,
-    changes: broadcast::Sender<()>,
-    /// Tools as served; whatever a notification names is dropped from it.
-    tool_cache: Arc<ToolCache>,
-    /// Every vector, when searches run in this replica's memory rather than in PostgreSQL.
-    vectors: Option<Arc<ReplicaVectors>>,
-    /// Follows the catalogue's notifications into `catalogue`, `tool_cache` and `changes`.
+    /// This replica's copies of the catalogue, kept current by its own writes and by the
+    /// notifications of everyone's.
+    followers: Followers,
+    /// Follows the catalogue's notifications into `followers`.
     listener: JoinHandle<()>,
     statistics: PlannerStatistics,
 }
@@ -115,29 +113,23 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         migrate(&pool, dimensions).await?;
-        let catalogue = SharedCatalogueIndex::default();
-        let changes = broadcast::channel(CHANGE_BACKLOG).0;
         let followers = Followers {
-            catalogue: catalogue.clone(),
+            catalogue: SharedCatalogueIndex::default(),
             tool_cache: Arc::new(ToolCache::default()),
             vectors: options
                 .vectors_in_memory
                 .then(|| Arc::new(ReplicaVectors::default())),
-            changes: changes.clone(),
+            changes: broadcast::channel(CHANGE_BACKLOG).0,
+            own_changes: Arc::new(OwnChanges::default()),
         };
-        let tool_cache = followers.tool_cache.clone();
-        let vectors = followers.vectors.clone();
         // Listening starts before the indexes are read, so no change falls in between.
         let listener = listen_for_changes(&pool).await?;
         followers.reload(&pool).await?;
-        let listener = tokio::spawn(follow_changes(pool.clone(), listener, followers));
+        let listener = tokio::spawn(follow_changes(pool.clone(), listener, followers.clone()));
         Ok(Self {
             pool,
             dimensions,
-            catalogue,
-            changes,
-            tool_cache,
-            vectors,
+            followers,
             listener,
             statistics: PlannerStatistics::default(),
         })
@@ -149,24 +141,6 @@ impl PostgresStore {
 
     fn check_dimensions(&self, vector: &[f32]) -> StoreResult<()> {
         super::check_dimensions(vector, self.dimensions)
-    }
-
-    /// Commits a write that already changed this replica's vectors; if the commit fails the
-    /// tool's vector is read back, since the database kept what it had.
-    async fn commit_or_refresh(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> StoreResult<()> {
-        let Err(err) = tx.commit().await else {
-            if let Some(vectors) = &self.vectors {
-                vectors.committed(id);
-            }
-            return Ok(());
-        };
-        if let Some(vectors) = &self.vectors
-            && let Err(refresh) = vectors.refresh(&self.pool, id).await
-        {
-            // The notification connection is likely lost too; its return reloads every vector.
-            tracing::warn!(%refresh, "cannot re-read a vector after a failed commit");
-        }
-        Err(err.into())
     }
 }
 
@@ -291,7 +265,7 @@ impl ToolStore for PostgresStore {
     }
 
     fn catalogue_changes(&self) -> broadcast::Receiver<()> {
-        self.changes.subscribe()
+        self.followers.changes.subscribe()
     }
 
     async fn create(&self, tool: &Tool) -> StoreResult<()> {
@@ -316,7 +290,7 @@ impl ToolStore for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        self.catalogue.index(tool);
+        self.followers.catalogue.index(tool);
         Ok(())
     }
 
@@ -392,12 +366,14 @@ impl ToolStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        if let Some(vectors) = &self.vectors {
+        let write = self.followers.begin_write(&self.pool, tool.id);
+        if let Some(vectors) = &self.followers.vectors {
             vectors.follow(tool);
         }
-        self.commit_or_refresh(tx, tool.id).await?;
-        self.catalogue.index(tool);
-        self.tool_cache.drop_tool(&tool.id);
+        tx.commit().await?;
+        self.followers.catalogue.index(tool);
+        self.followers.tool_cache.drop_tool(&tool.id);
+        write.applied();
         Ok(true)
     }
 
@@ -421,12 +397,14 @@ impl ToolStore for PostgresStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if let Some(vectors) = &self.vectors {
+        let write = self.followers.begin_write(&self.pool, id);
+        if let Some(vectors) = &self.followers.vectors {
             vectors.remove(&id);
         }
-        self.commit_or_refresh(tx, id).await?;
-        self.catalogue.remove(&id);
-        self.tool_cache.drop_tool(&id);
+        tx.commit().await?;
+        self.followers.catalogue.remove(&id);
+        self.followers.tool_cache.drop_tool(&id);
+        write.applied();
         Ok(done.rows_affected() == 1)
     }
 
@@ -441,25 +419,27 @@ impl ToolStore for PostgresStore {
         .bind(crate::registry::model::now_micros())
         .fetch_optional(&mut *tx)
         .await?;
-        let tool = row.as_ref().map(tool_from_row).transpose()?;
-        if let (Some(vectors), Some(tool)) = (&self.vectors, &tool) {
-            vectors.follow(tool);
+        let Some(tool) = row.as_ref().map(tool_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let write = self.followers.begin_write(&self.pool, id);
+        if let Some(vectors) = &self.followers.vectors {
+            vectors.follow(&tool);
         }
-        self.commit_or_refresh(tx, id).await?;
-        if let Some(tool) = &tool {
-            self.catalogue.refilter(tool);
-            self.tool_cache.drop_tool(&id);
-        }
-        Ok(tool)
+        tx.commit().await?;
+        self.followers.catalogue.refilter(&tool);
+        self.followers.tool_cache.drop_tool(&id);
+        write.applied();
+        Ok(Some(tool))
     }
 
     async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
-        let (items, total) = self.catalogue.list(filter, page);
+        let (items, total) = self.followers.catalogue.list(filter, page);
         Ok(Paged { items, total })
     }
 
     fn tool_cache(&self) -> &ToolCache {
-        &self.tool_cache
+        &self.followers.tool_cache
     }
 
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
@@ -479,7 +459,7 @@ impl ToolStore for PostgresStore {
     }
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
-        Ok(self.catalogue.count(filter))
+        Ok(self.followers.catalogue.count(filter))
     }
 
     async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
@@ -491,21 +471,25 @@ impl ToolStore for PostgresStore {
         .bind(id)
         .bind(Vector::from(embedding.to_vec()))
         .bind(model);
-        let written = match &self.vectors {
+        let written = match &self.followers.vectors {
             None => statement.fetch_optional(&self.pool).await?.is_some(),
             Some(vectors) => {
                 let mut tx = self.pool.begin().await?;
                 let row = statement.fetch_optional(&mut *tx).await?;
-                if let Some(row) = &row {
-                    vectors.set(id, embedding, model, facets_from_row(row)?);
-                }
-                self.commit_or_refresh(tx, id).await?;
-                row.is_some()
+                let Some(row) = row else {
+                    return Ok(false);
+                };
+                let facets = facets_from_row(&row)?;
+                let write = self.followers.begin_write(&self.pool, id);
+                vectors.set(id, embedding, model, facets);
+                tx.commit().await?;
+                write.applied();
+                true
             }
         };
         if written {
-            self.tool_cache.drop_tool(&id);
-            let catalogue_size = self.catalogue.count(&ToolFilter::default());
+            self.followers.tool_cache.drop_tool(&id);
+            let catalogue_size = self.followers.catalogue.count(&ToolFilter::default());
             self.statistics
                 .embedding_written(&self.pool, catalogue_size as usize);
         }
@@ -536,7 +520,7 @@ impl ToolStore for PostgresStore {
         filter: &ToolFilter,
     ) -> StoreResult<Vec<(Uuid, f64)>> {
         self.check_dimensions(query)?;
-        if let Some(vectors) = &self.vectors {
+        if let Some(vectors) = &self.followers.vectors {
             return Ok(vectors.nearest(query, model, k, filter));
         }
         let vector = Vector::from(query.to_vec());
@@ -579,7 +563,7 @@ impl ToolStore for PostgresStore {
         k: u32,
         filter: &ToolFilter,
     ) -> StoreResult<Vec<(Uuid, f64)>> {
-        Ok(self.catalogue.search(query, k, filter))
+        Ok(self.followers.catalogue.search(query, k, filter))
     }
 
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
@@ -697,38 +681,23 @@ async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-/// Reads every tool into a fresh catalogue index.
-async fn reload_catalogue_index(
-    pool: &PgPool,
-    catalogue: &SharedCatalogueIndex,
-) -> StoreResult<()> {
+async fn read_all_tools(pool: &PgPool) -> StoreResult<Vec<Tool>> {
     let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
         .fetch_all(pool)
         .await?;
-    let tools = rows
+    Ok(rows
         .iter()
         .map(tool_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    catalogue.rebuild(&tools);
-    tracing::debug!(tools = tools.len(), "catalogue index loaded");
-    Ok(())
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Re-reads one tool named by a notification: indexed again if it exists, dropped if not.
-async fn refresh_tool(
-    pool: &PgPool,
-    catalogue: &SharedCatalogueIndex,
-    id: Uuid,
-) -> StoreResult<()> {
+/// One tool as stored; `None` once deleted.
+async fn read_tool(pool: &PgPool, id: Uuid) -> StoreResult<Option<Tool>> {
     let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    match row.as_ref().map(tool_from_row).transpose()? {
-        Some(tool) => catalogue.index(&tool),
-        None => catalogue.remove(&id),
-    }
-    Ok(())
+    Ok(row.as_ref().map(tool_from_row).transpose()?)
 }
 
 /// Follows the catalogue's notifications, whichever replica caused them: the tool named is
@@ -767,36 +736,82 @@ async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Follo
     }
 }
 
-/// What a replica keeps current from the catalogue's notifications.
+/// What a replica keeps current from its own writes and the catalogue's notifications.
+#[derive(Clone)]
 struct Followers {
+    /// The catalogue index (full text, listings).
     catalogue: SharedCatalogueIndex,
+    /// Tools as served; whatever a notification names is dropped from it.
     tool_cache: Arc<ToolCache>,
+    /// Every vector, when searches run in this replica's memory rather than in PostgreSQL.
     vectors: Option<Arc<ReplicaVectors>>,
+    /// Told of every changed definition.
     changes: broadcast::Sender<()>,
+    own_changes: Arc<OwnChanges>,
 }
 
 impl Followers {
+    /// An own write of `id` is about to change the copies, before its transaction commits.
+    fn begin_write(&self, pool: &PgPool, id: Uuid) -> OwnWrite {
+        self.own_changes.begin_write(id);
+        OwnWrite {
+            followers: self.clone(),
+            pool: pool.clone(),
+            id,
+            applied: false,
+        }
+    }
+
     /// Follows one tool's change: `definition` when the catalogue's channel named it (its
     /// text, filters or existence), otherwise only its embedding changed.
     async fn refresh(&self, pool: &PgPool, id: Uuid, definition: bool) -> StoreResult<()> {
         self.tool_cache.drop_tool(&id);
-        if definition {
-            refresh_tool(pool, &self.catalogue, id).await?;
-        }
-        if let Some(vectors) = &self.vectors {
-            vectors.refresh(pool, id).await?;
-        }
-        Ok(())
+        let start = self.own_changes.begin_read();
+        let tool = match definition {
+            true => read_tool(pool, id).await.map(Some),
+            false => Ok(None),
+        };
+        let vector = match &self.vectors {
+            Some(_) => ReplicaVectors::read_one(pool, id).await.map(Some),
+            None => Ok(None),
+        };
+        self.own_changes.end_read(start, |changed| {
+            let (tool, vector) = (tool?, vector?);
+            if changed.contains(&id) {
+                return Ok(());
+            }
+            match tool {
+                Some(Some(tool)) => self.catalogue.index(&tool),
+                Some(None) => self.catalogue.remove(&id),
+                None => {}
+            }
+            if let (Some(vectors), Some(vector)) = (&self.vectors, vector) {
+                vectors.apply(id, vector);
+            }
+            Ok(())
+        })
     }
 
     /// Re-reads everything: changes may have gone unheard.
     async fn reload(&self, pool: &PgPool) -> StoreResult<()> {
         self.tool_cache.clear();
-        reload_catalogue_index(pool, &self.catalogue).await?;
-        if let Some(vectors) = &self.vectors {
-            vectors.reload(pool).await?;
-        }
-        Ok(())
+        let start = self.own_changes.begin_read();
+        let catalogue = read_all_tools(pool).await.map(|tools| {
+            tracing::debug!(tools = tools.len(), "catalogue index loaded");
+            CatalogueIndex::of_tools(&tools)
+        });
+        let vectors = match &self.vectors {
+            Some(_) => ReplicaVectors::read_all(pool).await.map(Some),
+            None => Ok(None),
+        };
+        self.own_changes.end_read(start, |changed| {
+            let (catalogue, vectors) = (catalogue?, vectors?);
+            self.catalogue.replace(catalogue, changed.ids());
+            if let (Some(copy), Some(fresh)) = (&self.vectors, vectors) {
+                copy.replace(fresh, changed.ids());
+            }
+            Ok(())
+        })
     }
 
     /// Re-reads everything until it succeeds (the database may be restarting).
@@ -807,6 +822,43 @@ impl Followers {
                 Ok(()) => return,
                 Err(err) => tracing::debug!(%err, "catalogue reload failed; retrying"),
             }
+        }
+    }
+}
+
+/// An own write of one tool whose changes of the copies may be ahead of the database.
+/// Dropped before [`OwnWrite::applied`] (its commit failed, or the caller was abandoned), the
+/// tool is read back, since the database may have kept what it had.
+#[must_use = "an own write settles once its commit is applied"]
+struct OwnWrite {
+    followers: Followers,
+    pool: PgPool,
+    id: Uuid,
+    applied: bool,
+}
+
+impl OwnWrite {
+    /// The write committed and every copy shows it.
+    fn applied(mut self) {
+        self.applied = true;
+    }
+}
+
+impl Drop for OwnWrite {
+    fn drop(&mut self) {
+        self.followers.own_changes.settle(self.id);
+        if self.applied {
+            return;
+        }
+        // Spawned, so that the re-read runs to its end whatever becomes of the caller.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (followers, pool, id) = (self.followers.clone(), self.pool.clone(), self.id);
+            runtime.spawn(async move {
+                if let Err(err) = followers.refresh(&pool, id, true).await {
+                    // The notification connection is likely lost too; its return reloads all.
+                    tracing::warn!(%err, "cannot re-read a tool after a failed write");
+                }
+            });
         }
     }
 }

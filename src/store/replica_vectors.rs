@@ -7,11 +7,11 @@
 //! (its own and every other replica's) is read back from the database when its notification
 //! arrives, one after the other. A later write of the same row waits for the lock, so its
 //! notification, and the re-read it causes, come after any earlier write's own change of the
-//! copy: the last re-read of a tool always sets what the database holds. A re-read that began
-//! before this replica's own change of the same tool had committed is not applied (it may be
-//! older, and that change's own notification follows), so a replica searches its own writes.
+//! copy: the last re-read of a tool always sets what the database holds. A re-read racing an
+//! own write of the same tool is not applied (see `own_changes`), so a replica searches its
+//! own writes as soon as they return.
 
-use std::{collections::HashMap, sync::RwLock};
+use std::sync::RwLock;
 
 use pgvector::Vector;
 use sqlx::{PgPool, Row, postgres::PgRow};
@@ -25,32 +25,17 @@ use crate::registry::model::{Tool, ToolFilter};
 
 const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
 
+/// A tool's vector as stored; `None` when it has none.
+pub type StoredVector = Option<(Uuid, Vec<f32>, EntryMeta)>;
+
 #[derive(Default)]
 pub struct ReplicaVectors {
-    index: RwLock<Copy>,
-}
-
-#[derive(Default)]
-struct Copy {
-    vectors: VectorIndex,
-    /// Counts this replica's own changes.
-    generation: u64,
-    /// The generation of each tool's latest own change or commit, kept until no re-read
-    /// that began before it can still be applied.
-    changed_at: HashMap<Uuid, u64>,
-}
-
-impl Copy {
-    fn own_change(&mut self, id: Uuid) -> &mut VectorIndex {
-        self.generation += 1;
-        self.changed_at.insert(id, self.generation);
-        &mut self.vectors
-    }
+    index: RwLock<VectorIndex>,
 }
 
 impl ReplicaVectors {
     /// Reads every stored vector into a fresh index.
-    pub async fn reload(&self, pool: &PgPool) -> StoreResult<()> {
+    pub async fn read_all(pool: &PgPool) -> StoreResult<VectorIndex> {
         let rows = sqlx::query(&format!(
             "SELECT {VECTOR_COLUMNS} FROM tools \
              WHERE embedding IS NOT NULL AND embedding_model IS NOT NULL"
@@ -62,22 +47,24 @@ impl ReplicaVectors {
             let (id, vector, meta) = entry_from_row(row)?;
             index.upsert(id, &vector, meta);
         }
-        tracing::debug!(vectors = index.len(), "replica vector index loaded");
-        // Own changes made while this read ran are re-read when their notifications arrive.
-        self.write().vectors = index;
-        Ok(())
+        Ok(index)
     }
 
-    /// Re-reads one tool's vector, after a notification named it.
-    pub async fn refresh(&self, pool: &PgPool, id: Uuid) -> StoreResult<()> {
-        let began = {
-            let mut copy = self.write();
-            let generation = copy.generation;
-            // Own changes committed before this read cannot be newer than what it will see;
-            // one not yet committed is marked again when it commits.
-            copy.changed_at.retain(|_, at| *at > generation);
-            generation
-        };
+    /// Takes a fresh index, but keeps this copy's entries of the tools the read must leave.
+    pub fn replace<'a>(&self, mut fresh: VectorIndex, changed: impl Iterator<Item = &'a Uuid>) {
+        let mut index = self.write();
+        for id in changed {
+            match index.entry(id) {
+                Some((vector, meta)) => fresh.upsert(*id, vector, meta.clone()),
+                None => fresh.remove(id),
+            }
+        }
+        tracing::debug!(vectors = fresh.len(), "replica vector index loaded");
+        *index = fresh;
+    }
+
+    /// Reads one tool's vector.
+    pub async fn read_one(pool: &PgPool, id: Uuid) -> StoreResult<StoredVector> {
         let row = sqlx::query(&format!(
             "SELECT {VECTOR_COLUMNS} FROM tools \
              WHERE id = $1 AND embedding IS NOT NULL AND embedding_model IS NOT NULL"
@@ -85,16 +72,16 @@ impl ReplicaVectors {
         .bind(id)
         .fetch_optional(pool)
         .await?;
-        let entry = row.as_ref().map(entry_from_row).transpose()?;
-        let mut copy = self.write();
-        if copy.changed_at.get(&id).is_some_and(|at| *at > began) {
-            return Ok(());
+        Ok(row.as_ref().map(entry_from_row).transpose()?)
+    }
+
+    /// Sets what was read of one tool.
+    pub fn apply(&self, id: Uuid, stored: StoredVector) {
+        let mut index = self.write();
+        match stored {
+            Some((id, vector, meta)) => index.upsert(id, &vector, meta),
+            None => index.remove(&id),
         }
-        match entry {
-            Some((id, vector, meta)) => copy.vectors.upsert(id, &vector, meta),
-            None => copy.vectors.remove(&id),
-        }
-        Ok(())
     }
 
     pub fn set(&self, id: Uuid, vector: &[f32], model: &str, facets: Facets) {
@@ -102,13 +89,12 @@ impl ReplicaVectors {
             model: model.to_owned(),
             facets,
         };
-        self.write().own_change(id).upsert(id, vector, meta);
+        self.write().upsert(id, vector, meta);
     }
 
     /// Follows a tool's new definition: its vector goes when its text changed (no model).
     pub fn follow(&self, tool: &Tool) {
-        let mut copy = self.write();
-        let index = copy.own_change(tool.id);
+        let mut index = self.write();
         match &tool.embedding_model {
             Some(model) => index.update_meta(
                 tool.id,
@@ -121,13 +107,8 @@ impl ReplicaVectors {
         }
     }
 
-    /// An own change of the tool has committed: re-reads that began before may be older.
-    pub fn committed(&self, id: Uuid) {
-        self.write().own_change(id);
-    }
-
     pub fn remove(&self, id: &Uuid) {
-        self.write().own_change(*id).remove(id);
+        self.write().remove(id);
     }
 
     /// The `k` nearest (id, cosine clamped to [0, 1]) among vectors of `model`.
@@ -141,14 +122,13 @@ impl ReplicaVectors {
         self.index
             .read()
             .expect("replica vector index lock poisoned")
-            .vectors
             .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
             .into_iter()
             .map(|(id, cosine)| (id, f64::from(cosine).clamp(0.0, 1.0)))
             .collect()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Copy> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, VectorIndex> {
         self.index
             .write()
             .expect("replica vector index lock poisoned")

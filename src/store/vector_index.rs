@@ -116,6 +116,13 @@ impl VectorIndex {
         }
     }
 
+    /// A tool's (normalised) vector and what is kept beside it.
+    pub fn entry(&self, id: &Uuid) -> Option<(&[f32], &EntryMeta)> {
+        let (model, row) = self.positions.get(id)?;
+        let partition = self.partitions.get(model)?;
+        Some((partition.row(*row), &partition.metas[*row]))
+    }
+
     pub fn len(&self) -> usize {
         self.positions.len()
     }
@@ -242,6 +249,14 @@ mod tests {
         }
         assert_eq!(index.nearest(&[1.0; 12], "m2", 5, |_| true)[0].0, ids[1]);
         assert_eq!(index.len(), 50 - 17);
+        // Entries follow their rows through the moves.
+        for (n, id) in ids.iter().enumerate().skip(2) {
+            let entry = index
+                .entry(id)
+                .map(|(row, meta)| (row[n % 12], meta.model.as_str()));
+            assert_eq!(entry, (n % 3 != 0).then_some((1.0, "m")), "tool {n}");
+        }
+        assert_eq!(index.entry(&ids[1]).unwrap().1.model, "m2");
     }
 
     /// The best-k scan answers what scoring, filtering and sorting every row would:

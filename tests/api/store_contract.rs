@@ -29,6 +29,7 @@ crate::on_both_backends!(
     catalogue_changes_are_announced,
     updates_keep_the_replaced_definitions,
     served_tools_follow_every_change,
+    own_writes_are_searched_at_once,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -422,6 +423,57 @@ async fn activation_changes_visibility(backend: Backend) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Each write is searched as soon as it returns, while the notifications of the writes
+/// just before it are still being followed.
+async fn own_writes_are_searched_at_once(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    let nearest_name = async |vector: &[f32], filter: &ToolFilter| {
+        let hits = store
+            .nearest(vector, "test-model", 1, filter)
+            .await
+            .unwrap();
+        hits.first().map(|hit| (hit.tool.name.clone(), hit.score))
+    };
+    for (i, vector) in vectors(60, 11).iter().enumerate() {
+        let t = tool(&format!("own_{i}"), "c", &[], "v");
+        store.create(&t).await.unwrap();
+        assert!(
+            store
+                .set_embedding(t.id, vector, "test-model")
+                .await
+                .unwrap()
+        );
+        let (name, score) = nearest_name(vector, &active).await.expect("a hit");
+        assert_eq!(name, t.name, "embedded {i}");
+        assert!(score > 0.999, "embedded {i}: {score}");
+
+        store.set_active(t.id, false).await.unwrap();
+        let hit = nearest_name(vector, &active).await;
+        assert!(
+            hit.is_none_or(|(name, _)| name != t.name),
+            "deactivated {i}"
+        );
+        store.set_active(t.id, true).await.unwrap();
+        assert_eq!(
+            nearest_name(vector, &active).await.unwrap().0,
+            t.name,
+            "reactivated {i}"
+        );
+
+        if i % 3 == 0 {
+            assert!(store.delete(t.id).await.unwrap());
+            let hit = nearest_name(vector, &ToolFilter::default()).await;
+            assert!(hit.is_none_or(|(name, _)| name != t.name), "deleted {i}");
+            let listed = store.list_ids(&ToolFilter::default(), ALL).await.unwrap();
+            assert!(!listed.items.contains(&t.id), "deleted {i} is listed");
+        }
+    }
 }
 
 async fn nearest_matches_brute_force_cosine(backend: Backend) {
