@@ -119,6 +119,24 @@ impl ApiError {
         }
     }
 
+    /// The same error about an item of a list: its field becomes `{item}.{field}`.
+    pub fn within(self, item: &str) -> Self {
+        match self {
+            Self::Validation { field, message } => Self::Validation {
+                field: format!("{item}.{field}"),
+                message,
+            },
+            Self::Conflict {
+                field: Some(field),
+                message,
+            } => Self::Conflict {
+                field: Some(format!("{item}.{field}")),
+                message,
+            },
+            other => other,
+        }
+    }
+
     fn field(&self) -> Option<&str> {
         match self {
             Self::Validation { field, .. } => Some(field),

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ErrorBody},
+    registry::batch::{NewToolBatch, RegisteredBatch},
     registry::import::{ImportReport, ImportRequest},
     registry::model::{
         Execution, ExecutionFilter, ExecutionStatus, NewTool, Tool, ToolFilter, ToolPatch,
@@ -33,6 +34,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tool, list_tools))
+        .routes(routes!(create_tools))
         .routes(routes!(get_tool, update_tool, delete_tool))
         .routes(routes!(activate_tool))
         .routes(routes!(deactivate_tool))
@@ -81,6 +83,23 @@ async fn create_tool(
         Registered::Updated(_) => StatusCode::OK,
     };
     Ok((status, Json(registered.into_tool())))
+}
+
+/// Registers up to 1,000 new tools at once: all of them or none.
+#[utoipa::path(post, path = "/admin/tools/batch", tag = "admin", request_body = NewToolBatch,
+    responses(
+        (status = 201, description = "Every tool registered, in the order given", body = RegisteredBatch),
+        (status = 409, description = "A name is taken; no tool was registered", body = ErrorBody),
+        BodyErrors,
+        Refusals,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn create_tools(
+    State(state): State<AppState>,
+    AppJson(batch): AppJson<NewToolBatch>,
+) -> Result<(StatusCode, Json<RegisteredBatch>), ApiError> {
+    let registered = state.registry.register_many(batch).await?;
+    Ok((StatusCode::CREATED, Json(registered)))
 }
 
 /// `?category=&tags=a,b&include_inactive=true&limit=&offset=`.

@@ -164,12 +164,20 @@ impl Indexer {
                 return false;
             }
         };
-        for (tool, vector) in tools.iter().zip(vectors) {
-            if let Err(err) = self.store.set_embedding(tool.id, &vector, model).await {
-                tracing::warn!(%err, tool = %tool.name, "cannot store an embedding");
+        let embeddings: Vec<(uuid::Uuid, &[f32])> = tools
+            .iter()
+            .zip(&vectors)
+            .map(|(tool, vector)| (tool.id, vector.as_slice()))
+            .collect();
+        match self.store.set_embeddings(model, &embeddings).await {
+            Ok(written) => {
+                let stored = written.iter().filter(|written| **written).count();
+                self.embedded.fetch_add(stored as u64, Ordering::Relaxed);
+            }
+            Err(err) => {
+                tracing::warn!(%err, tools = tools.len(), "cannot store embeddings");
                 return false;
             }
-            self.embedded.fetch_add(1, Ordering::Relaxed);
         }
         true
     }

@@ -1,6 +1,7 @@
 //! The one orchestrator: every rule of the catalogue lives here, between the HTTP layer and
 //! the store.
 
+pub mod batch;
 pub mod import;
 pub mod indexer;
 pub mod model;
@@ -64,26 +65,43 @@ impl ToolRegistry {
         &self.indexer
     }
 
-    /// Embeds a tool's text and stores the vector. When the embedder is down the tool keeps
-    /// its embedding pending and the indexer retries later; the write itself never fails.
-    async fn embed_now(&self, tool: &mut Tool) {
-        let text = embedded_text(tool);
-        match self.embedder.embed(&[text.as_str()]).await {
-            Ok(mut vectors) if vectors.len() == 1 => {
-                let model = self.embedder.model_id().to_owned();
-                let vector = vectors.remove(0);
-                match self.store.set_embedding(tool.id, &vector, &model).await {
-                    Ok(true) => tool.embedding_model = Some(model),
-                    Ok(false) => {}
-                    Err(err) => {
-                        tracing::warn!(%err, tool = %tool.name, "embedding not stored; pending");
-                        self.indexer.wake();
+    /// Embeds tools' texts in one embedder call and stores the vectors in one transaction.
+    /// When the embedder or the store fails, the tools keep their embeddings pending and the
+    /// indexer retries later; the writes themselves never fail.
+    async fn embed_now(&self, tools: &mut [Tool]) {
+        let texts: Vec<String> = tools.iter().map(embedded_text).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = match self.embedder.embed(&texts).await {
+            Ok(vectors) if vectors.len() == tools.len() => vectors,
+            Ok(_) => {
+                tracing::warn!(
+                    tools = tools.len(),
+                    "embedder returned too few vectors; pending"
+                );
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(%err, tools = tools.len(), "embeddings pending until the embedder answers");
+                self.indexer.wake();
+                return;
+            }
+        };
+        let model = self.embedder.model_id().to_owned();
+        let embeddings: Vec<(Uuid, &[f32])> = tools
+            .iter()
+            .zip(&vectors)
+            .map(|(tool, vector)| (tool.id, vector.as_slice()))
+            .collect();
+        match self.store.set_embeddings(&model, &embeddings).await {
+            Ok(written) => {
+                for (tool, written) in tools.iter_mut().zip(written) {
+                    if written {
+                        tool.embedding_model = Some(model.clone());
                     }
                 }
             }
-            Ok(_) => tracing::warn!(tool = %tool.name, "embedder returned no vector; pending"),
             Err(err) => {
-                tracing::warn!(%err, tool = %tool.name, "embedding pending until the embedder answers");
+                tracing::warn!(%err, tools = tools.len(), "embeddings not stored; pending");
                 self.indexer.wake();
             }
         }
@@ -279,6 +297,24 @@ impl ToolRegistry {
 
     /// Registers a new tool, or with `upsert` updates the tool of that name.
     pub async fn register(&self, new: NewTool) -> Result<Registered, ApiError> {
+        let (upsert, version_given) = (new.upsert, new.version.is_some());
+        let tool = self.new_tool(new)?;
+        match self.store.create(&tool).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) if upsert => {
+                let updated = self.replace_definition(tool, version_given).await?;
+                return Ok(Registered::Updated(updated));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let mut tool = tool;
+        self.embed_now(std::slice::from_mut(&mut tool)).await;
+        tracing::info!(tool = %tool.name, id = %tool.id, "tool registered");
+        Ok(Registered::Created(tool))
+    }
+
+    /// A new tool from a checked definition (`upsert` aside), not stored yet.
+    fn new_tool(&self, new: NewTool) -> Result<Tool, ApiError> {
         validation::name(&new.name)?;
         validation::description(&new.description)?;
         let category = new.category.unwrap_or_else(|| DEFAULT_CATEGORY.to_owned());
@@ -288,7 +324,6 @@ impl ToolRegistry {
         if let Some(output) = &new.output_schema {
             validation::schema("output_schema", output)?;
         }
-        let version_given = new.version.is_some();
         let version = new.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned());
         validation::version(&version)?;
         self.check_runnable(&new.implementation)?;
@@ -313,18 +348,7 @@ impl ToolRegistry {
             updated_at: now,
         };
         validation::storable(&tool)?;
-        match self.store.create(&tool).await {
-            Ok(()) => {}
-            Err(StoreError::Duplicate(_)) if new.upsert => {
-                let updated = self.replace_definition(tool, version_given).await?;
-                return Ok(Registered::Updated(updated));
-            }
-            Err(err) => return Err(err.into()),
-        }
-        let mut tool = tool;
-        self.embed_now(&mut tool).await;
-        tracing::info!(tool = %tool.name, id = %tool.id, "tool registered");
-        Ok(Registered::Created(tool))
+        Ok(tool)
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Tool, ApiError> {
@@ -409,7 +433,7 @@ impl ToolRegistry {
             )));
         }
         if text_changed {
-            self.embed_now(&mut tool).await;
+            self.embed_now(std::slice::from_mut(&mut tool)).await;
         }
         tracing::info!(tool = %tool.name, id = %tool.id, "tool updated");
         Ok(tool)

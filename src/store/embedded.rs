@@ -290,30 +290,36 @@ impl ToolStore for EmbeddedStore {
         self.changes.subscribe()
     }
 
-    async fn create(&self, tool: &Tool) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-             output_schema, version, implementation, metadata, is_active, created_at, \
-             updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tool.id.to_string())
-        .bind(&tool.name)
-        .bind(&tool.description)
-        .bind(&tool.category)
-        .bind(to_json(&tool.tags)?)
-        .bind(to_json(&tool.input_schema)?)
-        .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
-        .bind(&tool.version)
-        .bind(to_json(&tool.implementation)?)
-        .bind(to_json(&tool.metadata)?)
-        .bind(tool.is_active)
-        .bind(tool.created_at.timestamp_micros())
-        .bind(tool.updated_at.timestamp_micros())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        self.catalogue.index(tool);
+    async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for tool in tools {
+            sqlx::query(
+                "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+                 output_schema, version, implementation, metadata, is_active, created_at, \
+                 updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(tool.id.to_string())
+            .bind(&tool.name)
+            .bind(&tool.description)
+            .bind(&tool.category)
+            .bind(to_json(&tool.tags)?)
+            .bind(to_json(&tool.input_schema)?)
+            .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
+            .bind(&tool.version)
+            .bind(to_json(&tool.implementation)?)
+            .bind(to_json(&tool.metadata)?)
+            .bind(tool.is_active)
+            .bind(tool.created_at.timestamp_micros())
+            .bind(tool.updated_at.timestamp_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        }
+        tx.commit().await?;
+        for tool in tools {
+            self.catalogue.index(tool);
+        }
         self.announce_change();
         Ok(())
     }
@@ -482,27 +488,46 @@ impl ToolStore for EmbeddedStore {
         Ok(self.catalogue.count(filter))
     }
 
-    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
-        self.check_dimensions(embedding)?;
-        let row = sqlx::query(
-            "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
-             RETURNING category, tags, is_active",
-        )
-        .bind(id.to_string())
-        .bind(vector_to_blob(embedding))
-        .bind(model)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let meta = EntryMeta {
-            model: model.to_owned(),
-            facets: facets_from_row(&row)?,
-        };
-        self.with_index(|index| index.upsert(id, embedding, meta));
-        self.tool_cache.drop_tool(&id);
-        Ok(true)
+    async fn set_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[(Uuid, &[f32])],
+    ) -> StoreResult<Vec<bool>> {
+        for (_, embedding) in embeddings {
+            self.check_dimensions(embedding)?;
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stored = Vec::with_capacity(embeddings.len());
+        for (id, embedding) in embeddings {
+            let row = sqlx::query(
+                "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
+                 RETURNING category, tags, is_active",
+            )
+            .bind(id.to_string())
+            .bind(vector_to_blob(embedding))
+            .bind(model)
+            .fetch_optional(&mut *tx)
+            .await?;
+            stored.push(row.as_ref().map(facets_from_row).transpose()?);
+        }
+        tx.commit().await?;
+        self.with_index(|index| {
+            for ((id, embedding), facets) in embeddings.iter().zip(&stored) {
+                if let Some(facets) = facets {
+                    let meta = EntryMeta {
+                        model: model.to_owned(),
+                        facets: facets.clone(),
+                    };
+                    index.upsert(*id, embedding, meta);
+                }
+            }
+        });
+        for ((id, _), facets) in embeddings.iter().zip(&stored) {
+            if facets.is_some() {
+                self.tool_cache.drop_tool(id);
+            }
+        }
+        Ok(stored.iter().map(Option::is_some).collect())
     }
 
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {

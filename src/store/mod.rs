@@ -132,8 +132,14 @@ pub trait ToolStore: Send + Sync + 'static {
     /// close together may arrive as one, and a lost listener connection counts as a change.
     fn catalogue_changes(&self) -> tokio::sync::broadcast::Receiver<()>;
 
+    /// Inserts new tools in one transaction: all of them or none. `StoreError::Duplicate`
+    /// names the first taken name met.
+    async fn create_many(&self, tools: &[Tool]) -> StoreResult<()>;
+
     /// Inserts a new tool; `StoreError::Duplicate` when the name is taken.
-    async fn create(&self, tool: &Tool) -> StoreResult<()>;
+    async fn create(&self, tool: &Tool) -> StoreResult<()> {
+        self.create_many(std::slice::from_ref(tool)).await
+    }
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>>;
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>>;
     /// Replaces the stored tool with the same id. When `tool.embedding_model` is `None`
@@ -207,8 +213,19 @@ pub trait ToolStore: Send + Sync + 'static {
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64>;
 
-    /// Stores the embedding of a tool and the model that made it.
-    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool>;
+    /// Stores the embeddings of tools made by `model`, in one transaction; for each,
+    /// whether its tool (still) exists.
+    async fn set_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[(Uuid, &[f32])],
+    ) -> StoreResult<Vec<bool>>;
+
+    /// Stores the embedding of a tool and the model that made it; false if no such tool.
+    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
+        let written = self.set_embeddings(model, &[(id, embedding)]).await?;
+        Ok(written.first() == Some(&true))
+    }
     /// Tools without an embedding from `model` (missing first, then stale), up to `limit`.
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>>;
     /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]), among

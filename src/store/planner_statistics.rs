@@ -25,9 +25,9 @@ pub struct PlannerStatistics {
 }
 
 impl PlannerStatistics {
-    /// Counts one embedding written; starts `ANALYZE tools` when enough have been.
-    pub fn embedding_written(&self, pool: &PgPool, catalogue_size: usize) {
-        let written = self.written.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Counts embeddings written; starts `ANALYZE tools` when enough have been.
+    pub fn embeddings_written(&self, pool: &PgPool, count: usize, catalogue_size: usize) {
+        let written = self.written.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
         let due = ANALYZE_AT_LEAST.max(catalogue_size as u64 / ANALYZE_EVERY);
         if written < due
             || self

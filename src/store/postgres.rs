@@ -268,29 +268,35 @@ impl ToolStore for PostgresStore {
         self.followers.changes.subscribe()
     }
 
-    async fn create(&self, tool: &Tool) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-             output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(tool.id)
-        .bind(&tool.name)
-        .bind(&tool.description)
-        .bind(&tool.category)
-        .bind(&tool.tags)
-        .bind(&tool.input_schema)
-        .bind(&tool.output_schema)
-        .bind(&tool.version)
-        .bind(implementation_json(tool)?)
-        .bind(&tool.metadata)
-        .bind(tool.is_active)
-        .bind(tool.created_at)
-        .bind(tool.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        self.followers.catalogue.index(tool);
+    async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for tool in tools {
+            sqlx::query(
+                "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+                 output_schema, version, implementation, metadata, is_active, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(tool.id)
+            .bind(&tool.name)
+            .bind(&tool.description)
+            .bind(&tool.category)
+            .bind(&tool.tags)
+            .bind(&tool.input_schema)
+            .bind(&tool.output_schema)
+            .bind(&tool.version)
+            .bind(implementation_json(tool)?)
+            .bind(&tool.metadata)
+            .bind(tool.is_active)
+            .bind(tool.created_at)
+            .bind(tool.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        }
+        tx.commit().await?;
+        for tool in tools {
+            self.followers.catalogue.index(tool);
+        }
         Ok(())
     }
 
@@ -366,7 +372,7 @@ impl ToolStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
-        let write = self.followers.begin_write(&self.pool, tool.id);
+        let write = self.followers.begin_write(&self.pool, vec![tool.id]);
         if let Some(vectors) = &self.followers.vectors {
             vectors.follow(tool);
         }
@@ -397,7 +403,7 @@ impl ToolStore for PostgresStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let write = self.followers.begin_write(&self.pool, id);
+        let write = self.followers.begin_write(&self.pool, vec![id]);
         if let Some(vectors) = &self.followers.vectors {
             vectors.remove(&id);
         }
@@ -422,7 +428,7 @@ impl ToolStore for PostgresStore {
         let Some(tool) = row.as_ref().map(tool_from_row).transpose()? else {
             return Ok(None);
         };
-        let write = self.followers.begin_write(&self.pool, id);
+        let write = self.followers.begin_write(&self.pool, vec![id]);
         if let Some(vectors) = &self.followers.vectors {
             vectors.follow(&tool);
         }
@@ -462,38 +468,60 @@ impl ToolStore for PostgresStore {
         Ok(self.followers.catalogue.count(filter))
     }
 
-    async fn set_embedding(&self, id: Uuid, embedding: &[f32], model: &str) -> StoreResult<bool> {
-        self.check_dimensions(embedding)?;
-        let statement = sqlx::query(
-            "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
-             RETURNING category, tags, is_active",
-        )
-        .bind(id)
-        .bind(Vector::from(embedding.to_vec()))
-        .bind(model);
-        let written = match &self.followers.vectors {
-            None => statement.fetch_optional(&self.pool).await?.is_some(),
-            Some(vectors) => {
-                let mut tx = self.pool.begin().await?;
-                let row = statement.fetch_optional(&mut *tx).await?;
-                let Some(row) = row else {
-                    return Ok(false);
-                };
-                let facets = facets_from_row(&row)?;
-                let write = self.followers.begin_write(&self.pool, id);
-                vectors.set(id, embedding, model, facets);
-                tx.commit().await?;
-                write.applied();
-                true
-            }
-        };
-        if written {
-            self.followers.tool_cache.drop_tool(&id);
-            let catalogue_size = self.followers.catalogue.count(&ToolFilter::default());
-            self.statistics
-                .embedding_written(&self.pool, catalogue_size as usize);
+    async fn set_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[(Uuid, &[f32])],
+    ) -> StoreResult<Vec<bool>> {
+        for (_, embedding) in embeddings {
+            self.check_dimensions(embedding)?;
         }
-        Ok(written)
+        let mut tx = self.pool.begin().await?;
+        let mut stored = Vec::with_capacity(embeddings.len());
+        for (id, embedding) in embeddings {
+            let row = sqlx::query(
+                "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
+                 RETURNING category, tags, is_active",
+            )
+            .bind(id)
+            .bind(Vector::from(embedding.to_vec()))
+            .bind(model)
+            .fetch_optional(&mut *tx)
+            .await?;
+            stored.push(row.as_ref().map(facets_from_row).transpose()?);
+        }
+        let written: Vec<Uuid> = embeddings
+            .iter()
+            .zip(&stored)
+            .filter(|(_, facets)| facets.is_some())
+            .map(|((id, _), _)| *id)
+            .collect();
+        let write = match &self.followers.vectors {
+            Some(vectors) if !written.is_empty() => {
+                let write = self.followers.begin_write(&self.pool, written.clone());
+                for ((id, embedding), facets) in embeddings.iter().zip(stored) {
+                    if let Some(facets) = facets {
+                        vectors.set(*id, embedding, model, facets);
+                    }
+                }
+                Some(write)
+            }
+            _ => None,
+        };
+        tx.commit().await?;
+        if let Some(write) = write {
+            write.applied();
+        }
+        for id in &written {
+            self.followers.tool_cache.drop_tool(id);
+        }
+        let catalogue_size = self.followers.catalogue.count(&ToolFilter::default());
+        self.statistics
+            .embeddings_written(&self.pool, written.len(), catalogue_size as usize);
+        Ok(embeddings
+            .iter()
+            .map(|(id, _)| written.contains(id))
+            .collect())
     }
 
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
@@ -751,13 +779,16 @@ struct Followers {
 }
 
 impl Followers {
-    /// An own write of `id` is about to change the copies, before its transaction commits.
-    fn begin_write(&self, pool: &PgPool, id: Uuid) -> OwnWrite {
-        self.own_changes.begin_write(id);
+    /// An own write of these tools is about to change the copies, before its transaction
+    /// commits.
+    fn begin_write(&self, pool: &PgPool, ids: Vec<Uuid>) -> OwnWrite {
+        for id in &ids {
+            self.own_changes.begin_write(*id);
+        }
         OwnWrite {
             followers: self.clone(),
             pool: pool.clone(),
-            id,
+            ids,
             applied: false,
         }
     }
@@ -826,14 +857,14 @@ impl Followers {
     }
 }
 
-/// An own write of one tool whose changes of the copies may be ahead of the database.
+/// An own write of some tools whose changes of the copies may be ahead of the database.
 /// Dropped before [`OwnWrite::applied`] (its commit failed, or the caller was abandoned), the
-/// tool is read back, since the database may have kept what it had.
+/// tools are read back, since the database may have kept what it had.
 #[must_use = "an own write settles once its commit is applied"]
 struct OwnWrite {
     followers: Followers,
     pool: PgPool,
-    id: Uuid,
+    ids: Vec<Uuid>,
     applied: bool,
 }
 
@@ -846,17 +877,24 @@ impl OwnWrite {
 
 impl Drop for OwnWrite {
     fn drop(&mut self) {
-        self.followers.own_changes.settle(self.id);
+        for id in &self.ids {
+            self.followers.own_changes.settle(*id);
+        }
         if self.applied {
             return;
         }
-        // Spawned, so that the re-read runs to its end whatever becomes of the caller.
+        // Spawned, so that the re-reads run to their end whatever becomes of the caller.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (followers, pool, id) = (self.followers.clone(), self.pool.clone(), self.id);
+            let (followers, pool) = (self.followers.clone(), self.pool.clone());
+            let ids = std::mem::take(&mut self.ids);
             runtime.spawn(async move {
-                if let Err(err) = followers.refresh(&pool, id, true).await {
-                    // The notification connection is likely lost too; its return reloads all.
-                    tracing::warn!(%err, "cannot re-read a tool after a failed write");
+                for id in ids {
+                    if let Err(err) = followers.refresh(&pool, id, true).await {
+                        // The notification connection is likely lost too; its return
+                        // reloads everything.
+                        tracing::warn!(%err, "cannot re-read a tool after a failed write");
+                        return;
+                    }
                 }
             });
         }

@@ -6,6 +6,7 @@ use crate::helpers::{Backend, TestApp, TestDb, assert_error, tool_definition};
 
 crate::on_both_backends!(
     register_get_update_delete,
+    batch_registration_is_all_or_nothing,
     list_routes_filter_and_page,
     activation_routes,
     health_routes_report_the_store,
@@ -50,6 +51,69 @@ async fn register_get_update_delete(backend: Backend) {
     let (status, body) = app.delete(&format!("/admin/tools/{id}")).await;
     assert_eq!(status, 404);
     assert_error(&body, "tool_not_found");
+    app.stop().await;
+}
+
+async fn batch_registration_is_all_or_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(db.settings()).await;
+    let batch = |names: &[&str]| json!({"tools": names.iter().map(|name| tool_definition(name)).collect::<Vec<_>>()});
+    let count = async || app.get("/admin/tools?include_inactive=true").await.1["total"].clone();
+
+    let (status, body) = app
+        .post("/admin/tools/batch", &batch(&["b_one", "b_two", "b_three"]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let tools = body["tools"].as_array().unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["b_one", "b_two", "b_three"], "in the order given");
+    for tool in tools {
+        assert!(
+            tool["embedding_model"].is_string(),
+            "embedded at once: {tool}"
+        );
+        let (status, stored) = app
+            .get(&format!("/admin/tools/{}", tool["id"].as_str().unwrap()))
+            .await;
+        assert_eq!((status, &stored), (200, tool));
+    }
+    let found =
+        crate::helpers::find(&app, json!({"query": "b_two tool", "mode": "semantic"})).await;
+    assert!(
+        crate::helpers::names(&found).contains(&"b_two".to_owned()),
+        "{found}"
+    );
+
+    // Each refusal names the item and its field, and registers nothing.
+    let mut invalid = batch(&["c_one", "c_two"]);
+    invalid["tools"][1]["description"] = json!("");
+    let mut no_implementation = batch(&["c_one", "c_two", "c_three"]);
+    no_implementation["tools"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("implementation");
+    let mut upsert = batch(&["c_one"]);
+    upsert["tools"][0]["upsert"] = json!(true);
+    for (body, field) in [
+        (invalid, "tools[1].description"),
+        (no_implementation, "tools[2].implementation"),
+        (batch(&["c_one", "c_two", "c_one"]), "tools[2].name"),
+        (upsert, "tools[0].upsert"),
+        (json!({"tools": []}), "tools"),
+    ] {
+        let (status, answer) = app.post("/admin/tools/batch", &body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(assert_error(&answer, "validation_failed")["field"], field);
+    }
+    let (status, answer) = app
+        .post("/admin/tools/batch", &batch(&["c_one", "b_two", "c_three"]))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(
+        assert_error(&answer, "duplicate_tool")["field"],
+        "tools[1].name"
+    );
+    assert_eq!(count().await, 3, "no tool of a refused batch is stored");
     app.stop().await;
 }
 

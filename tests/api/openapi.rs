@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/reindex"),
     ("get", "/admin/tools"),
     ("post", "/admin/tools"),
+    ("post", "/admin/tools/batch"),
     ("delete", "/admin/tools/{id}"),
     ("get", "/admin/tools/{id}"),
     ("put", "/admin/tools/{id}"),

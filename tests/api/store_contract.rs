@@ -18,6 +18,7 @@ use crate::helpers::{Backend, DIMS, TestDb};
 crate::on_both_backends!(
     crud_round_trip,
     duplicate_names_are_refused,
+    batches_are_stored_all_or_nothing,
     listing_filters_pages_and_counts,
     activation_changes_visibility,
     nearest_matches_brute_force_cosine,
@@ -280,6 +281,81 @@ async fn duplicate_names_are_refused(backend: Backend) {
     let err = store.update(&other).await.unwrap_err();
     assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
     assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 2);
+}
+
+async fn batches_are_stored_all_or_nothing(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let batch: Vec<Tool> = (0..5)
+        .map(|i| tool(&format!("batch_{i}"), "b", &[], "batched tool"))
+        .collect();
+    store.create_many(&batch).await.unwrap();
+    let listed = store.list(&ToolFilter::default(), ALL).await.unwrap();
+    assert_eq!(listed.total, 5);
+    assert_eq!(store.get(batch[3].id).await.unwrap().unwrap(), batch[3]);
+    assert_eq!(
+        store
+            .text_search_ids("batched", 10, &ToolFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // A taken name in the middle: the error names it, and no tool of the batch is stored.
+    let refused = vec![
+        tool("fresh_a", "b", &[], "v"),
+        tool("batch_2", "b", &[], "v"),
+        tool("fresh_b", "b", &[], "v"),
+    ];
+    let err = store.create_many(&refused).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate(ref n) if n == "batch_2"),
+        "{err:?}"
+    );
+    assert!(store.get_by_name("fresh_a").await.unwrap().is_none());
+    assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 5);
+
+    // Embeddings in one call: a tool that does not exist is reported, the others stored.
+    let vecs = vectors(3, 5);
+    let unknown = Uuid::new_v4();
+    let written = store
+        .set_embeddings(
+            "test-model",
+            &[
+                (batch[0].id, &vecs[0]),
+                (unknown, &vecs[1]),
+                (batch[4].id, &vecs[2]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, [true, false, true]);
+    for (id, vector) in [(batch[0].id, &vecs[0]), (batch[4].id, &vecs[2])] {
+        let hit = &store
+            .nearest(vector, "test-model", 1, &ToolFilter::default())
+            .await
+            .unwrap()[0];
+        assert_eq!(hit.tool.id, id);
+        assert_eq!(hit.tool.embedding_model.as_deref(), Some("test-model"));
+    }
+    let counts = store.embedding_counts("test-model").await.unwrap();
+    assert_eq!(counts.indexed, 2);
+
+    // One vector of the wrong dimension refuses the whole call.
+    let short = vec![1.0; DIMS - 1];
+    assert!(
+        store
+            .set_embeddings(
+                "test-model",
+                &[(batch[1].id, &vecs[1]), (batch[2].id, &short)]
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.embedding_counts("test-model").await.unwrap().indexed,
+        2
+    );
 }
 
 async fn listing_filters_pages_and_counts(backend: Backend) {
