@@ -8,6 +8,9 @@
 //! ```
 //!
 //! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory`.
+//! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
+//! alone). With `--embedder local` the model's own throughput on the same texts, in the same
+//! batches, is measured first, without the server, as the bound registration can approach.
 //!
 //! The catalogue is the Seal-Tools benchmark's 4,076 real tool definitions, repeated with
 //! numbered variants up to N; queries are the benchmark's own. Numbers come from this
@@ -45,6 +48,10 @@ struct Args {
     /// Embedder of the server: hash (fast, lexical) or local (the offline model).
     #[arg(long, default_value = "hash")]
     embedder: String,
+    /// Tools per registration request: `POST /admin/tools/batch` with this many, or one
+    /// `POST /admin/tools` per tool when 1.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    batch: u64,
     /// Only the workloads whose name contains this.
     #[arg(long)]
     only: Option<String>,
@@ -300,39 +307,39 @@ fn report(backend: &str, workload: &str, outcome: &Outcome) {
     );
 }
 
+/// Registers `tools` from `clients` concurrent clients, `batch` tools per request; returns
+/// tools per second and how many the server refused. A refused item of a batch (a 422
+/// naming `tools[i]`) is dropped and the rest sent again, as a client would.
 async fn register_all(
     server: &Server,
     http: &reqwest::Client,
     tools: Vec<Value>,
     clients: usize,
+    batch: usize,
 ) -> anyhow::Result<(f64, u64)> {
-    let tools = Arc::new(tools);
+    let count = tools.len();
+    let chunks: Arc<Vec<Vec<Value>>> =
+        Arc::new(tools.chunks(batch).map(<[Value]>::to_vec).collect());
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (http, base, tools, next) = (
+            let (http, base, chunks, next) = (
                 http.clone(),
                 server.base.clone(),
-                tools.clone(),
+                chunks.clone(),
                 next.clone(),
             );
             tokio::spawn(async move {
                 let mut failed = 0u64;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(tool) = tools.get(i) else {
-                        return failed;
+                while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
+                    failed += if batch == 1 {
+                        register_one(&http, &base, &chunk[0]).await
+                    } else {
+                        register_batch(&http, &base, chunk.clone()).await
                     };
-                    let answer = http
-                        .post(format!("{base}/admin/tools"))
-                        .json(tool)
-                        .send()
-                        .await;
-                    if !answer.is_ok_and(|a| a.status().as_u16() == 201) {
-                        failed += 1;
-                    }
                 }
+                failed
             })
         })
         .collect();
@@ -340,7 +347,82 @@ async fn register_all(
     for task in tasks {
         failed += task.await?;
     }
-    Ok((tools.len() as f64 / started.elapsed().as_secs_f64(), failed))
+    Ok((count as f64 / started.elapsed().as_secs_f64(), failed))
+}
+
+/// `POST /admin/tools`; 1 when refused.
+async fn register_one(http: &reqwest::Client, base: &str, tool: &Value) -> u64 {
+    let answer = http
+        .post(format!("{base}/admin/tools"))
+        .json(tool)
+        .send()
+        .await;
+    u64::from(!answer.is_ok_and(|a| a.status().as_u16() == 201))
+}
+
+/// `POST /admin/tools/batch`; the number of tools refused.
+async fn register_batch(http: &reqwest::Client, base: &str, mut tools: Vec<Value>) -> u64 {
+    let mut failed = 0;
+    while !tools.is_empty() {
+        let Ok(answer) = http
+            .post(format!("{base}/admin/tools/batch"))
+            .json(&json!({ "tools": tools }))
+            .send()
+            .await
+        else {
+            return failed + tools.len() as u64;
+        };
+        let status = answer.status().as_u16();
+        if status == 201 {
+            return failed;
+        }
+        let body: Value = answer.json().await.unwrap_or_default();
+        let refused = body["error"]["field"]
+            .as_str()
+            .and_then(|field| field.strip_prefix("tools["))
+            .and_then(|rest| rest.split(']').next()?.parse::<usize>().ok())
+            .filter(|at| *at < tools.len());
+        let Some(at) = refused else {
+            eprintln!("batch registration refused ({status}): {body}");
+            return failed + tools.len() as u64;
+        };
+        eprintln!(
+            "{} refused: {}",
+            tools[at]["name"], body["error"]["message"]
+        );
+        tools.remove(at);
+        failed += 1;
+    }
+    failed
+}
+
+/// The local model alone on the texts registration embeds, `batch` at a time, one batch
+/// after another: texts per second.
+async fn local_model_alone(tools: &[Value], batch: usize) -> anyhow::Result<f64> {
+    use tool_registry::embedding::{Embedder, local::LocalEmbedder};
+    let model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    let model = LocalEmbedder::load(&model_dir, None)?;
+    let now = chrono::Utc::now();
+    let texts = tools
+        .iter()
+        .map(|definition| {
+            let mut tool = definition.clone();
+            tool["id"] = json!(uuid::Uuid::new_v4());
+            tool["version"] = json!("1.0.0");
+            tool["metadata"] = json!({});
+            tool["is_active"] = json!(true);
+            tool["created_at"] = json!(now);
+            tool["updated_at"] = json!(now);
+            let tool: tool_registry::registry::model::Tool = serde_json::from_value(tool)?;
+            Ok(tool_registry::registry::embedded_text(&tool))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let started = Instant::now();
+    for chunk in texts.chunks(batch) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        model.embed(&refs).await?;
+    }
+    Ok(texts.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 async fn bench_backend(
@@ -353,6 +435,15 @@ async fn bench_backend(
     } else {
         "hnsw"
     };
+    let catalogue = catalogue(args.tools)?;
+    let batch = args.batch as usize;
+    if args.embedder == "local" {
+        let per_second = local_model_alone(&catalogue, batch).await?;
+        println!(
+            "| - | local model alone, the same texts ({} tools, batches of {batch}) | {per_second:.0} tools/s | | | | | | |",
+            args.tools
+        );
+    }
     let server = Server::start(args, database_url, vector_search)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
@@ -360,11 +451,14 @@ async fn bench_backend(
     server.wait_ready(&http).await?;
     let (_, idle_rss) = server.usage();
 
-    let (per_second, failed) = register_all(&server, &http, catalogue(args.tools)?, 8).await?;
+    let (cpu_before, _) = server.usage();
+    let started = Instant::now();
+    let (per_second, failed) = register_all(&server, &http, catalogue, 8, batch).await?;
+    let (cpu_after, rss) = server.usage();
     println!(
-        "| {backend} | bulk registration ({} tools, 8 clients) | {per_second:.0} tools/s | | | | {failed} | | {:.0} |",
+        "| {backend} | bulk registration ({} tools, {batch} per request, 8 clients) | {per_second:.0} tools/s | | | | {failed} | {:.0}% | {rss:.0} |",
         args.tools,
-        server.usage().1
+        100.0 * (cpu_after - cpu_before) / started.elapsed().as_secs_f64(),
     );
     // Let the background indexer finish before measuring searches.
     for _ in 0..600 {

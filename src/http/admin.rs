@@ -1,5 +1,7 @@
 //! Operator routes under `/admin`: the catalogue's CRUD, executions and call statistics.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,6 +23,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ErrorBody},
+    registry::ToolRegistry,
     registry::batch::{NewToolBatch, RegisteredBatch},
     registry::import::{ImportReport, ImportRequest},
     registry::model::{
@@ -61,7 +64,10 @@ async fn import_upstream(
     State(state): State<AppState>,
     AppJson(request): AppJson<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
-    Ok(Json(state.registry.import_upstream(request).await?))
+    let report = to_the_end(&state, |registry| async move {
+        registry.import_upstream(request).await
+    });
+    Ok(Json(report.await?))
 }
 
 #[utoipa::path(post, path = "/admin/tools", tag = "admin", request_body = NewTool,
@@ -77,7 +83,11 @@ async fn create_tool(
     State(state): State<AppState>,
     AppJson(new): AppJson<NewTool>,
 ) -> Result<(StatusCode, Json<Tool>), ApiError> {
-    let registered = state.registry.register(new).await?;
+    let registered = to_the_end(
+        &state,
+        |registry| async move { registry.register(new).await },
+    )
+    .await?;
     let status = match registered {
         Registered::Created(_) => StatusCode::CREATED,
         Registered::Updated(_) => StatusCode::OK,
@@ -98,7 +108,12 @@ async fn create_tools(
     State(state): State<AppState>,
     AppJson(batch): AppJson<NewToolBatch>,
 ) -> Result<(StatusCode, Json<RegisteredBatch>), ApiError> {
-    let registered = state.registry.register_many(batch).await?;
+    // Half the request's time for embeddings leaves the rest for storing and answering.
+    let embedding_wait = state.settings.request_timeout() / 2;
+    let registered = to_the_end(&state, |registry| async move {
+        registry.register_many(batch, embedding_wait).await
+    });
+    let registered = registered.await?;
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
@@ -211,7 +226,11 @@ async fn reindex_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.reindex_tool(id).await?))
+    let tool = to_the_end(
+        &state,
+        |registry| async move { registry.reindex_tool(id).await },
+    );
+    Ok(Json(tool.await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -362,7 +381,10 @@ async fn rollback_tool(
     ToolId(id): ToolId,
     AppJson(request): AppJson<RollbackRequest>,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.rollback(id, &request.version).await?))
+    let tool = to_the_end(&state, |registry| async move {
+        registry.rollback(id, &request.version).await
+    });
+    Ok(Json(tool.await?))
 }
 
 #[utoipa::path(get, path = "/admin/tools/{id}", tag = "admin",
@@ -399,7 +421,10 @@ async fn update_tool(
     ToolId(id): ToolId,
     AppJson(patch): AppJson<ToolPatch>,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.update(id, patch).await?))
+    let tool = to_the_end(&state, |registry| async move {
+        registry.update(id, patch).await
+    });
+    Ok(Json(tool.await?))
 }
 
 #[utoipa::path(delete, path = "/admin/tools/{id}", tag = "admin",
@@ -416,7 +441,7 @@ async fn delete_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<StatusCode, ApiError> {
-    state.registry.delete(id).await?;
+    to_the_end(&state, |registry| async move { registry.delete(id).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -434,7 +459,10 @@ async fn activate_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.set_active(id, true).await?))
+    let tool = to_the_end(&state, |registry| async move {
+        registry.set_active(id, true).await
+    });
+    Ok(Json(tool.await?))
 }
 
 #[utoipa::path(post, path = "/admin/tools/{id}/deactivate", tag = "admin",
@@ -451,5 +479,24 @@ async fn deactivate_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.set_active(id, false).await?))
+    let tool = to_the_end(&state, |registry| async move {
+        registry.set_active(id, false).await
+    });
+    Ok(Json(tool.await?))
+}
+
+/// Runs a change of the catalogue on its own task, to its end. A client that hangs up, or
+/// the request timeout, drops the request; a write dropped between the database's commit
+/// and the in-memory indexes that follow it would leave those behind the database.
+async fn to_the_end<T, F>(
+    state: &AppState,
+    change: impl FnOnce(Arc<ToolRegistry>) -> F,
+) -> Result<T, ApiError>
+where
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(change(state.registry.clone()))
+        .await
+        .map_err(|err| ApiError::Internal(format!("a catalogue change failed: {err}")))?
 }

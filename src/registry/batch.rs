@@ -1,9 +1,13 @@
 //! Registering many tools in one request. Each definition is checked as a single
 //! registration checks it; then all are stored in one transaction (all of them or none) and
-//! their texts embedded in one embedder call, so a catalogue loads at the embedder's pace
+//! embedded in batches of `EMBEDDING_BATCH_SIZE`, so a catalogue loads at the embedder's pace
 //! instead of paying a commit and an embedding round trip per tool.
+//!
+//! Embedding a thousand tools with a local model takes longer than a request may: the
+//! answer waits for embeddings until a deadline only, and tools not embedded by then are
+//! answered with their embeddings pending; the background indexer embeds them.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +37,13 @@ pub struct RegisteredBatch {
 
 impl ToolRegistry {
     /// Registers new tools together: none is stored unless every one is valid and its name
-    /// free. Errors name the offending item's field (`tools[3].name`).
-    pub async fn register_many(&self, batch: NewToolBatch) -> Result<RegisteredBatch, ApiError> {
+    /// free. Errors name the offending item's field (`tools[3].name`). Embeddings are waited
+    /// for up to `embedding_wait`.
+    pub async fn register_many(
+        &self,
+        batch: NewToolBatch,
+        embedding_wait: Duration,
+    ) -> Result<RegisteredBatch, ApiError> {
         let count = batch.tools.len();
         if !(1..=MAX_BATCH).contains(&count) {
             return Err(ApiError::validation(
@@ -75,7 +84,19 @@ impl ToolRegistry {
             }
             Err(err) => return Err(err.into()),
         }
-        self.embed_now(&mut tools).await;
+        let deadline = tokio::time::Instant::now() + embedding_wait;
+        for chunk in tools.chunks_mut(self.indexer.batch_size()) {
+            // Only the embedder's work is cut short at the deadline, never a store's write.
+            let Ok(vectors) = tokio::time::timeout_at(deadline, self.embed_texts(chunk)).await
+            else {
+                tracing::info!("batch answered before its embeddings; the indexer makes the rest");
+                self.indexer.wake();
+                break;
+            };
+            // The embedder failed: the indexer retries when it answers again.
+            let Some(vectors) = vectors else { break };
+            self.store_vectors(chunk, &vectors).await;
+        }
         tracing::info!(tools = tools.len(), "tools registered in a batch");
         Ok(RegisteredBatch { tools })
     }

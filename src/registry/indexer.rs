@@ -61,6 +61,11 @@ impl Indexer {
         })
     }
 
+    /// How many tools one embedder call embeds.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Starts the background task; it runs until the process ends.
     pub fn spawn(self: &Arc<Self>) {
         let indexer = self.clone();

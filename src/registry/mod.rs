@@ -69,27 +69,38 @@ impl ToolRegistry {
     /// When the embedder or the store fails, the tools keep their embeddings pending and the
     /// indexer retries later; the writes themselves never fail.
     async fn embed_now(&self, tools: &mut [Tool]) {
+        if let Some(vectors) = self.embed_texts(tools).await {
+            self.store_vectors(tools, &vectors).await;
+        }
+    }
+
+    /// The vectors of tools' texts, or `None` (logged) when the embedder cannot make them.
+    async fn embed_texts(&self, tools: &[Tool]) -> Option<Vec<Vec<f32>>> {
         let texts: Vec<String> = tools.iter().map(embedded_text).collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = match self.embedder.embed(&texts).await {
-            Ok(vectors) if vectors.len() == tools.len() => vectors,
+        match self.embedder.embed(&texts).await {
+            Ok(vectors) if vectors.len() == tools.len() => Some(vectors),
             Ok(_) => {
                 tracing::warn!(
                     tools = tools.len(),
                     "embedder returned too few vectors; pending"
                 );
-                return;
+                None
             }
             Err(err) => {
                 tracing::warn!(%err, tools = tools.len(), "embeddings pending until the embedder answers");
                 self.indexer.wake();
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// Stores tools' vectors and marks the tools stored with the current model.
+    async fn store_vectors(&self, tools: &mut [Tool], vectors: &[Vec<f32>]) {
         let model = self.embedder.model_id().to_owned();
         let embeddings: Vec<(Uuid, &[f32])> = tools
             .iter()
-            .zip(&vectors)
+            .zip(vectors)
             .map(|(tool, vector)| (tool.id, vector.as_slice()))
             .collect();
         match self.store.set_embeddings(&model, &embeddings).await {

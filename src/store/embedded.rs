@@ -12,7 +12,7 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    QueryBuilder, Row, Sqlite, SqlitePool,
+    Executor, QueryBuilder, Row, Sqlite, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
@@ -187,6 +187,53 @@ impl EmbeddedStore {
     }
 }
 
+async fn insert_tool<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    tool: &Tool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+         output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tool.id.to_string())
+    .bind(&tool.name)
+    .bind(&tool.description)
+    .bind(&tool.category)
+    .bind(to_json(&tool.tags)?)
+    .bind(to_json(&tool.input_schema)?)
+    .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
+    .bind(&tool.version)
+    .bind(to_json(&tool.implementation)?)
+    .bind(to_json(&tool.metadata)?)
+    .bind(tool.is_active)
+    .bind(tool.created_at.timestamp_micros())
+    .bind(tool.updated_at.timestamp_micros())
+    .execute(executor)
+    .await
+    .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+    Ok(())
+}
+
+/// Stores one embedding; the tool's filter fields, or `None` if there is no such tool.
+async fn store_embedding<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    id: Uuid,
+    embedding: &[f32],
+    model: &str,
+) -> StoreResult<Option<Facets>> {
+    let row = sqlx::query(
+        "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
+         RETURNING category, tags, is_active",
+    )
+    .bind(id.to_string())
+    .bind(vector_to_blob(embedding))
+    .bind(model)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.as_ref().map(facets_from_row).transpose()?)
+}
+
 /// The index entry of a tool that has a vector (`embedding_model` is set).
 fn meta_of(tool: &Tool) -> EntryMeta {
     EntryMeta {
@@ -291,32 +338,16 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for tool in tools {
-            sqlx::query(
-                "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-                 output_schema, version, implementation, metadata, is_active, created_at, \
-                 updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(tool.id.to_string())
-            .bind(&tool.name)
-            .bind(&tool.description)
-            .bind(&tool.category)
-            .bind(to_json(&tool.tags)?)
-            .bind(to_json(&tool.input_schema)?)
-            .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
-            .bind(&tool.version)
-            .bind(to_json(&tool.implementation)?)
-            .bind(to_json(&tool.metadata)?)
-            .bind(tool.is_active)
-            .bind(tool.created_at.timestamp_micros())
-            .bind(tool.updated_at.timestamp_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        // One statement commits alone: no lock held across round trips.
+        if let [tool] = tools {
+            insert_tool(&self.pool, tool).await?;
+        } else {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for tool in tools {
+                insert_tool(&mut *tx, tool).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         for tool in tools {
             self.catalogue.index(tool);
         }
@@ -496,21 +527,16 @@ impl ToolStore for EmbeddedStore {
         for (_, embedding) in embeddings {
             self.check_dimensions(embedding)?;
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut stored = Vec::with_capacity(embeddings.len());
-        for (id, embedding) in embeddings {
-            let row = sqlx::query(
-                "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
-                 RETURNING category, tags, is_active",
-            )
-            .bind(id.to_string())
-            .bind(vector_to_blob(embedding))
-            .bind(model)
-            .fetch_optional(&mut *tx)
-            .await?;
-            stored.push(row.as_ref().map(facets_from_row).transpose()?);
+        if let [(id, embedding)] = embeddings {
+            stored.push(store_embedding(&self.pool, *id, embedding, model).await?);
+        } else {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for (id, embedding) in embeddings {
+                stored.push(store_embedding(&mut *tx, *id, embedding, model).await?);
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         self.with_index(|index| {
             for ((id, embedding), facets) in embeddings.iter().zip(&stored) {
                 if let Some(facets) = facets {

@@ -144,6 +144,53 @@ impl PostgresStore {
     }
 }
 
+async fn insert_tool<'e>(
+    executor: impl Executor<'e, Database = Postgres>,
+    tool: &Tool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+         output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(tool.id)
+    .bind(&tool.name)
+    .bind(&tool.description)
+    .bind(&tool.category)
+    .bind(&tool.tags)
+    .bind(&tool.input_schema)
+    .bind(&tool.output_schema)
+    .bind(&tool.version)
+    .bind(implementation_json(tool)?)
+    .bind(&tool.metadata)
+    .bind(tool.is_active)
+    .bind(tool.created_at)
+    .bind(tool.updated_at)
+    .execute(executor)
+    .await
+    .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+    Ok(())
+}
+
+/// Stores one embedding; the tool's filter fields, or `None` if there is no such tool.
+async fn store_embedding<'e>(
+    executor: impl Executor<'e, Database = Postgres>,
+    id: Uuid,
+    embedding: &[f32],
+    model: &str,
+) -> StoreResult<Option<Facets>> {
+    let row = sqlx::query(
+        "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
+         RETURNING category, tags, is_active",
+    )
+    .bind(id)
+    .bind(Vector::from(embedding.to_vec()))
+    .bind(model)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.as_ref().map(facets_from_row).transpose()?)
+}
+
 fn facets_from_row(row: &PgRow) -> Result<Facets, sqlx::Error> {
     Ok(Facets {
         category: row.try_get("category")?,
@@ -269,31 +316,16 @@ impl ToolStore for PostgresStore {
     }
 
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for tool in tools {
-            sqlx::query(
-                "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-                 output_schema, version, implementation, metadata, is_active, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(tool.id)
-            .bind(&tool.name)
-            .bind(&tool.description)
-            .bind(&tool.category)
-            .bind(&tool.tags)
-            .bind(&tool.input_schema)
-            .bind(&tool.output_schema)
-            .bind(&tool.version)
-            .bind(implementation_json(tool)?)
-            .bind(&tool.metadata)
-            .bind(tool.is_active)
-            .bind(tool.created_at)
-            .bind(tool.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_sqlx(e, Some(&tool.name)))?;
+        // One statement commits alone: no BEGIN and COMMIT round trips.
+        if let [tool] = tools {
+            insert_tool(&self.pool, tool).await?;
+        } else {
+            let mut tx = self.pool.begin().await?;
+            for tool in tools {
+                insert_tool(&mut *tx, tool).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         for tool in tools {
             self.followers.catalogue.index(tool);
         }
@@ -476,24 +508,26 @@ impl ToolStore for PostgresStore {
         for (_, embedding) in embeddings {
             self.check_dimensions(embedding)?;
         }
-        let mut tx = self.pool.begin().await?;
         let mut stored = Vec::with_capacity(embeddings.len());
-        for (id, embedding) in embeddings {
-            let row = sqlx::query(
-                "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
-                 RETURNING category, tags, is_active",
-            )
-            .bind(id)
-            .bind(Vector::from(embedding.to_vec()))
-            .bind(model)
-            .fetch_optional(&mut *tx)
-            .await?;
-            stored.push(row.as_ref().map(facets_from_row).transpose()?);
-        }
+        // The vectors in memory change before the commit, so they need a transaction.
+        let tx = match (&self.followers.vectors, embeddings) {
+            (None, [(id, embedding)]) => {
+                stored.push(store_embedding(&self.pool, *id, embedding, model).await?);
+                None
+            }
+            _ => {
+                let mut tx = self.pool.begin().await?;
+                for (id, embedding) in embeddings {
+                    stored.push(store_embedding(&mut *tx, *id, embedding, model).await?);
+                }
+                Some(tx)
+            }
+        };
+        let found: Vec<bool> = stored.iter().map(Option::is_some).collect();
         let written: Vec<Uuid> = embeddings
             .iter()
-            .zip(&stored)
-            .filter(|(_, facets)| facets.is_some())
+            .zip(&found)
+            .filter(|(_, found)| **found)
             .map(|((id, _), _)| *id)
             .collect();
         let write = match &self.followers.vectors {
@@ -508,7 +542,9 @@ impl ToolStore for PostgresStore {
             }
             _ => None,
         };
-        tx.commit().await?;
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         if let Some(write) = write {
             write.applied();
         }
@@ -518,10 +554,7 @@ impl ToolStore for PostgresStore {
         let catalogue_size = self.followers.catalogue.count(&ToolFilter::default());
         self.statistics
             .embeddings_written(&self.pool, written.len(), catalogue_size as usize);
-        Ok(embeddings
-            .iter()
-            .map(|(id, _)| written.contains(id))
-            .collect())
+        Ok(found)
     }
 
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {

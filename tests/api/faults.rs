@@ -261,6 +261,8 @@ const HEALTHY: u8 = 0;
 const FAILING: u8 = 1;
 const STALLING: u8 = 2;
 const THROTTLING: u8 = 3;
+/// Answers, but only after 1.5 s.
+const SLOW: u8 = 4;
 
 #[derive(Clone)]
 struct FlakyEmbeddings {
@@ -274,6 +276,9 @@ async fn embed(State(server): State<FlakyEmbeddings>, Json(body): Json<Value>) -
         FAILING => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         STALLING => {
             tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        SLOW => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
         }
         THROTTLING => {
             let mut headers = HeaderMap::new();
@@ -420,6 +425,47 @@ async fn search_survives_an_embedding_endpoint_that_is_down_dies_stalls_and_thro
     wait_all_embedded(&app).await;
     let (_, health) = app.get("/health").await;
     assert_eq!(health["tools"]["indexed"], 5, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_answered_before_a_slow_embedder_and_embedded_after() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    serve_embeddings(addr, Arc::new(AtomicU8::new(SLOW))).await;
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.embedding_provider = EmbeddingProvider::Http;
+    settings.embedding_url = Some(Secret::new(format!("http://{addr}/v1/embeddings")));
+    settings.embedding_timeout_ms = 5_000;
+    settings.embedding_batch_size = 2;
+    // A batch waits half of this for its embeddings: less than one slow call.
+    settings.request_timeout_ms = 2_000;
+    let app = TestApp::spawn(settings).await;
+
+    let names = ["slow.one", "slow.two", "slow.three", "slow.four"];
+    let batch =
+        json!({"tools": names.iter().map(|name| tool_definition(name)).collect::<Vec<_>>()});
+    let (status, body) = app.post("/admin/tools/batch", &batch).await;
+    assert_eq!(status, 201, "answered in time, not cut off: {body}");
+    let tools = body["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), names.len());
+    assert!(
+        tools.iter().all(|tool| tool["embedding_model"].is_null()),
+        "{body}"
+    );
+    assert_eq!(app.get("/admin/tools").await.1["total"], names.len());
+
+    // The indexer embeds them once the slow embedder answers.
+    for _ in 0..200 {
+        if pending_embeddings(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending_embeddings(&app).await, 0);
+    app.stop().await;
 }
 
 // ---------------------------------------------------------------- racing registrations
