@@ -1,13 +1,17 @@
 //! Registering many tools in one request. Each definition is checked as a single
 //! registration checks it; then all are stored in one transaction (all of them or none) and
-//! embedded in batches of `EMBEDDING_BATCH_SIZE`, so a catalogue loads at the embedder's pace
-//! instead of paying a commit and an embedding round trip per tool.
+//! embedded in one embedder call, so a catalogue loads at the embedder's pace instead of
+//! paying a commit and an embedding round trip per tool.
 //!
 //! Embedding a thousand tools with a local model takes longer than a request may: the
-//! answer waits for embeddings until a deadline only, and tools not embedded by then are
-//! answered with their embeddings pending; the background indexer embeds them.
+//! answer waits for the embeddings until a deadline only, and answers tools not embedded by
+//! then with their embeddings pending; the embedding goes on after the answer.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +20,8 @@ use super::{
     model::{NewTool, Tool},
 };
 use crate::{error::ApiError, store::StoreError};
+use tokio::sync::oneshot;
+use uuid::Uuid;
 
 /// The most tools one batch may hold.
 pub const MAX_BATCH: usize = 1_000;
@@ -40,7 +46,7 @@ impl ToolRegistry {
     /// free. Errors name the offending item's field (`tools[3].name`). Embeddings are waited
     /// for up to `embedding_wait`.
     pub async fn register_many(
-        &self,
+        self: &Arc<Self>,
         batch: NewToolBatch,
         embedding_wait: Duration,
     ) -> Result<RegisteredBatch, ApiError> {
@@ -84,20 +90,41 @@ impl ToolRegistry {
             }
             Err(err) => return Err(err.into()),
         }
-        let deadline = tokio::time::Instant::now() + embedding_wait;
-        for chunk in tools.chunks_mut(self.indexer.batch_size()) {
-            // Only the embedder's work is cut short at the deadline, never a store's write.
-            let Ok(vectors) = tokio::time::timeout_at(deadline, self.embed_texts(chunk)).await
-            else {
-                tracing::info!("batch answered before its embeddings; the indexer makes the rest");
-                self.indexer.wake();
-                break;
-            };
-            // The embedder failed: the indexer retries when it answers again.
-            let Some(vectors) = vectors else { break };
-            self.store_vectors(chunk, &vectors).await;
+        let embedded = self.clone().embed_in_background(tools.clone());
+        if let Ok(Ok(stored)) = tokio::time::timeout(embedding_wait, embedded).await {
+            let stored: HashSet<Uuid> = stored.into_iter().collect();
+            let model = self.embedder().model_id();
+            for tool in tools.iter_mut().filter(|tool| stored.contains(&tool.id)) {
+                tool.embedding_model = Some(model.to_owned());
+            }
         }
         tracing::info!(tools = tools.len(), "tools registered in a batch");
         Ok(RegisteredBatch { tools })
+    }
+
+    /// Embeds tools in one embedder call (the local model sorts them by length, so its
+    /// batches pad little; an HTTP embedder sends them in `EMBEDDING_BATCH_SIZE` chunks) on
+    /// a task of its own, which the indexer leaves alone and which runs to its end even when
+    /// nobody waits any more: no embedder work is thrown away. The stored ids are sent when
+    /// done.
+    fn embed_in_background(self: Arc<Self>, mut tools: Vec<Tool>) -> oneshot::Receiver<Vec<Uuid>> {
+        let (sender, receiver) = oneshot::channel();
+        let claim = self
+            .indexer
+            .claim(tools.iter().map(|tool| tool.id).collect());
+        tokio::spawn(async move {
+            let _claim = claim;
+            // On failure the indexer retries when the embedder answers again.
+            if let Some(vectors) = self.embed_texts(&tools).await {
+                self.store_vectors(&mut tools, &vectors).await;
+                let stored = tools
+                    .iter()
+                    .filter(|tool| tool.embedding_model.is_some())
+                    .map(|tool| tool.id)
+                    .collect();
+                let _ = sender.send(stored);
+            }
+        });
+        receiver
     }
 }

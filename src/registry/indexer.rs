@@ -3,8 +3,9 @@
 //! by another model), and can re-embed the whole catalogue on request.
 
 use std::{
+    collections::HashSet,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -12,6 +13,7 @@ use std::{
 
 use serde::Serialize;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use super::embedded_text;
 use crate::{
@@ -41,6 +43,27 @@ pub struct Indexer {
     running: AtomicBool,
     embedded: AtomicU64,
     failed_batches: AtomicU64,
+    /// Tools a registration is embedding itself: the task leaves them alone.
+    claimed: Mutex<HashSet<Uuid>>,
+}
+
+/// A registration's claim on embedding some tools itself; dropped, the indexer may take
+/// whatever of them is still pending.
+pub struct Claim {
+    indexer: Arc<Indexer>,
+    ids: Vec<Uuid>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claimed = self.indexer.claimed();
+        for id in &self.ids {
+            claimed.remove(id);
+        }
+        drop(claimed);
+        // Whatever the claimant could not embed is the task's now.
+        self.indexer.wake();
+    }
 }
 
 impl Indexer {
@@ -58,12 +81,21 @@ impl Indexer {
             running: AtomicBool::new(false),
             embedded: AtomicU64::new(0),
             failed_batches: AtomicU64::new(0),
+            claimed: Mutex::default(),
         })
     }
 
-    /// How many tools one embedder call embeds.
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
+    /// Keeps the task off these tools while the caller embeds them.
+    pub fn claim(self: &Arc<Self>, ids: Vec<Uuid>) -> Claim {
+        self.claimed().extend(ids.iter().copied());
+        Claim {
+            indexer: self.clone(),
+            ids,
+        }
+    }
+
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.claimed.lock().expect("indexer claims lock poisoned")
     }
 
     /// Starts the background task; it runs until the process ends.
@@ -115,17 +147,21 @@ impl Indexer {
     pub async fn embed_pending(&self) -> bool {
         let model = self.embedder.model_id().to_owned();
         loop {
-            let batch = match self
-                .store
-                .tools_needing_embedding(&model, self.batch_size as u32)
-                .await
-            {
+            // Read past the claimed tools, so that a claim never hides the rest.
+            let claimed = self.claimed().len();
+            let limit = (self.batch_size + claimed) as u32;
+            let mut batch = match self.store.tools_needing_embedding(&model, limit).await {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(%err, "cannot read tools that need embeddings");
                     return false;
                 }
             };
+            {
+                let claimed = self.claimed();
+                batch.retain(|tool| !claimed.contains(&tool.id));
+            }
+            batch.truncate(self.batch_size);
             if batch.is_empty() {
                 return true;
             }
@@ -169,7 +205,7 @@ impl Indexer {
                 return false;
             }
         };
-        let embeddings: Vec<(uuid::Uuid, &[f32])> = tools
+        let embeddings: Vec<(Uuid, &[f32])> = tools
             .iter()
             .zip(&vectors)
             .map(|(tool, vector)| (tool.id, vector.as_slice()))
