@@ -159,6 +159,19 @@ call 409 POST /admin/tools "$WEATHER_DEF"
 # unknown fields are refused: 422 naming the field
 call 422 POST /admin/tools '{"name": "examples.typo_'"$SUFFIX"'", "description": "x", "implementation": {"kind": "builtin", "handler": "calculator"}, "tagz": []}'
 
+# several at once, all of them or none: a taken name refuses the whole batch (409 naming
+# tools[i].name), an invalid item too (422 naming tools[i] and its field)
+call 201 POST /admin/tools/batch '{"tools": [
+  {"name": "examples.upper_'"$SUFFIX"'", "description": "Convert text to upper case",
+   "category": "'"$CATEGORY"'", "implementation": {"kind": "builtin", "handler": "string_uppercase"}},
+  {"name": "examples.lower_'"$SUFFIX"'", "description": "Convert text to lower case",
+   "category": "'"$CATEGORY"'", "implementation": {"kind": "builtin", "handler": "string_lowercase"}}
+]}'
+for id in $(grep -o '"id":"[0-9a-f-]\{36\}"' "$BODY" | cut -d'"' -f4); do
+	CREATED_IDS+=("$id")
+done
+call 409 POST /admin/tools/batch '{"tools": ['"$WEATHER_DEF"']}'
+
 # --- admin: read, update, activate/deactivate, re-embed ----------------------------------
 call 200 GET "/admin/tools?category=$CATEGORY&include_inactive=true&limit=10"
 call 200 GET "/admin/tools/$WEATHER_ID"
