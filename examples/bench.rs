@@ -396,9 +396,14 @@ async fn register_batch(http: &reqwest::Client, base: &str, mut tools: Vec<Value
     failed
 }
 
-/// The local model alone on the texts registration embeds, `batch` at a time, one batch
-/// after another: texts per second.
-async fn local_model_alone(tools: &[Value], batch: usize) -> anyhow::Result<f64> {
+/// The local model alone, without the server: on the texts registration embeds, `batch` at
+/// a time, one batch after another (texts per second), and on queries one at a time, as
+/// uncached searches embed them (milliseconds per query).
+async fn local_model_alone(
+    tools: &[Value],
+    queries: &[String],
+    batch: usize,
+) -> anyhow::Result<(f64, f64)> {
     use tool_registry::embedding::{Embedder, local::LocalEmbedder};
     let model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
     let model = LocalEmbedder::load(&model_dir, None)?;
@@ -422,7 +427,14 @@ async fn local_model_alone(tools: &[Value], batch: usize) -> anyhow::Result<f64>
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         model.embed(&refs).await?;
     }
-    Ok(texts.len() as f64 / started.elapsed().as_secs_f64())
+    let texts_per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
+    let sample = &queries[..queries.len().min(200)];
+    let started = Instant::now();
+    for query in sample {
+        model.embed(&[query.as_str()]).await?;
+    }
+    let ms_per_query = 1000.0 * started.elapsed().as_secs_f64() / sample.len().max(1) as f64;
+    Ok((texts_per_second, ms_per_query))
 }
 
 async fn bench_backend(
@@ -437,11 +449,17 @@ async fn bench_backend(
     };
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
+    let queries = Arc::new(queries()?);
     if args.embedder == "local" {
-        let per_second = local_model_alone(&catalogue, batch).await?;
+        let (per_second, ms_per_query) = local_model_alone(&catalogue, &queries, batch).await?;
         println!(
             "| - | local model alone, the same texts ({} tools, batches of {batch}) | {per_second:.0} tools/s | | | | | | |",
             args.tools
+        );
+        println!(
+            "| - | local model alone, one query at a time (mean of {}) | {:.0} queries/s | {ms_per_query:.2} | | | | | |",
+            queries.len().min(200),
+            1000.0 / ms_per_query
         );
     }
     let server = Server::start(args, database_url, vector_search)?;
@@ -485,7 +503,6 @@ async fn bench_backend(
         100.0 * (cpu_after - cpu_before) / elapsed,
     );
 
-    let queries = Arc::new(queries()?);
     let hot: Arc<Vec<String>> = Arc::new(queries.iter().take(50).cloned().collect());
     let deep_offset = (args.tools.saturating_sub(50)) as u64;
     let find = |mode: &'static str, set: Arc<Vec<String>>, fresh: bool| -> MakeRequest {
