@@ -113,17 +113,20 @@ impl ToolRegistry {
             .indexer
             .claim(tools.iter().map(|tool| tool.id).collect());
         tokio::spawn(async move {
-            let _claim = claim;
-            // On failure the indexer retries when the embedder answers again.
-            if let Some(vectors) = self.embed_texts(&tools).await {
-                self.store_vectors(&mut tools, &vectors).await;
-                let stored = tools
-                    .iter()
-                    .filter(|tool| tool.embedding_model.is_some())
-                    .map(|tool| tool.id)
-                    .collect();
-                let _ = sender.send(stored);
+            // On failure the claim goes back and the indexer retries when it can.
+            let Some(vectors) = self.embed_texts(&tools).await else {
+                return;
+            };
+            self.store_vectors(&mut tools, &vectors).await;
+            let stored: Vec<Uuid> = tools
+                .iter()
+                .filter(|tool| tool.embedding_model.is_some())
+                .map(|tool| tool.id)
+                .collect();
+            if stored.len() == tools.len() {
+                claim.fulfilled();
             }
+            let _ = sender.send(stored);
         });
         receiver
     }

@@ -52,6 +52,14 @@ pub struct Indexer {
 pub struct Claim {
     indexer: Arc<Indexer>,
     ids: Vec<Uuid>,
+    fulfilled: bool,
+}
+
+impl Claim {
+    /// Every claimed tool got its embedding: nothing is left for the task.
+    pub fn fulfilled(mut self) {
+        self.fulfilled = true;
+    }
 }
 
 impl Drop for Claim {
@@ -61,8 +69,10 @@ impl Drop for Claim {
             claimed.remove(id);
         }
         drop(claimed);
-        // Whatever the claimant could not embed is the task's now.
-        self.indexer.wake();
+        if !self.fulfilled {
+            // Whatever the claimant could not embed is the task's now.
+            self.indexer.wake();
+        }
     }
 }
 
@@ -91,6 +101,7 @@ impl Indexer {
         Claim {
             indexer: self.clone(),
             ids,
+            fulfilled: false,
         }
     }
 
