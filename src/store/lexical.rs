@@ -148,10 +148,7 @@ mod tests {
 
     #[test]
     fn tool_terms_weigh_each_part() {
-        let now = crate::registry::model::now_micros();
         let tool = Tool {
-            id: uuid::Uuid::nil(),
-            name: "repoStats".into(),
             description: "Counts stars".into(),
             category: "c".into(),
             tags: vec!["git hub".into()],
@@ -159,16 +156,7 @@ mod tests {
                 "ownerName": {"type": "string", "description": "the owner"},
                 "page": {"type": "integer"}
             }}),
-            output_schema: None,
-            version: "1".into(),
-            implementation: crate::registry::model::Implementation::Builtin {
-                handler: "calculator".into(),
-            },
-            metadata: serde_json::json!({}),
-            is_active: true,
-            embedding_model: None,
-            created_at: now,
-            updated_at: now,
+            ..Tool::example("repoStats")
         };
         let weight_of = |term: &str| -> f32 {
             tool_terms(&tool)
