@@ -127,24 +127,7 @@ impl Server {
 
     /// (CPU seconds used so far, resident MiB now), from /proc.
     fn usage(&self) -> (f64, f64) {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| rest.split(' ').collect())
-            .unwrap_or_default();
-        let ticks: f64 = fields
-            .get(11..13)
-            .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-            .unwrap_or(0.0);
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss_kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        (ticks / 100.0, rss_kib / 1024.0)
+        process_usage(&self.child.id().to_string())
     }
 
     async fn wait_ready(&self, http: &reqwest::Client) -> anyhow::Result<()> {
@@ -286,6 +269,27 @@ async fn drive(
     }
 }
 
+/// CPU seconds used so far and resident MiB of a process (`self` for this one).
+fn process_usage(pid: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+        .unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    (ticks / 100.0, rss_kib / 1024.0)
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -396,14 +400,33 @@ async fn register_batch(http: &reqwest::Client, base: &str, mut tools: Vec<Value
     failed
 }
 
+/// Queries of the uncached workload, spread evenly over the benchmark's (whose length varies
+/// along the file: single-tool queries of ~80 characters first, multi-tool ones of ~400 after).
+const UNCACHED_SAMPLE: usize = 200;
+
+fn uncached_sample(queries: &[String]) -> Vec<String> {
+    let step = (queries.len() / UNCACHED_SAMPLE).max(1);
+    queries
+        .iter()
+        .step_by(step)
+        .take(UNCACHED_SAMPLE)
+        .cloned()
+        .collect()
+}
+
+/// The `n`th query of the uncached workload: numbered, so no cache tier has seen it.
+fn uncached_query(sample: &[String], n: u64) -> String {
+    format!("{} #{n}", sample[n as usize % sample.len()])
+}
+
 /// The local model alone, without the server: on the texts registration embeds, `batch` at
-/// a time, one batch after another (texts per second), and on queries one at a time, as
-/// uncached searches embed them (milliseconds per query).
+/// a time, one batch after another (texts per second), and on each query of the uncached
+/// sample once, one at a time, as uncached searches embed them (each query's time, as a workload's latencies).
 async fn local_model_alone(
     tools: &[Value],
-    queries: &[String],
+    sample: &[String],
     batch: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, Outcome)> {
     use tool_registry::embedding::{Embedder, local::LocalEmbedder};
     let model_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
     let model = LocalEmbedder::load(&model_dir, None)?;
@@ -428,13 +451,26 @@ async fn local_model_alone(
         model.embed(&refs).await?;
     }
     let texts_per_second = texts.len() as f64 / started.elapsed().as_secs_f64();
-    let sample = &queries[..queries.len().min(200)];
+    let (cpu_before, _) = process_usage("self");
     let started = Instant::now();
-    for query in sample {
+    let mut latencies_us = Vec::new();
+    for n in 0..sample.len() as u64 {
+        let query = uncached_query(sample, n);
+        let sent = Instant::now();
         model.embed(&[query.as_str()]).await?;
+        latencies_us.push(sent.elapsed().as_micros() as u64);
     }
-    let ms_per_query = 1000.0 * started.elapsed().as_secs_f64() / sample.len().max(1) as f64;
-    Ok((texts_per_second, ms_per_query))
+    latencies_us.sort_unstable();
+    let (cpu_after, rss_mib) = process_usage("self");
+    let queries = Outcome {
+        requests: sample.len() as u64,
+        errors: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        latencies_us,
+        cpu_seconds: cpu_after - cpu_before,
+        rss_mib,
+    };
+    Ok((texts_per_second, queries))
 }
 
 async fn bench_backend(
@@ -450,16 +486,17 @@ async fn bench_backend(
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
     let queries = Arc::new(queries()?);
+    let uncached = Arc::new(uncached_sample(&queries));
     if args.embedder == "local" {
-        let (per_second, ms_per_query) = local_model_alone(&catalogue, &queries, batch).await?;
+        let (per_second, single_queries) = local_model_alone(&catalogue, &uncached, batch).await?;
         println!(
             "| - | local model alone, the same texts ({} tools, batches of {batch}) | {per_second:.0} tools/s | | | | | | |",
             args.tools
         );
-        println!(
-            "| - | local model alone, one query at a time (mean of {}) | {:.0} queries/s | {ms_per_query:.2} | | | | | |",
-            queries.len().min(200),
-            1000.0 / ms_per_query
+        report(
+            "-",
+            &format!("local model alone, each of the {UNCACHED_SAMPLE} uncached queries once"),
+            &single_queries,
         );
     }
     let server = Server::start(args, database_url, vector_search)?;
@@ -508,7 +545,7 @@ async fn bench_backend(
     let find = |mode: &'static str, set: Arc<Vec<String>>, fresh: bool| -> MakeRequest {
         Arc::new(move |http, base, n| {
             let query = if fresh {
-                format!("{} #{n}", set[n as usize % set.len()])
+                uncached_query(&set, n)
             } else {
                 set[n as usize % set.len()].clone()
             };
@@ -548,7 +585,7 @@ async fn bench_backend(
         ("find text", find("text", hot.clone(), false)),
         (
             "find hybrid, uncached query",
-            find("hybrid", queries.clone(), true),
+            find("hybrid", uncached.clone(), true),
         ),
         ("list page 1", list(0)),
         ("list deep page", list(deep_offset)),
