@@ -9,6 +9,9 @@
 //! Texts longer than `max_text_bytes` (default 8 KiB) are embedded but not cached: they are
 //! usually one-off documents, and would make the cache's memory use depend on input size.
 //!
+//! Tool texts (`embed_documents`) pass through: their vectors are stored with the tools, and a
+//! bulk registration would otherwise evict the queries the cache is for.
+//!
 //! Errors are not cached. Hit and miss counters count texts (a batch of five with two hits adds
 //! two hits and three misses) and appear in `health().detail.cache` as `hits`, `misses` and
 //! `entries` (moka's entry count, which can lag a little behind inserts).
@@ -175,6 +178,10 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
         Ok(out.into_iter().flatten().collect())
     }
 
+    async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.inner.embed_documents(texts).await
+    }
+
     fn dimensions(&self) -> usize {
         self.inner.dimensions()
     }
@@ -231,6 +238,34 @@ mod tests {
                 hits: 2,
                 misses: 2,
                 entries: 2
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn tool_texts_pass_through_without_being_cached() {
+        let server = FakeEmbedServer::start(DIMS).await;
+        let cached = CachedEmbedder::new(http(&server), CacheConfig::default());
+        let texts = ["weather: the forecast of a city", "email: send a message"];
+        assert_eq!(
+            cached.embed_documents(&texts).await.unwrap(),
+            expected(&texts)
+        );
+        assert_eq!(
+            cached.embed_documents(&texts).await.unwrap(),
+            expected(&texts)
+        );
+        assert_eq!(server.state.requests(), 2, "each call reached the provider");
+        // Nor does a query find them: only `embed` fills the cache.
+        cached.embed(&texts[..1]).await.unwrap();
+        assert_eq!(server.state.requests(), 3);
+        cached.cache.run_pending_tasks().await;
+        assert_eq!(
+            cached.stats(),
+            CacheStats {
+                hits: 0,
+                misses: 1,
+                entries: 1
             }
         );
     }

@@ -51,6 +51,12 @@ impl EmbedderHealth {
 pub trait Embedder: Send + Sync + 'static {
     /// One vector per text, in order, each of `dimensions()` floats.
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// As `embed`, for the texts of stored tools. Their vectors are stored with the tools and
+    /// rarely asked for again, so the caches pass them through: a bulk registration would
+    /// otherwise fill them with tool texts and push out the queries they are there for.
+    async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts).await
+    }
     fn dimensions(&self) -> usize;
     /// Names the model and anything that changes its vectors; stored beside each vector.
     fn model_id(&self) -> &str;

@@ -1,5 +1,6 @@
 //! A vector cache shared by every replica, in Redis, beneath the in-process cache: what any
-//! replica embedded, the others read instead of embedding it again.
+//! replica embedded, the others read instead of embedding it again. Queries only: tool texts
+//! (`embed_documents`) pass through, their vectors being stored with the tools.
 //!
 //! Keys are `{prefix}:{model id}:{dimensions}:{SHA-256 of the text, hex}`, so vectors of two
 //! models never meet; values are the vector as little-endian f32 bytes, written with a TTL.
@@ -279,6 +280,10 @@ impl Embedder for RedisCachedEmbedder {
             }
         }
         Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.inner.embed_documents(texts).await
     }
 
     fn dimensions(&self) -> usize {

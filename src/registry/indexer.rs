@@ -208,7 +208,7 @@ impl Indexer {
     pub async fn embed_batch(&self, tools: &[Tool], model: &str) -> bool {
         let texts: Vec<String> = tools.iter().map(embedded_text).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = match self.embedder.embed(&refs).await {
+        let vectors = match self.embedder.embed_documents(&refs).await {
             Ok(vectors) => vectors,
             Err(err) => {
                 self.failed_batches.fetch_add(1, Ordering::Relaxed);

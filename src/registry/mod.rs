@@ -78,7 +78,7 @@ impl ToolRegistry {
     async fn embed_texts(&self, tools: &[Tool]) -> Option<Vec<Vec<f32>>> {
         let texts: Vec<String> = tools.iter().map(embedded_text).collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        match self.embedder.embed(&texts).await {
+        match self.embedder.embed_documents(&texts).await {
             Ok(vectors) if vectors.len() == tools.len() => Some(vectors),
             Ok(_) => {
                 tracing::warn!(
