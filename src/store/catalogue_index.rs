@@ -32,7 +32,6 @@ struct Entry {
     /// `updated_at` of the version indexed, so an older write arriving late is ignored.
     version: i64,
     name: String,
-    length: f32,
     terms: Vec<u32>,
     facets: Facets,
 }
@@ -43,6 +42,9 @@ pub struct CatalogueIndex {
     /// Per term id: (slot, weighted term frequency) of each tool containing it.
     postings: Vec<Vec<(u32, f32)>>,
     slots: Vec<Option<Entry>>,
+    /// Per slot, the entry's length: what scoring a posting reads, kept dense so a search
+    /// streams through it instead of visiting every entry.
+    lengths: Vec<f32>,
     slot_of: HashMap<Uuid, u32>,
     free_slots: Vec<u32>,
     total_length: f64,
@@ -73,6 +75,7 @@ impl CatalogueIndex {
         self.remove(&id);
         let slot = self.free_slots.pop().unwrap_or_else(|| {
             self.slots.push(None);
+            self.lengths.push(0.0);
             (self.slots.len() - 1) as u32
         });
         let mut frequencies: HashMap<u32, f32> = HashMap::with_capacity(terms.len());
@@ -89,13 +92,13 @@ impl CatalogueIndex {
             self.postings[term_id as usize].push((slot, frequency));
         }
         self.total_length += f64::from(length);
+        self.lengths[slot as usize] = length;
         self.by_name.insert((name.to_owned(), id), slot);
         self.active += usize::from(facets.is_active);
         self.slots[slot as usize] = Some(Entry {
             id,
             version,
             name: name.to_owned(),
-            length,
             terms: frequencies.into_keys().collect(),
             facets,
         });
@@ -125,7 +128,7 @@ impl CatalogueIndex {
         for term_id in entry.terms {
             self.postings[term_id as usize].retain(|(s, _)| *s != slot);
         }
-        self.total_length -= f64::from(entry.length);
+        self.total_length -= f64::from(self.lengths[slot as usize]);
         self.by_name.remove(&(entry.name, entry.id));
         self.active -= usize::from(entry.facets.is_active);
         self.free_slots.push(slot);
@@ -237,6 +240,7 @@ impl CatalogueIndex {
             return Vec::new();
         }
         let average_length = (self.total_length / documents as f64).max(f64::MIN_POSITIVE) as f32;
+        let length_weight = B / average_length;
         let mut scores = vec![0.0f32; self.slots.len()];
         let mut touched: Vec<u32> = Vec::new();
         for term in query_terms {
@@ -249,11 +253,9 @@ impl CatalogueIndex {
             }
             let n = postings.len() as f32;
             let idf = (1.0 + (documents as f32 - n + 0.5) / (n + 0.5)).ln();
+            // Postings name live slots only: `remove` takes a tool's out.
             for &(slot, frequency) in postings {
-                let Some(entry) = &self.slots[slot as usize] else {
-                    continue;
-                };
-                let norm = K1 * (1.0 - B + B * entry.length / average_length);
+                let norm = K1 * (1.0 - B + length_weight * self.lengths[slot as usize]);
                 let score = &mut scores[slot as usize];
                 if *score == 0.0 {
                     touched.push(slot);

@@ -147,12 +147,20 @@ impl VectorIndex {
         let rows = partition.ids.len();
         let mut sums = vec![0i32; rows];
         similarity::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
-        let estimate = |row: usize| quantised.estimate(sums[row], partition.scales[row]);
+        let bounds = sums
+            .iter()
+            .zip(&partition.scales)
+            .map(|(&sum, &scale)| quantised.estimate(sum, scale));
 
         // The k best lower bounds: the k-th of them is below the k-th best exact score.
         let mut floor = BestK::new(k);
-        for row in 0..rows {
-            let (estimate, error) = estimate(row);
+        // Once the floor is full, a row whose bound is below its worst cannot enter it: one
+        // float comparison settles most rows (a tie may still enter, by id).
+        let mut floor_worst = f32::NEG_INFINITY;
+        for (row, (estimate, error)) in bounds.clone().enumerate() {
+            if estimate - error < floor_worst {
+                continue;
+            }
             let lower = Candidate {
                 score: estimate - error,
                 id: partition.ids[row],
@@ -160,17 +168,17 @@ impl VectorIndex {
             // The filter is asked only of rows good enough to enter the best k.
             if floor.admits(&lower) && keep(&partition.metas[row]) {
                 floor.push(lower);
+                if let Some(worst) = floor.worst_when_full() {
+                    floor_worst = worst.score;
+                }
             }
         }
-        let cut = floor
-            .worst_when_full()
-            .map_or(f32::NEG_INFINITY, |c| c.score);
+        let cut = floor_worst;
 
         // Every row that might beat the cut is scored exactly; the others cannot be among
         // the best k.
         let mut best = BestK::new(k);
-        for row in 0..rows {
-            let (estimate, error) = estimate(row);
+        for (row, (estimate, error)) in bounds.enumerate() {
             if estimate + error < cut || !keep(&partition.metas[row]) {
                 continue;
             }
@@ -307,3 +315,4 @@ mod tests {
         }
     }
 }
+
