@@ -263,18 +263,27 @@ impl CatalogueIndex {
                 *score += idf * frequency * (K1 + 1.0) / (frequency + norm);
             }
         }
-        // The filter is asked only of documents good enough to enter the best k.
+        // An entry is read (for its id and facets) only when its score can enter the best k:
+        // most touched tools score below the worst kept and are passed over unread.
         let mut best = BestK::new(k);
+        let mut worst_kept = 0.0f32;
         for slot in touched {
+            let score = scores[slot as usize];
+            if score <= 0.0 || score < worst_kept {
+                continue;
+            }
             let Some(entry) = &self.slots[slot as usize] else {
                 continue;
             };
             let candidate = Candidate {
-                score: scores[slot as usize],
+                score,
                 id: entry.id,
             };
-            if candidate.score > 0.0 && best.admits(&candidate) && keep(&entry.facets) {
+            if best.admits(&candidate) && keep(&entry.facets) {
                 best.push(candidate);
+                if let Some(worst) = best.worst_when_full() {
+                    worst_kept = worst.score;
+                }
             }
         }
         best.into_sorted()
