@@ -8,7 +8,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use uuid::Uuid;
@@ -45,11 +45,17 @@ pub struct CatalogueIndex {
     /// Per slot, the entry's length: what scoring a posting reads, kept dense so a search
     /// streams through it instead of visiting every entry.
     lengths: Vec<f32>,
+    /// Per slot, whether the tool is switched on (false for a free slot): what the usual
+    /// listings filter by, kept dense so a deep page walks past tools without reading them.
+    switched_on: Vec<bool>,
     slot_of: HashMap<Uuid, u32>,
     free_slots: Vec<u32>,
     total_length: f64,
     /// Every tool's slot in name order (ids break ties while two replicas' renames cross).
     by_name: BTreeMap<(String, Uuid), u32>,
+    /// The slots of `by_name` in its order, in one array: built when a listing first needs
+    /// it after a change, so deep pages step through 4 bytes a tool, not the tree's nodes.
+    name_order: OnceLock<Vec<u32>>,
     /// Tools switched on, so that the usual listings know their total without a count.
     active: usize,
 }
@@ -76,6 +82,7 @@ impl CatalogueIndex {
         let slot = self.free_slots.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.lengths.push(0.0);
+            self.switched_on.push(false);
             (self.slots.len() - 1) as u32
         });
         let mut frequencies: HashMap<u32, f32> = HashMap::with_capacity(terms.len());
@@ -94,7 +101,9 @@ impl CatalogueIndex {
         self.total_length += f64::from(length);
         self.lengths[slot as usize] = length;
         self.by_name.insert((name.to_owned(), id), slot);
+        self.name_order.take();
         self.active += usize::from(facets.is_active);
+        self.switched_on[slot as usize] = facets.is_active;
         self.slots[slot as usize] = Some(Entry {
             id,
             version,
@@ -114,6 +123,7 @@ impl CatalogueIndex {
             self.active =
                 self.active + usize::from(facets.is_active) - usize::from(entry.facets.is_active);
             entry.version = version;
+            self.switched_on[slot as usize] = facets.is_active;
             entry.facets = facets;
         }
     }
@@ -130,7 +140,9 @@ impl CatalogueIndex {
         }
         self.total_length -= f64::from(self.lengths[slot as usize]);
         self.by_name.remove(&(entry.name, entry.id));
+        self.name_order.take();
         self.active -= usize::from(entry.facets.is_active);
+        self.switched_on[slot as usize] = false;
         self.free_slots.push(slot);
     }
 
@@ -185,33 +197,55 @@ impl CatalogueIndex {
         self.slot_of.len()
     }
 
-    /// The ids of one page of the tools accepted by `keep`, in name order, and how many
-    /// tools `keep` accepts in all. With the total already known the walk stops at the
-    /// page's end.
+    /// The ids of one page of the tools `filter` keeps, in name order, and how many it
+    /// keeps in all. With the total already known the walk stops at the page's end.
     pub fn page(
         &self,
         offset: usize,
         limit: usize,
-        keep: impl Fn(&Facets) -> bool,
+        filter: &ToolFilter,
         known_total: Option<u64>,
     ) -> (Vec<Uuid>, u64) {
+        let order = self
+            .name_order
+            .get_or_init(|| self.by_name.values().copied().collect());
+        let id_in = |slot: u32| self.slots[slot as usize].as_ref().map(|entry| entry.id);
+        let keeps_all = filter.category.is_none()
+            && filter.tags.is_empty()
+            && (!filter.active_only || self.active == self.len());
+        if keeps_all {
+            let ids = order.iter().skip(offset).take(limit);
+            return (ids.copied().filter_map(id_in).collect(), order.len() as u64);
+        }
         let mut ids = Vec::with_capacity(limit.min(self.len()));
         let mut total = 0;
-        for &slot in self.by_name.values() {
-            let Some(entry) = &self.slots[slot as usize] else {
+        for &slot in order {
+            if !self.keeps(slot, filter) {
                 continue;
-            };
-            if keep(&entry.facets) {
-                if total >= offset && ids.len() < limit {
-                    ids.push(entry.id);
-                }
-                total += 1;
-                if known_total.is_some() && ids.len() == limit {
-                    break;
-                }
+            }
+            if total >= offset
+                && ids.len() < limit
+                && let Some(id) = id_in(slot)
+            {
+                ids.push(id);
+            }
+            total += 1;
+            if known_total.is_some() && ids.len() == limit {
+                break;
             }
         }
         (ids, known_total.unwrap_or(total as u64))
+    }
+
+    /// Whether `filter` keeps the tool in `slot`. Filters on the on/off state alone, the
+    /// usual listings, are answered without reading the tool's entry.
+    fn keeps(&self, slot: u32, filter: &ToolFilter) -> bool {
+        if filter.category.is_none() && filter.tags.is_empty() {
+            return !filter.active_only || self.switched_on[slot as usize];
+        }
+        self.slots[slot as usize]
+            .as_ref()
+            .is_some_and(|entry| entry.facets.matches(filter))
     }
 
     /// How many tools are switched on.
@@ -358,7 +392,7 @@ impl SharedCatalogueIndex {
         index.page(
             page.offset as usize,
             page.limit as usize,
-            |facets| facets.matches(filter),
+            filter,
             known_total,
         )
     }
@@ -550,30 +584,48 @@ mod tests {
             );
         }
         let id_of = |name: &str| ids[names.iter().position(|n| *n == name).unwrap()];
-        let (page, total) = index.page(0, 2, |_| true, None);
+        let all = ToolFilter::default();
+        let active = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let in_x = |active_only| ToolFilter {
+            category: Some("x".into()),
+            active_only,
+            ..ToolFilter::default()
+        };
+        let (page, total) = index.page(0, 2, &all, None);
         assert_eq!((page, total), (vec![id_of("alpha"), id_of("bravo")], 5));
-        let (page, total) = index.page(1, 2, |f| f.is_active, None);
+        let (page, total) = index.page(1, 2, &active, None);
         assert_eq!((page, total), (vec![id_of("bravo"), id_of("delta")], 4));
-        let (page, total) = index.page(10, 2, |_| true, None);
+        let (page, total) = index.page(10, 2, &all, None);
         assert_eq!((page, total), (vec![], 5));
+        let (page, total) = index.page(0, 5, &in_x(true), None);
+        let expected = ["alpha", "bravo", "delta"].map(id_of).to_vec();
+        assert_eq!((page, total), (expected, 3));
+        let (page, total) = index.page(2, 5, &in_x(false), None);
+        assert_eq!((page, total), (vec![id_of("charlie"), id_of("delta")], 4));
         assert_eq!(index.count(|f| f.category == "x"), 4);
         assert_eq!(index.count(|f| f.category == "x" && f.is_active), 3);
         assert_eq!(index.active(), 4);
         // A known total stops the walk at the page's end and is reported as given.
-        let (page, total) = index.page(1, 2, |f| f.is_active, Some(4));
+        let (page, total) = index.page(1, 2, &active, Some(4));
         assert_eq!((page, total), (vec![id_of("bravo"), id_of("delta")], 4));
         index.update_facets(id_of("charlie"), 2, facets("x", true));
         assert_eq!(index.active(), 5);
+        let (page, total) = index.page(2, 1, &active, None);
+        assert_eq!((page, total), (vec![id_of("charlie")], 5));
 
         // A rename moves the tool; a removal takes it out of every page.
         index.upsert(id_of("alpha"), 2, "zulu", &terms("zulu"), facets("x", true));
         index.remove(&id_of("bravo"));
-        let (page, total) = index.page(0, 10, |_| true, None);
+        let (page, total) = index.page(0, 10, &all, None);
         let expected: Vec<Uuid> = ["charlie", "delta", "echo", "alpha"]
             .iter()
             .map(|n| id_of(n))
             .collect();
-        assert_eq!((page, total), (expected, 4));
+        assert_eq!((page, total), (expected.clone(), 4));
+        assert_eq!(index.page(0, 10, &active, None), (expected, 4));
         assert_eq!(index.active(), 4);
     }
 }
