@@ -421,7 +421,8 @@ fn uncached_query(sample: &[String], n: u64) -> String {
 
 /// The local model alone, without the server: on the texts registration embeds, `batch` at
 /// a time, one batch after another (texts per second), and on each query of the uncached
-/// sample once, one at a time, as uncached searches embed them (each query's time, as a workload's latencies).
+/// sample once, one at a time, as uncached searches embed them (each query's time, reported
+/// as a workload's latencies).
 async fn local_model_alone(
     tools: &[Value],
     sample: &[String],
