@@ -200,7 +200,8 @@ fn facets_from_row(row: &PgRow) -> Result<Facets, sqlx::Error> {
 }
 
 /// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
-/// A change of dimension drops the old vectors: they cannot be compared with new ones.
+/// A change of dimension drops the old vectors: they cannot be compared with new ones. The
+/// change of type resets the column's storage, so migration 0006's is set again.
 async fn migrate(pool: &PgPool, dimensions: usize) -> StoreResult<()> {
     MIGRATOR.run(pool).await?;
     let mut tx = pool.begin().await?;
@@ -228,6 +229,7 @@ async fn migrate(pool: &PgPool, dimensions: usize) -> StoreResult<()> {
         tx.execute(
             format!(
                 "ALTER TABLE tools ALTER COLUMN embedding TYPE vector({dims}) USING NULL; \
+                     ALTER TABLE tools ALTER COLUMN embedding SET STORAGE MAIN; \
                      UPDATE tools SET embedding_model = NULL WHERE embedding IS NULL"
             )
             .as_str(),
