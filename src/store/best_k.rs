@@ -56,10 +56,15 @@ impl BestK {
             .flatten()
     }
 
+    /// Once k are kept, the newcomer takes the worst one's place and sinks to where it
+    /// belongs: one pass down the heap instead of a push and a pop.
     pub fn push(&mut self, candidate: Candidate) {
-        self.heap.push(Reverse(candidate));
-        if self.heap.len() > self.k {
-            self.heap.pop();
+        if self.heap.len() < self.k {
+            self.heap.push(Reverse(candidate));
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && candidate > worst.0
+        {
+            *worst = Reverse(candidate);
         }
     }
 
@@ -88,6 +93,12 @@ mod tests {
                 best.push(candidate);
             }
         }
+        assert_eq!(best.worst_when_full().map(|c| c.id), Some(id(3)));
+        // Pushed without asking first, a worse candidate leaves the best k as they were.
+        best.push(Candidate {
+            score: 0.5,
+            id: id(4),
+        });
         assert_eq!(best.worst_when_full().map(|c| c.id), Some(id(3)));
         let kept: Vec<_> = best.into_sorted().iter().map(|c| c.id).collect();
         assert_eq!(kept, vec![id(1), id(2), id(3)]);

@@ -147,22 +147,28 @@ impl VectorIndex {
         let rows = partition.ids.len();
         let mut sums = vec![0i32; rows];
         similarity::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
-        let bounds = sums
+        // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD; the
+        // two passes below then compare one number a row.
+        let (lowers, uppers): (Vec<f32>, Vec<f32>) = sums
             .iter()
             .zip(&partition.scales)
-            .map(|(&sum, &scale)| quantised.estimate(sum, scale));
+            .map(|(&sum, &scale)| {
+                let (estimate, error) = quantised.estimate(sum, scale);
+                (estimate - error, estimate + error)
+            })
+            .unzip();
 
         // The k best lower bounds: the k-th of them is below the k-th best exact score.
         let mut floor = BestK::new(k);
         // Once the floor is full, a row whose bound is below its worst cannot enter it: one
         // float comparison settles most rows (a tie may still enter, by id).
         let mut floor_worst = f32::NEG_INFINITY;
-        for (row, (estimate, error)) in bounds.clone().enumerate() {
-            if estimate - error < floor_worst {
+        for (row, &lower) in lowers.iter().enumerate() {
+            if lower < floor_worst {
                 continue;
             }
             let lower = Candidate {
-                score: estimate - error,
+                score: lower,
                 id: partition.ids[row],
             };
             // The filter is asked only of rows good enough to enter the best k.
@@ -178,8 +184,8 @@ impl VectorIndex {
         // Every row that might beat the cut is scored exactly; the others cannot be among
         // the best k.
         let mut best = BestK::new(k);
-        for (row, (estimate, error)) in bounds.enumerate() {
-            if estimate + error < cut || !keep(&partition.metas[row]) {
+        for (row, &upper) in uppers.iter().enumerate() {
+            if upper < cut || !keep(&partition.metas[row]) {
                 continue;
             }
             let candidate = Candidate {
