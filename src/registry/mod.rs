@@ -376,6 +376,19 @@ impl ToolRegistry {
             .ok_or_else(|| ApiError::tool_not_found(format_args!("named '{name}'")))
     }
 
+    /// The tool a call by name runs, as served (no database read while the tool cache holds
+    /// it), so it is switched off for calls when it is for listings and searches.
+    async fn callable(&self, name: &str) -> Result<Tool, ApiError> {
+        let served = self
+            .store
+            .served_by_name(name)
+            .await?
+            .ok_or_else(|| ApiError::tool_not_found(format_args!("named '{name}'")))?;
+        served.decode().map_err(|err| {
+            ApiError::Internal(format!("the stored tool '{name}' cannot be read: {err}"))
+        })
+    }
+
     /// Applies a partial update. A `version`, when given, must not go down, and must go up
     /// if the definition changes.
     pub async fn update(&self, id: Uuid, patch: ToolPatch) -> Result<Tool, ApiError> {
@@ -482,7 +495,7 @@ impl ToolRegistry {
     /// Validates the arguments, runs the tool and queues its execution record. A tool that
     /// fails is a result with status `error`, not an `Err`.
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallResult, ApiError> {
-        let tool = self.get_by_name(name).await?;
+        let tool = self.callable(name).await?;
         if !tool.is_active {
             return Err(ApiError::NotFound {
                 code: "tool_inactive",

@@ -193,6 +193,19 @@ impl CatalogueIndex {
         );
     }
 
+    /// The id of the one tool of this name; `None` when there is none, or two while
+    /// replicas' renames cross.
+    pub fn id_named(&self, name: &str) -> Option<Uuid> {
+        let mut named = self
+            .by_name
+            .range((name.to_owned(), Uuid::nil())..)
+            .take_while(|((indexed, _), _)| indexed == name);
+        match (named.next(), named.next()) {
+            (Some(((_, id), _)), None) => Some(*id),
+            _ => None,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slot_of.len()
     }
@@ -385,6 +398,10 @@ impl SharedCatalogueIndex {
             .collect()
     }
 
+    pub fn id_named(&self, name: &str) -> Option<Uuid> {
+        self.read().id_named(name)
+    }
+
     /// The ids of one page of a listing, in name order, and the total.
     pub fn list(&self, filter: &ToolFilter, page: Page) -> (Vec<Uuid>, u64) {
         let index = self.read();
@@ -538,6 +555,23 @@ mod tests {
         // The copied version still refuses older writes.
         fresh.upsert(kept, 6, "kept", &terms("stale"), facets("x", true));
         assert!(fresh.search(&query("stale"), 10, |_| true).is_empty());
+    }
+
+    #[test]
+    fn names_lead_to_one_tool_or_none() {
+        let mut index = CatalogueIndex::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        index.upsert(a, 1, "calc", &terms("add"), facets("x", true));
+        index.upsert(b, 1, "calc.v2", &terms("add"), facets("x", true));
+        assert_eq!(index.id_named("calc"), Some(a));
+        assert_eq!(index.id_named("calc.v2"), Some(b));
+        assert_eq!(index.id_named("cal"), None);
+        // While two replicas' renames cross, a name may be held twice: no answer then.
+        index.upsert(b, 2, "calc", &terms("add"), facets("x", true));
+        assert_eq!(index.id_named("calc"), None);
+        assert_eq!(index.id_named("calc.v2"), None);
+        index.remove(&a);
+        assert_eq!(index.id_named("calc"), Some(b));
     }
 
     #[test]

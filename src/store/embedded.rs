@@ -494,6 +494,10 @@ impl ToolStore for EmbeddedStore {
         Ok(Paged { items, total })
     }
 
+    fn indexed_id_named(&self, name: &str) -> Option<Uuid> {
+        self.catalogue.id_named(name)
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         &self.tool_cache
     }

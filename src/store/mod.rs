@@ -213,6 +213,31 @@ pub trait ToolStore: Send + Sync + 'static {
 
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64>;
 
+    /// The id of the tool of this name in the store's catalogue index (kept current with
+    /// every change the store makes or hears of), without a database read.
+    fn indexed_id_named(&self, name: &str) -> Option<Uuid>;
+
+    /// The tool of this name as served: found through the catalogue index and the tool
+    /// cache, so a call needs no database read; the database answers what they cannot.
+    /// As fresh as listings and searches: a change by another replica counts once its
+    /// notification has arrived.
+    async fn served_by_name(&self, name: &str) -> StoreResult<Option<ServedTool>> {
+        if let Some(id) = self.indexed_id_named(name)
+            && let Some(tool) = self.served_many(&[id]).await?.pop()
+            && tool.name() == name
+        {
+            return Ok(Some(tool));
+        }
+        let cache = self.tool_cache();
+        let start = cache.read_start();
+        let Some(tool) = self.get_by_name(name).await? else {
+            return Ok(None);
+        };
+        let served = ServedTool::from(&tool);
+        cache.keep(start, [&served]);
+        Ok(Some(served))
+    }
+
     /// Stores the embeddings of tools made by `model`, in one transaction; for each,
     /// whether its tool (still) exists.
     async fn set_embeddings(

@@ -478,6 +478,10 @@ impl ToolStore for PostgresStore {
         Ok(Paged { items, total })
     }
 
+    fn indexed_id_named(&self, name: &str) -> Option<Uuid> {
+        self.followers.catalogue.id_named(name)
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         &self.followers.tool_cache
     }
@@ -782,6 +786,10 @@ async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Follo
                 (refreshed, catalogue_changed)
             }
             Ok(None) | Err(_) => {
+                // Until listening again, other replicas' changes go unheard: tools are read
+                // from the database meanwhile (calls included: a tool switched off elsewhere
+                // must not run from a stale copy).
+                followers.tool_cache.suspend();
                 let Some(again) = listen_again(&pool).await else {
                     return;
                 };

@@ -17,8 +17,15 @@ const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct ToolCache {
     tools: moka::sync::Cache<Uuid, ServedTool>,
+    generation: RwLock<Generation>,
+}
+
+#[derive(Default)]
+struct Generation {
     /// Counts the drops; readers compare it before and after reading the database.
-    generation: RwLock<u64>,
+    drops: u64,
+    /// While changes may go unheard (a lost notification connection), nothing is kept.
+    suspended: bool,
 }
 
 /// The cache's generation when a read of the database began.
@@ -38,7 +45,7 @@ impl ToolCache {
                 .max_capacity(bytes)
                 .weigher(|_, tool: &ServedTool| u32::try_from(tool.weight()).unwrap_or(u32::MAX))
                 .build(),
-            generation: RwLock::new(0),
+            generation: RwLock::default(),
         }
     }
 
@@ -48,7 +55,12 @@ impl ToolCache {
 
     /// Taken before reading tools from the database, to hand to `keep`.
     pub fn read_start(&self) -> ReadStart {
-        ReadStart(*self.generation.read().expect("tool cache lock poisoned"))
+        ReadStart(
+            self.generation
+                .read()
+                .expect("tool cache lock poisoned")
+                .drops,
+        )
     }
 
     /// Keeps tools read from the database, unless some tool was dropped since the read
@@ -56,7 +68,7 @@ impl ToolCache {
     pub fn keep<'a>(&self, since: ReadStart, tools: impl IntoIterator<Item = &'a ServedTool>) {
         // Held shared while inserting: a drop (exclusive) cannot slip between check and insert.
         let generation = self.generation.read().expect("tool cache lock poisoned");
-        if *generation != since.0 {
+        if generation.drops != since.0 || generation.suspended {
             return;
         }
         for tool in tools {
@@ -68,14 +80,25 @@ impl ToolCache {
     pub fn drop_tool(&self, id: &Uuid) {
         let mut generation = self.generation.write().expect("tool cache lock poisoned");
         self.tools.invalidate(id);
-        *generation += 1;
+        generation.drops += 1;
     }
 
-    /// Forgets every tool: changes may have been missed (a lost notification connection).
+    /// Forgets every tool and keeps none until `clear`: changes are going unheard (the
+    /// notification connection is lost), so nothing read now is known to stay current.
+    pub fn suspend(&self) {
+        let mut generation = self.generation.write().expect("tool cache lock poisoned");
+        self.tools.invalidate_all();
+        generation.drops += 1;
+        generation.suspended = true;
+    }
+
+    /// Forgets every tool: changes may have been missed. Ends a suspension: call once
+    /// changes are heard again.
     pub fn clear(&self) {
         let mut generation = self.generation.write().expect("tool cache lock poisoned");
         self.tools.invalidate_all();
-        *generation += 1;
+        generation.drops += 1;
+        generation.suspended = false;
     }
 }
 
@@ -118,6 +141,20 @@ mod tests {
         assert!(cache.get(&id).is_none());
         cache.keep(fresh_read, [&served("new", id)]);
         assert!(cache.get(&id).is_none(), "clearing also ends earlier reads");
+    }
+
+    #[test]
+    fn keeps_nothing_while_suspended() {
+        let cache = ToolCache::default();
+        let id = Uuid::new_v4();
+        cache.keep(cache.read_start(), [&served("before", id)]);
+        cache.suspend();
+        assert!(cache.get(&id).is_none(), "suspending forgets every tool");
+        cache.keep(cache.read_start(), [&served("during", id)]);
+        assert!(cache.get(&id).is_none(), "nothing is kept while suspended");
+        cache.clear();
+        cache.keep(cache.read_start(), [&served("after", id)]);
+        assert_eq!(cache.get(&id).unwrap().name(), "after");
     }
 
     #[test]

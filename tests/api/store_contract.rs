@@ -1191,16 +1191,25 @@ async fn served(store: &Arc<dyn ToolStore>, id: Uuid) -> Option<Tool> {
     served.first().map(|tool| tool.decode().unwrap())
 }
 
-/// Tools are served from a cache; each change is served from the next read on.
+/// The tool served under `name`, as a call finds it, decoded.
+async fn served_named(store: &Arc<dyn ToolStore>, name: &str) -> Option<Tool> {
+    let served = store.served_by_name(name).await.unwrap();
+    served.map(|tool| tool.decode().unwrap())
+}
+
+/// Tools are served from a cache, by id and by name; each change is served from the next
+/// read on.
 async fn served_tools_follow_every_change(backend: Backend) {
     let (_db, store) = fresh(backend).await;
     let mut t = tool("cached.tool", "general", &["x"], "Served from memory");
     let other = tool("other.tool", "general", &[], "Never changed");
+    assert_eq!(served_named(&store, "cached.tool").await, None);
     store.create(&t).await.unwrap();
     store.create(&other).await.unwrap();
     // Read twice: the second read comes from the cache.
     for _ in 0..2 {
         assert_eq!(served(&store, t.id).await.as_ref(), Some(&t));
+        assert_eq!(served_named(&store, "cached.tool").await.as_ref(), Some(&t));
     }
     let both = store
         .served_many(&[other.id, Uuid::new_v4(), t.id])
@@ -1222,9 +1231,23 @@ async fn served_tools_follow_every_change(backend: Backend) {
     t.updated_at = now_micros();
     store.update(&t).await.unwrap();
     assert_eq!(served(&store, t.id).await.as_ref(), Some(&t));
+    assert_eq!(served_named(&store, "cached.tool").await.as_ref(), Some(&t));
+
+    t.name = "renamed.tool".into();
+    t.updated_at = now_micros();
+    store.update(&t).await.unwrap();
+    assert_eq!(served_named(&store, "cached.tool").await, None);
+    assert_eq!(
+        served_named(&store, "renamed.tool").await.as_ref(),
+        Some(&t)
+    );
 
     let switched_off = store.set_active(t.id, false).await.unwrap().unwrap();
     assert_eq!(served(&store, t.id).await.as_ref(), Some(&switched_off));
+    assert_eq!(
+        served_named(&store, "renamed.tool").await.as_ref(),
+        Some(&switched_off)
+    );
     let everything = store
         .list_served(&ToolFilter::default(), ALL)
         .await
@@ -1235,11 +1258,16 @@ async fn served_tools_follow_every_change(backend: Backend) {
         .iter()
         .map(|tool| tool.decode().unwrap())
         .collect();
-    assert_eq!(listed, vec![switched_off, other.clone()]);
+    assert_eq!(listed, vec![other.clone(), switched_off], "in name order");
 
     store.delete(t.id).await.unwrap();
     assert_eq!(served(&store, t.id).await, None);
+    assert_eq!(served_named(&store, "renamed.tool").await, None);
     assert_eq!(served(&store, other.id).await.as_ref(), Some(&other));
+    assert_eq!(
+        served_named(&store, "other.tool").await.as_ref(),
+        Some(&other)
+    );
 }
 
 /// Each replica serves tools from its own cache, and drops a tool when another replica
@@ -1273,13 +1301,34 @@ async fn postgres_replicas_serve_each_others_changes() {
     )
     .await;
 
+    // What a call finds by name follows too: a tool switched off elsewhere stops running.
+    assert_eq!(
+        served_named(&first, "served.twice").await.as_ref(),
+        Some(&t)
+    );
     let switched_off = second.set_active(t.id, false).await.unwrap().unwrap();
     eventually_equal(
         || served(&first, t.id),
-        Some(switched_off),
+        Some(switched_off.clone()),
         "the first replica serves the tool after a deactivation elsewhere",
     )
     .await;
+    assert_eq!(
+        served_named(&first, "served.twice").await,
+        Some(switched_off.clone())
+    );
+
+    let mut renamed = switched_off;
+    renamed.name = "served.renamed".into();
+    renamed.updated_at = now_micros();
+    second.update(&renamed).await.unwrap();
+    eventually_equal(
+        || served_named(&first, "served.renamed"),
+        Some(renamed.clone()),
+        "the first replica finds the tool by its new name after a rename elsewhere",
+    )
+    .await;
+    assert_eq!(served_named(&first, "served.twice").await, None);
 
     second.delete(t.id).await.unwrap();
     eventually_equal(
@@ -1288,6 +1337,7 @@ async fn postgres_replicas_serve_each_others_changes() {
         "the first replica serves the tool after a delete elsewhere",
     )
     .await;
+    assert_eq!(served_named(&first, "served.renamed").await, None);
 }
 
 /// With vectors in each replica's memory, a replica searches what another one stored,
