@@ -7,7 +7,8 @@
 //! BENCH_DATABASE_URL=postgres://… cargo run --release --example bench -- --backend postgres
 //! ```
 //!
-//! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory`.
+//! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory` and
+//! `DATABASE_HNSW_INDEX=false`.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
 //! alone). With `--embedder local` the model's own throughput on the same texts, in the same
 //! batches, is measured first, without the server, as the bound registration can approach.
@@ -32,7 +33,8 @@ use serde_json::{Value, json};
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// embedded, postgres, postgres-memory (vectors searched in the server's memory) or both
+    /// embedded, postgres, postgres-memory (vectors searched in the server's memory, no HNSW
+    /// index) or both
     /// (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty database.
     #[arg(long, default_value = "embedded")]
     backend: String,
@@ -90,7 +92,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &Args, database_url: Option<&str>, vector_search: &str) -> anyhow::Result<Self> {
+    fn start(
+        args: &Args,
+        database_url: Option<&str>,
+        vector_search: &str,
+        hnsw_index: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -112,6 +119,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .env("DATABASE_MAX_CONNECTIONS", "16")
             .env("DATABASE_VECTOR_SEARCH", vector_search)
+            .env("DATABASE_HNSW_INDEX", hnsw_index)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
@@ -479,10 +487,11 @@ async fn bench_backend(
     backend: &str,
     database_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    let vector_search = if backend == "postgres-memory" {
-        "memory"
+    // Vectors in memory go with no HNSW index: nothing would search through it.
+    let (vector_search, hnsw_index) = if backend == "postgres-memory" {
+        ("memory", "false")
     } else {
-        "hnsw"
+        ("hnsw", "true")
     };
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
@@ -500,7 +509,7 @@ async fn bench_backend(
             &single_queries,
         );
     }
-    let server = Server::start(args, database_url, vector_search)?;
+    let server = Server::start(args, database_url, vector_search, hnsw_index)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;

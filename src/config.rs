@@ -87,6 +87,9 @@ pub struct Settings {
     pub database_acquire_timeout_ms: u64,
     /// With PostgreSQL: `hnsw` (the database's index) or `memory` (each replica's own).
     pub database_vector_search: VectorSearch,
+    /// With PostgreSQL: whether the database keeps the HNSW index; only searches through
+    /// it need it, and inserting into it is most of what a registration costs there.
+    pub database_hnsw_index: bool,
     /// Where the embedded store keeps `registry.db`.
     pub registry_data_dir: PathBuf,
     /// `local` (the offline model, the default), `hash` or `http`.
@@ -188,6 +191,7 @@ impl Settings {
             .set_default("database_max_connections", 10)?
             .set_default("database_acquire_timeout_ms", 3000)?
             .set_default("database_vector_search", "hnsw")?
+            .set_default("database_hnsw_index", true)?
             .set_default("registry_data_dir", "./data")?
             .set_default("embedding_provider", "local")?
             .set_default("embedding_model_dir", "./models/all-MiniLM-L6-v2")?
@@ -264,6 +268,13 @@ impl Settings {
         if self.embedding_provider == EmbeddingProvider::Http && self.embedding_url.is_none() {
             return Err(config::ConfigError::Message(
                 "EMBEDDING_URL is required when EMBEDDING_PROVIDER=http".into(),
+            ));
+        }
+        if !self.database_hnsw_index && self.database_vector_search == VectorSearch::Hnsw {
+            return Err(config::ConfigError::Message(
+                "DATABASE_HNSW_INDEX=false needs DATABASE_VECTOR_SEARCH=memory: searches \
+                 through the database would scan every vector without the index"
+                    .into(),
             ));
         }
         if self.embedding_dimensions > 16_000 {
@@ -359,6 +370,12 @@ mod tests {
         let err = Settings::from_sources(None, env(&[("EMBEDDING_PROVIDER", "http")])).unwrap_err();
         assert!(err.to_string().contains("EMBEDDING_URL"), "{err}");
         assert!(Settings::from_sources(None, env(&[("EMBEDDING_FORMAT", "grpc")])).is_err());
+        let no_index = ("DATABASE_HNSW_INDEX", "false");
+        let err = Settings::from_sources(None, env(&[no_index])).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_HNSW_INDEX"), "{err}");
+        let memory = ("DATABASE_VECTOR_SEARCH", "memory");
+        let settings = Settings::from_sources(None, env(&[no_index, memory])).unwrap();
+        assert!(!settings.database_hnsw_index);
         let empty =
             Settings::from_sources(None, env(&[("DATABASE_URL", ""), ("REDIS_URL", " ")])).unwrap();
         assert!(empty.database_url.is_none());

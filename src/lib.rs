@@ -120,6 +120,7 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
                     settings.database_acquire_timeout_ms,
                 ),
                 vectors_in_memory: settings.database_vector_search == VectorSearch::Memory,
+                hnsw_index: settings.database_hnsw_index,
                 ..PostgresOptions::default()
             };
             Arc::new(

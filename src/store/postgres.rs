@@ -51,6 +51,9 @@ pub struct PostgresOptions {
     /// Keep every vector in this replica's memory and search there (exact) instead of
     /// through the HNSW index.
     pub vectors_in_memory: bool,
+    /// Keep the HNSW index: built at start when missing, dropped at start when not wanted
+    /// (only with vectors in memory, where nothing searches through it).
+    pub hnsw_index: bool,
 }
 
 impl Default for PostgresOptions {
@@ -60,6 +63,7 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(3),
             hnsw_ef_search: 100,
             vectors_in_memory: false,
+            hnsw_index: true,
         }
     }
 }
@@ -112,7 +116,7 @@ impl PostgresStore {
             })
             .connect_with(connect)
             .await?;
-        migrate(&pool, dimensions).await?;
+        migrate(&pool, dimensions, options.hnsw_index).await?;
         let followers = Followers {
             catalogue: SharedCatalogueIndex::default(),
             tool_cache: Arc::new(ToolCache::default()),
@@ -202,7 +206,7 @@ fn facets_from_row(row: &PgRow) -> Result<Facets, sqlx::Error> {
 /// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
 /// A change of dimension drops the old vectors: they cannot be compared with new ones. The
 /// change of type resets the column's storage, so migration 0006's is set again.
-async fn migrate(pool: &PgPool, dimensions: usize) -> StoreResult<()> {
+async fn migrate(pool: &PgPool, dimensions: usize, hnsw_index: bool) -> StoreResult<()> {
     MIGRATOR.run(pool).await?;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -235,11 +239,24 @@ async fn migrate(pool: &PgPool, dimensions: usize) -> StoreResult<()> {
             .as_str(),
         )
         .await?;
+    }
+    let indexed: bool =
+        sqlx::query_scalar("SELECT to_regclass('tools_embedding_hnsw_idx') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    if hnsw_index && !indexed {
+        tracing::info!("building the HNSW index of the embeddings");
         tx.execute(
             "CREATE INDEX tools_embedding_hnsw_idx ON tools \
                  USING hnsw (embedding vector_cosine_ops)",
         )
         .await?;
+    } else if !hnsw_index && indexed {
+        tracing::warn!(
+            "dropping the HNSW index (DATABASE_HNSW_INDEX=false): replicas searching through \
+             the database now scan every vector"
+        );
+        tx.execute("DROP INDEX tools_embedding_hnsw_idx").await?;
     }
     tx.commit().await?;
     Ok(())

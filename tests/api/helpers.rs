@@ -95,8 +95,11 @@ impl TestDb {
     }
 
     pub fn postgres_options(&self) -> PostgresOptions {
+        // With vectors in memory nothing searches through the HNSW index: the suite runs
+        // without it, as such a deployment would.
         PostgresOptions {
             vectors_in_memory: self.vectors_in_memory,
+            hnsw_index: !self.vectors_in_memory,
             ..PostgresOptions::default()
         }
     }
@@ -108,6 +111,7 @@ impl TestDb {
         settings.embedding_dimensions = APP_DIMS;
         if self.vectors_in_memory {
             settings.database_vector_search = VectorSearch::Memory;
+            settings.database_hnsw_index = false;
         }
         // Catalogue tests count tools; the call tests turn the built-ins back on.
         settings.register_builtins = false;

@@ -2,6 +2,8 @@
 
 use sqlx::Connection;
 
+use tool_registry::store::{PostgresStore, ToolStore, postgres::PostgresOptions};
+
 use crate::helpers::{Backend, TestDb};
 
 async fn embedding_storage(url: &str) -> String {
@@ -27,4 +29,45 @@ async fn vectors_are_stored_in_the_row() {
     assert_eq!(embedding_storage(url).await, "m");
     drop(db.open(16).await);
     assert_eq!(embedding_storage(url).await, "m");
+}
+
+async fn has_hnsw_index(url: &str) -> bool {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar("SELECT to_regclass('tools_embedding_hnsw_idx') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The HNSW index is kept unless a replica with vectors in memory is told to go without
+/// it, and comes back when one is started wanting it (after a change of dimension too).
+#[tokio::test]
+async fn the_hnsw_index_follows_the_setting() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let url = db.database_url().expect("a PostgreSQL database");
+    let open = |dims: usize, hnsw_index: bool| async move {
+        let options = PostgresOptions {
+            vectors_in_memory: !hnsw_index,
+            hnsw_index,
+            ..PostgresOptions::default()
+        };
+        PostgresStore::connect(url, dims, &options)
+            .await
+            .unwrap()
+            .close()
+            .await;
+    };
+    open(8, true).await;
+    assert!(has_hnsw_index(url).await);
+    open(8, false).await;
+    assert!(!has_hnsw_index(url).await);
+    open(16, false).await;
+    assert!(
+        !has_hnsw_index(url).await,
+        "a change of dimension does not bring it back"
+    );
+    open(16, true).await;
+    assert!(has_hnsw_index(url).await);
+    open(32, true).await;
+    assert!(has_hnsw_index(url).await);
 }
