@@ -225,14 +225,21 @@ async fn bad_arguments_and_unknown_tools_are_refused() {
         .find(|t| t["name"] == "string_uppercase")
         .unwrap()
         .clone();
-    app.post(
-        &format!("/admin/tools/{}/deactivate", upper["id"].as_str().unwrap()),
-        &json!({}),
-    )
-    .await;
+    // Called once first, so the tool cache holds it: switching it off must reach the calls.
+    let (status, _) = call(&app, "string_uppercase", json!({"text": "x"})).await;
+    assert_eq!(status, 200);
+    let id = upper["id"].as_str().unwrap();
+    app.post(&format!("/admin/tools/{id}/deactivate"), &json!({}))
+        .await;
     let (status, body) = call(&app, "string_uppercase", json!({"text": "x"})).await;
     assert_eq!(status, 404);
     assert_error(&body, "tool_inactive");
+    app.post(&format!("/admin/tools/{id}/activate"), &json!({}))
+        .await;
+    let (status, body) = call(&app, "string_uppercase", json!({"text": "x"})).await;
+    assert_eq!(status, 200, "{body}");
+    app.post(&format!("/admin/tools/{id}/deactivate"), &json!({}))
+        .await;
 
     // An upstream MCP server that cannot be reached is a failed call, recorded, not a 5xx.
     let mut mcp = http_tool("upstream", "https://mcp.invalid/mcp".into(), None);
