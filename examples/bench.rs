@@ -631,10 +631,7 @@ async fn bench_backend(
 /// embedded as the server embeds them, at several `hnsw.ef_search` values (the service's
 /// default is 100), with the service's filter and iterative scan.
 async fn hnsw_recall(url: &str, queries: &[String], embedder: &str) -> anyhow::Result<()> {
-    use tool_registry::embedding::Embedder;
-    if embedder != "hash" {
-        return Ok(());
-    }
+    use tool_registry::embedding::{Embedder, hash::HashEmbedder, local::LocalEmbedder};
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
@@ -645,13 +642,19 @@ async fn hnsw_recall(url: &str, queries: &[String], embedder: &str) -> anyhow::R
     )
     .fetch_one(&pool)
     .await?;
-    let hash = tool_registry::embedding::hash::HashEmbedder::new(dimensions as usize);
+    let embedder: Box<dyn Embedder> = match embedder {
+        "local" => Box::new(LocalEmbedder::load(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"),
+            None,
+        )?),
+        _ => Box::new(HashEmbedder::new(dimensions as usize)),
+    };
     anyhow::ensure!(
-        hash.model_id() == model,
-        "the stored vectors are not the hash embedder's"
+        embedder.model_id() == model,
+        "the stored vectors are not made by the bench's embedder"
     );
     let sample: Vec<&str> = queries.iter().take(200).map(String::as_str).collect();
-    let vectors = hash.embed(&sample).await?;
+    let vectors = embedder.embed(&sample).await?;
     const NEAREST: &str = "SELECT id, embedding <=> $1 AS distance FROM tools \
         WHERE embedding IS NOT NULL AND embedding_model = $2 AND is_active \
         ORDER BY embedding <=> $1, id LIMIT 10";
