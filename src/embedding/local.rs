@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::model_gate::{ModelGate, Priority};
+use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIMENSIONS};
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -17,9 +19,6 @@ use tokenizers::{
     PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
     TruncationParams, TruncationStrategy,
 };
-use tokio::sync::Semaphore;
-
-use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIMENSIONS};
 
 /// The model this embedder runs, and the settings that shape its vectors: the suffix is the
 /// truncation length. Change it whenever pooling, truncation or the weights change, so stored
@@ -27,8 +26,14 @@ use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIME
 pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2@256";
 /// Tokens per text, `[CLS]` and `[SEP]` included; longer texts are cut, as the reference does.
 pub const MAX_SEQ_LEN: usize = 256;
-/// Texts run through the model at once. Texts are sorted by length first, so a batch pads little.
+/// Texts run through the model at once, at most. Texts are sorted by length first, so a batch
+/// pads little.
 pub const BATCH_SIZE: usize = 32;
+/// Padded tokens (texts × the longest of them) run through the model at once, at most. Past
+/// about two thousand tokens a larger batch no longer lowers the cost per text on a CPU (at
+/// 256 tokens a batch of 32 costs more per text than one of 8), while a query waiting for the
+/// model waits for the whole batch that is running: 32 texts of 256 tokens take seconds.
+pub const MAX_BATCH_TOKENS: usize = 2048;
 /// Bytes of a text handed to the tokenizer. 256 tokens never need this much text in practice;
 /// the cap only bounds the tokenizer's work on absurd inputs.
 const MAX_INPUT_BYTES: usize = 64 * 1024;
@@ -73,13 +78,13 @@ pub enum LoadError {
 
 /// all-MiniLM-L6-v2 in-process. Cheap to clone: clones share the model.
 ///
-/// One batch runs at a time (a batch already uses every thread it is given); calls queue per
-/// batch in arrival order, so a query waits for at most one batch of a bulk re-index, and a
-/// dropped call stops after its current batch.
+/// One batch runs at a time (a batch already uses every thread it is given). Calls queue per
+/// batch, queries before tool texts ([`ModelGate`]), so a query waits for at most the batch
+/// that is running, and a dropped call stops after its current batch.
 #[derive(Clone)]
 pub struct LocalEmbedder {
     inner: Arc<Inner>,
-    gate: Arc<Semaphore>,
+    gate: Arc<ModelGate>,
 }
 
 struct Inner {
@@ -164,7 +169,7 @@ impl LocalEmbedder {
         };
 
         Ok(Self {
-            gate: Arc::new(Semaphore::new(1)),
+            gate: ModelGate::new(),
             inner: Arc::new(Inner {
                 model,
                 tokenizer,
@@ -302,9 +307,32 @@ fn task_failed(e: tokio::task::JoinError) -> EmbedError {
     EmbedError::BadResponse(format!("local embedding task failed: {e}"))
 }
 
-#[async_trait]
-impl Embedder for LocalEmbedder {
-    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+/// Splits texts sorted by length (shortest first) into consecutive batches of at most
+/// [`BATCH_SIZE`] texts and [`MAX_BATCH_TOKENS`] padded tokens; a text longer than the budget
+/// alone still makes a batch. Returns each batch's size.
+fn batch_sizes(sorted_lengths: &[usize]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut count = 0;
+    for &length in sorted_lengths {
+        // Sorted, so this text is the longest of the batch it joins.
+        if count > 0 && (count == BATCH_SIZE || (count + 1) * length > MAX_BATCH_TOKENS) {
+            sizes.push(count);
+            count = 0;
+        }
+        count += 1;
+    }
+    if count > 0 {
+        sizes.push(count);
+    }
+    sizes
+}
+
+impl LocalEmbedder {
+    async fn embed_with(
+        &self,
+        texts: &[&str],
+        priority: Priority,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -318,25 +346,19 @@ impl Embedder for LocalEmbedder {
         // Shortest first, so each batch pads to about its own length.
         let mut pending: Vec<(usize, Tokens)> = tokens.into_iter().enumerate().collect();
         pending.sort_by_key(|(_, t)| t.ids.len());
+        let lengths: Vec<usize> = pending.iter().map(|(_, t)| t.ids.len()).collect();
         let mut pending = pending.into_iter();
 
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        loop {
-            let (slots, batch): (Vec<usize>, Vec<Tokens>) =
-                pending.by_ref().take(BATCH_SIZE).unzip();
-            if batch.is_empty() {
-                break;
-            }
-            // The permit moves into the task, so a batch still running after its caller
-            // gave up keeps the next one waiting.
-            let permit = Arc::clone(&self.gate)
-                .acquire_owned()
-                .await
-                .map_err(|e| EmbedError::Unavailable(format!("local embedder closed: {e}")))?;
+        for size in batch_sizes(&lengths) {
+            let (slots, batch): (Vec<usize>, Vec<Tokens>) = pending.by_ref().take(size).unzip();
+            // The pass moves into the task, so a batch still running after its caller gave
+            // up keeps the next one waiting.
+            let pass = self.gate.enter(priority).await;
             let inner = Arc::clone(&self.inner);
             let vectors = tokio::task::spawn_blocking(move || {
                 let result = inner.run(&batch);
-                drop(permit);
+                drop(pass);
                 result
             })
             .await
@@ -366,6 +388,17 @@ impl Embedder for LocalEmbedder {
         }
         Ok(out)
     }
+}
+
+#[async_trait]
+impl Embedder for LocalEmbedder {
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_with(texts, Priority::Query).await
+    }
+
+    async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_with(texts, Priority::Document).await
+    }
 
     fn dimensions(&self) -> usize {
         self.inner.dimensions
@@ -385,6 +418,7 @@ impl Embedder for LocalEmbedder {
                 "model_dir": self.inner.model_dir.display().to_string(),
                 "max_seq_len": MAX_SEQ_LEN,
                 "batch_size": BATCH_SIZE,
+                "max_batch_tokens": MAX_BATCH_TOKENS,
                 "threads": self.inner.threads,
             }),
         }
@@ -522,6 +556,55 @@ mod tests {
         for (a, b) in bulk.iter().zip(&all) {
             assert!(cosine(a, b) >= 0.9999);
         }
+    }
+
+    #[test]
+    fn batches_hold_at_most_their_count_and_token_budget() {
+        assert_eq!(batch_sizes(&[]), Vec::<usize>::new());
+        // Short texts: the count caps.
+        assert_eq!(batch_sizes(&[10; 70]), [32, 32, 6]);
+        // Texts of the longest kind: eight fill the budget.
+        assert_eq!(batch_sizes(&[MAX_SEQ_LEN; 17]), [8, 8, 1]);
+        // Growing lengths: each batch closes where its longest text would pass the budget.
+        let lengths = [20, 20, 30, 100, 100, 200, 200, 200, 200, 200, 256, 256];
+        let sizes = batch_sizes(&lengths);
+        assert_eq!(sizes, [10, 2]);
+        let mut start = 0;
+        for size in sizes {
+            let batch = &lengths[start..start + size];
+            assert!(
+                batch.len() * batch[size - 1] <= MAX_BATCH_TOKENS,
+                "{batch:?}"
+            );
+            start += size;
+        }
+        // A text over the budget (not possible after truncation, but harmless) goes alone.
+        assert_eq!(batch_sizes(&[10, 5000, 6000]), [1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_query_is_answered_while_tool_texts_are_still_embedding() {
+        let embedder = embedder();
+        let long = "reads a file from the disk and returns its lines ".repeat(40);
+        let documents: Vec<&str> = vec![long.as_str(); 16];
+        let bulk = embedder.embed_documents(&documents);
+        tokio::pin!(bulk);
+        // Let the bulk call start its first batch.
+        let started = tokio::select! {
+            _ = &mut bulk => false,
+            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => true,
+        };
+        assert!(started, "16 long texts took less than 50 ms");
+        let query = tokio::select! {
+            biased;
+            query = embedder.embed(&["open a file"]) => query.expect("query"),
+            _ = &mut bulk => panic!("the query waited for every tool text"),
+        };
+        assert_eq!(query.len(), 1);
+        let vectors = bulk.await.expect("tool texts");
+        assert_eq!(vectors.len(), 16);
+        let alone = embedder.embed(&[long.as_str()]).await.expect("one text");
+        assert!(cosine(&vectors[15], &alone[0]) >= 0.9999);
     }
 
     #[tokio::test]

@@ -69,6 +69,7 @@ pub mod hash;
 pub mod http;
 pub mod local;
 pub mod metered;
+pub mod model_gate;
 pub mod redis_cache;
 
 /// Vector size of the local model, all-MiniLM-L6-v2.
