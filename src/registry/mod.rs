@@ -240,13 +240,22 @@ impl ToolRegistry {
     /// Tools whose vectors are nearest to this tool's, itself excluded.
     pub async fn similar(&self, id: Uuid, limit: u32) -> Result<Vec<SearchHit>, ApiError> {
         let tool = self.get(id).await?;
-        let text = embedded_text(&tool);
-        let mut vectors = self.embedder.embed(&[text.as_str()]).await.map_err(|err| {
-            log_embed_failure(&err);
-            ApiError::Unavailable("the embedder is unavailable; try again later".into())
-        })?;
-        let Some(vector) = vectors.pop() else {
-            return Ok(Vec::new());
+        let model = self.embedder.model_id();
+        // The stored vector is the tool's own: no model run, and no embedder needed. A tool
+        // still waiting for one has its text embedded now.
+        let vector = match self.store.embedding(id, model).await? {
+            Some(vector) => vector,
+            None => {
+                let text = embedded_text(&tool);
+                let mut vectors = self.embedder.embed(&[text.as_str()]).await.map_err(|err| {
+                    log_embed_failure(&err);
+                    ApiError::Unavailable("the embedder is unavailable; try again later".into())
+                })?;
+                let Some(vector) = vectors.pop() else {
+                    return Ok(Vec::new());
+                };
+                vector
+            }
         };
         let filter = ToolFilter {
             active_only: true,
@@ -254,7 +263,7 @@ impl ToolRegistry {
         };
         let mut near = self
             .store
-            .nearest_ids(&vector, self.embedder.model_id(), limit + 1, &filter)
+            .nearest_ids(&vector, model, limit + 1, &filter)
             .await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);

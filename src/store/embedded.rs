@@ -576,6 +576,14 @@ impl ToolStore for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
+        Ok(self
+            .index
+            .read()
+            .expect("vector index lock poisoned")
+            .vector_of(&id, model))
+    }
+
     async fn nearest_ids(
         &self,
         query: &[f32],

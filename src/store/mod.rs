@@ -251,6 +251,9 @@ pub trait ToolStore: Send + Sync + 'static {
         let written = self.set_embeddings(model, &[(id, embedding)]).await?;
         Ok(written.first() == Some(&true))
     }
+    /// A tool's stored vector when `model` made it (its direction: a store may keep it
+    /// normalised); None for a tool without one, with another model's, or unknown.
+    async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>>;
     /// Tools without an embedding from `model` (missing first, then stale), up to `limit`.
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>>;
     /// The `k` tools nearest to `query` by cosine similarity (clamped to [0, 1]), among

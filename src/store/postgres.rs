@@ -596,6 +596,21 @@ impl ToolStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
+        if let Some(vectors) = &self.followers.vectors {
+            return Ok(vectors.vector_of(&id, model));
+        }
+        let stored: Option<Vector> = sqlx::query_scalar(
+            "SELECT embedding FROM tools WHERE id = $1 AND embedding_model = $2 \
+             AND embedding IS NOT NULL",
+        )
+        .bind(id)
+        .bind(model)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(stored.map(|vector| vector.to_vec()))
+    }
+
     async fn nearest_ids(
         &self,
         query: &[f32],

@@ -111,6 +111,13 @@ impl ReplicaVectors {
         self.write().remove(id);
     }
 
+    pub fn vector_of(&self, id: &Uuid, model: &str) -> Option<Vec<f32>> {
+        self.index
+            .read()
+            .expect("replica vector index lock poisoned")
+            .vector_of(id, model)
+    }
+
     /// The `k` nearest (id, cosine clamped to [0, 1]) among vectors of `model`.
     pub fn nearest(
         &self,

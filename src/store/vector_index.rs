@@ -123,6 +123,13 @@ impl VectorIndex {
         Some((partition.row(*row), &partition.metas[*row]))
     }
 
+    /// A tool's (normalised) vector when `model` made it.
+    pub fn vector_of(&self, id: &Uuid, model: &str) -> Option<Vec<f32>> {
+        self.entry(id)
+            .filter(|(_, meta)| meta.model == model)
+            .map(|(vector, _)| vector.to_vec())
+    }
+
     pub fn len(&self) -> usize {
         self.positions.len()
     }

@@ -381,6 +381,42 @@ async fn embedder_down_falls_back_to_text_and_fills_pending_embeddings_later() {
     assert_eq!(answer["mode"], "semantic");
     assert_eq!(names(&answer)[0], "slack.post_message");
     assert!(server.requests.load(Ordering::SeqCst) > 0);
+
+    // Down again: similar tools come from the stored vectors, with no call to the endpoint;
+    // a tool still waiting for its vector cannot be compared until the endpoint is back.
+    server.failing.store(true, Ordering::SeqCst);
+    let (_, listed) = app.get("/admin/tools?limit=10").await;
+    let github = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tool| tool["name"] == "github.create_issue")
+        .expect("registered")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = server.requests.load(Ordering::SeqCst);
+    let (status, similar) = app
+        .get(&format!("/admin/tools/{github}/similar?limit=2"))
+        .await;
+    assert_eq!(status, 200, "{similar}");
+    assert_eq!(names(&similar)[0], "github.list_pull_requests");
+    assert_eq!(server.requests.load(Ordering::SeqCst), before);
+    let pending = app
+        .register(&json!({
+            "name": "notes.append",
+            "description": "Append a line to a note",
+            "implementation": {"kind": "http", "url": "https://notes.example/append"},
+        }))
+        .await;
+    assert!(pending["embedding_model"].is_null(), "{pending}");
+    let (status, body) = app
+        .get(&format!(
+            "/admin/tools/{}/similar",
+            pending["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 503, "{body}");
     app.stop().await;
 }
 

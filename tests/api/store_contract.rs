@@ -798,6 +798,26 @@ async fn changed_text_drops_the_embedding(backend: Backend) {
 
     let stored = store.get(a.id).await.unwrap().unwrap();
     assert_eq!(stored.embedding_model.as_deref(), Some("model-1"));
+    // A stored vector is read back for its own model only (its direction: stores may
+    // keep it normalised).
+    let direction = |vector: Option<Vec<f32>>| {
+        let vector = vector.expect("a stored vector");
+        assert_eq!(vector.len(), DIMS);
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        vector.iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let unit = 1.0 / (DIMS as f32).sqrt();
+    for (id, model) in [(a.id, "model-1"), (b.id, "model-0")] {
+        let read = direction(store.embedding(id, model).await.unwrap());
+        assert!(read.iter().all(|x| (x - unit).abs() < 1e-5), "{read:?}");
+    }
+    for (id, model) in [(a.id, "model-0"), (b.id, "model-1"), (c.id, "model-1")] {
+        assert_eq!(store.embedding(id, model).await.unwrap(), None);
+    }
+    assert_eq!(
+        store.embedding(Uuid::new_v4(), "model-1").await.unwrap(),
+        None
+    );
     let names = |hits: Vec<Scored>| hits.into_iter().map(|h| h.tool.name).collect::<Vec<_>>();
     let everything = ToolFilter::default();
     // Vectors of another model are never compared with this one.
@@ -831,6 +851,7 @@ async fn changed_text_drops_the_embedding(backend: Backend) {
         .await
         .unwrap();
     assert!(hits.is_empty());
+    assert_eq!(store.embedding(a.id, "model-1").await.unwrap(), None);
     assert_eq!(store.embedding_counts("model-1").await.unwrap().indexed, 0);
     assert_eq!(
         store.get(a.id).await.unwrap().unwrap().embedding_model,
