@@ -11,7 +11,8 @@
 //! `DATABASE_HNSW_INDEX=false`.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
 //! alone). With `--embedder local` the model's own throughput on the same texts, in the same
-//! batches, is measured first, without the server, as the bound registration can approach.
+//! batches, is measured first, without the server, as the bound registration can approach,
+//! and a last workload times uncached searches while more tools are being registered.
 //!
 //! The catalogue is the Seal-Tools benchmark's 4,076 real tool definitions, repeated with
 //! numbered variants up to N; queries are the benchmark's own. Numbers come from this
@@ -614,6 +615,22 @@ async fn bench_backend(
         let outcome = drive(&server, &http, args.clients, duration, make).await;
         report(backend, name, &outcome);
     }
+    let during = format!(
+        "find hybrid, uncached query, 1 client, while 2 clients register {EXTRA_TOOLS} more tools"
+    );
+    if args.embedder == "local"
+        && args
+            .only
+            .as_deref()
+            .is_none_or(|only| during.contains(only))
+    {
+        let (outcome, per_second) =
+            find_while_registering(&server, &http, &uncached, batch).await?;
+        report(backend, &during, &outcome);
+        println!(
+            "| {backend} | the registration meanwhile ({batch} per request, 2 clients), answered | {per_second:.0} tools/s | | | | | | |"
+        );
+    }
     println!(
         "| {backend} | resident memory: idle {idle_rss:.0} MiB, after the run {:.0} MiB | | | | | | | |",
         server.usage().1
@@ -625,6 +642,71 @@ async fn bench_backend(
         hnsw_recall(url, &queries, &args.embedder).await?;
     }
     Ok(())
+}
+
+/// Tools registered during the last workload of a run with the local model.
+const EXTRA_TOOLS: usize = 1_000;
+
+/// Uncached searches from one client while two others register more tools: with the local
+/// model both need it, and a search waits for the batch of tool texts running in it.
+async fn find_while_registering(
+    server: &Server,
+    http: &reqwest::Client,
+    uncached: &[String],
+    batch: usize,
+) -> anyhow::Result<(Outcome, f64)> {
+    let extra: Vec<Value> = catalogue(EXTRA_TOOLS)?
+        .into_iter()
+        .map(|mut tool| {
+            let name = format!("{}_meanwhile", tool["name"].as_str().unwrap_or("tool"));
+            tool["name"] = json!(name);
+            tool
+        })
+        .collect();
+    let registered = AtomicBool::new(false);
+    let (cpu_before, _) = server.usage();
+    let started = Instant::now();
+    let registration = async {
+        let result = register_all(server, http, extra, 2, batch).await;
+        registered.store(true, Ordering::Relaxed);
+        result
+    };
+    let searches = async {
+        let (mut latencies_us, mut errors) = (Vec::new(), 0u64);
+        let mut n = 1_000_000;
+        while !registered.load(Ordering::Relaxed) {
+            n += 1;
+            let clock = Instant::now();
+            let answer = http
+                .post(format!("{}/mcp/find_tool", server.base))
+                .json(&json!({"query": uncached_query(uncached, n), "mode": "hybrid", "limit": 5}))
+                .send()
+                .await;
+            let ok = match answer {
+                Ok(answer) => answer.status().is_success() && answer.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            latencies_us.push(clock.elapsed().as_micros() as u64);
+            errors += u64::from(!ok);
+        }
+        (latencies_us, errors)
+    };
+    let ((per_second, _refused), (mut latencies_us, errors)) = {
+        let (registration, searches) = tokio::join!(registration, searches);
+        (registration?, searches)
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let (cpu_after, rss_mib) = server.usage();
+    latencies_us.sort_unstable();
+    let outcome = Outcome {
+        requests: latencies_us.len() as u64,
+        errors,
+        seconds,
+        latencies_us,
+        cpu_seconds: cpu_after - cpu_before,
+        rss_mib,
+    };
+    Ok((outcome, per_second))
 }
 
 /// Recall@10 of PostgreSQL's HNSW index against an exact scan, for the benchmark's queries
