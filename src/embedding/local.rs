@@ -9,8 +9,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::model_gate::{ModelGate, Priority};
-use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIMENSIONS};
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -19,6 +17,9 @@ use tokenizers::{
     PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
     TruncationParams, TruncationStrategy,
 };
+
+use super::model_gate::{ModelGate, Priority};
+use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIMENSIONS};
 
 /// The model this embedder runs, and the settings that shape its vectors: the suffix is the
 /// truncation length. Change it whenever pooling, truncation or the weights change, so stored
