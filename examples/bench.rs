@@ -265,16 +265,29 @@ async fn drive(
         latencies_us.append(&mut l);
         errors += e;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let (cpu_after, rss_mib) = server.usage();
-    latencies_us.sort_unstable();
-    Outcome {
-        requests: latencies_us.len() as u64,
-        errors,
-        seconds,
-        latencies_us,
-        cpu_seconds: cpu_after - cpu_before,
-        rss_mib,
+    Outcome::since(server, started, cpu_before, latencies_us, errors)
+}
+
+impl Outcome {
+    /// The outcome of requests made since `started`, when the server had used `cpu_before`.
+    fn since(
+        server: &Server,
+        started: Instant,
+        cpu_before: f64,
+        mut latencies_us: Vec<u64>,
+        errors: u64,
+    ) -> Self {
+        let seconds = started.elapsed().as_secs_f64();
+        let (cpu_after, rss_mib) = server.usage();
+        latencies_us.sort_unstable();
+        Self {
+            requests: latencies_us.len() as u64,
+            errors,
+            seconds,
+            latencies_us,
+            cpu_seconds: cpu_after - cpu_before,
+            rss_mib,
+        }
     }
 }
 
@@ -691,21 +704,11 @@ async fn find_while_registering(
         }
         (latencies_us, errors)
     };
-    let ((per_second, _refused), (mut latencies_us, errors)) = {
+    let ((per_second, _refused), (latencies_us, errors)) = {
         let (registration, searches) = tokio::join!(registration, searches);
         (registration?, searches)
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let (cpu_after, rss_mib) = server.usage();
-    latencies_us.sort_unstable();
-    let outcome = Outcome {
-        requests: latencies_us.len() as u64,
-        errors,
-        seconds,
-        latencies_us,
-        cpu_seconds: cpu_after - cpu_before,
-        rss_mib,
-    };
+    let outcome = Outcome::since(server, started, cpu_before, latencies_us, errors);
     Ok((outcome, per_second))
 }
 
