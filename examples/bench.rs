@@ -35,8 +35,8 @@ use serde_json::{Value, json};
 #[derive(Parser, Debug, Clone)]
 struct Args {
     /// embedded, postgres, postgres-memory (vectors searched in the server's memory, no HNSW
-    /// index) or both
-    /// (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty database.
+    /// index) or both (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty
+    /// database.
     #[arg(long, default_value = "embedded")]
     backend: String,
     /// Tools in the catalogue.
