@@ -146,19 +146,17 @@ impl CatalogueIndex {
         self.free_slots.push(slot);
     }
 
-    pub fn of_tools<'a>(tools: impl IntoIterator<Item = &'a Tool>) -> Self {
-        let mut index = Self::default();
-        for tool in tools {
-            let terms = lexical::tool_terms(tool);
-            index.upsert(
-                tool.id,
-                tool.updated_at.timestamp_micros(),
-                &tool.name,
-                &terms,
-                Facets::of(tool),
-            );
-        }
-        index
+    /// Indexes (or re-indexes) a tool: loaders add the tools they read one at a time, so
+    /// the whole catalogue is never decoded in memory at once.
+    pub fn add(&mut self, tool: &Tool) {
+        let terms = lexical::tool_terms(tool);
+        self.upsert(
+            tool.id,
+            tool.updated_at.timestamp_micros(),
+            &tool.name,
+            &terms,
+            Facets::of(tool),
+        );
     }
 
     /// Makes a tool's entry here what it is in `from` (absent if absent there). Rare: it
@@ -346,6 +344,7 @@ pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
 
 impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
+        // The terms are made before the lock is taken.
         let terms = lexical::tool_terms(tool);
         self.write().upsert(
             tool.id,
@@ -367,11 +366,6 @@ impl SharedCatalogueIndex {
 
     pub fn remove(&self, id: &Uuid) {
         self.write().remove(id);
-    }
-
-    /// Replaces the whole index with these tools.
-    pub fn rebuild<'a>(&self, tools: impl IntoIterator<Item = &'a Tool>) {
-        self.replace(CatalogueIndex::of_tools(tools), std::iter::empty());
     }
 
     /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the

@@ -11,6 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::{
     Executor, QueryBuilder, Row, Sqlite, SqlitePool,
     sqlite::{
@@ -22,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
-    catalogue_index::SharedCatalogueIndex,
+    catalogue_index::{CatalogueIndex, SharedCatalogueIndex},
     percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
     version_from_tool,
@@ -86,11 +87,12 @@ impl EmbeddedStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            // Reads come from the mapped file instead of a read() copy per page, and each
-            // connection keeps up to 32 MiB of pages: scans of a large catalogue stay in memory.
-            .pragma("mmap_size", (256 * 1024 * 1024).to_string())
-            .pragma("cache_size", "-32768");
+            // SQLite's own page cache stays at its default (2 MB a connection) and the file is
+            // not memory-mapped: searches, listings and calls read the in-memory indexes and
+            // the tool cache, not the file, and a mapping or a larger cache held up to 100 MiB
+            // of pages a process once read (startup, bulk registration) without making any of
+            // them faster.
+            .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -144,21 +146,21 @@ impl EmbeddedStore {
     }
 
     async fn load_index(&self) -> StoreResult<()> {
-        let rows = sqlx::query(
+        // Rows are taken one at a time: all of them at once would hold every vector twice.
+        let mut rows = sqlx::query(
             "SELECT id, category, tags, is_active, embedding, embedding_model FROM tools \
              WHERE embedding IS NOT NULL AND embedding_model IS NOT NULL",
         )
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch(&self.pool);
         let mut index = VectorIndex::default();
-        for row in &rows {
+        while let Some(row) = rows.try_next().await? {
             let id = parse_uuid(row.try_get("id")?)?;
-            let blob: Vec<u8> = row.try_get("embedding")?;
+            let blob: &[u8] = row.try_get("embedding")?;
             let meta = EntryMeta {
                 model: row.try_get("embedding_model")?,
-                facets: facets_from_row(row)?,
+                facets: facets_from_row(&row)?,
             };
-            index.upsert(id, &vector_from_blob(&blob), meta);
+            index.upsert(id, &vector_from_blob(blob), meta);
         }
         tracing::debug!(vectors = index.len(), "embedded vector index loaded");
         *self.index.write().expect("vector index lock poisoned") = index;
@@ -166,15 +168,18 @@ impl EmbeddedStore {
     }
 
     async fn load_catalogue_index(&self) -> StoreResult<()> {
-        let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
-            .fetch_all(&self.pool)
-            .await?;
-        let tools = rows
-            .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.catalogue.rebuild(&tools);
-        tracing::debug!(tools = tools.len(), "embedded catalogue index loaded");
+        // One tool decoded at a time: the whole catalogue decoded at once took several times
+        // the memory the index keeps, which the allocator did not all give back.
+        let query = format!("SELECT {TOOL_COLUMNS} FROM tools");
+        let mut rows = sqlx::query(&query).fetch(&self.pool);
+        let mut index = CatalogueIndex::default();
+        let mut count = 0usize;
+        while let Some(row) = rows.try_next().await? {
+            index.add(&tool_from_row(&row)?);
+            count += 1;
+        }
+        self.catalogue.replace(index, std::iter::empty());
+        tracing::debug!(tools = count, "embedded catalogue index loaded");
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use pgvector::Vector;
 use sqlx::{
     Executor, PgPool, Postgres, QueryBuilder, Row,
@@ -780,14 +781,16 @@ async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-async fn read_all_tools(pool: &PgPool) -> StoreResult<Vec<Tool>> {
-    let rows = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools"))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(tool_from_row)
-        .collect::<Result<Vec<_>, _>>()?)
+/// The catalogue index of every stored tool, decoded one at a time: the whole catalogue
+/// decoded at once took several times the memory the index keeps.
+async fn read_catalogue(pool: &PgPool) -> StoreResult<CatalogueIndex> {
+    let query = format!("SELECT {TOOL_COLUMNS} FROM tools");
+    let mut rows = sqlx::query(&query).fetch(pool);
+    let mut index = CatalogueIndex::default();
+    while let Some(row) = rows.try_next().await? {
+        index.add(&tool_from_row(&row)?);
+    }
+    Ok(index)
 }
 
 /// One tool as stored; `None` once deleted.
@@ -902,10 +905,7 @@ impl Followers {
     async fn reload(&self, pool: &PgPool) -> StoreResult<()> {
         self.tool_cache.clear();
         let start = self.own_changes.begin_read();
-        let catalogue = read_all_tools(pool).await.map(|tools| {
-            tracing::debug!(tools = tools.len(), "catalogue index loaded");
-            CatalogueIndex::of_tools(&tools)
-        });
+        let catalogue = read_catalogue(pool).await;
         let vectors = match &self.vectors {
             Some(_) => ReplicaVectors::read_all(pool).await.map(Some),
             None => Ok(None),

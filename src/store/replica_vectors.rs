@@ -13,6 +13,7 @@
 
 use std::sync::RwLock;
 
+use futures_util::TryStreamExt;
 use pgvector::Vector;
 use sqlx::{PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
@@ -36,15 +37,15 @@ pub struct ReplicaVectors {
 impl ReplicaVectors {
     /// Reads every stored vector into a fresh index.
     pub async fn read_all(pool: &PgPool) -> StoreResult<VectorIndex> {
-        let rows = sqlx::query(&format!(
+        // Rows are taken one at a time: all of them at once would hold every vector twice.
+        let query = format!(
             "SELECT {VECTOR_COLUMNS} FROM tools \
              WHERE embedding IS NOT NULL AND embedding_model IS NOT NULL"
-        ))
-        .fetch_all(pool)
-        .await?;
+        );
+        let mut rows = sqlx::query(&query).fetch(pool);
         let mut index = VectorIndex::default();
-        for row in &rows {
-            let (id, vector, meta) = entry_from_row(row)?;
+        while let Some(row) = rows.try_next().await? {
+            let (id, vector, meta) = entry_from_row(&row)?;
             index.upsert(id, &vector, meta);
         }
         Ok(index)

@@ -39,6 +39,11 @@ impl Partition {
     }
 
     fn push(&mut self, id: Uuid, unit: &[f32], meta: EntryMeta) {
+        reserve_gently(&mut self.rows, unit.len());
+        reserve_gently(&mut self.codes, unit.len());
+        reserve_gently(&mut self.scales, 1);
+        reserve_gently(&mut self.ids, 1);
+        reserve_gently(&mut self.metas, 1);
         self.rows.extend_from_slice(unit);
         self.scales
             .push(similarity::quantise_row(unit, &mut self.codes));
@@ -62,6 +67,15 @@ impl Partition {
         self.metas.swap_remove(i);
         self.ids.swap_remove(i);
         self.ids.get(i).copied().unwrap_or(Uuid::nil())
+    }
+}
+
+/// Makes room for `additional` more items, growing by an eighth of the length at a time:
+/// these buffers hold most of the store's memory, and doubling would leave up to half of
+/// them unused (10,000 rows of 384 floats took 25 MiB instead of 15).
+fn reserve_gently<T>(buffer: &mut Vec<T>, additional: usize) {
+    if buffer.capacity() - buffer.len() < additional {
+        buffer.reserve_exact(additional.max(buffer.len() / 8));
     }
 }
 
@@ -278,6 +292,20 @@ mod tests {
             assert_eq!(entry, (n % 3 != 0).then_some((1.0, "m")), "tool {n}");
         }
         assert_eq!(index.entry(&ids[1]).unwrap().1.model, "m2");
+    }
+
+    #[test]
+    fn buffers_grow_by_an_eighth_not_double() {
+        let mut index = VectorIndex::default();
+        for n in 0..3_000 {
+            index.upsert(Uuid::new_v4(), &[1.0 + n as f32; 16], meta("x"));
+        }
+        let partition = &index.partitions["m"];
+        assert_eq!(partition.rows.len(), 3_000 * 16);
+        // Doubling would have left 4,096 rows of room here.
+        assert!(partition.rows.capacity() <= partition.rows.len() / 8 * 9 + 16);
+        assert!(partition.codes.capacity() <= partition.codes.len() / 8 * 9 + 16);
+        assert!(partition.ids.capacity() <= partition.ids.len() / 8 * 9 + 1);
     }
 
     /// The best-k scan answers what scoring, filtering and sorting every row would:
