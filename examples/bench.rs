@@ -302,14 +302,21 @@ fn process_usage(pid: &str) -> (f64, f64) {
         .get(11..13)
         .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
         .unwrap_or(0.0);
+    (ticks / 100.0, resident_mib(pid, &["VmRSS"]))
+}
+
+/// The sum of these resident memory fields of a process's status, in MiB: `VmRSS` is all of
+/// it, `RssAnon` its own (heap, stacks), `RssFile` and `RssShmem` mapped files (the binary,
+/// a mapped database), which the kernel can drop and read again.
+fn resident_mib(pid: &str, fields: &[&str]) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib: f64 = status
+    let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    (ticks / 100.0, rss_kib / 1024.0)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| fields.contains(name))
+        .filter_map(|(_, value)| value.split_whitespace().next()?.parse::<f64>().ok())
+        .sum();
+    kib / 1024.0
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -644,8 +651,13 @@ async fn bench_backend(
             "| {backend} | the registration meanwhile ({batch} per request, 2 clients), answered | {per_second:.0} tools/s | | | | | | |"
         );
     }
+    let pid = server.child.id().to_string();
+    let (anonymous, file) = (
+        resident_mib(&pid, &["RssAnon"]),
+        resident_mib(&pid, &["RssFile", "RssShmem"]),
+    );
     println!(
-        "| {backend} | resident memory: idle {idle_rss:.0} MiB, after the run {:.0} MiB | | | | | | | |",
+        "| {backend} | resident memory: idle {idle_rss:.0} MiB, after the run {:.0} MiB ({anonymous:.0} anonymous, {file:.0} file-backed) | | | | | | | |",
         server.usage().1
     );
     if let Some(url) = database_url
