@@ -208,6 +208,14 @@ impl CatalogueIndex {
         self.slot_of.len()
     }
 
+    /// Every indexed tool's id and version (`updated_at` in microseconds).
+    fn versions(&self) -> impl Iterator<Item = (Uuid, i64)> + '_ {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|entry| (entry.id, entry.version))
+    }
+
     /// The ids of one page of the tools `filter` keeps, in name order, and how many it
     /// keeps in all. With the total already known the walk stops at the page's end.
     pub fn page(
@@ -406,6 +414,16 @@ impl SharedCatalogueIndex {
             filter,
             known_total,
         )
+    }
+
+    /// How many tools are indexed, switched on or off.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Every indexed tool's id and version (`updated_at` in microseconds), in no order.
+    pub fn versions(&self) -> Vec<(Uuid, i64)> {
+        self.read().versions().collect()
     }
 
     pub fn count(&self, filter: &ToolFilter) -> u64 {

@@ -3,6 +3,7 @@
 //! write.
 
 use std::{
+    collections::HashMap,
     path::Path,
     str::FromStr,
     sync::{Arc, RwLock},
@@ -566,19 +567,31 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TOOL_COLUMNS} FROM tools \
-             WHERE embedding IS NULL OR embedding_model IS NOT ? \
-             ORDER BY (embedding IS NOT NULL), updated_at LIMIT ?"
-        ))
-        .bind(model)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
+        // Chosen from the indexes in memory: a query would read the whole table (every vector
+        // and schema) each time the indexer wakes, which is once per registered batch.
+        let tools = self.catalogue.versions();
+        let mut waiting: Vec<(bool, i64, Uuid)> = {
+            let index = self.index.read().expect("vector index lock poisoned");
+            tools
+                .into_iter()
+                .filter_map(|(id, version)| match index.model_of(&id) {
+                    Some(made_by) if made_by == model => None,
+                    // Tools without a vector first, then those with another model's.
+                    made_by => Some((made_by.is_some(), version, id)),
+                })
+                .collect()
+        };
+        waiting.sort_unstable();
+        waiting.truncate(limit as usize);
+        let order: HashMap<Uuid, usize> = waiting
             .iter()
-            .map(tool_from_row)
-            .collect::<Result<Vec<_>, _>>()?)
+            .enumerate()
+            .map(|(at, (_, _, id))| (*id, at))
+            .collect();
+        let ids: Vec<Uuid> = waiting.into_iter().map(|(_, _, id)| id).collect();
+        let mut tools = self.get_many(&ids).await?;
+        tools.sort_by_key(|tool| order.get(&tool.id).copied());
+        Ok(tools)
     }
 
     async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
@@ -608,16 +621,17 @@ impl ToolStore for EmbeddedStore {
     }
 
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
-        let (indexed, total): (i64, i64) = sqlx::query_as(
-            "SELECT coalesce(sum(embedding IS NOT NULL AND embedding_model = ?), 0), count(*) \
-             FROM tools",
-        )
-        .bind(model)
-        .fetch_one(&self.pool)
-        .await?;
+        // From the indexes in memory: counting in SQL reads the whole table, on every
+        // `/health`.
+        let total = self.catalogue.len() as u64;
+        let indexed = self
+            .index
+            .read()
+            .expect("vector index lock poisoned")
+            .count_of(model) as u64;
         Ok(EmbeddingCounts {
-            indexed: indexed as u64,
-            pending: (total - indexed) as u64,
+            indexed,
+            pending: total.saturating_sub(indexed),
         })
     }
 

@@ -148,6 +148,16 @@ impl VectorIndex {
         self.positions.len()
     }
 
+    /// The model of a tool's vector; None for a tool without one.
+    pub fn model_of(&self, id: &Uuid) -> Option<&str> {
+        self.positions.get(id).map(|(model, _)| model.as_str())
+    }
+
+    /// How many vectors `model` made.
+    pub fn count_of(&self, model: &str) -> usize {
+        self.partitions.get(model).map_or(0, |p| p.ids.len())
+    }
+
     /// The `k` best (id, cosine) pairs among the vectors of `model` accepted by `keep`,
     /// best first (ties by id).
     pub fn nearest(
