@@ -174,13 +174,11 @@ impl EmbeddedStore {
         let query = format!("SELECT {TOOL_COLUMNS} FROM tools");
         let mut rows = sqlx::query(&query).fetch(&self.pool);
         let mut index = CatalogueIndex::default();
-        let mut count = 0usize;
         while let Some(row) = rows.try_next().await? {
             index.add(&tool_from_row(&row)?);
-            count += 1;
         }
+        tracing::debug!(tools = index.len(), "embedded catalogue index loaded");
         self.catalogue.replace(index, std::iter::empty());
-        tracing::debug!(tools = count, "embedded catalogue index loaded");
         Ok(())
     }
 

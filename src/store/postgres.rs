@@ -790,6 +790,7 @@ async fn read_catalogue(pool: &PgPool) -> StoreResult<CatalogueIndex> {
     while let Some(row) = rows.try_next().await? {
         index.add(&tool_from_row(&row)?);
     }
+    tracing::debug!(tools = index.len(), "catalogue index loaded");
     Ok(index)
 }
 
