@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::{
     embedding::{EmbedError, Embedder},
     error::ApiError,
-    store::{StoreError, ToolStore},
+    store::{StoreError, ToolStore, Updated},
     tools::{BuiltinTool, Executor, Outcome},
 };
 use indexer::Indexer;
@@ -31,6 +31,10 @@ use recorder::ExecutionRecorder;
 use search::{AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult};
 use served::ServedTool;
 pub use versions::Registered;
+
+/// How often a change is decided again after other writers changed the tool first; each
+/// lost attempt means another write succeeded, so this bounds only a request's wait.
+const CHANGE_ATTEMPTS: usize = 64;
 
 pub struct ToolRegistry {
     store: Arc<dyn ToolStore>,
@@ -399,77 +403,102 @@ impl ToolRegistry {
     }
 
     /// Applies a partial update. A `version`, when given, must not go down, and must go up
-    /// if the definition changes.
+    /// if the definition changes: both checked against the row the update replaces.
     pub async fn update(&self, id: Uuid, patch: ToolPatch) -> Result<Tool, ApiError> {
         let before = self.get(id).await?;
-        let mut tool = before.clone();
-        let version_given = patch.version.is_some();
-        if let Some(name) = patch.name {
-            validation::name(&name)?;
-            tool.name = name;
-        }
-        if let Some(description) = patch.description {
-            validation::description(&description)?;
-            tool.description = description;
-        }
-        if let Some(category) = patch.category {
-            validation::category(&category)?;
-            tool.category = category;
-        }
-        if let Some(tags) = patch.tags {
-            tool.tags = validation::tags(tags)?;
-        }
-        if let Some(schema) = patch.input_schema {
-            validation::schema("input_schema", &schema)?;
-            tool.input_schema = schema;
-        }
-        if let Some(output) = patch.output_schema {
-            if let Some(schema) = &output {
-                validation::schema("output_schema", schema)?;
+        let patch = self.checked_patch(patch)?;
+        self.change(before, |current| {
+            let mut tool = current.clone();
+            apply_patch(&patch, &mut tool);
+            if patch.version.is_some() {
+                versions::version_must_rise(current, &tool)?;
             }
-            tool.output_schema = output;
-        }
-        if let Some(version) = patch.version {
-            validation::version(&version)?;
-            tool.version = version;
-        }
-        if let Some(implementation) = patch.implementation {
-            self.check_runnable(&implementation)?;
-            tool.implementation = implementation;
-        }
-        if let Some(metadata) = patch.metadata {
-            validation::metadata(&metadata)?;
-            tool.metadata = metadata;
-        }
-        if let Some(active) = patch.is_active {
-            tool.is_active = active;
-        }
-        if version_given {
-            versions::version_must_rise(&before, &tool)?;
-        }
-        self.save(&before, tool).await
+            Ok(Some(tool))
+        })
+        .await
     }
 
-    /// Stores `tool` in place of `before` (same id). A change to the text that is embedded
-    /// drops the stored embedding and makes it again.
-    async fn save(&self, before: &Tool, mut tool: Tool) -> Result<Tool, ApiError> {
+    /// The patch with each field it names checked (and tags normalised).
+    fn checked_patch(&self, mut patch: ToolPatch) -> Result<ToolPatch, ApiError> {
+        if let Some(name) = &patch.name {
+            validation::name(name)?;
+        }
+        if let Some(description) = &patch.description {
+            validation::description(description)?;
+        }
+        if let Some(category) = &patch.category {
+            validation::category(category)?;
+        }
+        if let Some(tags) = patch.tags.take() {
+            patch.tags = Some(validation::tags(tags)?);
+        }
+        if let Some(schema) = &patch.input_schema {
+            validation::schema("input_schema", schema)?;
+        }
+        if let Some(Some(schema)) = &patch.output_schema {
+            validation::schema("output_schema", schema)?;
+        }
+        if let Some(version) = &patch.version {
+            validation::version(version)?;
+        }
+        if let Some(implementation) = &patch.implementation {
+            self.check_runnable(implementation)?;
+        }
+        if let Some(metadata) = &patch.metadata {
+            validation::metadata(metadata)?;
+        }
+        Ok(patch)
+    }
+
+    /// Stores what `decide` makes of the tool (`None`: leave it as it is). A decision made
+    /// on a row that another writer changed before it was written is not stored: the tool
+    /// is read again and the decision made again, so no concurrent change is overwritten
+    /// and every rule `decide` checks holds for the row it replaces.
+    async fn change(
+        &self,
+        mut before: Tool,
+        mut decide: impl FnMut(&Tool) -> Result<Option<Tool>, ApiError> + Send,
+    ) -> Result<Tool, ApiError> {
+        for _ in 0..CHANGE_ATTEMPTS {
+            let Some(tool) = decide(&before)? else {
+                return Ok(before);
+            };
+            if let Some(saved) = self.save(&before, tool).await? {
+                return Ok(saved);
+            }
+            before = self.get(before.id).await?;
+        }
+        Err(ApiError::Unavailable(format!(
+            "the tool {} changed under each of {CHANGE_ATTEMPTS} attempts to update it; try again",
+            before.id
+        )))
+    }
+
+    /// Stores `tool` in place of `before` (same id) if the stored row is still `before`;
+    /// `None` if it changed since. A change to the text that is embedded drops the stored
+    /// embedding and makes it again.
+    async fn save(&self, before: &Tool, mut tool: Tool) -> Result<Option<Tool>, ApiError> {
         let text_changed = embedded_text(&tool) != embedded_text(before);
         if text_changed {
             tool.embedding_model = None;
         }
         tool.updated_at = now_micros();
         validation::storable(&tool)?;
-        if !self.store.update(&tool).await? {
-            return Err(ApiError::tool_not_found(format_args!(
-                "with id {}",
-                tool.id
-            )));
+        match self.store.update_if(&tool, Some(before)).await? {
+            Updated::Written => {}
+            Updated::Changed => return Ok(None),
+            Updated::NotFound => {
+                return Err(ApiError::tool_not_found(format_args!(
+                    "with id {}",
+                    tool.id
+                )));
+            }
         }
         if text_changed {
             self.embed_now(std::slice::from_mut(&mut tool)).await;
         }
         tracing::info!(tool = %tool.name, id = %tool.id, "tool updated");
-        Ok(tool)
+        Ok(Some(tool))
     }
 
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
@@ -629,6 +658,40 @@ fn builtin_definition(builtin: &dyn BuiltinTool) -> NewTool {
         metadata: Some(serde_json::json!({"builtin": true})),
         is_active: true,
         upsert: false,
+    }
+}
+
+/// Sets the fields `patch` names; the others stay as stored.
+fn apply_patch(patch: &ToolPatch, tool: &mut Tool) {
+    if let Some(name) = &patch.name {
+        tool.name.clone_from(name);
+    }
+    if let Some(description) = &patch.description {
+        tool.description.clone_from(description);
+    }
+    if let Some(category) = &patch.category {
+        tool.category.clone_from(category);
+    }
+    if let Some(tags) = &patch.tags {
+        tool.tags.clone_from(tags);
+    }
+    if let Some(schema) = &patch.input_schema {
+        tool.input_schema.clone_from(schema);
+    }
+    if let Some(output) = &patch.output_schema {
+        tool.output_schema.clone_from(output);
+    }
+    if let Some(version) = &patch.version {
+        tool.version.clone_from(version);
+    }
+    if let Some(implementation) = &patch.implementation {
+        tool.implementation = implementation.clone();
+    }
+    if let Some(metadata) = &patch.metadata {
+        tool.metadata.clone_from(metadata);
+    }
+    if let Some(active) = patch.is_active {
+        tool.is_active = active;
     }
 }
 

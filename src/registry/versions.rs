@@ -95,14 +95,18 @@ impl ToolRegistry {
                 code: "version_not_found",
                 message: format!("tool {id} has no earlier version '{version}'"),
             })?;
-        let mut tool = current.clone();
-        tool.restore(earlier);
-        if tool.same_definition(&current) {
-            return Ok(current);
-        }
-        // The rules may have tightened since (a built-in removed, private URLs refused).
-        self.check_runnable(&tool.implementation)?;
-        let restored = self.save(&current, tool).await?;
+        let restored = self
+            .change(current, |current| {
+                let mut tool = current.clone();
+                tool.restore(earlier);
+                if tool.same_definition(current) {
+                    return Ok(None);
+                }
+                // The rules may have tightened since (a built-in removed, private URLs refused).
+                self.check_runnable(&tool.implementation)?;
+                Ok(Some(tool))
+            })
+            .await?;
         tracing::info!(tool = %restored.name, %id, version, "tool rolled back");
         Ok(restored)
     }
@@ -116,22 +120,22 @@ impl ToolRegistry {
         version_given: bool,
     ) -> Result<Tool, ApiError> {
         let before = self.get_by_name(&wanted.name).await?;
-        let mut tool = Tool {
-            id: before.id,
-            created_at: before.created_at,
-            embedding_model: before.embedding_model.clone(),
-            is_active: before.is_active,
-            ..wanted
-        };
-        if version_given {
-            version_must_rise(&before, &tool)?;
-        } else {
-            tool.version.clone_from(&before.version);
-        }
-        if tool.same_definition(&before) {
-            return Ok(before);
-        }
-        self.save(&before, tool).await
+        self.change(before, |current| {
+            let mut tool = Tool {
+                id: current.id,
+                created_at: current.created_at,
+                embedding_model: current.embedding_model.clone(),
+                is_active: current.is_active,
+                ..wanted.clone()
+            };
+            if version_given {
+                version_must_rise(current, &tool)?;
+            } else {
+                tool.version.clone_from(&current.version);
+            }
+            Ok((!tool.same_definition(current)).then_some(tool))
+        })
+        .await
     }
 }
 

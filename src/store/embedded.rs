@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore, Updated,
     catalogue_index::{CatalogueIndex, SharedCatalogueIndex},
     percentile_cont,
     vector_index::{EntryMeta, VectorIndex},
@@ -375,17 +375,20 @@ impl ToolStore for EmbeddedStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
-    async fn update(&self, tool: &Tool) -> StoreResult<bool> {
-        // IMMEDIATE takes the write lock before reading the current definition, so two
-        // updates of one tool keep each other's versions.
+    async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
+        // IMMEDIATE takes the write lock before reading the current row: the row compared
+        // with `expected` and kept as a version is the one this write replaces.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let current = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
             .bind(tool.id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
         let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
-            return Ok(false);
+            return Ok(Updated::NotFound);
         };
+        if expected.is_some_and(|expected| *expected != current) {
+            return Ok(Updated::Changed);
+        }
         if !current.same_definition(tool) {
             sqlx::query(
                 "INSERT INTO tool_versions (tool_id, version, name, description, category, \
@@ -441,7 +444,7 @@ impl ToolStore for EmbeddedStore {
                 index.update_meta(tool.id, meta_of(tool));
             }
         });
-        Ok(true)
+        Ok(Updated::Written)
     }
 
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {

@@ -63,6 +63,16 @@ impl Facets {
     }
 }
 
+/// What a conditional update (`ToolStore::update_if`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    Written,
+    /// No tool has that id.
+    NotFound,
+    /// The stored tool is no longer the one expected; nothing was written.
+    Changed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EmbeddingCounts {
     pub indexed: u64,
@@ -146,7 +156,14 @@ pub trait ToolStore: Send + Sync + 'static {
     /// the stored embedding is dropped (its text changed). When the definition changes
     /// (see `Tool::same_definition`) the one replaced is kept as a version, in the same
     /// transaction. Returns false if no such tool.
-    async fn update(&self, tool: &Tool) -> StoreResult<bool>;
+    async fn update(&self, tool: &Tool) -> StoreResult<bool> {
+        Ok(self.update_if(tool, None).await? == Updated::Written)
+    }
+    /// `update`, written only while the stored tool still equals `expected` (when given):
+    /// the comparison and the write share one transaction holding the row (PostgreSQL's
+    /// `FOR UPDATE`, SQLite's write lock), so a change decided on an earlier read never
+    /// overwrites one made since. `Updated::Changed` writes nothing.
+    async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated>;
     /// The definitions a tool had before, newest first; they go with the tool.
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;

@@ -13,7 +13,7 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore,
+    EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore, Updated,
     catalogue_index::{CatalogueIndex, SharedCatalogueIndex},
     own_changes::OwnChanges,
     planner_statistics::PlannerStatistics,
@@ -368,9 +368,10 @@ impl ToolStore for PostgresStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
-    async fn update(&self, tool: &Tool) -> StoreResult<bool> {
+    async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         let mut tx = self.pool.begin().await?;
-        // The row lock makes concurrent updates of one tool keep each other's versions.
+        // The row lock holds off concurrent writers of this tool: the row compared with
+        // `expected` and kept as a version is the one this write replaces.
         let current = sqlx::query(&format!(
             "SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE"
         ))
@@ -378,8 +379,11 @@ impl ToolStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
-            return Ok(false);
+            return Ok(Updated::NotFound);
         };
+        if expected.is_some_and(|expected| *expected != current) {
+            return Ok(Updated::Changed);
+        }
         if !current.same_definition(tool) {
             sqlx::query(
                 "INSERT INTO tool_versions (tool_id, version, name, description, category, \
@@ -432,7 +436,7 @@ impl ToolStore for PostgresStore {
         self.followers.catalogue.index(tool);
         self.followers.tool_cache.drop_tool(&tool.id);
         write.applied();
-        Ok(true)
+        Ok(Updated::Written)
     }
 
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {

@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
+use tokio::{sync::Barrier, task::JoinSet};
+
 use chrono::Duration;
 use serde_json::json;
 use tool_registry::{
+    build_registry,
+    error::ApiError,
     registry::model::{
-        Execution, ExecutionFilter, ExecutionStatus, Implementation, Page, Tool, ToolFilter,
-        now_micros,
+        Execution, ExecutionFilter, ExecutionStatus, Implementation, NewTool, Page, Tool,
+        ToolFilter, ToolPatch, now_micros,
     },
     store::{StoreError, StoreResult, ToolStore},
 };
@@ -31,6 +35,8 @@ crate::on_both_backends!(
     updates_keep_the_replaced_definitions,
     served_tools_follow_every_change,
     own_writes_are_searched_at_once,
+    concurrent_updates_never_lower_the_version,
+    an_update_keeps_a_concurrent_deactivation,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -1477,4 +1483,128 @@ async fn nearest_active(store: &Arc<dyn ToolStore>) -> Vec<Uuid> {
         .into_iter()
         .map(|(id, _)| id)
         .collect()
+}
+
+/// A tool definition of the built-in `string_uppercase`, as an operator registers it.
+fn new_tool(name: &str) -> NewTool {
+    NewTool {
+        name: name.into(),
+        description: "Shouts the text back".into(),
+        category: None,
+        tags: Vec::new(),
+        input_schema: json!({"type": "object", "properties": {"text": {"type": "string"}}}),
+        output_schema: None,
+        version: None,
+        implementation: Implementation::Builtin {
+            handler: "string_uppercase".into(),
+        },
+        metadata: None,
+        is_active: true,
+        upsert: false,
+    }
+}
+
+/// Sixteen updates with rising versions race for one tool, in each of ten rounds. Each
+/// version is checked against the row as written: the tool ends at the highest version
+/// acknowledged, and every acknowledged definition is in its history, in rising order.
+async fn concurrent_updates_never_lower_the_version(backend: Backend) {
+    const ROUNDS: usize = 10;
+    const WRITERS: u64 = 16;
+    let db = TestDb::new(backend).await;
+    let registry = build_registry(&db.settings()).await.unwrap();
+    let mut lost = Vec::new();
+    for round in 0..ROUNDS {
+        let id = registry
+            .register(new_tool(&format!("raced_{round}")))
+            .await
+            .unwrap()
+            .tool()
+            .id;
+        let start = Arc::new(Barrier::new(WRITERS as usize));
+        let mut writers = JoinSet::new();
+        for patch in 1..=WRITERS {
+            let (registry, start) = (registry.clone(), start.clone());
+            writers.spawn(async move {
+                let patch_version = ToolPatch {
+                    version: Some(format!("1.0.{patch}")),
+                    metadata: Some(json!({"writer": patch})),
+                    ..ToolPatch::default()
+                };
+                start.wait().await;
+                match registry.update(id, patch_version).await {
+                    Ok(_) => Some(patch),
+                    Err(ApiError::Validation { field, .. }) if field == "version" => None,
+                    Err(err) => panic!("update {patch}: {err}"),
+                }
+            });
+        }
+        let mut acknowledged: Vec<u64> = writers.join_all().await.into_iter().flatten().collect();
+        acknowledged.sort_unstable();
+        let current = registry.get(id).await.unwrap();
+        let history = registry.versions(id).await.unwrap();
+        // Oldest first, ending with the version in force.
+        let mut seen: Vec<u64> = history
+            .versions
+            .iter()
+            .rev()
+            .map(|v| &v.version)
+            .chain([&current.version])
+            .map(|v| v.strip_prefix("1.0.").unwrap().parse().unwrap())
+            .collect();
+        let rising = seen.windows(2).all(|pair| pair[0] < pair[1]);
+        let highest = acknowledged.last().copied();
+        let ends_highest = highest.is_some_and(|h| current.version == format!("1.0.{h}"));
+        seen.remove(0);
+        seen.sort_unstable();
+        if !(rising && ends_highest && seen == acknowledged) {
+            lost.push((round, current.version, acknowledged));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "updates lost in {} of {ROUNDS} rounds (round, version in force, acknowledged): {lost:?}",
+        lost.len()
+    );
+}
+
+/// An update that does not name `is_active` races a deactivation, forty times: the tool
+/// stays switched off whichever is written first.
+async fn an_update_keeps_a_concurrent_deactivation(backend: Backend) {
+    const RACES: u64 = 40;
+    let db = TestDb::new(backend).await;
+    let registry = build_registry(&db.settings()).await.unwrap();
+    let id = registry
+        .register(new_tool("switched"))
+        .await
+        .unwrap()
+        .tool()
+        .id;
+    let mut reactivated = 0;
+    for race in 0..RACES {
+        registry.set_active(id, true).await.unwrap();
+        let start = Arc::new(Barrier::new(2));
+        let update = {
+            let (registry, start) = (registry.clone(), start.clone());
+            tokio::spawn(async move {
+                let patch = ToolPatch {
+                    metadata: Some(json!({"race": race})),
+                    ..ToolPatch::default()
+                };
+                start.wait().await;
+                registry.update(id, patch).await.unwrap();
+            })
+        };
+        start.wait().await;
+        registry.set_active(id, false).await.unwrap();
+        update.await.unwrap();
+        let tool = registry.get(id).await.unwrap();
+        assert_eq!(tool.metadata, json!({"race": race}));
+        if tool.is_active {
+            reactivated += 1;
+        }
+    }
+    assert_eq!(
+        reactivated, 0,
+        "an update switched a deactivated tool back on in {reactivated} of {RACES} races"
+    );
 }
