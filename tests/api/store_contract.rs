@@ -13,7 +13,7 @@ use tool_registry::{
         Execution, ExecutionFilter, ExecutionStatus, Implementation, NewTool, Page, Tool,
         ToolFilter, ToolPatch, now_micros,
     },
-    store::{StoreError, StoreResult, ToolStore},
+    store::{StoreError, StoreResult, ToolStore, Updated},
 };
 use uuid::Uuid;
 
@@ -35,6 +35,7 @@ crate::on_both_backends!(
     updates_keep_the_replaced_definitions,
     served_tools_follow_every_change,
     own_writes_are_searched_at_once,
+    updates_are_written_only_over_the_row_expected,
     concurrent_updates_never_lower_the_version,
     an_update_keeps_a_concurrent_deactivation,
 );
@@ -1483,6 +1484,74 @@ async fn nearest_active(store: &Arc<dyn ToolStore>) -> Vec<Uuid> {
         .into_iter()
         .map(|(id, _)| id)
         .collect()
+}
+
+async fn updates_are_written_only_over_the_row_expected(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let read = tool("guarded", "x", &["a"], "As first read");
+    store.create(&read).await.unwrap();
+    let mut decided = read.clone();
+    decided.version = "1.1.0".into();
+    decided.description = "Decided on the first read".into();
+    decided.updated_at = now_micros();
+
+    // Switched off, given a vector, or updated since the read: the row is not the one the
+    // change was decided on, and nothing is written.
+    let deactivated = store.set_active(read.id, false).await.unwrap().unwrap();
+    assert_eq!(
+        store.update_if(&decided, Some(&read)).await.unwrap(),
+        Updated::Changed
+    );
+    assert_eq!(store.get(read.id).await.unwrap(), Some(deactivated.clone()));
+    assert!(store.versions(read.id).await.unwrap().is_empty());
+    store
+        .set_embedding(read.id, &[1.0; DIMS], "m")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.update_if(&decided, Some(&deactivated)).await.unwrap(),
+        Updated::Changed
+    );
+    let embedded = store.get(read.id).await.unwrap().unwrap();
+    assert_eq!(embedded.embedding_model.as_deref(), Some("m"));
+    let mut other = embedded.clone();
+    other.version = "1.0.1".into();
+    other.metadata = json!({"owner": "someone else"});
+    other.updated_at = now_micros();
+    assert_eq!(
+        store.update_if(&other, Some(&embedded)).await.unwrap(),
+        Updated::Written
+    );
+    assert_eq!(
+        store.update_if(&decided, Some(&embedded)).await.unwrap(),
+        Updated::Changed
+    );
+    assert_eq!(store.get(read.id).await.unwrap(), Some(other.clone()));
+    let history: Vec<String> = store
+        .versions(read.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(history, vec!["1.0.0"]);
+
+    // Decided on the row as it is, the change is written.
+    let mut redecided = other.clone();
+    redecided.version = "1.1.0".into();
+    redecided.description = "Decided on the current row".into();
+    redecided.updated_at = now_micros();
+    assert_eq!(
+        store.update_if(&redecided, Some(&other)).await.unwrap(),
+        Updated::Written
+    );
+    assert_eq!(store.get(read.id).await.unwrap(), Some(redecided.clone()));
+    let mut ghost = redecided.clone();
+    ghost.id = Uuid::new_v4();
+    assert_eq!(
+        store.update_if(&ghost, Some(&redecided)).await.unwrap(),
+        Updated::NotFound
+    );
 }
 
 /// A tool definition of the built-in `string_uppercase`, as an operator registers it.

@@ -1,10 +1,17 @@
 //! Version history, rollback and upsert over HTTP, on both backends.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use tokio::{sync::Barrier, task::JoinSet};
 
 use crate::helpers::{Backend, TestApp, TestDb, assert_error, find, names, tool_definition};
 
-crate::on_both_backends!(history_and_rollback, upsert_updates_the_tool_of_that_name,);
+crate::on_both_backends!(
+    history_and_rollback,
+    upsert_updates_the_tool_of_that_name,
+    racing_writers_keep_each_others_changes,
+);
 
 async fn text_hits(app: &TestApp, query: &str) -> Vec<String> {
     names(&find(app, json!({"query": query, "mode": "text"})).await)
@@ -167,4 +174,80 @@ async fn upsert_updates_the_tool_of_that_name(backend: Backend) {
     let (status, body) = app.post("/admin/tools", &fresh).await;
     assert_eq!(status, 201, "{body}");
     app.stop().await;
+}
+
+/// Sixteen writers race over HTTP, half with `PUT` and half with an upsert, each with a
+/// higher version, while the tool is switched off: in each of five rounds the tool ends
+/// switched off at the highest version acknowledged, every acknowledged definition in its
+/// history in rising order.
+async fn racing_writers_keep_each_others_changes(backend: Backend) {
+    const ROUNDS: usize = 5;
+    const WRITERS: u64 = 16;
+    let db = TestDb::new(backend).await;
+    let app = Arc::new(TestApp::spawn(db.settings()).await);
+    let mut lost = Vec::new();
+    for round in 0..ROUNDS {
+        let name = format!("raced_{round}");
+        let created = app.register(&tool_definition(&name)).await;
+        let tool_path = format!("/admin/tools/{}", created["id"].as_str().unwrap());
+        let start = Arc::new(Barrier::new(WRITERS as usize + 1));
+        let mut writers = JoinSet::new();
+        for writer in 1..=WRITERS {
+            let (app, start, name, tool_path) =
+                (app.clone(), start.clone(), name.clone(), tool_path.clone());
+            writers.spawn(async move {
+                let version = format!("1.0.{writer}");
+                let metadata = json!({"writer": writer});
+                start.wait().await;
+                let (status, body) = if writer % 2 == 0 {
+                    let mut definition = tool_definition(&name);
+                    definition["version"] = json!(version);
+                    definition["metadata"] = metadata;
+                    definition["upsert"] = json!(true);
+                    app.post("/admin/tools", &definition).await
+                } else {
+                    app.put(
+                        &tool_path,
+                        &json!({"version": version, "metadata": metadata}),
+                    )
+                    .await
+                };
+                match status {
+                    200 => Some(writer),
+                    422 if body["error"]["field"] == "version" => None,
+                    _ => panic!("writer {writer}: {status} {body}"),
+                }
+            });
+        }
+        start.wait().await;
+        let (status, _) = app
+            .post(&format!("{tool_path}/deactivate"), &json!({}))
+            .await;
+        assert_eq!(status, 200);
+        let mut acknowledged: Vec<u64> = writers.join_all().await.into_iter().flatten().collect();
+        acknowledged.sort_unstable();
+        let (_, tool) = app.get(&tool_path).await;
+        let (_, history) = app.get(&format!("{tool_path}/versions")).await;
+        let mut seen: Vec<u64> = versions_of(&history)
+            .into_iter()
+            .rev()
+            .chain([tool["version"].as_str().unwrap()])
+            .map(|v| v.strip_prefix("1.0.").unwrap().parse().unwrap())
+            .collect();
+        let rising = seen.windows(2).all(|pair| pair[0] < pair[1]);
+        let ends_highest = acknowledged
+            .last()
+            .is_some_and(|highest| tool["version"] == format!("1.0.{highest}"));
+        seen.remove(0);
+        seen.sort_unstable();
+        if !(rising && ends_highest && seen == acknowledged && tool["is_active"] == false) {
+            lost.push((round, tool["version"].clone(), tool["is_active"].clone()));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "changes lost in {} of {ROUNDS} rounds (round, version, active): {lost:?}",
+        lost.len()
+    );
+    Arc::into_inner(app).unwrap().stop().await;
 }
