@@ -424,15 +424,15 @@ async fn a_large_argument_against_many_failing_branches_gets_one_short_error() {
             &json!({"name": "branchy", "arguments": {"data": big}}),
         )
         .await;
-    assert_eq!(status, 422, "{body}");
-    let error = assert_error(&body, "validation_failed");
-    let message = error["message"].as_str().unwrap();
-    assert!(message.len() < 2_000, "a {} byte message", message.len());
     println!(
         "peak RSS {} MiB before, {} MiB after validating a 500 KiB argument",
         peak_before / 1024,
         peak_rss_kib() / 1024
     );
+    assert_eq!(status, 422, "{body}");
+    let error = assert_error(&body, "validation_failed");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.len() < 2_000, "a {} byte message", message.len());
 
     // Small arguments still say where they fail.
     let (status, body) = app
@@ -462,5 +462,88 @@ async fn a_large_argument_against_many_failing_branches_gets_one_short_error() {
             .as_str()
             .unwrap()
             .contains("TOOL_MAX_ARGUMENT_BYTES")
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Prints what floods cost (run by hand: `cargo nextest run --run-ignored only -E
+/// 'test(flood_costs)' --no-capture`). Measures, asserts nothing.
+#[tokio::test]
+#[ignore]
+async fn flood_costs() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.http_header_read_timeout_ms = 1_000;
+    settings.mcp_max_sessions = 10_000;
+    let app = TestApp::spawn(settings).await;
+
+    let before = scrape(&app).await.len();
+    for i in 0..10_000 {
+        let method = reqwest::Method::from_bytes(format!("BOGUS{i}").as_bytes()).unwrap();
+        let _ = app
+            .client
+            .request(method, app.url(&format!("/x{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    println!(
+        "metrics: scrape {before} bytes before, {} after 10,000 invented methods",
+        scrape(&app).await.len()
+    );
+
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        idle.push(connect(&app).await);
+    }
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let mut open = 0;
+    for socket in &mut idle {
+        if !closed_within(socket, Duration::from_millis(5)).await {
+            open += 1;
+        }
+    }
+    println!("connections: {open} of 500 idle sockets still open after 3 s");
+    drop(idle);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = rss_kib();
+    let mut sessions = Vec::new();
+    for _ in 0..500 {
+        sessions.push(open_session(&app).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = rss_kib().saturating_sub(rss);
+    println!(
+        "sessions: {} KiB resident per open session (500 sessions)",
+        grown / 500
+    );
+    for id in sessions.drain(..) {
+        let _ = app
+            .client
+            .delete(app.url("/mcp"))
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+    }
+    let settled = wait_sessions(&app, 0.0).await;
+    println!(
+        "sessions: after closing all, mcp_sessions={:?} mcp_change_subscribers={:?}",
+        gauge(&settled, "mcp_sessions"),
+        gauge(&settled, "mcp_change_subscribers")
     );
 }
