@@ -130,6 +130,14 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// After a shutdown signal, in-flight requests get this long to finish.
     pub shutdown_timeout_ms: u64,
+    /// Open client connections at most; beyond them a few more are kept for health probes
+    /// and the rest are closed at once.
+    pub http_max_connections: usize,
+    /// A connection that has started a request but not finished sending its headers
+    /// within this long is closed.
+    pub http_header_read_timeout_ms: u64,
+    /// A connection with no request in flight and nothing sent for this long is closed.
+    pub http_idle_timeout_ms: u64,
     /// Timeout of HTTP tools that do not set their own `timeout_ms`.
     pub tool_timeout_ms: u64,
     /// Lets HTTP tools call loopback, private and link-local addresses.
@@ -138,6 +146,8 @@ pub struct Settings {
     pub tool_max_response_bytes: usize,
     /// Largest input a built-in tool accepts.
     pub tool_max_input_bytes: usize,
+    /// Largest `arguments` of a call (as JSON); larger ones are refused before validation.
+    pub tool_max_argument_bytes: usize,
     /// Execution records waiting to be written; callers wait when it is full.
     pub execution_queue_size: usize,
     /// Comma-separated keys the `/admin` routes require.
@@ -170,6 +180,8 @@ pub struct Settings {
     pub mcp_allowed_origins: String,
     /// An MCP session with no traffic for this long is closed.
     pub mcp_session_idle_secs: u64,
+    /// Open MCP sessions at most; an `initialize` beyond them is answered 503.
+    pub mcp_max_sessions: usize,
     /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
     pub register_builtins: bool,
 }
@@ -210,10 +222,14 @@ impl Settings {
             .set_default("request_timeout_ms", 30_000)?
             .set_default("max_body_bytes", 2 * 1024 * 1024)?
             .set_default("shutdown_timeout_ms", 30_000)?
+            .set_default("http_max_connections", 1024)?
+            .set_default("http_header_read_timeout_ms", 10_000)?
+            .set_default("http_idle_timeout_ms", 60_000)?
             .set_default("tool_timeout_ms", 30_000)?
             .set_default("allow_private_tool_urls", false)?
             .set_default("tool_max_response_bytes", 1024 * 1024)?
             .set_default("tool_max_input_bytes", 1024 * 1024)?
+            .set_default("tool_max_argument_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
             .set_default("register_builtins", true)?
             .set_default("trust_proxy", false)?
@@ -224,6 +240,7 @@ impl Settings {
                 "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
             )?
             .set_default("mcp_session_idle_secs", 1800)?
+            .set_default("mcp_max_sessions", 1000)?
             .set_default("admin_auth", "enabled")?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
@@ -257,6 +274,17 @@ impl Settings {
             ),
             ("TOOL_MAX_INPUT_BYTES", self.tool_max_input_bytes as u64),
             ("EXECUTION_QUEUE_SIZE", self.execution_queue_size as u64),
+            ("HTTP_MAX_CONNECTIONS", self.http_max_connections as u64),
+            (
+                "HTTP_HEADER_READ_TIMEOUT_MS",
+                self.http_header_read_timeout_ms,
+            ),
+            ("HTTP_IDLE_TIMEOUT_MS", self.http_idle_timeout_ms),
+            (
+                "TOOL_MAX_ARGUMENT_BYTES",
+                self.tool_max_argument_bytes as u64,
+            ),
+            ("MCP_MAX_SESSIONS", self.mcp_max_sessions as u64),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -276,6 +304,9 @@ impl Settings {
                  through the database would scan every vector without the index"
                     .into(),
             ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            check_jwt_secret(secret).map_err(config::ConfigError::Message)?;
         }
         if self.embedding_dimensions > 16_000 {
             return Err(config::ConfigError::Message(
@@ -302,6 +333,14 @@ impl Settings {
         Duration::from_millis(self.shutdown_timeout_ms)
     }
 
+    pub fn http_header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_header_read_timeout_ms)
+    }
+
+    pub fn http_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_idle_timeout_ms)
+    }
+
     /// Settings for tests and embedding: the defaults with the given data directory,
     /// an ephemeral port and no environment.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
@@ -311,6 +350,23 @@ impl Settings {
         settings.port = 0;
         settings
     }
+}
+
+/// Shortest HS256 secret accepted: the key must be as long as the hash (RFC 7518, 3.2);
+/// a short or empty one lets anyone forge admin tokens.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Refuses an empty or short `JWT_SECRET`, with the reason.
+pub fn check_jwt_secret(secret: &Secret) -> Result<(), String> {
+    let length = secret.expose().len();
+    if length < MIN_JWT_SECRET_BYTES {
+        return Err(format!(
+            "JWT_SECRET is {} ({length} bytes): it must be at least {MIN_JWT_SECRET_BYTES} \
+             random bytes, or unset to accept no signed tokens",
+            if length == 0 { "empty" } else { "too short" }
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -380,5 +436,17 @@ mod tests {
             Settings::from_sources(None, env(&[("DATABASE_URL", ""), ("REDIS_URL", " ")])).unwrap();
         assert!(empty.database_url.is_none());
         assert!(empty.redis_url.is_none());
+    }
+
+    #[test]
+    fn empty_or_short_jwt_secrets_are_refused() {
+        for short in ["", "secret", "s3cret-s3cret-s3cret-s3cret-012"] {
+            let err = Settings::from_sources(None, env(&[("JWT_SECRET", short)])).unwrap_err();
+            assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+            assert!(err.to_string().contains("at least 32"), "{err}");
+        }
+        let long = "s3cret-s3cret-s3cret-s3cret-0123";
+        let settings = Settings::from_sources(None, env(&[("JWT_SECRET", long)])).unwrap();
+        assert_eq!(settings.jwt_secret.unwrap().expose(), long);
     }
 }

@@ -155,6 +155,7 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
             max_input_bytes: settings.tool_max_input_bytes,
             ..BuiltinLimits::default()
         },
+        max_argument_bytes: settings.tool_max_argument_bytes,
     })?);
     let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
     let indexer = Indexer::new(
@@ -208,7 +209,13 @@ impl App {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let mcp_sessions = Arc::new(mcp::SessionLimit::new(
+            mcp::session_manager(&settings),
+            settings.mcp_max_sessions,
+            settings.max_body_bytes,
+        ));
         let state = AppState {
+            mcp_sessions,
             registry: registry.clone(),
             settings: Arc::new(settings),
             admin_guard,
@@ -237,21 +244,26 @@ impl App {
         let store = state.registry.store().clone();
         let recorder = state.registry.recorder().clone();
         let grace = state.settings.shutdown_timeout();
-        let end_sessions = state.shutdown.clone();
+        let limits = http::conn::ConnectionLimits {
+            max_connections: state.settings.http_max_connections,
+            header_read_timeout: state.settings.http_header_read_timeout(),
+            idle_timeout: state.settings.http_idle_timeout(),
+        }
+        .fitted_to_open_file_limit();
+        // Cancelling it stops accepting, closes connections with nothing in flight and ends
+        // MCP sessions and their open streams.
+        let stopping = state.shutdown.clone();
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
+        let signal = stopping.clone();
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested; finishing in-flight requests");
-            end_sessions.cancel();
+            signal.cancel();
             let _ = signalled_tx.send(());
-        };
-        let server = axum::serve(
-            listener,
-            http::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown);
+        });
+        let server = http::conn::serve(listener, http::router(state), limits, stopping);
         let outcome = tokio::select! {
-            result = server => result.context("server failed"),
+            () = server => Ok(()),
             _ = async {
                 let _ = signalled_rx.await;
                 tokio::time::sleep(grace).await;

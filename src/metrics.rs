@@ -132,4 +132,22 @@ pub fn describe() {
         "rate_limited_requests_total",
         "requests refused by the rate limiter"
     );
+    describe_gauge!("mcp_sessions", "open MCP sessions");
+    describe_gauge!(
+        "mcp_change_subscribers",
+        "MCP sessions told of catalogue changes"
+    );
+    describe_counter!(
+        "mcp_sessions_refused_total",
+        "MCP initialize requests refused at MCP_MAX_SESSIONS"
+    );
+    describe_gauge!("http_connections_open", "open client connections");
+    describe_counter!(
+        "http_connections_refused_total",
+        "client connections closed at once beyond HTTP_MAX_CONNECTIONS and the probe reserve"
+    );
+    describe_counter!(
+        "http_connections_timed_out_total",
+        "client connections closed for slow headers or idleness, by reason"
+    );
 }

@@ -92,10 +92,13 @@ impl JwtVerifier {
             (Some(_), Some(_)) => {
                 anyhow::bail!("set either JWT_SECRET or JWT_PUBLIC_KEY, not both")
             }
-            (Some(secret), None) => (
-                DecodingKey::from_secret(secret.expose().as_bytes()),
-                vec![Algorithm::HS256],
-            ),
+            (Some(secret), None) => {
+                crate::config::check_jwt_secret(secret).map_err(anyhow::Error::msg)?;
+                (
+                    DecodingKey::from_secret(secret.expose().as_bytes()),
+                    vec![Algorithm::HS256],
+                )
+            }
             (None, Some(public_key)) => public_key_from(public_key.expose())?,
             (None, None) => return Ok(None),
         };
@@ -110,6 +113,15 @@ impl JwtVerifier {
         if let Some(issuer) = &settings.jwt_issuer {
             validation.set_issuer(&[issuer]);
         }
+        // A configured audience or issuer must be present, not only right when present.
+        let mut required = vec!["exp"];
+        if settings.jwt_audience.is_some() {
+            required.push("aud");
+        }
+        if settings.jwt_issuer.is_some() {
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         Ok(Some(Self {
             key: Arc::new(key),
             validation: Arc::new(validation),
@@ -317,12 +329,18 @@ mod tests {
             json!({"aud": "tool-registry", "iss": "https://issuer.example",
                                      "scope": "admin"}),
         );
+        let no_audience = token(json!({"exp": now() + 600, "iss": "https://issuer.example",
+                                       "scope": "admin"}));
+        let no_issuer = token(json!({"exp": now() + 600, "aud": "tool-registry",
+                                     "scope": "admin"}));
         let tampered = format!("{}x", good(json!("admin")));
         for bad in [
             expired,
             not_yet,
             wrong_audience,
             wrong_issuer,
+            no_audience,
+            no_issuer,
             no_expiry,
             tampered,
         ] {
@@ -330,6 +348,25 @@ mod tests {
             assert_eq!(err.status(), 401, "{bad}");
         }
         assert_eq!(admin.check(&HeaderMap::new()).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn empty_or_short_secrets_are_refused_and_unset_claims_are_not_required() {
+        for short in ["", "short", "0123456789012345678901234567890"] {
+            let mut settings = Settings::for_tests("unused");
+            settings.jwt_secret = Some(Secret::new(short));
+            let err = JwtVerifier::from_settings(&settings)
+                .err()
+                .expect("refused");
+            assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+        }
+        let mut settings = hs256_settings();
+        settings.jwt_audience = None;
+        settings.jwt_issuer = None;
+        let jwt = JwtVerifier::from_settings(&settings).unwrap().unwrap();
+        let admin = Guard::admin(&ApiKeys::default(), Some(&jwt));
+        let bare = token(json!({"exp": now() + 600, "scope": "admin"}));
+        assert!(admin.check(&bearer(&bare)).is_ok());
     }
 
     #[test]

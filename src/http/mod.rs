@@ -2,12 +2,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod conn;
 pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod mcp_rest;
 pub mod observe;
 pub mod openapi;
+pub mod origin;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub admin_guard: auth::Guard,
     pub tools_guard: auth::Guard,
     pub mcp_changes: Arc<crate::mcp::ChangeHub>,
+    /// The MCP endpoint's sessions and their cap.
+    pub mcp_sessions: Arc<crate::mcp::SessionLimit>,
     /// Cancelled at shutdown: ends MCP sessions and their open streams.
     pub shutdown: CancellationToken,
     pub started: Instant,
@@ -46,12 +50,18 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let timeout = settings.request_timeout();
-    let mcp = crate::mcp::service(
-        state.registry.clone(),
-        state.mcp_changes.clone(),
-        &settings,
-        state.shutdown.child_token(),
-    );
+    let mcp = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            state.mcp_sessions.clone(),
+            crate::mcp::sessions::limit,
+        ))
+        .service(crate::mcp::service(
+            state.registry.clone(),
+            state.mcp_changes.clone(),
+            state.mcp_sessions.manager(),
+            &settings,
+            state.shutdown.child_token(),
+        ));
     let tools = Router::from(mcp_rest::router())
         .route_service("/mcp", mcp)
         .route_layer(middleware::from_fn_with_state(
@@ -62,20 +72,29 @@ pub fn router(state: AppState) -> Router {
         state.admin_guard.clone(),
         auth::require,
     ));
-    // Probes and scrapes are never rate limited: a throttled probe restarts healthy pods.
-    let limited = rate_limit::limit(
-        Router::new().merge(tools).merge(admin),
-        settings.rate_limit_per_minute,
-        settings.trust_proxy,
-        vec![state.admin_guard.clone(), state.tools_guard.clone()],
+    let origins = origin::RequestOrigins::new(
+        state.admin_guard.is_open(),
+        &settings.mcp_allowed_hosts,
+        settings.cors_allowed_origins.as_deref(),
     );
-    Router::new()
+    let mut routes = Router::new()
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
-        .merge(limited)
+        .merge(tools)
+        .merge(admin)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(origins, origin::guard));
+    // One budget for every route, unknown ones included (probes and scrapes are exempt).
+    if let Some(limit) = rate_limit::RateLimit::new(
+        settings.rate_limit_per_minute,
+        settings.trust_proxy,
+        vec![state.admin_guard.clone(), state.tools_guard.clone()],
+    ) {
+        routes = routes.layer(middleware::from_fn_with_state(limit, rate_limit::limit));
+    }
+    routes
         .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             answer_within(timeout, request, next)

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::header,
+    http::{Method, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -17,9 +17,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Middleware: counts each request by method, matched route and status, and times it.
-/// Unmatched paths share one label so probes of random URLs cannot grow the series.
+/// Unmatched paths share one label, and so do methods outside the standard ones, so
+/// requests with invented URLs or methods cannot grow the series.
 pub async fn record(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -29,12 +30,28 @@ pub async fn record(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("http_request_duration_seconds",
-        "method" => method.clone(), "route" => route.clone())
+        "method" => method, "route" => route.clone())
     .record(clock.elapsed().as_secs_f64());
     metrics::counter!("http_requests_total",
         "method" => method, "route" => route, "status" => status)
     .increment(1);
     response
+}
+
+/// The standard methods by name; any other (HTTP allows inventing them) as `_OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
 }
 
 /// Prometheus metrics in the text exposition format.
@@ -63,6 +80,8 @@ async fn publish_levels(state: &AppState) {
         metrics::gauge!("catalogue_tools", "state" => "inactive")
             .set(all.saturating_sub(active) as f64);
     }
+    metrics::gauge!("mcp_sessions").set(state.mcp_sessions.open_sessions().await as f64);
+    metrics::gauge!("mcp_change_subscribers").set(state.mcp_changes.session_count() as f64);
     let model = state.registry.embedder().model_id().to_owned();
     if let Ok(counts) = store.embedding_counts(&model).await {
         metrics::gauge!("catalogue_pending_embeddings").set(counts.pending as f64);

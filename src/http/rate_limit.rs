@@ -11,10 +11,22 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, http::Request, response::IntoResponse};
+use std::num::NonZeroU32;
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::Request,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use governor::{
+    Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    state::keyed::DefaultKeyedStateStore,
+};
 use tower_governor::{
-    GovernorError, GovernorLayer,
-    governor::{GovernorConfig, GovernorConfigBuilder},
+    GovernorError,
     key_extractor::{KeyExtractor, PeerIpKeyExtractor, SmartIpKeyExtractor},
 };
 
@@ -59,47 +71,70 @@ impl KeyExtractor for ClientKey {
     }
 }
 
-/// `routes` with a budget of `per_minute` requests per client; unchanged when it is unset or 0.
-pub fn limit<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    per_minute: Option<u32>,
-    trust_proxy: bool,
-    guards: Vec<Guard>,
-) -> Router<S> {
-    let Some(per_minute) = per_minute.filter(|n| *n > 0) else {
-        return routes;
-    };
-    let key = ClientKey {
-        guards: Arc::new(guards),
-        trust_proxy,
-        hasher: RandomState::new(),
-    };
-    let config: GovernorConfig<ClientKey, _> = GovernorConfigBuilder::default()
-        .key_extractor(key)
-        .per_nanosecond(60_000_000_000 / u64::from(per_minute))
-        .burst_size(per_minute)
-        .finish()
-        .expect("a positive period and burst make a valid limiter");
-    let config = Arc::new(config);
-    let limiter = Arc::downgrade(config.limiter());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FORGET_INTERVAL);
-        loop {
-            tick.tick().await;
-            let Some(limiter) = limiter.upgrade() else {
-                return;
-            };
-            limiter.retain_recent();
-        }
-    });
-    routes.layer(GovernorLayer::new(config).error_handler(|err| {
-        metrics::counter!("rate_limited_requests_total").increment(1);
-        match err {
-            GovernorError::TooManyRequests { wait_time, .. } => ApiError::TooManyRequests {
-                retry_after_secs: wait_time,
+/// The shared budget of every client: one limiter for all routes but the probes and the
+/// scrape, so requests to unknown paths or with invented methods spend it too.
+#[derive(Clone)]
+pub struct RateLimit {
+    key: ClientKey,
+    limiter: Arc<KeyedLimiter>,
+}
+
+type KeyedLimiter = RateLimiter<Client, DefaultKeyedStateStore<Client>, DefaultClock>;
+
+impl RateLimit {
+    /// A budget of `per_minute` requests per client; `None` when it is unset or 0.
+    pub fn new(per_minute: Option<u32>, trust_proxy: bool, guards: Vec<Guard>) -> Option<Self> {
+        let per_minute = NonZeroU32::new(per_minute?)?;
+        let period = Duration::from_nanos(60_000_000_000 / u64::from(per_minute.get()));
+        let quota = Quota::with_period(period)
+            .expect("a positive period")
+            .allow_burst(per_minute);
+        let limiter = Arc::new(RateLimiter::keyed(quota));
+        let forget = Arc::downgrade(&limiter);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FORGET_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(limiter) = forget.upgrade() else {
+                    return;
+                };
+                limiter.retain_recent();
             }
-            .into_response(),
-            other => ApiError::Internal(other.to_string()).into_response(),
+        });
+        Some(Self {
+            key: ClientKey {
+                guards: Arc::new(guards),
+                trust_proxy,
+                hasher: RandomState::new(),
+            },
+            limiter,
+        })
+    }
+
+    fn check<B>(&self, request: &Request<B>) -> Result<(), ApiError> {
+        let path = request.uri().path();
+        // Probes and scrapes are never limited: a throttled probe restarts healthy pods.
+        if path == "/health" || path.starts_with("/health/") || path == "/metrics" {
+            return Ok(());
         }
-    }))
+        let client = self
+            .key
+            .extract(request)
+            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        self.limiter.check_key(&client).map_err(|not_until| {
+            metrics::counter!("rate_limited_requests_total").increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            }
+        })
+    }
+}
+
+/// Middleware: 429 with `Retry-After` once the client's budget is spent.
+pub async fn limit(State(limit): State<RateLimit>, request: Request<Body>, next: Next) -> Response {
+    match limit.check(&request) {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
 }

@@ -6,7 +6,11 @@
 //! folded into one notification.
 
 use std::{
-    sync::{Arc, Mutex},
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -19,15 +23,35 @@ use crate::store::ToolStore;
 const FOLD_WINDOW: Duration = Duration::from_millis(50);
 
 pub struct ChangeHub {
-    sessions: Mutex<Vec<Peer<RoleServer>>>,
+    sessions: Mutex<HashMap<u64, Peer<RoleServer>>>,
+    next_session: AtomicU64,
     listeners: broadcast::Sender<()>,
+}
+
+/// A session's place in the hub, given up when the session's handler is dropped (when the
+/// session ends), so a closed session's peer is not held until the next change.
+pub struct SessionRegistration {
+    hub: Weak<ChangeHub>,
+    id: u64,
+}
+
+impl Drop for SessionRegistration {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.sessions
+                .lock()
+                .expect("session list lock poisoned")
+                .remove(&self.id);
+        }
+    }
 }
 
 impl ChangeHub {
     /// A hub fed by the store's change feed until the store's feed closes.
     pub fn start(store: &Arc<dyn ToolStore>) -> Arc<Self> {
         let hub = Arc::new(Self {
-            sessions: Mutex::new(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(0),
             listeners: broadcast::channel(16).0,
         });
         let mut changes = store.catalogue_changes();
@@ -49,12 +73,25 @@ impl ChangeHub {
         hub
     }
 
-    /// Remembers a session-era client until its session ends.
-    pub fn add_session(&self, peer: Peer<RoleServer>) {
+    /// Remembers a session-era client until the registration is dropped. Sessions whose
+    /// transport closed are let go here too.
+    pub fn add_session(self: &Arc<Self>, peer: Peer<RoleServer>) -> SessionRegistration {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let mut sessions = self.sessions.lock().expect("session list lock poisoned");
+        sessions.retain(|_, peer| !peer.is_transport_closed());
+        sessions.insert(id, peer);
+        SessionRegistration {
+            hub: Arc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Session-era clients currently told of changes.
+    pub fn session_count(&self) -> usize {
         self.sessions
             .lock()
             .expect("session list lock poisoned")
-            .push(peer);
+            .len()
     }
 
     /// A receiver for a 2026-07-28 `subscriptions/listen` stream.
@@ -66,8 +103,8 @@ impl ChangeHub {
         let _ = self.listeners.send(());
         let sessions: Vec<Peer<RoleServer>> = {
             let mut sessions = self.sessions.lock().expect("session list lock poisoned");
-            sessions.retain(|peer| !peer.is_transport_closed());
-            sessions.clone()
+            sessions.retain(|_, peer| !peer.is_transport_closed());
+            sessions.values().cloned().collect()
         };
         for peer in sessions {
             if let Err(err) = peer.notify_tool_list_changed().await {

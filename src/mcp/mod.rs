@@ -8,6 +8,7 @@
 pub mod changes;
 pub mod meta_tools;
 pub mod server;
+pub mod sessions;
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,14 +21,23 @@ use crate::{config::Settings, registry::ToolRegistry};
 
 pub use changes::ChangeHub;
 pub use server::McpServer;
+pub use sessions::SessionLimit;
 
 pub type McpService = StreamableHttpService<McpServer, LocalSessionManager>;
+
+/// The session store of the MCP endpoint, with its idle limit.
+pub fn session_manager(settings: &Settings) -> Arc<LocalSessionManager> {
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));
+    Arc::new(sessions)
+}
 
 /// The MCP endpoint. Cancelling `shutdown` ends every session and open stream, so a
 /// graceful shutdown does not wait on idle SSE connections.
 pub fn service(
     registry: Arc<ToolRegistry>,
     hub: Arc<ChangeHub>,
+    sessions: Arc<LocalSessionManager>,
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> McpService {
@@ -47,12 +57,10 @@ pub fn service(
     } else {
         config.with_allowed_origins(origins)
     };
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));
     let mode = settings.mcp_tools;
     StreamableHttpService::new(
         move || Ok(McpServer::new(registry.clone(), hub.clone(), mode)),
-        Arc::new(sessions),
+        sessions,
         config,
     )
 }

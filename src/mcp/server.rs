@@ -1,7 +1,7 @@
 //! The MCP handler: `tools/list` and `tools/call` over the registry, in the shape
 //! `MCP_TOOLS` asks for, and list-changed notifications for both protocol eras.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::RoleServer;
 use rmcp::{
@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    changes::ChangeHub,
+    changes::{ChangeHub, SessionRegistration},
     meta_tools::{self, is_meta_tool},
 };
 use crate::{
@@ -45,6 +45,8 @@ pub struct McpServer {
     registry: Arc<ToolRegistry>,
     hub: Arc<ChangeHub>,
     mode: McpTools,
+    /// This session's place in the hub; dropped with the last clone when the session ends.
+    registration: Arc<OnceLock<SessionRegistration>>,
 }
 
 impl McpServer {
@@ -53,6 +55,7 @@ impl McpServer {
             registry,
             hub,
             mode,
+            registration: Arc::default(),
         }
     }
 
@@ -205,7 +208,9 @@ impl ServerHandler for McpServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.hub.add_session(context.peer.clone());
+        let _ = self
+            .registration
+            .set(self.hub.add_session(context.peer.clone()));
     }
 
     fn accepted_subscription_filter(

@@ -22,6 +22,39 @@ use crate::{
     registry::model::{Implementation, Tool},
 };
 
+/// The length of `value` as compact JSON, counted up to `limit` (then `limit` is returned).
+fn json_size_up_to(value: &Value, limit: usize) -> usize {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written += buf.len();
+            if self.written >= self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.written,
+        Err(_) => limit,
+    }
+}
+
+/// `message` cut to `MAX_REPORT_CHARS` characters, saying so.
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(MAX_REPORT_CHARS) {
+        Some((cut, _)) => format!("{}… (shortened)", &message[..cut]),
+        None => message,
+    }
+}
+
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -41,7 +74,16 @@ pub struct ExecutorSettings {
     /// Larger HTTP tool answers are an error.
     pub max_response_bytes: usize,
     pub builtin_limits: BuiltinLimits,
+    /// Larger `arguments` (as JSON) are refused before validation.
+    pub max_argument_bytes: usize,
 }
+
+/// Invalid arguments up to this size are validated again to say where they fail; larger
+/// ones are only told that they fail. Finding every failing branch of `anyOf`/`oneOf`
+/// schemas costs memory in proportion to the instance, many times over.
+const DETAILED_REPORT_BYTES: usize = 16 * 1024;
+/// Longest error message about arguments (messages quote the failing value).
+const MAX_REPORT_CHARS: usize = 500;
 
 const MAX_REDIRECTS: usize = 5;
 
@@ -110,26 +152,48 @@ impl Executor {
     }
 
     /// Checks `arguments` against the tool's input schema: a 422 naming the failing path.
+    /// The work is bounded: a size cap first, then the cheap yes/no check, and the costly
+    /// search for where they fail only for small arguments.
     pub fn validate_arguments(&self, tool: &Tool, arguments: &Value) -> Result<(), ApiError> {
-        let validator = self.validator_for(tool)?;
-        match validator.validate(arguments) {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                let pointer = err.instance_path().to_string();
-                let field = pointer.split('/').filter(|s| !s.is_empty()).fold(
-                    String::from("arguments"),
-                    |mut path, segment| {
-                        path.push('.');
-                        path.push_str(segment);
-                        path
-                    },
-                );
-                Err(ApiError::validation(
-                    field,
-                    format!("arguments do not match the tool's input_schema: {err}"),
-                ))
-            }
+        let max = self.settings.max_argument_bytes;
+        let size = json_size_up_to(arguments, max + 1);
+        if size > max {
+            return Err(ApiError::validation(
+                "arguments",
+                format!("arguments are larger than {max} bytes (TOOL_MAX_ARGUMENT_BYTES)"),
+            ));
         }
+        let validator = self.validator_for(tool)?;
+        if validator.is_valid(arguments) {
+            return Ok(());
+        }
+        if size > DETAILED_REPORT_BYTES {
+            return Err(ApiError::validation(
+                "arguments",
+                format!(
+                    "arguments do not match the tool's input_schema (arguments over \
+                     {DETAILED_REPORT_BYTES} bytes are not searched for the failing part)"
+                ),
+            ));
+        }
+        let Err(err) = validator.validate(arguments) else {
+            return Ok(());
+        };
+        let pointer = err.instance_path().to_string();
+        let field = pointer.split('/').filter(|s| !s.is_empty()).fold(
+            String::from("arguments"),
+            |mut path, segment| {
+                path.push('.');
+                path.push_str(segment);
+                path
+            },
+        );
+        Err(ApiError::validation(
+            field,
+            shortened(format!(
+                "arguments do not match the tool's input_schema: {err}"
+            )),
+        ))
     }
 
     fn validator_for(&self, tool: &Tool) -> Result<Arc<jsonschema::Validator>, ApiError> {

@@ -288,3 +288,142 @@ async fn the_scrape_counts_requests_searches_calls_and_the_catalogue() {
         "{scrape}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_or_short_jwt_secret_stops_start_up() {
+    let db = TestDb::new(Backend::Embedded).await;
+    for secret in ["", "short-secret"] {
+        let mut settings = db.settings();
+        settings.host = "0.0.0.0".parse().unwrap();
+        settings.jwt_secret = Some(Secret::new(secret));
+        let err = tool_registry::App::build(settings)
+            .await
+            .err()
+            .expect("start-up is refused");
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_without_the_configured_audience_or_issuer_are_refused() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.jwt_secret = Some(Secret::new(JWT_SECRET));
+    settings.jwt_audience = Some("tool-registry".into());
+    settings.jwt_issuer = Some("https://issuer.example".into());
+    let app = TestApp::spawn(settings).await;
+    let signed = |claims: Value| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let complete = signed(json!({"scope": "admin", "exp": exp, "aud": "tool-registry",
+                                 "iss": "https://issuer.example"}));
+    assert_eq!(admin_list(&app, Some(&complete)).await.0, 200);
+    let no_audience =
+        signed(json!({"scope": "admin", "exp": exp, "iss": "https://issuer.example"}));
+    let no_issuer = signed(json!({"scope": "admin", "exp": exp, "aud": "tool-registry"}));
+    for token in [no_audience, no_issuer] {
+        let (status, body) = admin_list(&app, Some(&token)).await;
+        assert_eq!(status, 401, "{body}");
+        assert_error(&body, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn rebound_names_are_refused_while_admin_is_open() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let app = TestApp::spawn(db.settings()).await;
+    let with_host =
+        |path: &str, host: &str| app.client.get(app.url(path)).header("host", host).send();
+    let (status, body) = response(
+        with_host("/admin/tools", "rebound.example:8080")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_error(&body, "host_not_allowed");
+    let (status, body) = response(
+        with_host("/admin/executions", "rebound.example")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let registered = app
+        .client
+        .post(app.url("/admin/tools"))
+        .header("host", "rebound.example:8080")
+        .json(&tool_definition("stolen"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 403);
+    let (_, listed) = app.get("/admin/tools").await;
+    assert!(!listed.to_string().contains("stolen"), "{listed}");
+    // The names the server is known by pass; probes pass whatever the name.
+    let port = app.addr.port();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        assert_eq!(
+            with_host("/admin/tools", &host).await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!(
+        with_host("/health/live", "10.1.2.3:8080")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn browser_origins_not_allowed_by_cors_cannot_change_state() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.admin_api_keys = Some(Secret::new("admin-key"));
+    settings.cors_allowed_origins = Some("https://console.example".into());
+    let app = TestApp::spawn(settings).await;
+    let register = |origin: &str, name: &str| {
+        app.client
+            .post(app.url("/admin/tools"))
+            .bearer_auth("admin-key")
+            .header("origin", origin)
+            .json(&tool_definition(name))
+            .send()
+    };
+    let (status, body) =
+        response(register("https://evil.example", "from-evil").await.unwrap()).await;
+    assert_eq!(status, 403);
+    assert!(
+        assert_error(&body, "origin_not_allowed")["message"]
+            .as_str()
+            .unwrap()
+            .contains("CORS_ALLOWED_ORIGINS")
+    );
+    assert_eq!(
+        register("https://console.example", "from-console")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let own = format!("http://{}", app.addr);
+    assert_eq!(register(&own, "from-docs").await.unwrap().status(), 201);
+    // With admin credentials configured, the Host is not checked.
+    let other_host = app
+        .client
+        .get(app.url("/admin/tools"))
+        .bearer_auth("admin-key")
+        .header("host", "registry.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_host.status(), 200);
+}

@@ -1,0 +1,391 @@
+//! Accepting and serving client connections, with bounds a slow or idle client cannot stretch.
+//!
+//! - At most `HTTP_MAX_CONNECTIONS` connections are served. A small reserve beyond them
+//!   serves only the health probes, one request per connection with a short header
+//!   timeout, so a flood of idle sockets cannot make a liveness probe fail; connections
+//!   beyond the reserve are closed as soon as they are accepted. The cap is lowered to fit
+//!   the process's open-file limit.
+//! - A connection that has begun a request (or is new) and has not sent its complete
+//!   headers within `HTTP_HEADER_READ_TIMEOUT_MS` is closed; so is one with nothing in flight
+//!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer.
+//! - At shutdown, connections with no request in flight are closed at once; the others
+//!   finish their answer and close.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::ConnectInfo,
+    http::{HeaderValue, Request, Response, StatusCode, header},
+};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Connections beyond the cap kept for health probes.
+pub const PROBE_RESERVE: usize = 16;
+/// Header timeout of the probe reserve: a probe sends its request at once.
+const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// Open files kept for everything but client connections (database pool, store files,
+/// calls to HTTP tools, logs).
+const FILES_KEPT_FOR_THE_REST: u64 = 128;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// The limits, with the cap lowered (and a warning) when the open-file limit could not
+    /// hold that many connections besides the probe reserve and the rest of the process.
+    pub fn fitted_to_open_file_limit(mut self) -> Self {
+        if let Some(files) = open_file_limit() {
+            let room = files
+                .saturating_sub(FILES_KEPT_FOR_THE_REST + PROBE_RESERVE as u64)
+                .max(1) as usize;
+            if self.max_connections > room {
+                tracing::warn!(
+                    configured = self.max_connections,
+                    open_file_limit = files,
+                    serving = room,
+                    "HTTP_MAX_CONNECTIONS is above what the open-file limit leaves room for; \
+                     lowering it (raise `ulimit -n` to serve more)"
+                );
+                self.max_connections = room;
+            }
+        }
+        self
+    }
+}
+
+/// The soft limit on open files, where the platform tells it (`/proc/self/limits`).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then stops accepting and
+/// returns once every connection has closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    let regular = Arc::new(Semaphore::new(limits.max_connections));
+    let reserve = Arc::new(Semaphore::new(PROBE_RESERVE));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of files or a connection reset before it was accepted: wait a
+                    // moment rather than spin.
+                    tracing::debug!(%err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let (permit, probes_only) = match regular.clone().try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            Err(_) => match reserve.clone().try_acquire_owned() {
+                Ok(permit) => (permit, true),
+                Err(_) => {
+                    metrics::counter!("http_connections_refused_total").increment(1);
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            metrics::gauge!("http_connections_open").increment(1.0);
+            serve_connection(stream, peer, app, limits, probes_only, shutdown).await;
+            metrics::gauge!("http_connections_open").decrement(1.0);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Every permit back means every connection closed.
+    let _ = regular.acquire_many(limits.max_connections as u32).await;
+    let _ = reserve.acquire_many(PROBE_RESERVE as u32).await;
+}
+
+/// What the watchdog of one connection knows about it. Times are milliseconds since the
+/// connection was accepted.
+struct Activity {
+    accepted: Instant,
+    in_flight: AtomicUsize,
+    /// When the last answer ended (or the connection was accepted).
+    idle_since: AtomicU64,
+    /// When bytes of a request not yet begun were first read; `NOTHING_PENDING` if none.
+    /// A new connection counts as pending from the start: it owes its first request.
+    pending_since: AtomicU64,
+}
+
+const NOTHING_PENDING: u64 = u64::MAX;
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            accepted: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            pending_since: AtomicU64::new(0),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.accepted.elapsed().as_millis() as u64
+    }
+
+    fn read_some(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let now = self.now();
+            let _ = self.pending_since.compare_exchange(
+                NOTHING_PENDING,
+                now,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.pending_since.store(NOTHING_PENDING, Ordering::Release);
+        InFlight(self.clone())
+    }
+
+    /// Why the connection should be closed now, if it should.
+    fn expired(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<&'static str> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let now = self.now();
+        match self.pending_since.load(Ordering::Acquire) {
+            NOTHING_PENDING => {
+                let idle = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
+                (idle >= idle_timeout.as_millis() as u64).then_some("idle")
+            }
+            since => (now.saturating_sub(since) >= header_timeout.as_millis() as u64)
+                .then_some("header_read"),
+        }
+    }
+}
+
+/// A request being answered, until its answer's body has been sent (or dropped).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.now();
+        self.0.idle_since.store(now, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The socket, noting when request bytes arrive.
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.read_some();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// An answer's body that keeps its request counted as in flight until it is sent: a
+/// streamed answer (an MCP call's event stream) is not idle while it streams.
+struct TrackedBody {
+    body: Body,
+    in_flight: Option<InFlight>,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.in_flight = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+fn is_probe(path: &str) -> bool {
+    path == "/health" || path.starts_with("/health/")
+}
+
+/// The answer of the probe reserve to anything but a probe.
+fn busy() -> Response<Body> {
+    let body = serde_json::json!({"error": {
+        "code": "server_busy",
+        "message": "the server is serving as many connections as it allows \
+                    (HTTP_MAX_CONNECTIONS); try again shortly"
+    }});
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: ConnectionLimits,
+    probes_only: bool,
+    shutdown: CancellationToken,
+) {
+    let activity = Activity::new();
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: activity.clone(),
+    });
+    let requests = activity.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let in_flight = requests.begin();
+        let app = app.clone();
+        async move {
+            let response = if probes_only && !is_probe(request.uri().path()) {
+                busy()
+            } else {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                match app.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            };
+            Ok::<_, Infallible>(response.map(|body| TrackedBody {
+                body,
+                in_flight: Some(in_flight),
+            }))
+        }
+    });
+    let (header_timeout, idle_timeout) = if probes_only {
+        let timeout = limits.header_read_timeout.min(PROBE_HEADER_TIMEOUT);
+        (timeout, timeout)
+    } else {
+        (limits.header_read_timeout, limits.idle_timeout)
+    };
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(!probes_only)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let check_every = (header_timeout.min(idle_timeout) / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut watchdog = tokio::time::interval(check_every);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            served = connection.as_mut() => {
+                if let Err(err) = served {
+                    tracing::debug!(%err, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            _ = shutdown.cancelled(), if !draining => {
+                if activity.in_flight.load(Ordering::Acquire) == 0 {
+                    // Nothing is being answered: a partial request is abandoned by its
+                    // sender's slowness, not by this shutdown.
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = watchdog.tick() => {
+                if let Some(reason) = activity.expired(header_timeout, idle_timeout) {
+                    metrics::counter!("http_connections_timed_out_total", "reason" => reason)
+                        .increment(1);
+                    return;
+                }
+            }
+        }
+    }
+}
