@@ -49,6 +49,18 @@ pub enum VectorSearch {
     Memory,
 }
 
+/// When a call's execution record is written, relative to its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionRecording {
+    /// Before the answer: an answered `execution_id` survives a crash of the process.
+    /// Concurrent calls share one commit.
+    Durable,
+    /// After the answer, by the background writer as soon as it is free: a crash loses
+    /// the records still queued.
+    Deferred,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminAuth {
@@ -140,6 +152,11 @@ pub struct Settings {
     pub tool_max_input_bytes: usize,
     /// Execution records waiting to be written; callers wait when it is full.
     pub execution_queue_size: usize,
+    /// `durable` writes a call's record before answering, `deferred` after.
+    pub execution_recording: ExecutionRecording,
+    /// How long a write of execution records the database cannot take (it is down) is
+    /// retried before those records are given up and counted lost.
+    pub execution_retry_ms: u64,
     /// Comma-separated keys the `/admin` routes require.
     pub admin_api_keys: Option<Secret>,
     /// `disabled` lets the server listen beyond loopback with open `/admin` routes.
@@ -215,6 +232,8 @@ impl Settings {
             .set_default("tool_max_response_bytes", 1024 * 1024)?
             .set_default("tool_max_input_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
+            .set_default("execution_recording", "durable")?
+            .set_default("execution_retry_ms", 10_000)?
             .set_default("register_builtins", true)?
             .set_default("trust_proxy", false)?
             .set_default("mcp_tools", "meta")?
@@ -296,6 +315,10 @@ impl Settings {
 
     pub fn redis_cache_ttl(&self) -> Option<Duration> {
         (self.redis_cache_ttl_secs > 0).then(|| Duration::from_secs(self.redis_cache_ttl_secs))
+    }
+
+    pub fn execution_retry(&self) -> Duration {
+        Duration::from_millis(self.execution_retry_ms)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -32,7 +32,11 @@ use crate::{
         redis_cache::{RedisCacheConfig, RedisCachedEmbedder},
     },
     http::AppState,
-    registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
+    registry::{
+        ToolRegistry,
+        indexer::Indexer,
+        recorder::{ExecutionRecorder, RecorderOptions},
+    },
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
     tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
@@ -156,7 +160,14 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
             ..BuiltinLimits::default()
         },
     })?);
-    let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
+    let recorder = ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: settings.execution_queue_size,
+            mode: settings.execution_recording,
+            retry_for: settings.execution_retry(),
+        },
+    );
     let indexer = Indexer::new(
         store.clone(),
         embedder.clone(),
@@ -227,8 +238,9 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (up to `SHUTDOWN_TIMEOUT_MS`), writes queued execution records and closes
-    /// the store.
+    /// finish, writes queued execution records and closes the store, all within
+    /// `SHUTDOWN_TIMEOUT_MS` of the signal: in-flight requests get it less a reserve for the
+    /// records (a quarter, at most 5 s), the records what is left.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -237,13 +249,19 @@ impl App {
         let store = state.registry.store().clone();
         let recorder = state.registry.recorder().clone();
         let grace = state.settings.shutdown_timeout();
+        let for_requests = grace - (grace / 4).min(std::time::Duration::from_secs(5));
         let end_sessions = state.shutdown.clone();
+        let signalled = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            shutdown.await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
-            end_sessions.cancel();
-            let _ = signalled_tx.send(());
+        let shutdown = {
+            let signalled = signalled.clone();
+            async move {
+                shutdown.await;
+                let _ = signalled.set(tokio::time::Instant::now());
+                tracing::info!("shutdown requested; finishing in-flight requests");
+                end_sessions.cancel();
+                let _ = signalled_tx.send(());
+            }
         };
         let server = axum::serve(
             listener,
@@ -254,14 +272,33 @@ impl App {
             result = server => result.context("server failed"),
             _ = async {
                 let _ = signalled_rx.await;
-                tokio::time::sleep(grace).await;
+                tokio::time::sleep(for_requests).await;
             } => {
-                tracing::warn!(?grace, "in-flight requests did not finish in time");
+                tracing::warn!(?for_requests, "in-flight requests did not finish in time");
                 Ok(())
             }
         };
-        recorder.flush().await;
-        store.close().await;
+        let deadline = signalled
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + grace;
+        if tokio::time::timeout_at(deadline, recorder.flush())
+            .await
+            .is_err()
+        {
+            let lost = recorder.abandon_backlog();
+            tracing::error!(
+                lost,
+                "execution records not written before SHUTDOWN_TIMEOUT_MS; they are lost"
+            );
+        }
+        if tokio::time::timeout_at(deadline, store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close before SHUTDOWN_TIMEOUT_MS");
+        }
         tracing::info!("stopped");
         outcome
     }

@@ -47,7 +47,7 @@ const VERSION_COLUMNS: &str = "tool_id AS id, name, description, category, tags,
      changed_at AS created_at, changed_at AS updated_at";
 
 const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
-     duration_ms, started_at, completed_at";
+     duration_ms, started_at, completed_at, note";
 
 const DIMENSIONS_KEY: &str = "embedding_dimensions";
 
@@ -320,6 +320,7 @@ fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
         duration_ms: row.try_get("duration_ms")?,
         started_at: time_from_micros(row.try_get("started_at")?)?,
         completed_at: time_from_micros(row.try_get("completed_at")?)?,
+        note: row.try_get("note")?,
     })
 }
 
@@ -650,7 +651,7 @@ impl ToolStore for EmbeddedStore {
         for e in executions {
             sqlx::query(&format!(
                 "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
             ))
             .bind(e.id.to_string())
             .bind(e.tool_id.to_string())
@@ -662,11 +663,22 @@ impl ToolStore for EmbeddedStore {
             .bind(e.duration_ms)
             .bind(e.started_at.timestamp_micros())
             .bind(e.completed_at.timestamp_micros())
+            .bind(&e.note)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
     async fn list_executions(

@@ -43,12 +43,12 @@ fn client() -> reqwest::Client {
 
 /// A PostgreSQL server of this test's own (the shared one must stay up for the others),
 /// stopped by `Drop` whatever happens.
-struct OwnPostgres {
-    url: String,
-    data_dir: PathBuf,
+pub(crate) struct OwnPostgres {
+    pub(crate) url: String,
+    pub(crate) data_dir: PathBuf,
 }
 
-fn dev_postgres(args: &[&str]) -> String {
+pub(crate) fn dev_postgres(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-postgres.sh");
     let output = Command::new("bash")
         .arg(script)
@@ -74,7 +74,7 @@ fn exported(output: &str, name: &str) -> String {
 }
 
 impl OwnPostgres {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let output = dev_postgres(&["start"]);
         Self {
             url: exported(&output, "DATABASE_URL"),
