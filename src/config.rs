@@ -404,4 +404,19 @@ mod tests {
         assert!(empty.database_url.is_none());
         assert!(empty.redis_url.is_none());
     }
+
+    #[test]
+    fn execution_records_are_durable_unless_deferred() {
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(defaults.execution_recording, ExecutionRecording::Durable);
+        assert_eq!(defaults.execution_retry(), Duration::from_secs(10));
+        let deferred = env(&[
+            ("EXECUTION_RECORDING", "deferred"),
+            ("EXECUTION_RETRY_MS", "500"),
+        ]);
+        let settings = Settings::from_sources(None, deferred).unwrap();
+        assert_eq!(settings.execution_recording, ExecutionRecording::Deferred);
+        assert_eq!(settings.execution_retry_ms, 500);
+        assert!(Settings::from_sources(None, env(&[("EXECUTION_RECORDING", "later")])).is_err());
+    }
 }
