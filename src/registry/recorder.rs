@@ -31,7 +31,7 @@ const RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// A write that takes longer counts as the database not answering (and is retried: writes
 /// of a record twice keep the first).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest reason kept in a record's note.
 const MAX_REASON_CHARS: usize = 300;
 
