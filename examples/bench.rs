@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory` and
-//! `DATABASE_HNSW_INDEX=false`.
+//! `DATABASE_HNSW_INDEX=false`. `EXECUTION_RECORDING` (durable or deferred), when set, is
+//! passed to the server.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
 //! alone). With `--embedder local` the model's own throughput on the same texts, in the same
 //! batches, is measured first, without the server, as the bound registration can approach,
@@ -125,6 +126,10 @@ impl Server {
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
+        }
+        // The write-before-answer trade-off is measured by running the bench in each mode.
+        if let Ok(mode) = std::env::var("EXECUTION_RECORDING") {
+            command.env("EXECUTION_RECORDING", mode);
         }
         let child = command.spawn().context("start the server child")?;
         Ok(Self {

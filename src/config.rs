@@ -49,6 +49,18 @@ pub enum VectorSearch {
     Memory,
 }
 
+/// When a call's execution record is written, relative to its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionRecording {
+    /// Before the answer: an answered `execution_id` survives a crash of the process.
+    /// Concurrent calls share one commit.
+    Durable,
+    /// After the answer, by the background writer as soon as it is free: a crash loses
+    /// the records still queued.
+    Deferred,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminAuth {
@@ -150,6 +162,11 @@ pub struct Settings {
     pub tool_max_argument_bytes: usize,
     /// Execution records waiting to be written; callers wait when it is full.
     pub execution_queue_size: usize,
+    /// `durable` writes a call's record before answering, `deferred` after.
+    pub execution_recording: ExecutionRecording,
+    /// How long a write of execution records the database cannot take (it is down) is
+    /// retried before those records are given up and counted lost.
+    pub execution_retry_ms: u64,
     /// Comma-separated keys the `/admin` routes require.
     pub admin_api_keys: Option<Secret>,
     /// `disabled` lets the server listen beyond loopback with open `/admin` routes.
@@ -231,6 +248,8 @@ impl Settings {
             .set_default("tool_max_input_bytes", 1024 * 1024)?
             .set_default("tool_max_argument_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
+            .set_default("execution_recording", "durable")?
+            .set_default("execution_retry_ms", 10_000)?
             .set_default("register_builtins", true)?
             .set_default("trust_proxy", false)?
             .set_default("mcp_tools", "meta")?
@@ -327,6 +346,10 @@ impl Settings {
 
     pub fn redis_cache_ttl(&self) -> Option<Duration> {
         (self.redis_cache_ttl_secs > 0).then(|| Duration::from_secs(self.redis_cache_ttl_secs))
+    }
+
+    pub fn execution_retry(&self) -> Duration {
+        Duration::from_millis(self.execution_retry_ms)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -448,5 +471,20 @@ mod tests {
         let long = "s3cret-s3cret-s3cret-s3cret-0123";
         let settings = Settings::from_sources(None, env(&[("JWT_SECRET", long)])).unwrap();
         assert_eq!(settings.jwt_secret.unwrap().expose(), long);
+    }
+
+    #[test]
+    fn execution_records_are_durable_unless_deferred() {
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(defaults.execution_recording, ExecutionRecording::Durable);
+        assert_eq!(defaults.execution_retry(), Duration::from_secs(10));
+        let deferred = env(&[
+            ("EXECUTION_RECORDING", "deferred"),
+            ("EXECUTION_RETRY_MS", "500"),
+        ]);
+        let settings = Settings::from_sources(None, deferred).unwrap();
+        assert_eq!(settings.execution_recording, ExecutionRecording::Deferred);
+        assert_eq!(settings.execution_retry_ms, 500);
+        assert!(Settings::from_sources(None, env(&[("EXECUTION_RECORDING", "later")])).is_err());
     }
 }

@@ -32,7 +32,11 @@ use crate::{
         redis_cache::{RedisCacheConfig, RedisCachedEmbedder},
     },
     http::AppState,
-    registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
+    registry::{
+        ToolRegistry,
+        indexer::Indexer,
+        recorder::{ExecutionRecorder, RecorderOptions},
+    },
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
     tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
@@ -157,7 +161,14 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
         },
         max_argument_bytes: settings.tool_max_argument_bytes,
     })?);
-    let recorder = ExecutionRecorder::start(store.clone(), settings.execution_queue_size);
+    let recorder = ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: settings.execution_queue_size,
+            mode: settings.execution_recording,
+            retry_for: settings.execution_retry(),
+        },
+    );
     let indexer = Indexer::new(
         store.clone(),
         embedder.clone(),
@@ -234,8 +245,9 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (up to `SHUTDOWN_TIMEOUT_MS`), writes queued execution records and closes
-    /// the store.
+    /// finish, writes queued execution records and closes the store, all within
+    /// `SHUTDOWN_TIMEOUT_MS` of the signal: in-flight requests get it less a reserve for the
+    /// records (a quarter, at most 5 s), the records what is left.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -250,30 +262,55 @@ impl App {
             idle_timeout: state.settings.http_idle_timeout(),
         }
         .fitted_to_open_file_limit();
+        let for_requests = grace - (grace / 4).min(std::time::Duration::from_secs(5));
         // Cancelling it stops accepting, closes connections with nothing in flight and ends
         // MCP sessions and their open streams.
         let stopping = state.shutdown.clone();
+        let signalled = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = stopping.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
-            signal.cancel();
-            let _ = signalled_tx.send(());
-        });
+        {
+            let signal = stopping.clone();
+            let signalled = signalled.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = signalled.set(tokio::time::Instant::now());
+                tracing::info!("shutdown requested; finishing in-flight requests");
+                signal.cancel();
+                let _ = signalled_tx.send(());
+            });
+        }
         let server = http::conn::serve(listener, http::router(state), limits, stopping);
         let outcome = tokio::select! {
             () = server => Ok(()),
             _ = async {
                 let _ = signalled_rx.await;
-                tokio::time::sleep(grace).await;
+                tokio::time::sleep(for_requests).await;
             } => {
-                tracing::warn!(?grace, "in-flight requests did not finish in time");
+                tracing::warn!(?for_requests, "in-flight requests did not finish in time");
                 Ok(())
             }
         };
-        recorder.flush().await;
-        store.close().await;
+        let deadline = signalled
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + grace;
+        if tokio::time::timeout_at(deadline, recorder.flush())
+            .await
+            .is_err()
+        {
+            let lost = recorder.abandon_backlog();
+            tracing::error!(
+                lost,
+                "execution records not written before SHUTDOWN_TIMEOUT_MS; they are lost"
+            );
+        }
+        if tokio::time::timeout_at(deadline, store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close before SHUTDOWN_TIMEOUT_MS");
+        }
         tracing::info!("stopped");
         outcome
     }

@@ -126,7 +126,20 @@ pub fn describe() {
     );
     describe_counter!(
         "execution_records_lost_total",
-        "execution records dropped after the store kept refusing them at shutdown"
+        "execution records given up: the database did not take them within EXECUTION_RETRY_MS, \
+         or shutdown came first"
+    );
+    describe_counter!(
+        "execution_records_reduced_total",
+        "execution records the database refused as they were, stored without their result"
+    );
+    describe_counter!(
+        "execution_record_write_failures_total",
+        "failed attempts to write execution records (each retry or refusal counts)"
+    );
+    describe_gauge!(
+        "execution_records_backlog",
+        "execution records queued or being written"
     );
     describe_counter!(
         "rate_limited_requests_total",

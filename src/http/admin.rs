@@ -46,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(similar_tools))
         .routes(routes!(reindex_all))
         .routes(routes!(list_executions))
+        .routes(routes!(get_execution))
         .routes(routes!(import_upstream))
         .routes(routes!(tool_versions))
         .routes(routes!(rollback_tool))
@@ -210,6 +211,25 @@ async fn list_executions(
         limit: page.limit,
         offset: page.offset,
     }))
+}
+
+/// One execution record; like the listing, it includes every call this process answered.
+#[utoipa::path(get, path = "/admin/executions/{id}", tag = "admin",
+    params(
+        ("id" = Uuid, Path, description = "The execution's id (`execution_id` of the call)"),
+    ),
+    responses(
+        (status = 200, description = "The execution", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 422, description = "The id is not a UUID", body = ErrorBody),
+        Refusals,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn get_execution(
+    State(state): State<AppState>,
+    ToolId(id): ToolId,
+) -> Result<Json<Execution>, ApiError> {
+    Ok(Json(state.registry.execution(id).await?))
 }
 
 #[utoipa::path(post, path = "/admin/tools/{id}/reindex", tag = "admin",

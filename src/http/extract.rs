@@ -98,7 +98,7 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
-/// A tool id in the path: 422 naming `id` when it is not a UUID.
+/// A tool's (or an execution's) id in the path: 422 naming `id` when it is not a UUID.
 pub struct ToolId(pub Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for ToolId {

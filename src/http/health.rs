@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
-    registry::model::ToolFilter,
+    registry::{model::ToolFilter, recorder::RecorderHealth},
     store::{StoreError, ToolStore},
 };
 
@@ -34,6 +34,8 @@ struct Health {
     storage: Value,
     tools: Value,
     embedder: Value,
+    /// The execution recorder: backlog, records written, reduced and lost, last failure.
+    executions: RecorderHealth,
 }
 
 /// (all tools, active tools): the catalogue's size, for /health and /metrics.
@@ -56,7 +58,8 @@ async fn storage_check(state: &AppState) -> Result<(), StoreError> {
 }
 
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "Always 200; `status` is ok or degraded", body = Health)))]
+    responses((status = 200, description = "Always 200; `status` is ok or degraded (storage down, \
+        embedder down, or execution records failing to be written)", body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let store = state.registry.store();
     let check = storage_check(&state).await;
@@ -77,7 +80,12 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         json!(null)
     };
     let embedder_health = embedder.health();
-    let degraded = check.is_err() || embedder_health.status != "up";
+    let executions = state.registry.recorder().health();
+    // Records failing to be written, or a queue nearly full (calls about to wait), is
+    // trouble even while the database answers a ping.
+    let recorder_degraded =
+        executions.failing || executions.backlog * 10 >= executions.capacity * 9;
+    let degraded = check.is_err() || embedder_health.status != "up" || recorder_degraded;
     Json(Health {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
@@ -97,6 +105,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             "detail": embedder_health.detail,
             "reindex": state.registry.indexer().progress(),
         }),
+        executions,
     })
 }
 

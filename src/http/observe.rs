@@ -73,6 +73,7 @@ async fn scrape(State(state): State<AppState>) -> Response {
 async fn publish_levels(state: &AppState) {
     let store = state.registry.store();
     let (open, idle) = store.pool_connections();
+    metrics::gauge!("execution_records_backlog").set(state.registry.recorder().backlog() as f64);
     metrics::gauge!("db_pool_connections", "state" => "open").set(open as f64);
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     if let Ok((all, active)) = super::health::tool_counts(store.as_ref()).await {

@@ -577,6 +577,7 @@ impl ToolRegistry {
             duration_ms,
             started_at,
             completed_at,
+            note: None,
         };
         metrics::counter!("tool_executions_total",
             "tool" => execution.tool_name.clone(), "status" => status.as_str())
@@ -596,16 +597,31 @@ impl ToolRegistry {
         Ok(answer)
     }
 
+    /// Executions, newest first, including those of every call this process has answered.
     pub async fn executions(
         &self,
         filter: &ExecutionFilter,
         page: Page,
     ) -> Result<Paged<Execution>, ApiError> {
+        self.recorder.caught_up().await;
         Ok(self.store.list_executions(filter, page).await?)
     }
 
+    pub async fn execution(&self, id: Uuid) -> Result<Execution, ApiError> {
+        self.recorder.caught_up().await;
+        self.store
+            .get_execution(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                code: "execution_not_found",
+                message: format!("no execution with id {id}"),
+            })
+    }
+
+    /// Call statistics counting every call this process has answered.
     pub async fn stats(&self, id: Uuid) -> Result<ToolStats, ApiError> {
         self.get(id).await?;
+        self.recorder.caught_up().await;
         Ok(self.store.tool_stats(id).await?)
     }
 

@@ -245,6 +245,10 @@ pub struct Execution {
     pub duration_ms: f64,
     pub started_at: DateTime<Utc>,
     pub completed_at: DateTime<Utc>,
+    /// Set when the record is not exactly what the tool returned: what storing it changed
+    /// or left out, and why (e.g. NUL characters PostgreSQL cannot hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -47,9 +47,12 @@ const VERSION_COLUMNS: &str = "tool_id AS id, name, description, category, tags,
      changed_at AS created_at, changed_at AS updated_at";
 
 const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
-     duration_ms, started_at, completed_at";
+     duration_ms, started_at, completed_at, note";
 
 const DIMENSIONS_KEY: &str = "embedding_dimensions";
+/// Rows of one INSERT of execution records: 11 parameters each, well under SQLite's limit
+/// of 32,766 parameters a statement.
+const EXECUTIONS_PER_INSERT: usize = 500;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "registry.db";
@@ -320,6 +323,7 @@ fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Error> {
         duration_ms: row.try_get("duration_ms")?,
         started_at: time_from_micros(row.try_get("started_at")?)?,
         completed_at: time_from_micros(row.try_get("completed_at")?)?,
+        note: row.try_get("note")?,
     })
 }
 
@@ -649,27 +653,57 @@ impl ToolStore for EmbeddedStore {
         if executions.is_empty() {
             return Ok(());
         }
+        // (arguments, result) as JSON text, encoded before the transaction starts.
+        let encoded = executions
+            .iter()
+            .map(|e| {
+                Ok((
+                    to_json(&e.arguments)?,
+                    e.result.as_ref().map(to_json).transpose()?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // One statement per chunk: a call waits for its batch's commit in durable mode, and
+        // one statement a row made the batch's write (and so the call) several times longer.
         let mut tx = self.pool.begin().await?;
-        for e in executions {
-            sqlx::query(&format!(
-                "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(e.id.to_string())
-            .bind(e.tool_id.to_string())
-            .bind(&e.tool_name)
-            .bind(e.status.as_str())
-            .bind(to_json(&e.arguments)?)
-            .bind(e.result.as_ref().map(to_json).transpose()?)
-            .bind(&e.error)
-            .bind(e.duration_ms)
-            .bind(e.started_at.timestamp_micros())
-            .bind(e.completed_at.timestamp_micros())
-            .execute(&mut *tx)
-            .await?;
+        for (records, json) in executions
+            .chunks(EXECUTIONS_PER_INSERT)
+            .zip(encoded.chunks(EXECUTIONS_PER_INSERT))
+        {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) "
+            ));
+            qb.push_values(
+                records.iter().zip(json),
+                |mut row, (e, (arguments, result))| {
+                    row.push_bind(e.id.to_string())
+                        .push_bind(e.tool_id.to_string())
+                        .push_bind(e.tool_name.clone())
+                        .push_bind(e.status.as_str())
+                        .push_bind(arguments.clone())
+                        .push_bind(result.clone())
+                        .push_bind(e.error.clone())
+                        .push_bind(e.duration_ms)
+                        .push_bind(e.started_at.timestamp_micros())
+                        .push_bind(e.completed_at.timestamp_micros())
+                        .push_bind(e.note.clone());
+                },
+            );
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
     async fn list_executions(

@@ -294,7 +294,11 @@ pub trait ToolStore: Send + Sync + 'static {
         filter: &ToolFilter,
     ) -> StoreResult<Vec<(Uuid, f64)>>;
 
+    /// Stores records in one transaction; a record whose id is stored already is skipped.
+    /// What a tool returned is stored as it is where the database can hold it; where it
+    /// cannot (NUL characters in PostgreSQL), it is altered and the record's note says so.
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()>;
+    async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>>;
     /// Newest first.
     async fn list_executions(
         &self,

@@ -1,6 +1,6 @@
 //! PostgreSQL + pgvector: the production backend, shared by many replicas.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -37,7 +37,7 @@ const VERSION_COLUMNS: &str = "tool_id AS id, name, description, category, tags,
      changed_at AS created_at, changed_at AS updated_at";
 
 const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
-     duration_ms, started_at, completed_at";
+     duration_ms, started_at, completed_at, note";
 
 /// Serialises schema changes made at start-up across replicas (an arbitrary constant).
 const SCHEMA_LOCK_KEY: i64 = 0x0074_6f6f_6c72_6567;
@@ -310,7 +310,77 @@ fn execution_from_row(row: &PgRow) -> Result<Execution, sqlx::Error> {
         duration_ms: row.try_get("duration_ms")?,
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
+        note: row.try_get("note")?,
     })
+}
+
+/// PostgreSQL holds no U+0000 in `text` or `jsonb`: a record with some has them replaced by
+/// U+FFFD, and its note says in which fields.
+fn without_nul_characters(execution: &Execution) -> Cow<'_, Execution> {
+    let fields: Vec<&str> = [
+        ("arguments", json_has_nul(&execution.arguments)),
+        (
+            "result",
+            execution.result.as_ref().is_some_and(json_has_nul),
+        ),
+        (
+            "error",
+            execution.error.as_ref().is_some_and(|e| e.contains('\0')),
+        ),
+        ("tool_name", execution.tool_name.contains('\0')),
+        (
+            "note",
+            execution.note.as_ref().is_some_and(|n| n.contains('\0')),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, has_nul)| has_nul.then_some(field))
+    .collect();
+    if fields.is_empty() {
+        return Cow::Borrowed(execution);
+    }
+    let mut clean = execution.clone();
+    clean.arguments = json_without_nul(&execution.arguments);
+    clean.result = execution.result.as_ref().map(json_without_nul);
+    clean.error = execution.error.as_deref().map(text_without_nul);
+    clean.tool_name = text_without_nul(&execution.tool_name);
+    let replaced = format!(
+        "NUL characters (U+0000) in {} replaced by U+FFFD: PostgreSQL cannot store them",
+        fields.join(", ")
+    );
+    clean.note = Some(match execution.note.as_deref() {
+        Some(note) => format!("{}; {replaced}", text_without_nul(note)),
+        None => replaced,
+    });
+    Cow::Owned(clean)
+}
+
+fn text_without_nul(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn json_without_nul(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(text_without_nul(s)),
+        Value::Array(items) => Value::Array(items.iter().map(json_without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (text_without_nul(k), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn implementation_json(tool: &Tool) -> StoreResult<serde_json::Value> {
@@ -677,7 +747,9 @@ impl ToolStore for PostgresStore {
         let mut qb = QueryBuilder::new(format!(
             "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) "
         ));
-        qb.push_values(executions, |mut row, e| {
+        let storable: Vec<Cow<'_, Execution>> =
+            executions.iter().map(without_nul_characters).collect();
+        qb.push_values(&storable, |mut row, e| {
             row.push_bind(e.id)
                 .push_bind(e.tool_id)
                 .push_bind(e.tool_name.clone())
@@ -687,11 +759,22 @@ impl ToolStore for PostgresStore {
                 .push_bind(e.error.clone())
                 .push_bind(e.duration_ms)
                 .push_bind(e.started_at)
-                .push_bind(e.completed_at);
+                .push_bind(e.completed_at)
+                .push_bind(e.note.clone());
         });
         qb.push(" ON CONFLICT (id) DO NOTHING");
         qb.build().execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
     async fn list_executions(

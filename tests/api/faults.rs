@@ -24,7 +24,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tool_registry::{
-    config::{EmbeddingProvider, Secret, Settings},
+    config::{EmbeddingProvider, ExecutionRecording, Secret, Settings},
     embedding::{Embedder, hash::HashEmbedder},
     registry::model::{ExecutionFilter, Page},
     store::{PostgresStore, ToolStore, postgres::PostgresOptions},
@@ -180,6 +180,10 @@ async fn a_database_restart_under_load_fails_fast_and_loses_nothing() {
     settings.database_acquire_timeout_ms = 500;
     settings.embedding_provider = EmbeddingProvider::Hash;
     settings.embedding_dimensions = APP_DIMS;
+    // Calls answered without waiting for the database, so each worker goes on registering
+    // through the outage; a durable call would wait for its record until the database is
+    // back (tests/api/recording.rs covers that mode).
+    settings.execution_recording = ExecutionRecording::Deferred;
     let app = TestApp::spawn(settings).await;
     wait_ready(&app, 200).await;
 

@@ -34,14 +34,17 @@ fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
     start_binary_with(data_dir, &[])
 }
 
-fn start_binary_with(
+/// The real binary with these settings on top of the embedded store's (a `DATABASE_URL`
+/// among them selects PostgreSQL).
+pub(crate) fn start_binary_with(
     data_dir: &std::path::Path,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tool-registry"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tool-registry"));
+    command.env_remove("DATABASE_URL");
+    let mut child = command
         .arg("serve")
         .envs(extra_env.iter().copied())
-        .env_remove("DATABASE_URL")
         .env_remove("CONFIG_FILE")
         .env("REGISTRY_DATA_DIR", data_dir)
         .env("HOST", "127.0.0.1")

@@ -16,6 +16,7 @@ mod lifecycle;
 mod mcp;
 mod openapi;
 mod postgres_schema;
+mod recording;
 mod shared_cache;
 mod store_contract;
 mod upstream;

@@ -11,6 +11,7 @@ use crate::helpers::*;
 /// and `/docs` (the page itself) are the only routes outside the document.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/executions"),
+    ("get", "/admin/executions/{id}"),
     ("post", "/admin/import"),
     ("post", "/admin/reindex"),
     ("get", "/admin/tools"),

@@ -38,6 +38,8 @@ crate::on_both_backends!(
     updates_are_written_only_over_the_row_expected,
     concurrent_updates_never_lower_the_version,
     an_update_keeps_a_concurrent_deactivation,
+    executions_keep_what_tools_return_or_say_what_changed,
+    a_record_the_database_refuses_does_not_block_the_others,
 );
 
 fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
@@ -879,6 +881,7 @@ fn execution(tool: &Tool, status: ExecutionStatus, duration_ms: f64, ago_s: i64)
         duration_ms,
         started_at: started,
         completed_at: started + Duration::microseconds((duration_ms * 1000.0) as i64),
+        note: None,
     }
 }
 
@@ -1676,4 +1679,170 @@ async fn an_update_keeps_a_concurrent_deactivation(backend: Backend) {
         reactivated, 0,
         "an update switched a deactivated tool back on in {reactivated} of {RACES} races"
     );
+}
+
+/// A NUL in a tool's answer or error (valid JSON and UTF-8) must not make the record, or
+/// the batch it is written with, unstorable. The embedded store keeps it exactly; PostgreSQL,
+/// which cannot hold U+0000, replaces it and says so in the note.
+async fn executions_keep_what_tools_return_or_say_what_changed(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let t = tool("nul_answers", "x", &[], "answers with NULs");
+    store.create(&t).await.unwrap();
+    let before = execution(&t, ExecutionStatus::Success, 1.0, 3);
+    let mut with_nul = execution(&t, ExecutionStatus::Success, 1.0, 2);
+    with_nul.result = Some(json!({"x": "a\u{0}b", "k\u{0}": ["\u{0}"]}));
+    let mut error_with_nul = execution(&t, ExecutionStatus::Error, 1.0, 1);
+    error_with_nul.error = Some("upstream said \u{0} and stopped".into());
+    let after = execution(&t, ExecutionStatus::Success, 1.0, 0);
+    let batch = [
+        before.clone(),
+        with_nul.clone(),
+        error_with_nul.clone(),
+        after.clone(),
+    ];
+    store.record_executions(&batch).await.unwrap();
+
+    for plain in [&before, &after] {
+        assert_eq!(
+            store.get_execution(plain.id).await.unwrap().as_ref(),
+            Some(plain)
+        );
+    }
+    let stored = store.get_execution(with_nul.id).await.unwrap().unwrap();
+    let stored_error = store
+        .get_execution(error_with_nul.id)
+        .await
+        .unwrap()
+        .unwrap();
+    match &stored.note {
+        None => {
+            assert_eq!(stored, with_nul, "stored exactly, or altered with a note");
+            assert_eq!(stored_error, error_with_nul);
+        }
+        Some(note) => {
+            assert!(note.contains("NUL") && note.contains("result"), "{note}");
+            assert_eq!(
+                stored.result,
+                Some(json!({"x": "a\u{FFFD}b", "k\u{FFFD}": ["\u{FFFD}"]}))
+            );
+            let error_note = stored_error.note.as_deref().unwrap_or_default();
+            assert!(error_note.contains("error"), "{error_note}");
+            assert_eq!(
+                stored_error.error.as_deref(),
+                Some("upstream said \u{FFFD} and stopped")
+            );
+            assert_eq!(
+                (stored.id, stored.arguments, stored.status),
+                (with_nul.id, with_nul.arguments, with_nul.status)
+            );
+        }
+    }
+    assert_eq!(store.get_execution(Uuid::new_v4()).await.unwrap(), None);
+    let all = store
+        .list_executions(&ExecutionFilter::default(), ALL)
+        .await
+        .unwrap();
+    assert_eq!(all.total, 4);
+}
+
+/// Makes the database refuse records whose result (or arguments) mention "poison".
+async fn refuse_poisoned_records(db: &TestDb) {
+    use sqlx::Connection;
+    match db.database_url() {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+                   IF NEW.result::text LIKE '%poison%' OR NEW.arguments::text LIKE '%poison%' THEN \
+                     RAISE EXCEPTION 'poisoned record'; \
+                   END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_poison BEFORE INSERT ON tool_executions \
+                   FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        None => {
+            let file = db.data_dir().join("registry.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON tool_executions \
+                 WHEN NEW.result LIKE '%poison%' OR NEW.arguments LIKE '%poison%' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned record'); END;",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// One record the database refuses is found by splitting its batch and stored without what
+/// was refused, with the reason; the records around it are stored whole. Before, the batch
+/// was retried for ever and nothing was recorded again.
+async fn a_record_the_database_refuses_does_not_block_the_others(backend: Backend) {
+    use tool_registry::{
+        config::ExecutionRecording,
+        registry::recorder::{ExecutionRecorder, RecorderOptions},
+    };
+    let (db, store) = fresh(backend).await;
+    refuse_poisoned_records(&db).await;
+    let t = tool("sometimes_poisoned", "x", &[], "answers badly");
+    store.create(&t).await.unwrap();
+    let recorder = ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: 64,
+            mode: ExecutionRecording::Deferred,
+            retry_for: std::time::Duration::from_secs(1),
+        },
+    );
+    let good: Vec<Execution> = (0..3)
+        .map(|i| execution(&t, ExecutionStatus::Success, 1.0, 10 - i))
+        .collect();
+    let mut bad_result = execution(&t, ExecutionStatus::Success, 1.0, 5);
+    bad_result.result = Some(json!({"text": "poison"}));
+    let mut bad_everything = execution(&t, ExecutionStatus::Error, 1.0, 4);
+    bad_everything.arguments = json!({"q": "poison"});
+    bad_everything.result = Some(json!("poison"));
+    for record in [&good[0], &bad_result, &good[1], &bad_everything, &good[2]] {
+        recorder.record(record.clone()).await;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(20), recorder.flush())
+        .await
+        .expect("the writer must get past a refused record");
+
+    for record in &good {
+        assert_eq!(
+            store.get_execution(record.id).await.unwrap().as_ref(),
+            Some(record)
+        );
+    }
+    let reduced = store.get_execution(bad_result.id).await.unwrap().unwrap();
+    assert_eq!(reduced.result, None);
+    assert_eq!(reduced.arguments, bad_result.arguments);
+    let note = reduced.note.unwrap();
+    assert!(
+        note.contains("without its result") && note.contains("poisoned record"),
+        "{note}"
+    );
+    let bare = store
+        .get_execution(bad_everything.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bare.result, bare.arguments), (None, json!({})));
+    assert_eq!(bare.status, ExecutionStatus::Error);
+    assert!(bare.note.unwrap().contains("arguments"));
+
+    let health = recorder.health();
+    assert_eq!(
+        (health.written, health.reduced, health.lost, health.backlog),
+        (5, 2, 0, 0)
+    );
+    assert!(!health.failing, "the last write succeeded");
+    assert!(health.last_error.unwrap().contains("poisoned record"));
 }
