@@ -7,6 +7,7 @@ pub mod indexer;
 pub mod model;
 pub mod recorder;
 pub mod search;
+pub mod secrets;
 pub mod served;
 pub mod validation;
 pub mod versions;
@@ -347,6 +348,9 @@ impl ToolRegistry {
         let version = new.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned());
         validation::version(&version)?;
         self.check_runnable(&new.implementation)?;
+        if !new.upsert {
+            secrets::refuse_placeholder(&new.implementation)?;
+        }
         let metadata = new.metadata.unwrap_or_else(|| serde_json::json!({}));
         validation::metadata(&metadata)?;
 
@@ -434,6 +438,7 @@ impl ToolRegistry {
             tool.version = version;
         }
         if let Some(implementation) = patch.implementation {
+            let implementation = secrets::restore(implementation, &before.implementation)?;
             self.check_runnable(&implementation)?;
             tool.implementation = implementation;
         }

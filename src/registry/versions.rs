@@ -123,6 +123,7 @@ impl ToolRegistry {
             is_active: before.is_active,
             ..wanted
         };
+        tool.implementation = super::secrets::restore(tool.implementation, &before.implementation)?;
         if version_given {
             version_must_rise(&before, &tool)?;
         } else {

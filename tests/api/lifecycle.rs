@@ -34,7 +34,7 @@ fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
     start_binary_with(data_dir, &[])
 }
 
-fn start_binary_with(
+pub(crate) fn start_binary_with(
     data_dir: &std::path::Path,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
@@ -43,6 +43,8 @@ fn start_binary_with(
         .envs(extra_env.iter().copied())
         .env_remove("DATABASE_URL")
         .env_remove("CONFIG_FILE")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .env("REGISTRY_DATA_DIR", data_dir)
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")

@@ -14,6 +14,7 @@ mod http_errors;
 mod lifecycle;
 mod mcp;
 mod openapi;
+mod outbound;
 mod postgres_schema;
 mod shared_cache;
 mod store_contract;
