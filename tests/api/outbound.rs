@@ -245,9 +245,16 @@ async fn call_errors_carry_no_credentials() {
         );
         assert_no_secret(&called);
     }
-    let (_, executions) = app.get("/admin/executions").await;
-    assert_eq!(executions["total"], 2, "{executions}");
-    assert_no_secret(&executions);
+    // Records are written in the background: wait (bounded) until both are there.
+    for _ in 0..100 {
+        let (_, executions) = app.get("/admin/executions").await;
+        if executions["executions"].as_array().map_or(0, Vec::len) == 2 {
+            assert_no_secret(&executions);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the two calls were never recorded");
 }
 
 #[tokio::test]
@@ -363,7 +370,8 @@ async fn proxy_variables_do_not_route_calls_around_the_guard() {
     ] {
         env.push((name, &proxy_url));
     }
-    let (mut child, address) = crate::lifecycle::start_binary_with(dir.path(), &env);
+    let (child, address) = crate::lifecycle::start_binary_with(dir.path(), &env);
+    let _child = KillOnDrop(child);
     let base = format!("http://{address}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let post = |path: &str, body: Value| {
@@ -424,6 +432,14 @@ async fn proxy_variables_do_not_route_calls_around_the_guard() {
         0,
         "a call went through the proxy"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Stops the child this test started, also when an assertion fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

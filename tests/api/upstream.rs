@@ -325,16 +325,16 @@ async fn an_import_that_meets_a_taken_name_writes_nothing(backend: Backend) {
             .post("/admin/import", &json!({"url": url, "prefix": "up"}))
             .await;
         assert_eq!(status, 409, "{body}");
+        assert_eq!(
+            total(&app, "").await,
+            1,
+            "an import that failed wrote tools"
+        );
         let error = assert_error(&body, "duplicate_tool");
         assert_eq!(error["field"], "prefix");
         assert!(
             error["message"].as_str().unwrap().contains("up.c"),
             "{body}"
-        );
-        assert_eq!(
-            total(&app, "").await,
-            1,
-            "an import that failed wrote tools"
         );
     }
 
