@@ -15,8 +15,9 @@
 #      exchange with curl (registering and deleting its own tools);
 #   5. scripts/api-fuzz.sh fuzzes every documented route with schemathesis.
 #
-# The server's outbound HTTP goes to a closed loopback proxy: the HTTP tools and
-# upstream MCP servers that checks (and the fuzzer) register are never contacted.
+# The server ignores proxy variables (a proxy would bypass its address guard), so
+# outbound calls go out directly: the tools register_tools adds point at reserved
+# `.example` hosts, which never resolve, and the guard refuses private addresses.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,10 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free port nobody listens on: outbound requests fail at once, on loopback.
-DEAD_PROXY="http://127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-env -u DATABASE_URL -u NO_PROXY -u no_proxy HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" \
-	HTTP_PROXY="$DEAD_PROXY" HTTPS_PROXY="$DEAD_PROXY" http_proxy="$DEAD_PROXY" https_proxy="$DEAD_PROXY" \
+env -u DATABASE_URL HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" \
 	LOG_FORMAT=json RUST_LOG=warn "$BINARY" serve >"$DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 

@@ -290,7 +290,8 @@ impl HttpEmbedder {
         if request_format == EmbeddingFormat::Ollama && model.is_none() {
             return bad("Ollama's /api/embed needs a model name".to_owned());
         }
-        let client = reqwest::Client::builder()
+        // Proxy variables are ignored as for every outbound client (see `outbound_client`).
+        let client = crate::tools::url_guard::outbound_client()
             .timeout(config.timeout)
             .user_agent(concat!(
                 env!("CARGO_PKG_NAME"),

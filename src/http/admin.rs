@@ -18,7 +18,7 @@ use super::{
     AppState,
     extract::{AppJson, ToolId},
     openapi::{BodyErrors, QueryErrors, Refusals, ToolIdErrors},
-    paging::{ToolPage, page},
+    paging::{AdminToolPage, page},
     query::QueryParams,
 };
 use crate::{
@@ -31,6 +31,7 @@ use crate::{
         ToolStats,
     },
     registry::search::SearchHit,
+    registry::served::AdminTool,
     registry::versions::{Registered, VersionHistory},
 };
 
@@ -65,8 +66,10 @@ async fn import_upstream(
     State(state): State<AppState>,
     AppJson(request): AppJson<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
+    // Half the request's time for embeddings leaves the rest for storing and answering.
+    let embedding_wait = state.settings.request_timeout() / 2;
     let report = to_the_end(&state, |registry| async move {
-        registry.import_upstream(request).await
+        registry.import_upstream(request, embedding_wait).await
     });
     Ok(Json(report.await?))
 }
@@ -93,7 +96,7 @@ async fn create_tool(
         Registered::Created(_) => StatusCode::CREATED,
         Registered::Updated(_) => StatusCode::OK,
     };
-    Ok((status, Json(registered.into_tool())))
+    Ok((status, Json(registered.into_tool().redacted())))
 }
 
 /// Registers up to 1,000 new tools at once: all of them or none.
@@ -114,7 +117,8 @@ async fn create_tools(
     let registered = to_the_end(&state, |registry| async move {
         registry.register_many(batch, embedding_wait).await
     });
-    let registered = registered.await?;
+    let mut registered = registered.await?;
+    registered.tools = registered.tools.into_iter().map(Tool::redacted).collect();
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
@@ -128,7 +132,7 @@ async fn create_tools(
         ("offset" = Option<u32>, Query, description = "Default 0"),
     ),
     responses(
-        (status = 200, description = "One page of tools, by name", body = ToolPage),
+        (status = 200, description = "One page of tools, by name, secrets redacted", body = AdminToolPage),
         QueryErrors,
         Refusals,
     ),
@@ -136,7 +140,7 @@ async fn create_tools(
 async fn list_tools(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<ToolPage>, ApiError> {
+) -> Result<Json<AdminToolPage>, ApiError> {
     let params = QueryParams::parse(
         query.as_deref(),
         &["category", "tags", "include_inactive", "limit", "offset"],
@@ -148,7 +152,7 @@ async fn list_tools(
         active_only: !params.flag("include_inactive")?,
     };
     let paged = state.registry.list_served(&filter, page).await?;
-    Ok(Json(ToolPage::new(paged, page)))
+    Ok(Json(AdminToolPage::new(paged, page)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -250,12 +254,33 @@ async fn reindex_tool(
         &state,
         |registry| async move { registry.reindex_tool(id).await },
     );
-    Ok(Json(tool.await?))
+    Ok(Json(tool.await?.redacted()))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Similar {
-    tools: Vec<SearchHit>,
+    tools: Vec<SimilarTool>,
+}
+
+/// A search hit in the operator view.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SimilarTool {
+    #[schema(value_type = Tool)]
+    tool: AdminTool,
+    score: f64,
+    vector_score: Option<f64>,
+    text_score: Option<f64>,
+}
+
+impl From<SearchHit> for SimilarTool {
+    fn from(hit: SearchHit) -> Self {
+        Self {
+            tool: hit.tool.admin(),
+            score: hit.score,
+            vector_score: hit.vector_score,
+            text_score: hit.text_score,
+        }
+    }
 }
 
 /// `?limit=` (default 5, at most 100).
@@ -283,8 +308,9 @@ async fn similar_tools(
             "limit must be between 1 and 100",
         ));
     }
+    let hits = state.registry.similar(id, limit).await?;
     Ok(Json(Similar {
-        tools: state.registry.similar(id, limit).await?,
+        tools: hits.into_iter().map(SimilarTool::from).collect(),
     }))
 }
 
@@ -371,7 +397,13 @@ async fn tool_versions(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<VersionHistory>, ApiError> {
-    Ok(Json(state.registry.versions(id).await?))
+    let mut history = state.registry.versions(id).await?;
+    history.versions = history
+        .versions
+        .into_iter()
+        .map(|version| version.redacted())
+        .collect();
+    Ok(Json(history))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -404,7 +436,7 @@ async fn rollback_tool(
     let tool = to_the_end(&state, |registry| async move {
         registry.rollback(id, &request.version).await
     });
-    Ok(Json(tool.await?))
+    Ok(Json(tool.await?.redacted()))
 }
 
 #[utoipa::path(get, path = "/admin/tools/{id}", tag = "admin",
@@ -421,7 +453,7 @@ async fn get_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.get(id).await?))
+    Ok(Json(state.registry.get(id).await?.redacted()))
 }
 
 #[utoipa::path(put, path = "/admin/tools/{id}", tag = "admin", request_body = ToolPatch,
@@ -444,7 +476,7 @@ async fn update_tool(
     let tool = to_the_end(&state, |registry| async move {
         registry.update(id, patch).await
     });
-    Ok(Json(tool.await?))
+    Ok(Json(tool.await?.redacted()))
 }
 
 #[utoipa::path(delete, path = "/admin/tools/{id}", tag = "admin",
@@ -482,7 +514,7 @@ async fn activate_tool(
     let tool = to_the_end(&state, |registry| async move {
         registry.set_active(id, true).await
     });
-    Ok(Json(tool.await?))
+    Ok(Json(tool.await?.redacted()))
 }
 
 #[utoipa::path(post, path = "/admin/tools/{id}/deactivate", tag = "admin",
@@ -502,7 +534,7 @@ async fn deactivate_tool(
     let tool = to_the_end(&state, |registry| async move {
         registry.set_active(id, false).await
     });
-    Ok(Json(tool.await?))
+    Ok(Json(tool.await?.redacted()))
 }
 
 /// Runs a change of the catalogue on its own task, to its end. A client that hangs up, or

@@ -6,7 +6,7 @@ use crate::{
     error::ApiError,
     registry::{
         model::{Page, Paged, Tool},
-        served::ServedTool,
+        served::{AdminTool, AgentTool, ServedTool},
     },
 };
 
@@ -32,10 +32,10 @@ pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
     Ok(Page { limit, offset })
 }
 
-/// One page of tools as the list routes answer it.
+/// One page of tools as agents see them (no `implementation`).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolPage {
-    #[schema(value_type = Vec<Tool>)]
+    #[schema(value_type = Vec<AgentTool>)]
     pub tools: Vec<ServedTool>,
     pub total: u64,
     pub limit: u32,
@@ -46,6 +46,27 @@ impl ToolPage {
     pub fn new(paged: Paged<ServedTool>, page: Page) -> Self {
         Self {
             tools: paged.items,
+            total: paged.total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
+/// One page of tools as operators see them: whole, secrets redacted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminToolPage {
+    #[schema(value_type = Vec<Tool>)]
+    pub tools: Vec<AdminTool>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl AdminToolPage {
+    pub fn new(paged: Paged<ServedTool>, page: Page) -> Self {
+        Self {
+            tools: paged.items.iter().map(ServedTool::admin).collect(),
             total: paged.total,
             limit: page.limit,
             offset: page.offset,

@@ -4,15 +4,27 @@
 //! with the server's prefix as category and tag. Importing again brings the catalogue in
 //! line with the upstream: changed tools are updated, vanished ones deactivated (never
 //! deleted: their execution history stays), returning ones switched back on.
+//!
+//! An import owns the tools of its URL *and* prefix only: importing the same server under
+//! another prefix makes a second set and leaves the first alone. It is all or nothing: the
+//! URL passes the checks a registration applies before the upstream is contacted, every
+//! definition is checked and every new name found free before anything is written, and
+//! the new tools are stored in one transaction.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
     ToolRegistry,
+    batch::{MAX_BATCH, NewToolBatch},
     model::{Implementation, NewTool, Page, Tool, ToolFilter, ToolPatch},
+    secrets::redact_url,
 };
 use crate::error::ApiError;
 
@@ -40,41 +52,102 @@ pub struct ImportReport {
 }
 
 impl ToolRegistry {
-    pub async fn import_upstream(&self, request: ImportRequest) -> Result<ImportReport, ApiError> {
+    /// Imports (or brings up to date) the upstream's tools under `request.prefix`. New
+    /// tools' embeddings are waited for up to `embedding_wait`.
+    pub async fn import_upstream(
+        self: &Arc<Self>,
+        request: ImportRequest,
+        embedding_wait: Duration,
+    ) -> Result<ImportReport, ApiError> {
         check_prefix(&request.prefix)?;
         check_url(&request.url)?;
-        let parsed = url::Url::parse(&request.url).expect("checked above");
-        self.executor()
-            .url_guard()
-            .check_url(&parsed)
-            .map_err(|refused| ApiError::validation("url", refused))?;
+        // The checks registering a tool of this URL applies (the address guard and
+        // `localhost`), before the upstream is contacted.
+        let probe = Implementation::Mcp {
+            url: request.url.clone(),
+            tool: "import".to_owned(),
+            timeout_ms: None,
+        };
+        self.check_runnable(&probe).map_err(|err| match err {
+            ApiError::Validation { message, .. } => ApiError::validation("url", message),
+            other => other,
+        })?;
         let upstream = self
             .executor()
             .upstreams()
             .list_tools(&request.url, LIST_TIMEOUT)
             .await
             .map_err(ApiError::BadGateway)?;
-        let mut known = self.imported_from(&request.url).await?;
+        let mut known = self.imported_under(&request.url, &request.prefix).await?;
         let category = request
             .category
             .clone()
             .unwrap_or_else(|| request.prefix.clone());
+
+        // Plan and check everything before the first write.
         let mut report = ImportReport::default();
+        let mut creates = Vec::new();
+        let mut updates = Vec::new();
+        let mut names = HashSet::new();
         for tool in upstream {
             let wanted = definition(&request, &category, &tool);
+            if !names.insert(wanted.name.clone()) {
+                return Err(ApiError::Conflict {
+                    field: Some("prefix".to_owned()),
+                    message: format!(
+                        "two upstream tools become '{}' under this prefix; nothing was imported",
+                        wanted.name
+                    ),
+                });
+            }
+            // Checked as a registration checks it; errors name the upstream tool.
+            self.new_tool(NewTool {
+                upsert: false,
+                ..wanted.clone()
+            })
+            .map_err(|err| upstream_definition_error(&tool.name, err))?;
             match known.remove(tool.name.as_ref()) {
-                None => {
-                    report.created.push(wanted.name.clone());
-                    self.register(wanted).await?;
-                }
+                None => creates.push(wanted),
                 Some(existing) if same(&existing, &wanted) => {
                     report.unchanged.push(existing.name);
                 }
-                Some(existing) => {
-                    report.updated.push(wanted.name.clone());
-                    self.update(existing.id, patch(wanted)).await?;
-                }
+                Some(existing) => updates.push((existing, wanted)),
             }
+        }
+        if creates.len() > MAX_BATCH {
+            return Err(ApiError::validation(
+                "url",
+                format!(
+                    "the upstream lists {} new tools; one import registers at most {MAX_BATCH}",
+                    creates.len()
+                ),
+            ));
+        }
+        for wanted in &creates {
+            if self.store.get_by_name(&wanted.name).await?.is_some() {
+                return Err(taken(&wanted.name));
+            }
+        }
+
+        // New tools in one transaction (all or none), then the changes to tools of this
+        // import, whose names are already theirs.
+        if !creates.is_empty() {
+            report.created = creates.iter().map(|tool| tool.name.clone()).collect();
+            let batch = NewToolBatch { tools: creates };
+            self.register_many(batch, embedding_wait)
+                .await
+                .map_err(|err| match err {
+                    // Another writer took a name since the check: still nothing written.
+                    ApiError::Conflict { message, .. } => ApiError::Conflict {
+                        field: Some("prefix".to_owned()),
+                        message,
+                    },
+                    other => other,
+                })?;
+        }
+        for (existing, wanted) in updates {
+            report.updated.push(wanted.name.clone());
+            self.update(existing.id, patch(wanted)).await?;
         }
         for (_, vanished) in known {
             if vanished.is_active {
@@ -83,7 +156,8 @@ impl ToolRegistry {
             }
         }
         tracing::info!(
-            url = %request.url,
+            url = %redact_url(&request.url),
+            prefix = %request.prefix,
             created = report.created.len(),
             updated = report.updated.len(),
             unchanged = report.unchanged.len(),
@@ -93,9 +167,15 @@ impl ToolRegistry {
         Ok(report)
     }
 
-    /// The registered tools that proxy to `url`, keyed by their upstream tool name.
-    async fn imported_from(&self, url: &str) -> Result<HashMap<String, Tool>, ApiError> {
+    /// The registered tools an import of `url` under `prefix` made, keyed by their
+    /// upstream tool name: tools proxying to `url` whose names carry the prefix.
+    async fn imported_under(
+        &self,
+        url: &str,
+        prefix: &str,
+    ) -> Result<HashMap<String, Tool>, ApiError> {
         let mut found = HashMap::new();
+        let name_start = format!("{prefix}.");
         let mut page = Page {
             limit: 500,
             offset: 0,
@@ -110,6 +190,7 @@ impl ToolRegistry {
                     ..
                 } = &tool.implementation
                     && tool_url == url
+                    && tool.name.starts_with(&name_start)
                 {
                     found.insert(upstream_name.clone(), tool);
                 }
@@ -119,6 +200,26 @@ impl ToolRegistry {
             }
             page.offset += count;
         }
+    }
+}
+
+fn taken(name: &str) -> ApiError {
+    ApiError::Conflict {
+        field: Some("prefix".to_owned()),
+        message: format!(
+            "a tool named '{name}' is registered and was not imported from this server under \
+             this prefix; choose another prefix or remove that tool. Nothing was imported"
+        ),
+    }
+}
+
+fn upstream_definition_error(upstream_name: &str, err: ApiError) -> ApiError {
+    match err {
+        ApiError::Validation { field, message } => ApiError::BadGateway(format!(
+            "the upstream tool '{upstream_name}' cannot be registered ({field}: {message}); \
+             nothing was imported"
+        )),
+        other => other,
     }
 }
 
@@ -185,7 +286,8 @@ fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool)
             tool: tool.name.to_string(),
             timeout_ms: None,
         },
-        metadata: Some(json!({ "imported_from": request.url })),
+        // Metadata is shown to agents: the address without its credentials.
+        metadata: Some(json!({ "imported_from": redact_url(&request.url) })),
         is_active: true,
         upsert: false,
     }

@@ -7,6 +7,7 @@ pub mod indexer;
 pub mod model;
 pub mod recorder;
 pub mod search;
+pub mod secrets;
 pub mod served;
 pub mod validation;
 pub mod versions;
@@ -351,6 +352,9 @@ impl ToolRegistry {
         let version = new.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned());
         validation::version(&version)?;
         self.check_runnable(&new.implementation)?;
+        if !new.upsert {
+            secrets::refuse_placeholder(&new.implementation)?;
+        }
         let metadata = new.metadata.unwrap_or_else(|| serde_json::json!({}));
         validation::metadata(&metadata)?;
 
@@ -413,6 +417,12 @@ impl ToolRegistry {
             if patch.version.is_some() {
                 versions::version_must_rise(current, &tool)?;
             }
+            if let Some(implementation) = &patch.implementation {
+                // Secrets sent back as the redaction placeholder keep their stored values.
+                tool.implementation =
+                    secrets::restore(implementation.clone(), &current.implementation)?;
+                self.check_runnable(&tool.implementation)?;
+            }
             Ok(Some(tool))
         })
         .await
@@ -440,9 +450,6 @@ impl ToolRegistry {
         }
         if let Some(version) = &patch.version {
             validation::version(version)?;
-        }
-        if let Some(implementation) = &patch.implementation {
-            self.check_runnable(implementation)?;
         }
         if let Some(metadata) = &patch.metadata {
             validation::metadata(metadata)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{model::Tool, served::ServedTool};
+use super::served::ServedTool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -60,7 +60,8 @@ pub struct SearchRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
-    #[schema(value_type = Tool)]
+    /// The agent view of the tool (no `implementation`).
+    #[schema(value_type = super::served::AgentTool)]
     pub tool: ServedTool,
     pub score: f64,
     pub vector_score: Option<f64>,

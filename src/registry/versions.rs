@@ -128,6 +128,8 @@ impl ToolRegistry {
                 is_active: current.is_active,
                 ..wanted.clone()
             };
+            tool.implementation =
+                super::secrets::restore(tool.implementation, &current.implementation)?;
             if version_given {
                 version_must_rise(current, &tool)?;
             } else {

@@ -15,11 +15,14 @@ use uuid::Uuid;
 use super::{
     BuiltinLimits, BuiltinTool, builtin_tools,
     upstream::Upstreams,
-    url_guard::{GuardedResolver, UrlGuard},
+    url_guard::{GuardedResolver, UrlGuard, outbound_client},
 };
 use crate::{
     error::ApiError,
-    registry::model::{Implementation, Tool},
+    registry::{
+        model::{Implementation, Tool},
+        secrets::scrub,
+    },
 };
 
 /// The length of `value` as compact JSON, counted up to `limit` (then `limit` is returned).
@@ -113,7 +116,7 @@ impl Executor {
                 Err(refused) => attempt.error(refused),
             }
         });
-        let http = reqwest::Client::builder()
+        let http = outbound_client()
             .redirect(redirects)
             .dns_resolver(Arc::new(GuardedResolver(guard)))
             .user_agent(concat!("tool-registry/", env!("CARGO_PKG_VERSION")))
@@ -221,8 +224,18 @@ impl Executor {
         Ok(validator)
     }
 
-    /// Runs the tool. Failures of the tool itself are an `Outcome`, not an `Err`.
+    /// Runs the tool. Failures of the tool itself are an `Outcome`, not an `Err`. Messages
+    /// about a failure never carry the implementation's secrets (URL credentials, secret
+    /// query values, header values): they reach agents, execution records and logs.
     pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
+        Ok(match self.run_unscrubbed(tool, arguments).await? {
+            Outcome::Error(message) => Outcome::Error(scrub(&message, &tool.implementation)),
+            Outcome::Timeout(message) => Outcome::Timeout(scrub(&message, &tool.implementation)),
+            other => other,
+        })
+    }
+
+    async fn run_unscrubbed(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
         match &tool.implementation {
             Implementation::Builtin { handler } => {
                 let Some(builtin) = self.builtins.get(handler.as_str()).cloned() else {

@@ -21,6 +21,7 @@ use rmcp::{
 use tokio::sync::Mutex;
 
 use super::url_guard::UrlGuard;
+use crate::registry::secrets::{redact_url, scrub_url};
 
 type Connection = Arc<RunningService<RoleClient, ClientConfig>>;
 
@@ -46,6 +47,16 @@ impl Upstreams {
 
     /// Every tool the upstream server lists (all pages).
     pub async fn list_tools(&self, url: &str, timeout: Duration) -> Result<Vec<Tool>, String> {
+        self.list_tools_unscrubbed(url, timeout)
+            .await
+            .map_err(|message| scrub_url(&message, url))
+    }
+
+    async fn list_tools_unscrubbed(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Tool>, String> {
         let attempt = async {
             let connection = self.connection(url).await?;
             connection
@@ -59,8 +70,20 @@ impl Upstreams {
     }
 
     /// Calls `tool` upstream. `Err` carries a message for a failed call (unreachable,
-    /// refused, protocol error); an upstream result with `isError` is an `Ok`.
+    /// refused, protocol error), with the URL's credentials cut out; an upstream result
+    /// with `isError` is an `Ok`.
     pub async fn call(
+        &self,
+        url: &str,
+        tool: &str,
+        arguments: JsonObject,
+    ) -> Result<UpstreamAnswer, String> {
+        self.call_unscrubbed(url, tool, arguments)
+            .await
+            .map_err(|message| scrub_url(&message, url))
+    }
+
+    async fn call_unscrubbed(
         &self,
         url: &str,
         tool: &str,
@@ -72,7 +95,11 @@ impl Upstreams {
             Ok(result) => Ok(UpstreamAnswer { result }),
             Err(err) if connection.is_transport_closed() => {
                 // The upstream restarted or dropped the session: one fresh attempt.
-                tracing::info!(%url, %err, "upstream MCP connection lost; reconnecting");
+                tracing::info!(
+                    url = %redact_url(url),
+                    err = %scrub_url(&err.to_string(), url),
+                    "upstream MCP connection lost; reconnecting"
+                );
                 self.forget(url).await;
                 let connection = self.connection(url).await?;
                 connection

@@ -46,6 +46,8 @@ pub(crate) fn start_binary_with(
         .arg("serve")
         .envs(extra_env.iter().copied())
         .env_remove("CONFIG_FILE")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .env("REGISTRY_DATA_DIR", data_dir)
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")

@@ -15,6 +15,7 @@ mod http_errors;
 mod lifecycle;
 mod mcp;
 mod openapi;
+mod outbound;
 mod postgres_schema;
 mod recording;
 mod shared_cache;

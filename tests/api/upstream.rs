@@ -26,10 +26,12 @@ use tool_registry::config::McpTools;
 
 use crate::helpers::*;
 
+crate::on_both_backends!(an_import_that_meets_a_taken_name_writes_nothing);
+
 /// An upstream MCP server whose tool list the test can change.
 #[derive(Clone)]
-struct Upstream {
-    tools: Arc<RwLock<Vec<Tool>>>,
+pub(crate) struct Upstream {
+    pub(crate) tools: Arc<RwLock<Vec<Tool>>>,
 }
 
 fn object(value: Value) -> Arc<serde_json::Map<String, Value>> {
@@ -39,7 +41,7 @@ fn object(value: Value) -> Arc<serde_json::Map<String, Value>> {
     }
 }
 
-fn upstream_tool(name: &str, description: &str) -> Tool {
+pub(crate) fn upstream_tool(name: &str, description: &str) -> Tool {
     Tool::new(
         name.to_owned(),
         description.to_owned(),
@@ -90,7 +92,7 @@ impl ServerHandler for Upstream {
     }
 }
 
-async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
+pub(crate) async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
     let upstream = Upstream {
         tools: Arc::new(RwLock::new(tools)),
     };
@@ -108,7 +110,11 @@ async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
 }
 
 async fn registry(private_urls: bool) -> (TestDb, TestApp) {
-    let db = TestDb::new(Backend::Embedded).await;
+    registry_on(Backend::Embedded, private_urls).await
+}
+
+async fn registry_on(backend: Backend, private_urls: bool) -> (TestDb, TestApp) {
+    let db = TestDb::new(backend).await;
     let mut settings = db.settings();
     settings.allow_private_tool_urls = private_urls;
     settings.tool_timeout_ms = 1_000;
@@ -246,6 +252,15 @@ async fn imports_check_their_input_and_the_url_guard() {
         .await;
     assert_eq!(status, 422);
     assert_eq!(assert_error(&body, "validation_failed")["field"], "prefix");
+    // `localhost` is refused up front, as registration refuses it, not at connect time.
+    let (status, body) = app
+        .post(
+            "/admin/import",
+            &json!({"url": format!("http://localhost:{}/mcp", addr.port()), "prefix": "up"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(assert_error(&body, "validation_failed")["field"], "url");
     let (status, body) = app
         .post("/admin/import", &json!({"url": "ftp://x", "prefix": "up"}))
         .await;
@@ -274,4 +289,109 @@ async fn imports_check_their_input_and_the_url_guard() {
         .await;
     assert_eq!(status, 502, "{body}");
     assert_error(&body, "upstream_failed");
+}
+
+async fn total(app: &TestApp, query: &str) -> u64 {
+    let (status, listed) = app
+        .get(&format!("/admin/tools?include_inactive=true&{query}"))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    listed["total"].as_u64().unwrap()
+}
+
+/// An import is all or nothing: a name taken by another tool stops it before any write, and
+/// once the name is free the same import goes through.
+async fn an_import_that_meets_a_taken_name_writes_nothing(backend: Backend) {
+    let names = ["a", "b", "c", "d", "e"];
+    let (addr, _upstream) = start_upstream(
+        names
+            .iter()
+            .map(|name| upstream_tool(name, &format!("Tool {name}")))
+            .collect(),
+    )
+    .await;
+    let url = format!("http://{addr}/mcp");
+    let (_db, app) = registry_on(backend, true).await;
+    let squatter = app
+        .register(&json!({
+            "name": "up.c",
+            "description": "Registered by hand before the import",
+            "implementation": {"kind": "http", "url": "http://127.0.0.1:9/c"}
+        }))
+        .await;
+
+    for _ in 0..2 {
+        let (status, body) = app
+            .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(
+            total(&app, "").await,
+            1,
+            "an import that failed wrote tools"
+        );
+        let error = assert_error(&body, "duplicate_tool");
+        assert_eq!(error["field"], "prefix");
+        assert!(
+            error["message"].as_str().unwrap().contains("up.c"),
+            "{body}"
+        );
+    }
+
+    let (status, _) = app
+        .delete(&format!(
+            "/admin/tools/{}",
+            squatter["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        sorted(&report["created"]),
+        ["up.a", "up.b", "up.c", "up.d", "up.e"]
+    );
+    assert_eq!(total(&app, "").await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_prefix_imports_a_second_set_and_leaves_the_first_alone() {
+    let (addr, upstream) = start_upstream(vec![
+        upstream_tool("add", "Add two numbers"),
+        upstream_tool("fail", "Always fails"),
+    ])
+    .await;
+    let url = format!("http://{addr}/mcp");
+    let (_db, app) = registry(true).await;
+    let (status, first) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "one"}))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "two"}))
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(sorted(&second["created"]), ["two.add", "two.fail"]);
+    assert_eq!(second["updated"], json!([]));
+    assert_eq!(total(&app, "tags=one").await, 2);
+    assert_eq!(total(&app, "tags=two").await, 2);
+    let (status, _) = app.get("/admin/tools?category=one").await;
+    assert_eq!(status, 200);
+
+    // Each prefix follows the upstream on its own.
+    *upstream.tools.write().unwrap() = vec![upstream_tool("add", "Add two numbers")];
+    let (_, again) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "one"}))
+        .await;
+    assert_eq!(sorted(&again["unchanged"]), ["one.add"]);
+    assert_eq!(sorted(&again["deactivated"]), ["one.fail"]);
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "two.fail", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 200, "two.fail is still active: {called}");
 }
