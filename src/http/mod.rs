@@ -72,10 +72,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
+        .merge(crate::mcp::authorization::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(limited)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            settings.clone(),
+            crate::mcp::transport::jsonrpc_errors,
+        ))
         .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             answer_within(timeout, request, next)

@@ -5,9 +5,13 @@
 //! an `Mcp-Session-Id`). What `tools/list` shows is `MCP_TOOLS`; catalogue changes reach
 //! connected clients as `notifications/tools/list_changed` (see `changes`).
 
+pub mod authorization;
 pub mod changes;
 pub mod meta_tools;
+pub mod names;
+pub mod schemas;
 pub mod server;
+pub mod transport;
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,10 +20,14 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Settings, registry::ToolRegistry};
+use crate::{
+    config::{McpTools, Settings},
+    registry::ToolRegistry,
+};
 
 pub use changes::ChangeHub;
 pub use server::McpServer;
+pub use transport::McpEndpoint;
 
 pub type McpService = StreamableHttpService<McpServer, LocalSessionManager>;
 
@@ -30,7 +38,7 @@ pub fn service(
     hub: Arc<ChangeHub>,
     settings: &Settings,
     shutdown: CancellationToken,
-) -> McpService {
+) -> McpEndpoint {
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(settings.max_body_bytes)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
@@ -50,14 +58,21 @@ pub fn service(
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));
     let mode = settings.mcp_tools;
-    StreamableHttpService::new(
-        move || Ok(McpServer::new(registry.clone(), hub.clone(), mode)),
-        Arc::new(sessions),
+    let names = (settings.mcp_portable_names && mode != McpTools::Meta)
+        .then(|| names::PortableNames::start(registry.clone(), &hub));
+    let sessions = Arc::new(sessions);
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(McpServer::new(registry.clone(), hub.clone(), mode)
+                .with_portable_names(names.clone()))
+        },
+        sessions.clone(),
         config,
-    )
+    );
+    McpEndpoint::new(service, sessions)
 }
 
-fn comma_list(value: &str) -> Vec<&str> {
+pub(crate) fn comma_list(value: &str) -> Vec<&str> {
     value
         .split(',')
         .map(str::trim)
