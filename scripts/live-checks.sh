@@ -6,7 +6,8 @@
 # Usage: scripts/live-checks.sh [BINARY]   (default target/debug/tool-registry)
 #
 # Checks, in order:
-#   1. the official MCP Python SDK in two versions (scripts/mcp-python-check.sh);
+#   1. the official MCP Python SDK in two versions (scripts/mcp-python-check.sh)
+#      and the official TypeScript SDK (tests/typescript, npm ci on first use);
 #   2. examples/register_tools.rs registers the 172 real MCP server tools of
 #      ../shared/data/mcp_servers/tools.jsonl over the admin API (or, without
 #      that folder, the sample examples/data/tools.jsonl);
@@ -59,6 +60,9 @@ curl -fsS "$BASE_URL/health/ready" >/dev/null
 echo "live-checks: server ready at $BASE_URL (pid $SERVER_PID)" >&2
 
 bash scripts/mcp-python-check.sh "$BASE_URL"
+echo "live-checks: the official TypeScript SDK (tests/typescript)" >&2
+[[ -d tests/typescript/node_modules ]] || (cd tests/typescript && npm ci --no-audit --no-fund)
+node tests/typescript/mcp_client_check.mjs "$BASE_URL"
 
 echo "live-checks: registering the MCP server tools (examples/register_tools.rs)" >&2
 # The 172 tools of 21 public MCP servers when the shared data sits beside the

@@ -187,6 +187,15 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// Comma-separated origins browsers may call from (`*` for any); none by default.
     pub cors_allowed_origins: Option<String>,
+    /// Comma-separated OAuth authorization servers (issuer URLs) whose tokens `/mcp` takes,
+    /// published as OAuth Protected Resource Metadata (RFC 9728); empty: static keys only.
+    pub mcp_authorization_servers: String,
+    /// The public URL of `/mcp` (the resource tokens are for); by default taken from the
+    /// request's `Host`.
+    pub mcp_resource_url: Option<String>,
+    /// In `direct`/`both` mode, shows registered tools' names with `.` as `_` (collision-free,
+    /// mapped back on `tools/call`), for model APIs that refuse dotted function names.
+    pub mcp_portable_names: bool,
     /// What MCP's `tools/list` shows: `meta`, `direct` or `both`.
     pub mcp_tools: McpTools,
     /// Comma-separated `Host` names the MCP endpoint answers to (`*` for any). Guards
@@ -252,6 +261,8 @@ impl Settings {
             .set_default("execution_retry_ms", 10_000)?
             .set_default("register_builtins", true)?
             .set_default("trust_proxy", false)?
+            .set_default("mcp_authorization_servers", "")?
+            .set_default("mcp_portable_names", false)?
             .set_default("mcp_tools", "meta")?
             .set_default("mcp_allowed_hosts", "localhost,127.0.0.1,::1")?
             .set_default(

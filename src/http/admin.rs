@@ -76,8 +76,8 @@ async fn import_upstream(
 
 #[utoipa::path(post, path = "/admin/tools", tag = "admin", request_body = NewTool,
     responses(
-        (status = 201, description = "Registered", body = Tool),
-        (status = 200, description = "With `upsert`: the tool of that name, updated", body = Tool),
+        (status = 201, description = "Registered", body = ToolWithWarnings),
+        (status = 200, description = "With `upsert`: the tool of that name, updated", body = ToolWithWarnings),
         (status = 409, description = "The name is taken (and `upsert` is not set)", body = ErrorBody),
         BodyErrors,
         Refusals,
@@ -86,7 +86,7 @@ async fn import_upstream(
 async fn create_tool(
     State(state): State<AppState>,
     AppJson(new): AppJson<NewTool>,
-) -> Result<(StatusCode, Json<Tool>), ApiError> {
+) -> Result<(StatusCode, Json<ToolWithWarnings>), ApiError> {
     let registered = to_the_end(
         &state,
         |registry| async move { registry.register(new).await },
@@ -96,7 +96,25 @@ async fn create_tool(
         Registered::Created(_) => StatusCode::CREATED,
         Registered::Updated(_) => StatusCode::OK,
     };
-    Ok((status, Json(registered.into_tool().redacted())))
+    Ok((status, Json(ToolWithWarnings::new(registered.into_tool().redacted()))))
+}
+
+/// A tool with what keeps its definition from working with every common model API
+/// (see `registry::portability`): warnings, not refusals.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ToolWithWarnings {
+    #[serde(flatten)]
+    tool: Tool,
+    /// Portability problems of the name and input schema; left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+impl ToolWithWarnings {
+    fn new(tool: Tool) -> Self {
+        let warnings = crate::registry::portability::warnings(&tool.name, &tool.input_schema);
+        Self { tool, warnings }
+    }
 }
 
 /// Registers up to 1,000 new tools at once: all of them or none.
@@ -444,7 +462,7 @@ async fn rollback_tool(
         ("id" = Uuid, Path, description = "The tool's id"),
     ),
     responses(
-        (status = 200, description = "The tool", body = Tool),
+        (status = 200, description = "The tool", body = ToolWithWarnings),
         ToolIdErrors,
         Refusals,
     ),
@@ -452,8 +470,8 @@ async fn rollback_tool(
 async fn get_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
-) -> Result<Json<Tool>, ApiError> {
-    Ok(Json(state.registry.get(id).await?.redacted()))
+) -> Result<Json<ToolWithWarnings>, ApiError> {
+    Ok(Json(ToolWithWarnings::new(state.registry.get(id).await?.redacted())))
 }
 
 #[utoipa::path(put, path = "/admin/tools/{id}", tag = "admin", request_body = ToolPatch,

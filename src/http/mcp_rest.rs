@@ -22,26 +22,32 @@ use crate::{
 pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
 
-/// A find_tool request, shared with MCP's `find_tool` meta tool.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A find_tool request, shared with MCP's `find_tool` meta tool (whose input schema is
+/// derived from this type).
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"query": "open an issue on a GitHub repository", "limit": 3}))]
 pub struct FindToolRequest {
     /// The task in plain words.
     #[schema(min_length = 1, max_length = 2000)]
+    #[schemars(length(min = 1, max = 2000))]
     query: String,
     /// How many tools to return (default 5).
     #[schema(minimum = 1, maximum = 100)]
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
     /// Hits scoring below this are left out (default 0).
     #[schema(minimum = 0.0, maximum = 1.0)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     threshold: Option<f64>,
-    /// Only tools of this category.
+    /// Only tools of this category (any case; empty for all).
     category: Option<String>,
+    /// How to match: hybrid (default), semantic or text.
     #[serde(default)]
     mode: SearchMode,
     /// Weight of the vector score in hybrid mode; the rest goes to full text (default 0.7).
     #[schema(minimum = 0.0, maximum = 1.0)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     vector_weight: Option<f64>,
 }
 
@@ -75,11 +81,16 @@ impl FindToolRequest {
             query: self.query,
             limit,
             threshold: unit("threshold", self.threshold, 0.0)?,
-            category: self.category,
+            category: category_filter(self.category),
             mode: self.mode,
             vector_weight: unit("vector_weight", self.vector_weight, 0.7)?,
         })
     }
+}
+
+/// An empty category is no filter.
+fn category_filter(category: Option<String>) -> Option<String> {
+    category.filter(|c| !c.trim().is_empty())
 }
 
 #[utoipa::path(post, path = "/mcp/find_tool", tag = "agents", request_body = FindToolRequest,
@@ -103,34 +114,34 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(find_tool))
 }
 
-/// A list_tools request, shared with MCP's `list_tools` meta tool.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A list_tools request, shared with MCP's `list_tools` meta tool (whose input schema is
+/// derived from this type). Agents see active tools only; switched-off ones are listed on
+/// `/admin/tools`.
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListToolsRequest {
+    /// Only tools of this category (any case; empty for all).
     category: Option<String>,
     /// Tools carrying any of these tags.
     #[serde(default)]
     tags: Vec<String>,
-    #[serde(default = "yes")]
-    #[schema(default = true)]
-    active_only: bool,
+    /// How many tools per page (default 50).
     #[schema(minimum = 1, maximum = 500)]
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<u32>,
+    /// How many tools to skip (default 0).
     #[schema(maximum = 1_000_000)]
+    #[schemars(range(max = 1_000_000))]
     offset: Option<u32>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl ListToolsRequest {
     pub fn into_query(self) -> Result<(ToolFilter, Page), ApiError> {
         let page = page(self.limit, self.offset)?;
         let filter = ToolFilter {
-            category: self.category,
+            category: category_filter(self.category),
             tags: self.tags,
-            active_only: self.active_only,
+            active_only: true,
         };
         Ok((filter, page))
     }
@@ -151,18 +162,39 @@ async fn list_tools(
     Ok(Json(ToolPage::new(paged, page)))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A call_tool request, shared with MCP's `call_tool` meta tool (whose input schema is
+/// derived from this type).
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "calculator", "arguments": {"expression": "(2+3)*4^2"}}))]
-struct CallToolRequest {
-    name: String,
-    /// Checked against the tool's `input_schema`.
+pub struct CallToolRequest {
+    /// The tool's name, as find_tool or list_tools show it.
+    pub name: String,
+    /// The tool's arguments, checked against its `input_schema`.
     #[serde(default = "empty_object")]
-    arguments: serde_json::Value,
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub arguments: serde_json::Value,
 }
 
 fn empty_object() -> serde_json::Value {
     serde_json::json!({})
+}
+
+impl CallToolRequest {
+    /// The arguments as an object. Some models send them as a string of JSON: that string
+    /// is parsed.
+    pub fn arguments_object(&self) -> Result<serde_json::Value, ApiError> {
+        let parsed = match &self.arguments {
+            serde_json::Value::String(text) => serde_json::from_str(text).ok(),
+            other => Some(other.clone()),
+        };
+        parsed.filter(serde_json::Value::is_object).ok_or_else(|| {
+            ApiError::validation(
+                "arguments",
+                "arguments must be a JSON object (or a string holding one)",
+            )
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/mcp/call_tool", tag = "agents", request_body = CallToolRequest,
@@ -176,16 +208,8 @@ async fn call_tool(
     State(state): State<AppState>,
     AppJson(request): AppJson<CallToolRequest>,
 ) -> Result<Json<CallResult>, ApiError> {
-    if !request.arguments.is_object() {
-        return Err(ApiError::validation(
-            "arguments",
-            "arguments must be a JSON object",
-        ));
-    }
+    let arguments = request.arguments_object()?;
     Ok(Json(
-        state
-            .registry
-            .call_tool(&request.name, request.arguments)
-            .await?,
+        state.registry.call_tool(&request.name, arguments).await?,
     ))
 }

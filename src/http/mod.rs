@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
+        .merge(crate::mcp::authorization::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(tools)
         .merge(admin)
@@ -95,6 +96,10 @@ pub fn router(state: AppState) -> Router {
         routes = routes.layer(middleware::from_fn_with_state(limit, rate_limit::limit));
     }
     routes
+        .layer(middleware::from_fn_with_state(
+            settings.clone(),
+            crate::mcp::transport::jsonrpc_errors,
+        ))
         .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             answer_within(timeout, request, next)

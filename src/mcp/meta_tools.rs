@@ -6,15 +6,16 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool};
-use serde::Deserialize;
+use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+
+use super::schemas;
 use serde_json::{Value, json};
 
 use crate::{
     error::ApiError,
     http::{
         extract::from_value,
-        mcp_rest::{FindToolRequest, ListToolsRequest},
+        mcp_rest::{CallToolRequest, FindToolRequest, ListToolsRequest},
     },
     registry::{
         ToolRegistry,
@@ -31,67 +32,106 @@ pub fn is_meta_tool(name: &str) -> bool {
     matches!(name, FIND_TOOL | CALL_TOOL | LIST_TOOLS)
 }
 
-fn schema(value: Value) -> Arc<JsonObject> {
-    match value {
-        Value::Object(map) => Arc::new(map),
-        _ => unreachable!("meta tool schemas are object literals"),
-    }
-}
-
-/// The definitions `tools/list` shows for the meta tools.
+/// The definitions `tools/list` shows for the meta tools: input schemas derived from the
+/// REST request types, output schemas of their results, titles and hints.
 pub fn definitions() -> Vec<Tool> {
+    let reads = |title: &str| {
+        ToolAnnotations::with_title(title)
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false)
+    };
     vec![
         Tool::new(
             FIND_TOOL,
             "Find the registered tools that fit a task. Describe the task in plain words; \
              the answer ranks tools by relevance and gives each one's input schema, so the \
              best one can be run with call_tool.",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "minLength": 1, "maxLength": 2000,
-                              "description": "The task, in plain words"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5,
-                              "description": "How many tools to return"},
-                    "category": {"type": "string", "description": "Only tools of this category"},
-                    "mode": {"type": "string", "enum": ["hybrid", "semantic", "text"],
-                             "default": "hybrid", "description": "How to match"}
-                },
-                "required": ["query"],
-                "additionalProperties": false
-            })),
-        ),
+            schemas::input_schema::<FindToolRequest>(),
+        )
+        .with_title("Find a tool for a task")
+        .with_annotations(reads("Find a tool for a task"))
+        .with_raw_output_schema(object_schema(json!({
+            "type": "object",
+            "properties": {
+                "tools": {"type": "array", "description": "The best tools first",
+                          "items": summary_schema(true)},
+                "mode": {"type": "string", "enum": ["hybrid", "semantic", "text"],
+                         "description": "The mode that answered (text when embeddings are unavailable)"},
+                "took_ms": {"type": "number", "description": "Time taken in milliseconds"},
+                "note": {"type": "string", "description": "Why nothing was found, when a category matched nothing"}
+            },
+            "required": ["tools", "mode", "took_ms"]
+        }))),
         Tool::new(
             CALL_TOOL,
             "Run a registered tool by name with its arguments (a JSON object that must fit \
              the tool's input schema, as find_tool or list_tools show it).",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string", "description": "The tool's name"},
-                    "arguments": {"type": "object", "description": "The tool's arguments",
-                                  "default": {}}
-                },
-                "required": ["name"],
-                "additionalProperties": false
-            })),
-        ),
+            schemas::input_schema::<CallToolRequest>(),
+        )
+        .with_title("Call a registered tool")
+        .with_annotations(
+            ToolAnnotations::with_title("Call a registered tool")
+                .read_only(false)
+                .open_world(true),
+        )
+        .with_raw_output_schema(object_schema(json!({
+            "type": "object",
+            "description": "The called tool's result: an object as it returned it, or {\"result\": value} for any other value"
+        }))),
         Tool::new(
             LIST_TOOLS,
             "List registered tools by name, optionally of one category or with any of some \
              tags, a page at a time.",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "category": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                    "offset": {"type": "integer", "minimum": 0, "default": 0}
-                },
-                "additionalProperties": false
-            })),
-        ),
+            schemas::input_schema::<ListToolsRequest>(),
+        )
+        .with_title("List the registered tools")
+        .with_annotations(reads("List the registered tools"))
+        .with_raw_output_schema(object_schema(json!({
+            "type": "object",
+            "properties": {
+                "tools": {"type": "array", "description": "One page of tools, by name",
+                          "items": summary_schema(false)},
+                "total": {"type": "integer", "description": "How many tools match in all"},
+                "limit": {"type": "integer", "description": "The page size"},
+                "offset": {"type": "integer", "description": "How many were skipped"},
+                "note": {"type": "string", "description": "Why nothing was listed, when a category matched nothing"}
+            },
+            "required": ["tools", "total", "limit", "offset"]
+        }))),
     ]
+}
+
+/// The schema of one tool in find_tool's and list_tools' answers.
+fn summary_schema(scored: bool) -> Value {
+    let mut schema = json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "The name to give call_tool"},
+            "description": {"type": "string"},
+            "category": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "input_schema": {"type": "object", "description": "What call_tool's arguments must fit"}
+        },
+        "required": ["name", "description", "category", "tags", "input_schema"]
+    });
+    if scored {
+        schema["properties"]["score"] =
+            json!({"type": "number", "description": "Relevance, higher is better"});
+        schema["required"]
+            .as_array_mut()
+            .expect("required is a list")
+            .push(json!("score"));
+    }
+    schema
+}
+
+fn object_schema(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => unreachable!("output schemas are object literals"),
+    }
 }
 
 /// Runs a meta tool. `Err` only for faults of the service itself (storage down).
@@ -100,86 +140,178 @@ pub async fn run(
     name: &str,
     arguments: JsonObject,
 ) -> Result<CallToolResult, ApiError> {
-    let arguments = Value::Object(arguments);
+    // Models send `null` for optional fields they leave out (strict modes make them).
+    let arguments: JsonObject = arguments
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .collect();
     match name {
         FIND_TOOL => find_tool(registry, arguments).await,
         CALL_TOOL => call_tool(registry, arguments).await,
         LIST_TOOLS => list_tools(registry, arguments).await,
-        other => Ok(correctable(format!("no meta tool named '{other}'"))),
+        other => Ok(mistake(
+            "tool_not_found",
+            format!("no meta tool named '{other}'"),
+            None,
+        )),
     }
 }
 
-async fn find_tool(registry: &ToolRegistry, arguments: Value) -> Result<CallToolResult, ApiError> {
-    let search = match from_value::<FindToolRequest>(arguments).and_then(|r| r.into_search()) {
+/// A requested category as stored: categories match in any case. `Err` with the
+/// categories there are when none matches.
+async fn stored_category(
+    registry: &ToolRegistry,
+    requested: &str,
+) -> Result<Result<String, Vec<String>>, ApiError> {
+    let categories = registry.active_categories().await?;
+    Ok(categories
+        .iter()
+        .find(|c| c.to_lowercase() == requested.to_lowercase())
+        .cloned()
+        .ok_or(categories))
+}
+
+/// What an answer filtered by a category that matched nothing says.
+fn no_such_category(requested: &str, categories: &[String]) -> String {
+    format!(
+        "no active tool has the category '{requested}'; the categories are: {}",
+        categories.join(", ")
+    )
+}
+
+async fn find_tool(
+    registry: &ToolRegistry,
+    arguments: JsonObject,
+) -> Result<CallToolResult, ApiError> {
+    let mut search = match from_value::<FindToolRequest>(Value::Object(arguments))
+        .and_then(|r| r.into_search())
+    {
         Ok(search) => search,
         Err(err) => return model_mistake(err),
     };
-    let found = match registry.find(&search).await {
+    let mut found = match registry.find(&search).await {
         Ok(found) => found,
         Err(err) => return model_mistake(err),
     };
+    let mut note = None;
+    if found.tools.is_empty()
+        && let Some(requested) = search.category.clone()
+    {
+        match stored_category(registry, &requested).await? {
+            Ok(stored) if stored != requested => {
+                search.category = Some(stored);
+                found = match registry.find(&search).await {
+                    Ok(found) => found,
+                    Err(err) => return model_mistake(err),
+                };
+            }
+            Ok(_) => {}
+            Err(categories) => note = Some(no_such_category(&requested, &categories)),
+        }
+    }
     let mut tools = Vec::with_capacity(found.tools.len());
     for hit in &found.tools {
         let mut tool = summary(&decoded(&hit.tool)?);
         tool["score"] = json!(hit.score);
         tools.push(tool);
     }
-    Ok(CallToolResult::structured(json!({
+    let mut answer = json!({
         "tools": tools,
         "mode": found.mode,
         "took_ms": found.took_ms,
-    })))
+    });
+    if let Some(note) = note {
+        answer["note"] = json!(note);
+    }
+    Ok(CallToolResult::structured(answer))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallArguments {
-    name: String,
-    #[serde(default)]
+async fn call_tool(
+    registry: &ToolRegistry,
     arguments: JsonObject,
-}
-
-async fn call_tool(registry: &ToolRegistry, arguments: Value) -> Result<CallToolResult, ApiError> {
-    let call = match from_value::<CallArguments>(arguments) {
+) -> Result<CallToolResult, ApiError> {
+    // A model that spreads the tool's arguments beside `name` gets told where they go.
+    let flattened = arguments
+        .keys()
+        .any(|key| key != "name" && key != "arguments");
+    let call = match from_value::<CallToolRequest>(Value::Object(arguments)) {
         Ok(call) => call,
+        Err(ApiError::Validation { field, message }) if flattened => {
+            return Ok(mistake(
+                "invalid_arguments",
+                format!(
+                    "{message}: put the tool's arguments inside `arguments`, as in \
+                     {{\"name\": \"calculator\", \"arguments\": {{\"expression\": \"6*7\"}}}}"
+                ),
+                Some(&field),
+            ));
+        }
+        Err(err) => return model_mistake(err),
+    };
+    let tool_arguments = match call.arguments_object() {
+        Ok(arguments) => arguments,
         Err(err) => return model_mistake(err),
     };
     if is_meta_tool(&call.name) {
-        return Ok(correctable(format!(
-            "'{}' is a meta tool: call it directly, not through call_tool",
-            call.name
-        )));
+        return Ok(mistake(
+            "invalid_arguments",
+            format!(
+                "'{}' is a meta tool: call it directly, not through call_tool",
+                call.name
+            ),
+            Some("name"),
+        ));
     }
-    match registry
-        .call_tool(&call.name, Value::Object(call.arguments))
-        .await
-    {
+    match registry.call_tool(&call.name, tool_arguments).await {
         Ok(outcome) => Ok(call_result(outcome)),
-        Err(err @ ApiError::NotFound { .. }) => Ok(correctable(format!(
-            "{err}; use find_tool to look for a tool that fits the task"
-        ))),
+        Err(err @ ApiError::NotFound { .. }) => Ok(mistake(
+            err.code(),
+            format!("{err}; use find_tool to look for a tool that fits the task"),
+            Some("name"),
+        )),
         Err(err) => model_mistake(err),
     }
 }
 
-async fn list_tools(registry: &ToolRegistry, arguments: Value) -> Result<CallToolResult, ApiError> {
-    let (filter, page) =
-        match from_value::<ListToolsRequest>(arguments).and_then(|r| r.into_query()) {
-            Ok(query) => query,
-            Err(err) => return model_mistake(err),
-        };
-    let paged = registry.list_served(&filter, page).await?;
+async fn list_tools(
+    registry: &ToolRegistry,
+    arguments: JsonObject,
+) -> Result<CallToolResult, ApiError> {
+    let (mut filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
+        .and_then(|r| r.into_query())
+    {
+        Ok(query) => query,
+        Err(err) => return model_mistake(err),
+    };
+    let mut paged = registry.list_served(&filter, page).await?;
+    let mut note = None;
+    if paged.total == 0
+        && let Some(requested) = filter.category.clone()
+    {
+        match stored_category(registry, &requested).await? {
+            Ok(stored) if stored != requested => {
+                filter.category = Some(stored);
+                paged = registry.list_served(&filter, page).await?;
+            }
+            Ok(_) => {}
+            Err(categories) => note = Some(no_such_category(&requested, &categories)),
+        }
+    }
     let tools = paged
         .items
         .iter()
         .map(|tool| decoded(tool).map(|tool| summary(&tool)))
         .collect::<Result<Vec<Value>, ApiError>>()?;
-    Ok(CallToolResult::structured(json!({
+    let mut answer = json!({
         "tools": tools,
         "total": paged.total,
         "limit": page.limit,
         "offset": page.offset,
-    })))
+    });
+    if let Some(note) = note {
+        answer["note"] = json!(note);
+    }
+    Ok(CallToolResult::structured(answer))
 }
 
 /// The fields of a tool as served; it was encoded from a tool, so this fails only on a bug.
@@ -216,9 +348,14 @@ pub fn call_result(outcome: CallResult) -> CallToolResult {
             CallToolResult::structured(structured)
         }
         ExecutionStatus::Error | ExecutionStatus::Timeout => {
+            let code = if outcome.status == ExecutionStatus::Timeout {
+                "tool_timeout"
+            } else {
+                "tool_failed"
+            };
             CallToolResult::structured_error(json!({
-                "status": outcome.status.as_str(),
-                "error": outcome.error,
+                "code": code,
+                "message": outcome.error.unwrap_or_else(|| "the tool failed".into()),
                 "execution_id": outcome.execution_id,
             }))
         }
@@ -226,19 +363,22 @@ pub fn call_result(outcome: CallResult) -> CallToolResult {
 }
 
 /// Faults of the request the model can correct become `isError` results; faults of the
-/// service (storage down, internal errors) stay errors.
+/// service (storage down, internal errors) stay errors. Every such result has the shape
+/// `{code, message, field?, execution_id?}`.
 pub fn model_mistake(err: ApiError) -> Result<CallToolResult, ApiError> {
     match err {
-        ApiError::Validation { field, message } => Ok(CallToolResult::structured_error(json!({
-            "error": "invalid_arguments",
-            "field": field,
-            "message": message,
-        }))),
-        ApiError::NotFound { .. } => Ok(correctable(err.to_string())),
+        ApiError::Validation { field, message } => {
+            Ok(mistake("invalid_arguments", message, Some(&field)))
+        }
+        ApiError::NotFound { code, .. } => Ok(mistake(code, err.to_string(), None)),
         other => Err(other),
     }
 }
 
-fn correctable(message: String) -> CallToolResult {
-    CallToolResult::structured_error(json!({ "error": message }))
+fn mistake(code: &str, message: String, field: Option<&str>) -> CallToolResult {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(field) = field {
+        error["field"] = json!(field);
+    }
+    CallToolResult::structured_error(error)
 }

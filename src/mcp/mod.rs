@@ -5,10 +5,14 @@
 //! an `Mcp-Session-Id`). What `tools/list` shows is `MCP_TOOLS`; catalogue changes reach
 //! connected clients as `notifications/tools/list_changed` (see `changes`).
 
+pub mod authorization;
 pub mod changes;
 pub mod meta_tools;
+pub mod names;
+pub mod schemas;
 pub mod server;
 pub mod sessions;
+pub mod transport;
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,11 +21,15 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Settings, registry::ToolRegistry};
+use crate::{
+    config::{McpTools, Settings},
+    registry::ToolRegistry,
+};
 
 pub use changes::ChangeHub;
 pub use server::McpServer;
 pub use sessions::SessionLimit;
+pub use transport::McpEndpoint;
 
 pub type McpService = StreamableHttpService<McpServer, LocalSessionManager>;
 
@@ -40,7 +48,7 @@ pub fn service(
     sessions: Arc<LocalSessionManager>,
     settings: &Settings,
     shutdown: CancellationToken,
-) -> McpService {
+) -> McpEndpoint {
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(settings.max_body_bytes)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
@@ -58,14 +66,20 @@ pub fn service(
         config.with_allowed_origins(origins)
     };
     let mode = settings.mcp_tools;
-    StreamableHttpService::new(
-        move || Ok(McpServer::new(registry.clone(), hub.clone(), mode)),
-        sessions,
+    let names = (settings.mcp_portable_names && mode != McpTools::Meta)
+        .then(|| names::PortableNames::start(registry.clone(), &hub));
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(McpServer::new(registry.clone(), hub.clone(), mode)
+                .with_portable_names(names.clone()))
+        },
+        sessions.clone(),
         config,
-    )
+    );
+    McpEndpoint::new(service, sessions)
 }
 
-fn comma_list(value: &str) -> Vec<&str> {
+pub(crate) fn comma_list(value: &str) -> Vec<&str> {
     value
         .split(',')
         .map(str::trim)

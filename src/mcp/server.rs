@@ -9,7 +9,7 @@ use rmcp::{
     model::{
         CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
         JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-        SubscriptionFilter, Tool,
+        SubscriptionFilter, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -19,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{
     changes::{ChangeHub, SessionRegistration},
     meta_tools::{self, is_meta_tool},
+    names::{NameMap, PortableNames},
 };
 use crate::{
     config::McpTools,
@@ -47,6 +48,8 @@ pub struct McpServer {
     mode: McpTools,
     /// This session's place in the hub; dropped with the last clone when the session ends.
     registration: Arc<OnceLock<SessionRegistration>>,
+    /// Set with `MCP_PORTABLE_NAMES` (in `direct` and `both` mode).
+    names: Option<Arc<PortableNames>>,
 }
 
 impl McpServer {
@@ -56,6 +59,19 @@ impl McpServer {
             hub,
             mode,
             registration: Arc::default(),
+            names: None,
+        }
+    }
+
+    pub fn with_portable_names(mut self, names: Option<Arc<PortableNames>>) -> Self {
+        self.names = names;
+        self
+    }
+
+    async fn name_map(&self, wanted: &[&str]) -> Result<Option<Arc<NameMap>>, ErrorData> {
+        match &self.names {
+            Some(names) => names.map(wanted).await.map(Some).map_err(service_fault),
+            None => Ok(None),
         }
     }
 
@@ -98,18 +114,35 @@ fn service_fault(err: ApiError) -> ErrorData {
     }
 }
 
-/// A registered tool as MCP shows it. Output schemas are left out: results of tools whose
-/// answer is not an object are wrapped, and clients check results against declared schemas.
+/// A registered tool as MCP shows it, with its output schema when that describes an object
+/// (`structuredContent` is always one; clients check it against the schema) and the
+/// `title` and `annotations` kept in its metadata (imported tools keep their upstream's).
 fn as_mcp_tool(tool: &RegisteredTool) -> Tool {
     let schema = match &tool.input_schema {
         Value::Object(map) => map.clone(),
         _ => JsonObject::new(),
     };
-    Tool::new(
+    let mut shown = Tool::new(
         tool.name.clone(),
         tool.description.clone(),
         Arc::new(schema),
-    )
+    );
+    if let Some(Value::Object(output)) = &tool.output_schema
+        && output.get("type").and_then(Value::as_str) == Some("object")
+    {
+        shown = shown.with_raw_output_schema(Arc::new(output.clone()));
+    }
+    if let Some(title) = tool.metadata.get("title").and_then(Value::as_str) {
+        shown = shown.with_title(title);
+    }
+    if let Some(annotations) = tool
+        .metadata
+        .get("annotations")
+        .and_then(|a| serde_json::from_value::<ToolAnnotations>(a.clone()).ok())
+    {
+        shown = shown.with_annotations(annotations);
+    }
+    shown
 }
 
 /// Cursors are opaque to clients; inside they are the offset of the page's first tool.
@@ -164,13 +197,21 @@ impl ServerHandler for McpServer {
                 .await
                 .map_err(service_fault)?;
             let shown = paged.items.len() as u64;
+            let listed: Vec<&str> = paged.items.iter().map(|t| t.name.as_str()).collect();
+            let names = self.name_map(&listed).await?;
             tools.extend(
                 paged
                     .items
                     .iter()
                     // In `both`, a registered tool named like a meta tool stays hidden.
                     .filter(|tool| !(self.shows_meta() && is_meta_tool(&tool.name)))
-                    .map(as_mcp_tool),
+                    .map(|tool| {
+                        let mut shown = as_mcp_tool(tool);
+                        if let Some(names) = &names {
+                            shown.name = names.presented(&tool.name).to_owned().into();
+                        }
+                        shown
+                    }),
             );
             if u64::from(offset) + shown < paged.total {
                 next_cursor = Some(format!("offset:{}", u64::from(offset) + shown));
@@ -195,7 +236,10 @@ impl ServerHandler for McpServer {
                 .await
                 .map_err(service_fault)?
         } else if self.shows_registered() {
-            self.call_registered(name, arguments).await?
+            match self.name_map(&[name]).await? {
+                Some(names) => self.call_registered(names.real(name), arguments).await?,
+                None => self.call_registered(name, arguments).await?,
+            }
         } else {
             return Err(ErrorData::invalid_params(
                 format!(
@@ -208,9 +252,13 @@ impl ServerHandler for McpServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let _ = self
-            .registration
-            .set(self.hub.add_session(context.peer.clone()));
+        // In `meta` mode `tools/list` never changes (find_tool always searches the current
+        // catalogue), so a catalogue change is no reason to make clients refetch it.
+        if self.shows_registered() {
+            let _ = self
+                .registration
+                .set(self.hub.add_session(context.peer.clone()));
+        }
     }
 
     fn accepted_subscription_filter(
@@ -221,7 +269,7 @@ impl ServerHandler for McpServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        if context.accepted().tools_list_changed != Some(true) {
+        if context.accepted().tools_list_changed != Some(true) || !self.shows_registered() {
             context.cancelled().await;
             return Ok(());
         }

@@ -279,18 +279,34 @@ fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool)
         category: Some(category.to_owned()),
         tags: vec![request.prefix.clone(), "mcp".to_owned()],
         input_schema: Value::Object((*tool.input_schema).clone()),
-        output_schema: None,
+        output_schema: tool
+            .output_schema
+            .as_ref()
+            .map(|schema| Value::Object((**schema).clone())),
         version: None,
         implementation: Implementation::Mcp {
             url: request.url.clone(),
             tool: tool.name.to_string(),
             timeout_ms: None,
         },
-        // Metadata is shown to agents: the address without its credentials.
-        metadata: Some(json!({ "imported_from": redact_url(&request.url) })),
+        metadata: Some(imported_metadata(request, tool)),
         is_active: true,
         upsert: false,
     }
+}
+
+/// Where the tool came from, and the upstream's title and annotations, which MCP's
+/// `tools/list` publishes again.
+fn imported_metadata(request: &ImportRequest, tool: &rmcp::model::Tool) -> Value {
+    // Metadata is shown to agents: the address without its credentials.
+    let mut metadata = json!({ "imported_from": redact_url(&request.url) });
+    if let Some(title) = &tool.title {
+        metadata["title"] = json!(title);
+    }
+    if let Some(annotations) = &tool.annotations {
+        metadata["annotations"] = json!(annotations);
+    }
+    metadata
 }
 
 fn same(existing: &Tool, wanted: &NewTool) -> bool {
@@ -300,6 +316,8 @@ fn same(existing: &Tool, wanted: &NewTool) -> bool {
         && Some(&existing.category) == wanted.category.as_ref()
         && existing.tags == wanted.tags
         && existing.input_schema == wanted.input_schema
+        && existing.output_schema == wanted.output_schema
+        && Some(&existing.metadata) == wanted.metadata.as_ref()
 }
 
 fn patch(wanted: NewTool) -> ToolPatch {

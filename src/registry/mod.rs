@@ -5,6 +5,7 @@ pub mod batch;
 pub mod import;
 pub mod indexer;
 pub mod model;
+pub mod portability;
 pub mod recorder;
 pub mod search;
 pub mod secrets;
@@ -526,6 +527,36 @@ impl ToolRegistry {
 
     pub async fn list(&self, filter: &ToolFilter, page: Page) -> Result<Paged<Tool>, ApiError> {
         Ok(self.store.list(filter, page).await?)
+    }
+
+    /// The categories of active tools, sorted. It reads the whole catalogue, so it serves
+    /// answers that found nothing (to name the categories there are), not every request.
+    pub async fn active_categories(&self) -> Result<Vec<String>, ApiError> {
+        const PAGE: u32 = 500;
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let mut categories = std::collections::BTreeSet::new();
+        let mut offset = 0;
+        loop {
+            let paged = self
+                .store
+                .list(
+                    &filter,
+                    Page {
+                        limit: PAGE,
+                        offset,
+                    },
+                )
+                .await?;
+            let count = paged.items.len() as u32;
+            categories.extend(paged.items.into_iter().map(|tool| tool.category));
+            offset += count;
+            if count < PAGE || u64::from(offset) >= paged.total {
+                return Ok(categories.into_iter().collect());
+            }
+        }
     }
 
     /// `list` as the read routes serve it: tools encoded once and shared between responses.

@@ -315,6 +315,21 @@ mod tests {
         }
     }
 
+    /// Model APIs take every built-in as a function declaration: object roots, no root
+    /// combinators, no boolean subschemas, single types, portable names.
+    #[test]
+    fn schemas_are_portable() {
+        for tool in builtin_tools(BuiltinLimits::default()) {
+            let name = tool.name();
+            let warnings = crate::registry::portability::warnings(name, &tool.input_schema());
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            if let Some(output) = tool.output_schema() {
+                let warnings = crate::registry::portability::warnings(name, &output);
+                assert!(warnings.is_empty(), "{name} output: {warnings:?}");
+            }
+        }
+    }
+
     #[test]
     fn metadata_is_filled_in() {
         for tool in builtin_tools(BuiltinLimits::default()) {

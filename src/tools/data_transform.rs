@@ -646,7 +646,7 @@ impl BuiltinTool for FlattenJson {
             "description": "A nested JSON document to flatten.",
             "properties": {
                 "data": {
-                    "type": ["object", "array"],
+                    "anyOf": [{"type": "object"}, {"type": "array"}],
                     "description": "The JSON object or array to flatten."
                 },
                 "separator": {
@@ -743,7 +743,7 @@ impl BuiltinTool for UnflattenJson {
             "type": "object",
             "properties": {
                 "result": {
-                    "type": ["object", "array"],
+                    "anyOf": [{"type": "object"}, {"type": "array"}],
                     "description": "The nested JSON document."
                 }
             },

@@ -144,13 +144,15 @@ async fn list_routes_filter_and_page(backend: Backend) {
         .collect();
     assert_eq!(names, vec![json!("t1"), json!("t2")]);
 
-    let (_, page) = app
+    // Agents never see switched-off tools: only /admin lists them.
+    let (status, body) = app
         .post(
             "/mcp/list_tools",
             &json!({"category": "beta", "active_only": false}),
         )
         .await;
-    assert_eq!(page["total"], 3);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "active_only");
     let (_, page) = app
         .post("/mcp/list_tools", &json!({"tags": ["tag1"]}))
         .await;

@@ -323,3 +323,594 @@ async fn unknown_hosts_are_refused_and_mcp_keys_apply() {
     assert_eq!(accepted.status(), 200);
     assert!(accepted.headers().contains_key("mcp-session-id"));
 }
+
+const INITIALIZE: &str = r#"{"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+    "protocolVersion": "2025-11-25", "capabilities": {},
+    "clientInfo": {"name": "raw", "version": "1"}}}"#;
+
+/// A raw POST to `/mcp` with the headers MCP clients send.
+fn raw_post(app: &TestApp, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+/// Asserts a JSON-RPC error object with this id and returns its message.
+async fn jsonrpc_error(response: reqwest::Response, id: Value) -> String {
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{response:?}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["id"], id, "{body}");
+    assert!(body["error"]["code"].is_i64(), "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn refusals_on_mcp_are_jsonrpc_errors_and_rest_keeps_its_body() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.mcp_api_keys = Some(Secret::new("agent-key"));
+    settings.max_body_bytes = 4096;
+    settings.rate_limit_per_minute = Some(6);
+    let app = TestApp::spawn(settings).await;
+
+    let unauthorized = raw_post(&app, INITIALIZE).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert!(
+        unauthorized.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let message = jsonrpc_error(unauthorized, json!(7)).await;
+    assert!(message.contains("credentials"), "{message}");
+
+    let wrong_key = raw_post(&app, INITIALIZE)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_key.status(), 401);
+    assert!(
+        jsonrpc_error(wrong_key, json!(7))
+            .await
+            .contains("not valid")
+    );
+
+    let too_large = raw_post(
+        &app,
+        format!(r#"{{"id": 1, "pad": "{}"}}"#, "x".repeat(5000)),
+    )
+    .bearer_auth("agent-key")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(too_large.status(), 413);
+    assert!(
+        jsonrpc_error(too_large, Value::Null)
+            .await
+            .contains("MAX_BODY_BYTES")
+    );
+
+    let wrong_type = app
+        .client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "text/plain")
+        .body(INITIALIZE)
+        .bearer_auth("agent-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    jsonrpc_error(wrong_type, json!(7)).await;
+
+    // The REST routes beside /mcp keep the service's error body.
+    let (status, body) = app.post("/mcp/list_tools", &json!({})).await;
+    assert_eq!(status, 401);
+    assert_error(&body, "unauthorized");
+
+    let mut limited = None;
+    for _ in 0..10 {
+        let response = raw_post(&app, r#"{"jsonrpc": "2.0", "id": "r", "method": "ping"}"#)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("the budget of 6 requests a minute runs out");
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(
+        jsonrpc_error(limited, json!("r"))
+            .await
+            .contains("too many requests")
+    );
+}
+
+#[tokio::test]
+async fn delete_ends_a_session_with_204_and_transport_errors_are_jsonrpc() {
+    let (_db, app) = app_with(McpTools::Meta, false).await;
+    let opened = raw_post(&app, INITIALIZE).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let delete = |id: Option<&str>| {
+        let mut request = app.client.delete(app.url("/mcp"));
+        if let Some(id) = id {
+            request = request.header("mcp-session-id", id);
+        }
+        request.send()
+    };
+    let ended = delete(Some(&session)).await.unwrap();
+    assert_eq!(ended.status(), 204);
+    assert!(ended.bytes().await.unwrap().is_empty());
+
+    let again = delete(Some(&session)).await.unwrap();
+    assert_eq!(again.status(), 404);
+    assert!(
+        jsonrpc_error(again, Value::Null)
+            .await
+            .contains("Session not found")
+    );
+    let unknown = delete(Some("no-such-session")).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let without_id = delete(None).await.unwrap();
+    assert_eq!(without_id.status(), 400);
+    assert!(
+        jsonrpc_error(without_id, Value::Null)
+            .await
+            .contains("Session ID is required")
+    );
+
+    let ping = r#"{"jsonrpc": "2.0", "id": 3, "method": "ping"}"#;
+    let stale = raw_post(&app, ping)
+        .header("mcp-session-id", session.as_str())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404);
+    assert!(
+        jsonrpc_error(stale, json!(3))
+            .await
+            .contains("Session not found")
+    );
+}
+
+fn property_names(schema: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_tool_schemas_declare_what_they_accept_and_agents_never_see_inactive_tools() {
+    let (_db, app) = app_with(McpTools::Meta, false).await;
+    let on = app.register(&tool_definition("kept.on")).await;
+    let off = app.register(&tool_definition("switched.off")).await;
+    let (status, _) = app
+        .post(
+            &format!("/admin/tools/{}/deactivate", off["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let client = stateless_client(&app).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let schema_of = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .input_schema
+            .clone()
+    };
+    let find = schema_of("find_tool");
+    assert_eq!(
+        property_names(&find),
+        [
+            "category",
+            "limit",
+            "mode",
+            "query",
+            "threshold",
+            "vector_weight"
+        ]
+    );
+    assert_eq!(find["required"], json!(["query"]));
+    assert_eq!(find["properties"]["threshold"]["type"], "number");
+    assert_eq!(find["properties"]["limit"]["type"], "integer");
+    assert_eq!(find["properties"]["limit"]["maximum"], 100);
+    assert_eq!(
+        find["properties"]["mode"]["enum"],
+        json!(["semantic", "text", "hybrid"])
+    );
+    assert_eq!(find["additionalProperties"], false);
+    assert_eq!(
+        property_names(&schema_of("list_tools")),
+        ["category", "limit", "offset", "tags"]
+    );
+    let call_schema = schema_of("call_tool");
+    assert_eq!(property_names(&call_schema), ["arguments", "name"]);
+    assert_eq!(call_schema["properties"]["arguments"]["type"], "object");
+    for tool in &tools {
+        let text = serde_json::to_string(&tool.input_schema).unwrap();
+        assert!(
+            !text.contains("$ref") && !text.contains("\"null\""),
+            "{text}"
+        );
+    }
+
+    // A declared field is accepted; an undeclared one is a mistake naming the field.
+    let tuned = client
+        .call_tool(call(
+            "find_tool",
+            json!({"query": "kept", "threshold": 0.0, "vector_weight": 0.5}),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(tuned.is_error, Some(true), "{tuned:?}");
+    let listed = client
+        .call_tool(call("list_tools", json!({})))
+        .await
+        .unwrap();
+    let listed = listed.structured_content.unwrap();
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["tools"][0]["name"], on["name"]);
+    let sneaky = client
+        .call_tool(call("list_tools", json!({"active_only": false})))
+        .await
+        .unwrap();
+    assert_eq!(sneaky.is_error, Some(true));
+    assert_eq!(sneaky.structured_content.unwrap()["field"], "active_only");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_tools_forgive_what_models_send_and_errors_have_one_shape() {
+    let (_db, app) = app_with(McpTools::Meta, true).await;
+    let client = stateless_client(&app).await;
+    let structured = |result: rmcp::model::CallToolResult| result.structured_content.unwrap();
+
+    // `null` is absent, an empty category no filter, and categories match in any case.
+    let found = client
+        .call_tool(call(
+            "find_tool",
+            json!({"query": "evaluate an arithmetic expression", "limit": null,
+                   "category": null, "mode": "text", "threshold": null}),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(found.is_error, Some(true), "{found:?}");
+    for category in ["", "MATH", "Math"] {
+        let found = client
+            .call_tool(call(
+                "find_tool",
+                json!({"query": "evaluate an arithmetic expression", "mode": "text",
+                       "category": category}),
+            ))
+            .await
+            .unwrap();
+        let found = structured(found);
+        assert_eq!(
+            found["tools"][0]["name"], "calculator",
+            "{category}: {found}"
+        );
+    }
+    let listed = structured(
+        client
+            .call_tool(call(
+                "list_tools",
+                json!({"category": "TEXT", "tags": null}),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert!(listed["total"].as_u64().unwrap() > 0, "{listed}");
+    let nothing = structured(
+        client
+            .call_tool(call("list_tools", json!({"category": "weather"})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(nothing["total"], 0);
+    let note = nothing["note"].as_str().unwrap();
+    assert!(note.contains("data, math, text"), "{note}");
+    let nothing = structured(
+        client
+            .call_tool(call(
+                "find_tool",
+                json!({"query": "x", "category": "weather"}),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        nothing["note"].as_str().unwrap().contains("math"),
+        "{nothing}"
+    );
+
+    // Arguments as a string of JSON are parsed; spread-out arguments get a hint.
+    let result = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "calculator", "arguments": "{\"expression\": \"6*7\"}"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(structured(result)["result"], 42);
+    let flattened = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "calculator", "expression": "6*7"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(flattened.is_error, Some(true));
+    let flattened = structured(flattened);
+    assert_eq!(flattened["code"], "invalid_arguments");
+    assert!(
+        flattened["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside `arguments`"),
+        "{flattened}"
+    );
+
+    // Every mistake is {code, message, field?, execution_id?}.
+    let unknown = structured(
+        client
+            .call_tool(call("call_tool", json!({"name": "no_such_tool"})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(unknown["code"], "tool_not_found", "{unknown}");
+    assert_eq!(unknown["field"], "name");
+    let failed = client
+        .call_tool(call(
+            "call_tool",
+            json!({"name": "calculator", "arguments": {"expression": "1/0"}}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(failed.is_error, Some(true));
+    let failed = structured(failed);
+    assert_eq!(failed["code"], "tool_failed", "{failed}");
+    assert!(failed["message"].is_string() && failed["execution_id"].is_string());
+    let bad = structured(
+        client
+            .call_tool(call("find_tool", json!({"query": "x", "limit": 0})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (bad["code"].as_str(), bad["field"].as_str()),
+        (Some("invalid_arguments"), Some("limit")),
+        "{bad}"
+    );
+    for answer in [&unknown, &failed, &bad, &flattened] {
+        for key in answer.as_object().unwrap().keys() {
+            assert!(
+                ["code", "message", "field", "execution_id"].contains(&key.as_str()),
+                "{answer}"
+            );
+        }
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_are_published_portably_with_output_schemas_and_hints() {
+    use tool_registry::registry::portability::warnings;
+
+    let (_db, app) = app_with(McpTools::Both, true).await;
+    let client = stateless_client(&app).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for tool in &tools {
+        let schema = Value::Object(tool.input_schema.as_ref().clone());
+        assert_eq!(
+            warnings(&tool.name, &schema),
+            Vec::<String>::new(),
+            "{}",
+            tool.name
+        );
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has no output schema",
+            tool.name
+        );
+    }
+    for name in ["find_tool", "list_tools"] {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        assert!(tool.title.is_some());
+        assert_eq!(
+            tool.annotations.as_ref().unwrap().read_only_hint,
+            Some(true)
+        );
+        for (key, property) in tool.input_schema["properties"].as_object().unwrap() {
+            assert!(property["description"].is_string(), "{name}.{key}");
+        }
+    }
+    // rmcp's client checks structured content against the published output schema.
+    let calculator = tools.iter().find(|t| t.name == "calculator").unwrap();
+    assert_eq!(
+        calculator.output_schema.as_ref().unwrap()["required"],
+        json!(["result"])
+    );
+    let result = client
+        .call_tool(call("calculator", json!({"expression": "2^10"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], 1024);
+    let found = client
+        .call_tool(call("find_tool", json!({"query": "reverse a string"})))
+        .await
+        .unwrap();
+    assert!(found.structured_content.unwrap()["tools"].is_array());
+    client.cancel().await.unwrap();
+
+    // Registration warns about what model APIs refuse, and /admin keeps saying it.
+    let mut definition = tool_definition("github.create_issue");
+    definition["input_schema"] = json!({"type": "object",
+        "properties": {"title": {"type": ["string", "null"]}},
+        "anyOf": [{"required": ["title"]}]});
+    let registered = app.register(&definition).await;
+    let warned = registered["warnings"].as_array().expect("warnings");
+    assert_eq!(warned.len(), 3, "{registered}");
+    let (_, shown) = app
+        .get(&format!(
+            "/admin/tools/{}",
+            registered["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(shown["warnings"], registered["warnings"]);
+    let plain = app.register(&tool_definition("plain_tool")).await;
+    assert!(plain.get("warnings").is_none(), "{plain}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_mode_does_not_announce_catalogue_changes() {
+    let (_db, app) = app_with(McpTools::Meta, false).await;
+    let (session, heard) = session_client(&app).await;
+    app.register(&tool_definition("fresh.tool")).await;
+    // The change feed folds changes for 50 ms; twice that is enough to see a notification.
+    let notified = tokio::time::timeout(Duration::from_millis(500), heard.notified()).await;
+    assert!(
+        notified.is_err(),
+        "tools/list did not change, yet clients were told"
+    );
+    // The catalogue change is visible to find_tool and list_tools at once.
+    let listed = session
+        .call_tool(call("list_tools", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(listed.structured_content.unwrap()["total"], 1);
+    session.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_points_clients_at_the_authorization_server() {
+    // Without an authorization server: no metadata, and the 401 says a static key is wanted.
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.mcp_api_keys = Some(Secret::new("agent-key"));
+    let app = TestApp::spawn(settings.clone()).await;
+    let (status, _) = app.get("/.well-known/oauth-protected-resource/mcp").await;
+    assert_eq!(status, 404);
+    let refused = raw_post(&app, INITIALIZE).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        !refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("resource_metadata")
+    );
+    let message = jsonrpc_error(refused, json!(7)).await;
+    assert!(message.contains("static API key"), "{message}");
+    app.stop().await;
+
+    settings.mcp_authorization_servers = "https://auth.example, https://backup.example".into();
+    settings.jwt_secret = Some(Secret::new("test-secret-of-enough-length-0123456789"));
+    let app = TestApp::spawn(settings).await;
+    let refused = raw_post(&app, INITIALIZE).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let port = app.url("").rsplit(':').next().unwrap().to_owned();
+    let expected = format!(
+        "resource_metadata=\"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp\""
+    );
+    assert!(challenge.contains(&expected), "{challenge}");
+    let message = jsonrpc_error(refused, json!(7)).await;
+    assert!(!message.contains("static API key"), "{message}");
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let (status, metadata) = app.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(metadata["resource"], format!("http://127.0.0.1:{port}/mcp"));
+        assert_eq!(
+            metadata["authorization_servers"],
+            json!(["https://auth.example", "https://backup.example"])
+        );
+        assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portable_names_are_shown_and_called_back() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.mcp_tools = McpTools::Direct;
+    settings.register_builtins = false;
+    settings.mcp_portable_names = true;
+    let app = TestApp::spawn(settings).await;
+    for name in ["github.create_issue", "x.y", "x_y"] {
+        app.register(&tool_definition(name)).await;
+    }
+    let client = stateless_client(&app).await;
+    let shown: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(
+        shown.contains(&"github_create_issue".to_owned()),
+        "{shown:?}"
+    );
+    assert!(shown.contains(&"x_y".to_owned()), "{shown:?}");
+    let other = shown
+        .iter()
+        .find(|n| n.starts_with("x_y_"))
+        .expect("x.y gets a name of its own");
+    for name in &shown {
+        assert!(tool_registry::registry::portability::is_portable_name(name));
+    }
+    let result = client
+        .call_tool(call("github_create_issue", json!({"text": "abc"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], "ABC");
+    let result = client
+        .call_tool(call(other, json!({"text": "dot"})))
+        .await
+        .unwrap();
+    assert_ne!(result.is_error, Some(true));
+    // The execution is recorded under the real name.
+    let (_, executions) = app.get("/admin/executions?tool=x.y").await;
+    assert_eq!(executions["total"], 1, "{executions}");
+    // A tool registered later is shown portably at once (to a client without a cached list).
+    app.register(&tool_definition("late.comer")).await;
+    client.cancel().await.unwrap();
+    let client = stateless_client(&app).await;
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"late_comer".to_owned()), "{names:?}");
+    client.cancel().await.unwrap();
+}

@@ -12,6 +12,7 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
         PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+        ToolAnnotations,
     },
     service::RequestContext,
     transport::{
@@ -137,7 +138,9 @@ fn sorted(value: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_tools_are_proxied_and_reimports_follow_the_upstream() {
     let (addr, upstream) = start_upstream(vec![
-        upstream_tool("add", "Add two numbers"),
+        upstream_tool("add", "Add two numbers")
+            .with_title("Addition")
+            .with_annotations(ToolAnnotations::new().read_only(true).open_world(false)),
         upstream_tool("fail", "Always fails"),
         upstream_tool("slow", "Takes its time"),
     ])
@@ -191,6 +194,13 @@ async fn imported_tools_are_proxied_and_reimports_follow_the_upstream() {
         )
         .await
         .unwrap();
+    // The upstream's title and annotations are published again.
+    let listed = client.list_all_tools().await.unwrap();
+    let add = listed.iter().find(|t| t.name == "up.add").unwrap();
+    assert_eq!(add.title.as_deref(), Some("Addition"));
+    let annotations = add.annotations.as_ref().expect("annotations kept");
+    assert_eq!(annotations.read_only_hint, Some(true));
+    assert_eq!(annotations.open_world_hint, Some(false));
     let Value::Object(arguments) = json!({"a": 1, "b": 1}) else {
         unreachable!()
     };

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import sys
@@ -357,10 +358,23 @@ async def negotiate(session: Any, mode: str) -> str:
     return str(session.protocol_version)
 
 
+class SdkWarnings(logging.Handler):
+    """Collects what the SDK logs at WARNING and above (e.g. "Session termination failed")."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.name}: {record.getMessage()}")
+
+
 async def run(url: str, mode: str, timeout: float) -> int:
     say(f"MCP client check: mcp {SDK_VERSION} ({CONNECT_NAME}), mode={mode if HAS_DISCOVER else 'legacy'}")
     say(f"endpoint: {url}")
     checker: Checker | None = None
+    sdk_warnings = SdkWarnings()
+    logging.getLogger().addHandler(sdk_warnings)
     try:
         async with _CONNECT(url) as streams:
             read_stream, write_stream = streams[0], streams[1]
@@ -397,6 +411,13 @@ async def run(url: str, mode: str, timeout: float) -> int:
         checker.failed.append((f"connection (during: {checker.current})", why))
     if checker is None:  # pragma: no cover
         return 1
+    # Closing a session-era connection sends DELETE /mcp; the SDK warns unless it gets 200/204.
+    title = "the connection closes without SDK warnings (DELETE /mcp answers 204)"
+    say(f"\n[{len(checker.passed) + len(checker.failed) + 1}] {title}")
+    if sdk_warnings.messages:
+        checker.failed.append((title, "; ".join(sdk_warnings.messages)))
+    else:
+        checker.passed.append(title)
     return finish(checker)
 
 

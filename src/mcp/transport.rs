@@ -1,0 +1,223 @@
+//! The HTTP edges of `/mcp` that MCP clients read differently from REST clients.
+//!
+//! SDKs show the `message` of a JSON-RPC error and nothing of other bodies, so every error
+//! answer on `/mcp` (refused credentials, rate limits, oversized bodies, rmcp's plain-text
+//! transport errors) becomes a JSON-RPC error object carrying the request's id, with the
+//! status and headers (`WWW-Authenticate`, `Retry-After`) kept. `DELETE /mcp` answers 204
+//! (the Python SDK warns on rmcp's 202) and 404 for a session that does not exist.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use rmcp::transport::streamable_http_server::session::{
+    SessionId, SessionManager, local::LocalSessionManager,
+};
+use serde_json::{Value, json};
+
+use super::{McpService, authorization};
+use crate::config::Settings;
+
+/// The path this module's adapters apply to.
+pub const MCP_PATH: &str = "/mcp";
+
+/// The error code MCP SDKs use for a transport-level fault of the request.
+pub const TRANSPORT_ERROR: i64 = -32000;
+/// The error code MCP SDKs use for an unknown or ended session.
+pub const SESSION_NOT_FOUND: i64 = -32001;
+
+/// Error bodies are short; anything longer is cut at this many bytes before reading.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// rmcp's service with the session-aware `DELETE` answers described above.
+#[derive(Clone)]
+pub struct McpEndpoint {
+    inner: McpService,
+    sessions: Arc<LocalSessionManager>,
+}
+
+impl McpEndpoint {
+    pub fn new(inner: McpService, sessions: Arc<LocalSessionManager>) -> Self {
+        Self { inner, sessions }
+    }
+}
+
+impl tower::Service<Request> for McpEndpoint {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let mut inner = self.inner.clone();
+        let sessions = self.sessions.clone();
+        Box::pin(async move {
+            let deleting = request.method() == Method::DELETE;
+            if deleting && let Some(id) = session_id(&request) {
+                let known = sessions.has_session(&id).await.unwrap_or(false);
+                if !known {
+                    return Ok(
+                        (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+                    );
+                }
+            }
+            let response = tower::Service::call(&mut inner, request)
+                .await?
+                .map(Body::new);
+            if deleting && response.status() == StatusCode::ACCEPTED {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn session_id(request: &Request) -> Option<SessionId> {
+    request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|id| SessionId::from(id.to_owned()))
+}
+
+/// Middleware over the whole router: error answers on `/mcp` as JSON-RPC error objects.
+/// The POST body is read first (up to `max_body_bytes`) to learn the request's id.
+pub async fn jsonrpc_errors(
+    State(settings): State<Arc<Settings>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != MCP_PATH {
+        return next.run(request).await;
+    }
+    let max_body_bytes = settings.max_body_bytes;
+    let (challenge, static_keys) = authorization::challenge(&settings, request.headers());
+    let (request, id) = if request.method() == Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Value::Null,
+                    "the request body is larger than the server accepts (MAX_BODY_BYTES)",
+                    Some("payload_too_large"),
+                );
+            }
+        };
+        let id = request_id(&bytes);
+        (Request::from_parts(parts, Body::from(bytes)), id)
+    } else {
+        (request, Value::Null)
+    };
+    let mut response = next.run(request).await;
+    if response.status().is_success() || response.status().is_redirection() {
+        return response;
+    }
+    let unauthorized = response.status() == StatusCode::UNAUTHORIZED;
+    if unauthorized {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    as_jsonrpc_error(response, id, unauthorized && static_keys).await
+}
+
+/// The `id` of a single JSON-RPC request; `null` for notifications, batches and garbage.
+fn request_id(body: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(message)) => match message.get("id") {
+            Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+async fn as_jsonrpc_error(response: Response, id: Value, static_key_hint: bool) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let parsed = serde_json::from_slice::<Value>(&bytes).ok();
+    if parsed
+        .as_ref()
+        .is_some_and(|body| body.get("jsonrpc").is_some())
+    {
+        // Already JSON-RPC (rmcp's own protocol errors).
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    // The REST error body `{"error": {"code", "message"}}`, or rmcp's plain text.
+    let rest_error = parsed.as_ref().and_then(|body| body.get("error"));
+    let message = rest_error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| text_message(&bytes, parts.status));
+    let message = if static_key_hint {
+        format!("{message}; {}", authorization::STATIC_KEY_HINT)
+    } else {
+        message
+    };
+    let code = rest_error
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let body = error_body(parts.status, id, &message, code.as_deref());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn text_message(bytes: &Bytes, status: StatusCode) -> String {
+    let text = String::from_utf8_lossy(bytes).trim().to_owned();
+    if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    }
+}
+
+fn error_body(status: StatusCode, id: Value, message: &str, code: Option<&str>) -> Vec<u8> {
+    let rpc_code = if status == StatusCode::NOT_FOUND {
+        SESSION_NOT_FOUND
+    } else {
+        TRANSPORT_ERROR
+    };
+    let mut data = json!({ "status": status.as_u16() });
+    if let Some(code) = code {
+        data["code"] = json!(code);
+    }
+    serde_json::to_vec(&json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": rpc_code, "message": message, "data": data },
+    }))
+    .expect("a JSON value serialises")
+}
+
+fn error_response(status: StatusCode, id: Value, message: &str, code: Option<&str>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_body(status, id, message, code),
+    )
+        .into_response()
+}
