@@ -257,6 +257,9 @@ async fn mcp_sessions_are_capped_bounded_and_freed_when_closed() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
     settings.mcp_max_sessions = 5;
+    // In `both` mode every session is also told of catalogue changes (in `meta` mode none
+    // is), so freeing its place among the subscribers is checked too.
+    settings.mcp_tools = tool_registry::config::McpTools::Both;
     let app = TestApp::spawn(settings).await;
 
     let mut sessions = Vec::new();
