@@ -96,7 +96,10 @@ async fn create_tool(
         Registered::Created(_) => StatusCode::CREATED,
         Registered::Updated(_) => StatusCode::OK,
     };
-    Ok((status, Json(ToolWithWarnings::new(registered.into_tool().redacted()))))
+    Ok((
+        status,
+        Json(ToolWithWarnings::new(registered.into_tool().redacted())),
+    ))
 }
 
 /// A tool with what keeps its definition from working with every common model API
@@ -471,7 +474,9 @@ async fn get_tool(
     State(state): State<AppState>,
     ToolId(id): ToolId,
 ) -> Result<Json<ToolWithWarnings>, ApiError> {
-    Ok(Json(ToolWithWarnings::new(state.registry.get(id).await?.redacted())))
+    Ok(Json(ToolWithWarnings::new(
+        state.registry.get(id).await?.redacted(),
+    )))
 }
 
 #[utoipa::path(put, path = "/admin/tools/{id}", tag = "admin", request_body = ToolPatch,
