@@ -23,6 +23,15 @@ const TAG_WEIGHT: f32 = 1.0;
 const DESCRIPTION_WEIGHT: f32 = 1.0;
 const PARAMETER_NAME_WEIGHT: f32 = 0.5;
 const PARAMETER_DESCRIPTION_WEIGHT: f32 = 0.5;
+/// Weight of an ordered pair of neighbouring name words (`csv_to_json` gives `csv>json`):
+/// what tells `csv_to_json` from `json_to_csv`, whose words are the same.
+const NAME_PAIR_WEIGHT: f32 = 3.0;
+
+/// Joins the two words of an ordered pair; never part of a word, so a pair only meets a pair.
+const PAIR_JOINER: char = '>';
+/// A query word pairs with each of the next this many words: "parse CSV text into JSON"
+/// gives `csv>json` (CSV is three words before JSON once stopwords are gone).
+const QUERY_PAIR_REACH: usize = 3;
 
 static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
@@ -45,10 +54,34 @@ pub fn terms(text: &str) -> Vec<String> {
     terms
 }
 
-/// The weighted terms a tool is found by: its name, tags, description and the names and
-/// descriptions of its input parameters.
+/// The words of a text in order, as `terms` makes them but without the unsplit camelCase
+/// runs: what ordered pairs are made of.
+fn words(text: &str) -> Vec<String> {
+    alphanumeric_runs(text)
+        .flat_map(camel_case_parts)
+        .map(str::to_lowercase)
+        .filter(|word| !STOPWORDS.contains(&word.as_str()))
+        .map(|word| STEMMER.stem(&word).into_owned())
+        .collect()
+}
+
+/// Each word paired, in order, with each of the next `reach` words.
+fn ordered_pairs(words: &[String], reach: usize) -> impl Iterator<Item = String> + '_ {
+    words.iter().enumerate().flat_map(move |(i, first)| {
+        words[i + 1..]
+            .iter()
+            .take(reach)
+            .map(move |second| format!("{first}{PAIR_JOINER}{second}"))
+    })
+}
+
+/// The weighted terms a tool is found by: its name (its words, and each pair of
+/// neighbouring words in order), tags, description and the names and descriptions of its
+/// input parameters.
 pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
-    let mut weighted = Vec::new();
+    let mut weighted: Vec<(String, f32)> = ordered_pairs(&words(&tool.name), 1)
+        .map(|pair| (pair, NAME_PAIR_WEIGHT))
+        .collect();
     let mut add = |text: &str, weight: f32| {
         weighted.extend(terms(text).into_iter().map(|term| (term, weight)));
     };
@@ -72,13 +105,23 @@ pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
     weighted
 }
 
-/// The distinct terms of a query, in order, at most `MAX_QUERY_TERMS`.
+/// The distinct terms of a query, in order, at most `MAX_QUERY_TERMS`, then its distinct
+/// ordered word pairs (each word with the next `QUERY_PAIR_REACH`), at most as many again.
 pub fn query_terms(query: &str) -> Vec<String> {
     let mut distinct: Vec<String> = Vec::new();
     for term in terms(query) {
         if !distinct.contains(&term) {
             distinct.push(term);
             if distinct.len() == MAX_QUERY_TERMS {
+                break;
+            }
+        }
+    }
+    let singles = distinct.len();
+    for pair in ordered_pairs(&words(query), QUERY_PAIR_REACH) {
+        if !distinct[singles..].contains(&pair) {
+            distinct.push(pair);
+            if distinct.len() == singles + MAX_QUERY_TERMS {
                 break;
             }
         }
@@ -178,14 +221,44 @@ mod tests {
 
     #[test]
     fn query_terms_drop_stopwords_and_repeats() {
-        assert_eq!(
-            query_terms("How do I create an issue on GitHub? Create it!"),
-            vec!["do", "creat", "issu", "github", "git", "hub"]
+        let terms = query_terms("How do I create an issue on GitHub? Create it!");
+        assert_eq!(terms[..6], ["do", "creat", "issu", "github", "git", "hub"]);
+        assert!(
+            terms[6..].iter().all(|t| t.contains(PAIR_JOINER)),
+            "{terms:?}"
         );
+        let mut pairs = terms[6..].to_vec();
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), terms.len() - 6, "pairs are distinct");
         assert_eq!(
             query_terms("'; DROP TABLE tools; --"),
-            vec!["drop", "tabl", "tool"]
+            vec![
+                "drop",
+                "tabl",
+                "tool",
+                "drop>tabl",
+                "drop>tool",
+                "tabl>tool"
+            ]
         );
         assert!(query_terms("the of and").is_empty());
+    }
+
+    #[test]
+    fn names_give_ordered_pairs_and_queries_reach_further() {
+        let tool = Tool::example("csv_to_json");
+        let pairs: Vec<String> = tool_terms(&tool)
+            .into_iter()
+            .filter(|(t, _)| t.contains(PAIR_JOINER))
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(pairs, vec!["csv>json"]);
+        assert!(query_terms("parse CSV text into JSON records").contains(&"csv>json".into()));
+        assert!(!query_terms("parse CSV text into JSON records").contains(&"json>csv".into()));
+        assert_eq!(
+            ordered_pairs(&words("getPullRequestFiles"), 1).collect::<Vec<_>>(),
+            vec!["get>pull", "pull>request", "request>file"]
+        );
     }
 }
