@@ -21,6 +21,9 @@ use crate::{
 
 pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
+/// The cosine's share in hybrid fusion: the best measured over both development sets
+/// (Seal-Tools dev and eval/mcp_queries.jsonl), see the README's quality table.
+pub const DEFAULT_VECTOR_WEIGHT: f64 = 0.4;
 
 /// A find_tool request, shared with MCP's `find_tool` meta tool.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -33,14 +36,17 @@ pub struct FindToolRequest {
     /// How many tools to return (default 5).
     #[schema(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// Hits scoring below this are left out (default 0).
+    /// Hits less relevant than this are left out (default 0): in semantic and hybrid mode
+    /// the hit's cosine (a hybrid hit found by full text alone counts the lowest cosine of
+    /// the vector candidates), in text mode its text score.
     #[schema(minimum = 0.0, maximum = 1.0)]
     threshold: Option<f64>,
     /// Only tools of this category.
     category: Option<String>,
     #[serde(default)]
     mode: SearchMode,
-    /// Weight of the vector score in hybrid mode; the rest goes to full text (default 0.7).
+    /// Weight of the (calibrated) vector score in hybrid mode; the rest goes to full text
+    /// (default 0.4).
     #[schema(minimum = 0.0, maximum = 1.0)]
     vector_weight: Option<f64>,
 }
@@ -77,7 +83,7 @@ impl FindToolRequest {
             threshold: unit("threshold", self.threshold, 0.0)?,
             category: self.category,
             mode: self.mode,
-            vector_weight: unit("vector_weight", self.vector_weight, 0.7)?,
+            vector_weight: unit("vector_weight", self.vector_weight, DEFAULT_VECTOR_WEIGHT)?,
         })
     }
 }
