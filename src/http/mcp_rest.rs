@@ -49,6 +49,10 @@ pub struct FindToolRequest {
     /// (default 0.4).
     #[schema(minimum = 0.0, maximum = 1.0)]
     vector_weight: Option<f64>,
+    /// Say for each hit which query words matched which parts of the tool, the step of a
+    /// multi-step request it answered, and each signal's raw and fused score.
+    #[serde(default)]
+    explain: bool,
 }
 
 impl FindToolRequest {
@@ -84,6 +88,7 @@ impl FindToolRequest {
             category: self.category,
             mode: self.mode,
             vector_weight: unit("vector_weight", self.vector_weight, DEFAULT_VECTOR_WEIGHT)?,
+            explain: self.explain,
         })
     }
 }

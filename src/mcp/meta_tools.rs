@@ -55,7 +55,9 @@ pub fn definitions() -> Vec<Tool> {
                               "description": "How many tools to return"},
                     "category": {"type": "string", "description": "Only tools of this category"},
                     "mode": {"type": "string", "enum": ["hybrid", "semantic", "text"],
-                             "default": "hybrid", "description": "How to match"}
+                             "default": "hybrid", "description": "How to match"},
+                    "explain": {"type": "boolean", "default": false,
+                                "description": "Say why each tool ranks where it does"}
                 },
                 "required": ["query"],
                 "additionalProperties": false
@@ -122,6 +124,9 @@ async fn find_tool(registry: &ToolRegistry, arguments: Value) -> Result<CallTool
     for hit in &found.tools {
         let mut tool = summary(&decoded(&hit.tool)?);
         tool["score"] = json!(hit.score);
+        if let Some(explain) = &hit.explain {
+            tool["explain"] = json!(explain);
+        }
         tools.push(tool);
     }
     Ok(CallToolResult::structured(json!({

@@ -178,17 +178,40 @@ impl ToolRegistry {
             rankings.push(ranked);
         }
         let whole = rankings.remove(0);
-        let hits = if rankings.is_empty() {
+        let (hits, answered_steps) = if rankings.is_empty() {
             let mut ranked = whole;
             ranked.truncate(limit as usize);
             let mut hits = self.with_tools(ranked).await?;
             search::sort_hits(&mut hits);
-            hits
+            let none = vec![None; hits.len()];
+            (hits, none)
         } else {
             let merged = steps::merge(whole, rankings, limit as usize);
-            self.with_tools(merged.into_iter().map(|(hit, _)| hit).collect())
-                .await?
+            let (ranked, answered): (Vec<_>, Vec<_>) = merged.into_iter().unzip();
+            let hits = self.with_tools(ranked).await?;
+            (hits, answered)
         };
+        let mut hits = hits;
+        if request.explain {
+            for (hit, step) in hits.iter_mut().zip(answered_steps) {
+                let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
+                let matched = match hit.tool.decode() {
+                    Ok(tool) => crate::store::lexical::matched_fields(&tool, asked)
+                        .into_iter()
+                        .map(|(field, words)| (field.to_owned(), words))
+                        .collect(),
+                    Err(_) => Default::default(),
+                };
+                hit.explain = Some(search::Explanation {
+                    step: step.map(|s| steps[s].clone()),
+                    matched,
+                    vector_score: hit.vector_score,
+                    text_score: hit.text_score,
+                    fused_score: hit.score,
+                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(request.vector_weight),
+                });
+            }
+        }
         let took = clock.elapsed();
         metrics::counter!("find_tool_requests_total",
             "requested" => request.mode.as_str(), "answered" => mode.as_str())
@@ -252,6 +275,7 @@ impl ToolRegistry {
                     score: hit.score,
                     vector_score: hit.vector_score,
                     text_score: hit.text_score,
+                    explain: None,
                 })
             })
             .collect())

@@ -56,6 +56,8 @@ pub struct SearchRequest {
     pub category: Option<String>,
     pub mode: SearchMode,
     pub vector_weight: f64,
+    /// Say for each hit why it ranks where it does.
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -65,6 +67,29 @@ pub struct SearchHit {
     pub score: f64,
     pub vector_score: Option<f64>,
     pub text_score: Option<f64>,
+    /// Present when the request asked for `explain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
+}
+
+/// Why a hit ranks where it does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Explanation {
+    /// The step of a multi-step request this hit answered; absent for the whole request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Per part of the tool's text (`name`, `name_order`, `tags`, `description`,
+    /// `parameters`), the words of the query (or step) that match it.
+    pub matched: std::collections::BTreeMap<String, Vec<String>>,
+    /// The raw cosine between query (or step) and tool; absent if not a vector candidate.
+    pub vector_score: Option<f64>,
+    /// The raw text score, `s / (1 + s)` of BM25; absent if not a text candidate.
+    pub text_score: Option<f64>,
+    /// The score that ranked the hit (in hybrid mode the weighted sum of both normalised).
+    pub fused_score: f64,
+    /// The vector weight the fusion used (hybrid mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_weight: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

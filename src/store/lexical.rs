@@ -105,6 +105,57 @@ pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
     weighted
 }
 
+/// For each part of a tool's text (`name`, `name_order`, `tags`, `description`,
+/// `parameters`), the words of the query that match it, in query order: what `explain`
+/// shows. `name_order` lists the ordered word pairs the query shares with the name.
+pub fn matched_fields(tool: &Tool, query: &str) -> Vec<(&'static str, Vec<String>)> {
+    let mut parameters = String::new();
+    if let Some(properties) = tool
+        .input_schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+    {
+        for (name, spec) in properties {
+            parameters.push_str(name);
+            parameters.push(' ');
+            if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
+                parameters.push_str(description);
+                parameters.push(' ');
+            }
+        }
+    }
+    let fields = [
+        ("name", tool.name.clone()),
+        ("tags", tool.tags.join(" ")),
+        ("description", tool.description.clone()),
+        ("parameters", parameters),
+    ];
+    let mut matched = Vec::new();
+    for (field, text) in fields {
+        let field_terms: std::collections::HashSet<String> = terms(&text).into_iter().collect();
+        let mut words: Vec<String> = Vec::new();
+        for word in alphanumeric_runs(query) {
+            let hit = terms(word).iter().any(|t| field_terms.contains(t));
+            if hit && !words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                words.push(word.to_owned());
+            }
+        }
+        if !words.is_empty() {
+            matched.push((field, words));
+        }
+    }
+    let name_pairs: std::collections::HashSet<String> =
+        ordered_pairs(&words(&tool.name), 1).collect();
+    let shared: Vec<String> = ordered_pairs(&words(query), QUERY_PAIR_REACH)
+        .filter(|pair| name_pairs.contains(pair))
+        .map(|pair| pair.replace(PAIR_JOINER, " → "))
+        .collect();
+    if !shared.is_empty() {
+        matched.insert(1.min(matched.len()), ("name_order", shared));
+    }
+    matched
+}
+
 /// The distinct terms of a query, in order, at most `MAX_QUERY_TERMS`, then its distinct
 /// ordered word pairs (each word with the next `QUERY_PAIR_REACH`), at most as many again.
 pub fn query_terms(query: &str) -> Vec<String> {
@@ -243,6 +294,30 @@ mod tests {
             ]
         );
         assert!(query_terms("the of and").is_empty());
+    }
+
+    #[test]
+    fn matched_fields_name_the_query_words_of_each_part() {
+        let tool = Tool {
+            description: "Parse CSV text into JSON records".into(),
+            tags: vec!["convert".into()],
+            input_schema: serde_json::json!({"properties": {
+                "csv": {"type": "string", "description": "the text"}
+            }}),
+            ..Tool::example("csv_to_json")
+        };
+        let matched = matched_fields(&tool, "Convert CSV files to JSON");
+        assert_eq!(
+            matched,
+            vec![
+                ("name", vec!["CSV".to_owned(), "JSON".to_owned()]),
+                ("name_order", vec!["csv → json".to_owned()]),
+                ("tags", vec!["Convert".to_owned()]),
+                ("description", vec!["CSV".to_owned(), "JSON".to_owned()]),
+                ("parameters", vec!["CSV".to_owned()]),
+            ]
+        );
+        assert!(matched_fields(&tool, "bake bread").is_empty());
     }
 
     #[test]
