@@ -196,7 +196,7 @@ pub fn split(query: &str) -> Vec<String> {
     let mut steps: Vec<String> = Vec::new();
     for (i, sentence) in sentences(query).into_iter().enumerate() {
         for (j, piece) in actions(sentence).into_iter().enumerate() {
-            let opens = j > 0 || i == 0 || opens_action(&strip_please(&piece.to_lowercase()));
+            let opens = j > 0 || i == 0 || opens_action(strip_please(&piece.to_lowercase()));
             let piece = strip_chaining(piece);
             if piece.is_empty() {
                 continue;
