@@ -15,6 +15,7 @@ mod lifecycle;
 mod mcp;
 mod openapi;
 mod postgres_schema;
+mod retrieval_quality;
 mod shared_cache;
 mod store_contract;
 mod upstream;
