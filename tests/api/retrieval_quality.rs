@@ -12,10 +12,10 @@ use crate::helpers::{Backend, TestApp, TestDb, find, names};
 
 /// Every `SAMPLE_EVERY`-th query of the set is asked.
 const SAMPLE_EVERY: usize = 3;
-/// The whole set measures hit@1 .576 and recall@5 .717 with the defaults (README); the
-/// floors leave room for the spread of a 44-query sample and the ten built-ins added here.
-const HIT_AT_1_FLOOR: f64 = 0.45;
-const RECALL_AT_5_FLOOR: f64 = 0.60;
+/// Measured on this sample (44 queries, built-ins included) with the defaults: hit@1 .591,
+/// recall@5 .736. The floors sit about 7 points lower.
+const HIT_AT_1_FLOOR: f64 = 0.52;
+const RECALL_AT_5_FLOOR: f64 = 0.66;
 
 fn read_jsonl(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
