@@ -1,17 +1,28 @@
-//! Retrieval quality of find_tool: loads a tools.jsonl into a fresh registry, runs a
-//! queries.jsonl through `/mcp/find_tool` in each mode and prints recall@1, recall@5,
-//! hit@1 and nDCG@10.
+//! Retrieval quality of find_tool: loads a tools.jsonl into a registry, runs a
+//! queries.jsonl through `/mcp/find_tool` in each mode and prints hit@1, recall@5,
+//! any-hit@5 (at least one relevant tool in the top 5) and nDCG@10, for all queries and
+//! for those with one relevant tool and with several.
 //!
 //! ```sh
 //! cargo run --release --example eval_retrieval -- \
 //!     --tools ../shared/data/seal_tools/tools.jsonl \
 //!     --queries ../shared/data/seal_tools/queries.jsonl --split test_out_domain
 //! ```
-//! Options: `--provider local|hash` (default local), `--modes semantic,text,hybrid`,
-//! `--weights 0.5,0.7` (hybrid vector weights), `--max-queries N`, `--split NAME`.
+//! Options: `--provider local|hash` (default local; the model is read from
+//! `EMBEDDING_MODEL_DIR`, else `./models/all-MiniLM-L6-v2`, and a model that does not load
+//! is an error, not a silent fall-back), `--modes semantic,text,hybrid`, `--weights 0.5,0.7`
+//! (hybrid vector weights; default: the service's own), `--max-queries N`, `--split NAME`,
+//! `--data DIR` (keep the catalogue there: a second run over the same tools skips
+//! registering and embedding them), `--dump FILE` (write each query's semantic and text
+//! candidates, 50 each, with their raw scores, as JSON lines).
 //! Tool names are taken from `qualified_name` (with `/` as `.`) when present, else `name`.
 
-use std::{collections::HashSet, path::PathBuf, time::Instant};
+use std::{
+    collections::HashSet,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -27,8 +38,10 @@ struct Options {
     split: Option<String>,
     provider: EmbeddingProvider,
     modes: Vec<String>,
-    weights: Vec<f64>,
+    weights: Vec<Option<f64>>,
     max_queries: Option<usize>,
+    data: Option<PathBuf>,
+    dump: Option<PathBuf>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -39,8 +52,10 @@ fn options() -> anyhow::Result<Options> {
         split: None,
         provider: EmbeddingProvider::Local,
         modes: vec!["semantic".into(), "text".into(), "hybrid".into()],
-        weights: vec![0.7],
+        weights: vec![None],
         max_queries: None,
+        data: None,
+        dump: None,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -61,10 +76,12 @@ fn options() -> anyhow::Result<Options> {
             "--weights" => {
                 options.weights = value
                     .split(',')
-                    .map(|w| w.parse::<f64>().context("weights are numbers"))
+                    .map(|w| w.parse::<f64>().map(Some).context("weights are numbers"))
                     .collect::<Result<_, _>>()?
             }
             "--max-queries" => options.max_queries = Some(value.parse()?),
+            "--data" => options.data = Some(value.into()),
+            "--dump" => options.dump = Some(value.into()),
             other => bail!("unknown option {other}"),
         }
     }
@@ -74,7 +91,7 @@ fn options() -> anyhow::Result<Options> {
     Ok(options)
 }
 
-fn read_jsonl(path: &PathBuf) -> anyhow::Result<Vec<Value>> {
+fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Value>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
@@ -134,12 +151,13 @@ fn definition(line: &Value) -> Value {
     })
 }
 
+/// Sums of the per-query measures of one run over one subset of the queries.
 #[derive(Default)]
 struct Scores {
     queries: usize,
-    recall_1: f64,
-    recall_5: f64,
     hit_1: f64,
+    recall_5: f64,
+    any_hit_5: f64,
     ndcg_10: f64,
     took_ms: f64,
 }
@@ -155,9 +173,9 @@ impl Scores {
         };
         let total = relevant.len() as f64;
         self.queries += 1;
-        self.recall_1 += found(1) / total;
+        self.hit_1 += found(1);
         self.recall_5 += found(5) / total;
-        self.hit_1 += f64::from(ranked.first().is_some_and(|n| relevant.contains(n)));
+        self.any_hit_5 += f64::from(found(5) > 0.0);
         let dcg: f64 = ranked
             .iter()
             .take(10)
@@ -172,26 +190,94 @@ impl Scores {
         self.took_ms += took_ms;
     }
 
-    fn row(&self, label: &str) -> String {
+    fn row(&self, label: &str, subset: &str) -> String {
         let n = self.queries.max(1) as f64;
         format!(
-            "| {label:<18} | {:>5} | {:.3} | {:.3} | {:.3} | {:.3} | {:>7.2} |",
+            "| {label:<16} | {subset:<6} | {:>5} | {:.3} | {:.3} | {:.3} | {:.3} | {:>7.2} |",
             self.queries,
-            self.recall_1 / n,
-            self.recall_5 / n,
             self.hit_1 / n,
+            self.recall_5 / n,
+            self.any_hit_5 / n,
             self.ndcg_10 / n,
             self.took_ms / n
         )
     }
 }
 
+/// Waits until the catalogue holds `expected` tools, all embedded, and checks that the
+/// model asked for is the one answering.
+async fn wait_until_embedded(
+    client: &reqwest::Client,
+    base: &str,
+    expected: u64,
+    provider: EmbeddingProvider,
+) -> anyhow::Result<()> {
+    let clock = Instant::now();
+    loop {
+        let health: Value = client
+            .get(format!("{base}/health"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let embedder = &health["embedder"];
+        if provider == EmbeddingProvider::Local && embedder["provider"].as_str() != Some("local") {
+            bail!(
+                "the local model did not load ({}); set EMBEDDING_MODEL_DIR",
+                embedder["detail"]
+            );
+        }
+        let total = health["tools"]["total"].as_u64().unwrap_or_default();
+        let pending = health["tools"]["pending_embedding"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        if total >= expected && pending == 0 {
+            return Ok(());
+        }
+        if clock.elapsed() > Duration::from_secs(3600) {
+            bail!("{pending} tools still wait for embedding after an hour");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn find(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<Value> {
+    let response = client
+        .post(format!("{base}/mcp/find_tool"))
+        .json(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("find_tool answered {status}: {answer}");
+    }
+    Ok(answer)
+}
+
+fn relevant_of(query: &Value) -> HashSet<String> {
+    query["relevant"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|n| n.as_str())
+                .map(|n| tool_name(&json!({"name": n})))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = options()?;
-    let data = tempfile::tempdir()?;
-    let mut settings = Settings::for_tests(data.path());
+    let scratch = tempfile::tempdir()?;
+    let data = options.data.clone().unwrap_or(scratch.path().to_owned());
+    std::fs::create_dir_all(&data)?;
+    let mut settings = Settings::for_tests(&data);
     settings.embedding_provider = options.provider;
+    if let Some(dir) = std::env::var_os("EMBEDDING_MODEL_DIR") {
+        settings.embedding_model_dir = dir.into();
+    }
     settings.register_builtins = false;
     settings.embedding_cache_size = 0;
     let app = App::build(settings).await?;
@@ -204,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
 
     let tools = read_jsonl(&options.tools)?;
     let clock = Instant::now();
+    // A tool already in a kept catalogue answers 409 and is counted as there.
     let registered: Vec<bool> = futures_util::stream::iter(tools.iter().map(|line| {
         let client = client.clone();
         let url = format!("{base}/admin/tools");
@@ -214,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
                 .json(&body)
                 .send()
                 .await
-                .map(|r| r.status().as_u16() == 201)
+                .map(|r| matches!(r.status().as_u16(), 201 | 409))
                 .unwrap_or(false)
         }
     }))
@@ -222,8 +309,9 @@ async fn main() -> anyhow::Result<()> {
     .collect()
     .await;
     let ok = registered.iter().filter(|r| **r).count();
+    wait_until_embedded(&client, &base, ok as u64, options.provider).await?;
     eprintln!(
-        "registered {ok}/{} tools in {:.1} s",
+        "{ok}/{} tools registered and embedded in {:.1} s",
         tools.len(),
         clock.elapsed().as_secs_f64()
     );
@@ -232,14 +320,39 @@ async fn main() -> anyhow::Result<()> {
     if let Some(split) = &options.split {
         queries.retain(|q| q["split"].as_str() == Some(split));
     }
+    queries.retain(|q| !relevant_of(q).is_empty());
     if let Some(max) = options.max_queries {
         queries.truncate(max);
+    }
+    if let Some(path) = &options.dump {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for query in &queries {
+            let mut lists = json!({"query": query["query"], "relevant": query["relevant"]});
+            for mode in ["semantic", "text"] {
+                let answer = find(
+                    &client,
+                    &base,
+                    &json!({"query": query["query"], "mode": mode, "limit": 50}),
+                )
+                .await?;
+                lists[mode] = answer["tools"]
+                    .as_array()
+                    .map(|hits| {
+                        hits.iter()
+                            .map(|h| json!([h["tool"]["name"], h["vector_score"], h["text_score"]]))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            writeln!(out, "{lists}")?;
+        }
     }
     let mut runs: Vec<(String, String, Option<f64>)> = Vec::new();
     for mode in &options.modes {
         if mode == "hybrid" {
             for weight in &options.weights {
-                runs.push((format!("hybrid w={weight}"), mode.clone(), Some(*weight)));
+                let label = weight.map_or("hybrid".into(), |w| format!("hybrid w={w}"));
+                runs.push((label, mode.clone(), *weight));
             }
         } else {
             runs.push((mode.clone(), mode.clone(), None));
@@ -256,34 +369,18 @@ async fn main() -> anyhow::Result<()> {
         ok,
         options.provider
     );
-    println!("| mode               |     n | rec@1 | rec@5 | hit@1 | nDCG10 | ms/query |");
-    println!("|--------------------|-------|-------|-------|-------|--------|----------|");
+    println!("| mode             | subset |     n | hit@1 | rec@5 | any@5 | nDCG10 | ms/query |");
+    println!("|------------------|--------|-------|-------|-------|-------|--------|----------|");
     for (label, mode, weight) in runs {
-        let mut scores = Scores::default();
+        let (mut all, mut single, mut multi) =
+            (Scores::default(), Scores::default(), Scores::default());
         for query in &queries {
-            let relevant: HashSet<String> = query["relevant"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|n| n.as_str())
-                        .map(|n| tool_name(&json!({"name": n})))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if relevant.is_empty() {
-                continue;
-            }
+            let relevant = relevant_of(query);
             let mut body = json!({"query": query["query"], "mode": mode, "limit": 10});
             if let Some(w) = weight {
                 body["vector_weight"] = json!(w);
             }
-            let answer: Value = client
-                .post(format!("{base}/mcp/find_tool"))
-                .json(&body)
-                .send()
-                .await?
-                .json()
-                .await?;
+            let answer = find(&client, &base, &body).await?;
             let ranked: Vec<String> = answer["tools"]
                 .as_array()
                 .map(|hits| {
@@ -293,13 +390,18 @@ async fn main() -> anyhow::Result<()> {
                         .collect()
                 })
                 .unwrap_or_default();
-            scores.add(
-                &ranked,
-                &relevant,
-                answer["took_ms"].as_f64().unwrap_or_default(),
-            );
+            let took_ms = answer["took_ms"].as_f64().unwrap_or_default();
+            all.add(&ranked, &relevant, took_ms);
+            if relevant.len() == 1 {
+                &mut single
+            } else {
+                &mut multi
+            }
+            .add(&ranked, &relevant, took_ms);
         }
-        println!("{}", scores.row(&label));
+        println!("{}", all.row(&label, "all"));
+        println!("{}", single.row(&label, "single"));
+        println!("{}", multi.row(&label, "multi"));
     }
     let _ = stop.send(());
     server.await??;

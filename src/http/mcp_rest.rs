@@ -21,6 +21,9 @@ use crate::{
 
 pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
+/// The cosine's share in hybrid fusion: the best measured over both development sets
+/// (Seal-Tools dev and eval/mcp_queries.jsonl), see the README's quality table.
+pub const DEFAULT_VECTOR_WEIGHT: f64 = 0.4;
 
 /// A find_tool request, shared with MCP's `find_tool` meta tool (whose input schema is
 /// derived from this type).
@@ -36,7 +39,9 @@ pub struct FindToolRequest {
     #[schema(minimum = 1, maximum = 100)]
     #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
-    /// Hits scoring below this are left out (default 0).
+    /// Hits less relevant than this are left out (default 0): in semantic and hybrid mode
+    /// the hit's cosine (a hybrid hit found by full text alone counts the lowest cosine of
+    /// the vector candidates), in text mode its text score.
     #[schema(minimum = 0.0, maximum = 1.0)]
     #[schemars(range(min = 0.0, max = 1.0))]
     threshold: Option<f64>,
@@ -45,10 +50,15 @@ pub struct FindToolRequest {
     /// How to match: hybrid (default), semantic or text.
     #[serde(default)]
     mode: SearchMode,
-    /// Weight of the vector score in hybrid mode; the rest goes to full text (default 0.7).
+    /// Weight of the (calibrated) vector score in hybrid mode; the rest goes to full text
+    /// (default 0.4).
     #[schema(minimum = 0.0, maximum = 1.0)]
     #[schemars(range(min = 0.0, max = 1.0))]
     vector_weight: Option<f64>,
+    /// Say for each hit which query words matched which parts of the tool, the step of a
+    /// multi-step request it answered, and each signal's raw and fused score.
+    #[serde(default)]
+    explain: bool,
 }
 
 impl FindToolRequest {
@@ -83,7 +93,8 @@ impl FindToolRequest {
             threshold: unit("threshold", self.threshold, 0.0)?,
             category: category_filter(self.category),
             mode: self.mode,
-            vector_weight: unit("vector_weight", self.vector_weight, 0.7)?,
+            vector_weight: unit("vector_weight", self.vector_weight, DEFAULT_VECTOR_WEIGHT)?,
+            explain: self.explain,
         })
     }
 }

@@ -213,6 +213,9 @@ async fn find_tool(
     for hit in &found.tools {
         let mut tool = summary(&decoded(&hit.tool)?);
         tool["score"] = json!(hit.score);
+        if let Some(explain) = &hit.explain {
+            tool["explain"] = json!(explain);
+        }
         tools.push(tool);
     }
     let mut answer = json!({

@@ -10,6 +10,7 @@ pub mod recorder;
 pub mod search;
 pub mod secrets;
 pub mod served;
+pub mod steps;
 pub mod validation;
 pub mod versions;
 
@@ -150,61 +151,73 @@ impl ToolRegistry {
             active_only: true,
         };
         let limit = request.limit;
-        let wants_vectors = request.mode != SearchMode::Text;
-        let query_vector = if wants_vectors {
-            match self.embedder.embed(&[request.query.as_str()]).await {
-                Ok(mut vectors) if vectors.len() == 1 => Some(vectors.remove(0)),
+        // A request of several steps is searched whole and step by step; all its texts are
+        // embedded in one model call.
+        let steps = steps::split(&request.query);
+        let texts: Vec<&str> = std::iter::once(request.query.as_str())
+            .chain(steps.iter().map(String::as_str))
+            .collect();
+        let vectors = if request.mode == SearchMode::Text {
+            None
+        } else {
+            match self.embedder.embed(&texts).await {
+                Ok(vectors) if vectors.len() == texts.len() => Some(vectors),
                 Ok(_) => None,
                 Err(err) => {
                     log_embed_failure(&err);
                     None
                 }
             }
+        };
+        let mode = match (request.mode, &vectors) {
+            (SearchMode::Text, _) => AnsweredMode::Text,
+            (_, None) => AnsweredMode::TextFallback,
+            (SearchMode::Semantic, Some(_)) => AnsweredMode::Semantic,
+            (SearchMode::Hybrid, Some(_)) => AnsweredMode::Hybrid,
+        };
+        let mut rankings = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let vector = vectors.as_ref().map(|v| v[i].as_slice());
+            let mut ranked = self.rank(mode, text, vector, request, &filter).await?;
+            // The fused score ranks within one answer only; the floor is absolute.
+            ranked.retain(|hit| hit.relevance >= request.threshold);
+            rankings.push(ranked);
+        }
+        let whole = rankings.remove(0);
+        let (hits, answered_steps) = if rankings.is_empty() {
+            let mut ranked = whole;
+            ranked.truncate(limit as usize);
+            let mut hits = self.with_tools(ranked).await?;
+            search::sort_hits(&mut hits);
+            let none = vec![None; hits.len()];
+            (hits, none)
         } else {
-            None
+            let merged = steps::merge(whole, rankings, limit as usize);
+            let (ranked, answered): (Vec<_>, Vec<_>) = merged.into_iter().unzip();
+            let hits = self.with_tools(ranked).await?;
+            (hits, answered)
         };
-        let model = self.embedder.model_id();
-        let (mode, mut ranked) = match (request.mode, query_vector) {
-            (SearchMode::Text, _) => {
-                let text = self
-                    .store
-                    .text_search_ids(&request.query, limit, &filter)
-                    .await?;
-                (AnsweredMode::Text, search::single_list(&text, false))
+        let mut hits = hits;
+        if request.explain {
+            for (hit, step) in hits.iter_mut().zip(answered_steps) {
+                let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
+                let matched = match hit.tool.decode() {
+                    Ok(tool) => crate::store::lexical::matched_fields(&tool, asked)
+                        .into_iter()
+                        .map(|(field, words)| (field.to_owned(), words))
+                        .collect(),
+                    Err(_) => Default::default(),
+                };
+                hit.explain = Some(search::Explanation {
+                    step: step.map(|s| steps[s].clone()),
+                    matched,
+                    vector_score: hit.vector_score,
+                    text_score: hit.text_score,
+                    fused_score: hit.score,
+                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(request.vector_weight),
+                });
             }
-            (_, None) => {
-                let text = self
-                    .store
-                    .text_search_ids(&request.query, limit, &filter)
-                    .await?;
-                (
-                    AnsweredMode::TextFallback,
-                    search::single_list(&text, false),
-                )
-            }
-            (SearchMode::Semantic, Some(vector)) => {
-                let near = self
-                    .store
-                    .nearest_ids(&vector, model, limit, &filter)
-                    .await?;
-                (AnsweredMode::Semantic, search::single_list(&near, true))
-            }
-            (SearchMode::Hybrid, Some(vector)) => {
-                // Candidates are ranked and fused as ids; only the winners are read.
-                let pool = search::hybrid_candidates(limit);
-                let (near, text) = tokio::try_join!(
-                    self.store.nearest_ids(&vector, model, pool, &filter),
-                    self.store.text_search_ids(&request.query, pool, &filter),
-                )?;
-                (
-                    AnsweredMode::Hybrid,
-                    search::fuse(&near, &text, request.vector_weight),
-                )
-            }
-        };
-        ranked.retain(|hit| hit.score >= request.threshold);
-        ranked.truncate(limit as usize);
-        let hits = self.with_tools(ranked).await?;
+        }
         let took = clock.elapsed();
         metrics::counter!("find_tool_requests_total",
             "requested" => request.mode.as_str(), "answered" => mode.as_str())
@@ -218,7 +231,39 @@ impl ToolRegistry {
         })
     }
 
-    /// The hits of ranked candidates, best first (ties by name), with their tools as served.
+    /// The candidates for one text in the mode that answers, best first.
+    async fn rank(
+        &self,
+        mode: AnsweredMode,
+        text: &str,
+        vector: Option<&[f32]>,
+        request: &SearchRequest,
+        filter: &ToolFilter,
+    ) -> Result<Vec<search::Fused>, ApiError> {
+        let limit = request.limit;
+        let model = self.embedder.model_id();
+        Ok(match (mode, vector) {
+            (AnsweredMode::Semantic, Some(vector)) => {
+                let near = self.store.nearest_ids(vector, model, limit, filter).await?;
+                search::single_list(&near, true)
+            }
+            (AnsweredMode::Hybrid, Some(vector)) => {
+                // Candidates are ranked and fused as ids; only the winners are read.
+                let pool = search::hybrid_candidates(limit);
+                let (near, lexical) = tokio::try_join!(
+                    self.store.nearest_ids(vector, model, pool, filter),
+                    self.store.text_search_ids(text, pool, filter),
+                )?;
+                search::fuse(&near, &lexical, request.vector_weight)
+            }
+            _ => {
+                let lexical = self.store.text_search_ids(text, limit, filter).await?;
+                search::single_list(&lexical, false)
+            }
+        })
+    }
+
+    /// The hits of ranked candidates, in their order, with their tools as served.
     async fn with_tools(&self, ranked: Vec<search::Fused>) -> Result<Vec<SearchHit>, ApiError> {
         let ids: Vec<Uuid> = ranked.iter().map(|hit| hit.id).collect();
         let mut tools: HashMap<Uuid, ServedTool> = self
@@ -228,7 +273,7 @@ impl ToolRegistry {
             .into_iter()
             .map(|tool| (tool.id(), tool))
             .collect();
-        let mut hits: Vec<SearchHit> = ranked
+        Ok(ranked
             .into_iter()
             .filter_map(|hit| {
                 Some(SearchHit {
@@ -236,11 +281,10 @@ impl ToolRegistry {
                     score: hit.score,
                     vector_score: hit.vector_score,
                     text_score: hit.text_score,
+                    explain: None,
                 })
             })
-            .collect();
-        search::sort_hits(&mut hits);
-        Ok(hits)
+            .collect())
     }
 
     /// Tools whose vectors are nearest to this tool's, itself excluded.
@@ -273,7 +317,9 @@ impl ToolRegistry {
             .await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);
-        self.with_tools(search::single_list(&near, true)).await
+        let mut hits = self.with_tools(search::single_list(&near, true)).await?;
+        search::sort_hits(&mut hits);
+        Ok(hits)
     }
 
     pub fn executor(&self) -> &Arc<Executor> {

@@ -476,6 +476,45 @@ mod tests {
         words.split_whitespace().map(str::to_owned).collect()
     }
 
+    /// The built-in tools, indexed as a store indexes them.
+    fn builtins_index() -> (CatalogueIndex, HashMap<Uuid, String>) {
+        let mut index = CatalogueIndex::default();
+        let mut names = HashMap::new();
+        for builtin in crate::tools::builtin_tools(crate::tools::BuiltinLimits::default()) {
+            let tool = Tool {
+                description: builtin.description().into(),
+                tags: builtin.tags().iter().map(|t| t.to_string()).collect(),
+                input_schema: builtin.input_schema(),
+                ..Tool::example(builtin.name())
+            };
+            names.insert(tool.id, tool.name.clone());
+            index.add(&tool);
+        }
+        (index, names)
+    }
+
+    #[test]
+    fn the_tool_whose_name_reads_as_the_query_ranks_first() {
+        let (index, names) = builtins_index();
+        let first = |q: &str| {
+            let hits = index.search(&lexical::query_terms(q), 5, |_| true);
+            names[&hits[0].0].clone()
+        };
+        for query in [
+            "convert csv to json",
+            "turn this CSV into JSON",
+            "parse CSV text into JSON records",
+        ] {
+            assert_eq!(first(query), "csv_to_json", "{query}");
+        }
+        for query in [
+            "convert json to csv",
+            "export these JSON records as a CSV file",
+        ] {
+            assert_eq!(first(query), "json_to_csv", "{query}");
+        }
+    }
+
     #[test]
     fn rare_words_and_repeats_rank_higher() {
         let mut index = CatalogueIndex::default();

@@ -3,7 +3,7 @@
 mod best_k;
 mod catalogue_index;
 pub mod embedded;
-mod lexical;
+pub(crate) mod lexical;
 mod own_changes;
 mod planner_statistics;
 pub mod postgres;

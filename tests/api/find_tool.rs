@@ -19,7 +19,11 @@ use tool_registry::{
 
 use crate::helpers::{APP_DIMS, Backend, TestApp, TestDb, assert_error, find, names};
 
-crate::on_both_backends!(three_modes_find_the_right_tool, similar_and_reindex_routes);
+crate::on_both_backends!(
+    three_modes_find_the_right_tool,
+    similar_and_reindex_routes,
+    explain_says_why_a_tool_ranks
+);
 
 fn catalogue() -> Vec<Value> {
     let tool = |name: &str, category: &str, description: &str, params: Value| {
@@ -452,4 +456,68 @@ async fn a_model_change_re_embeds_and_never_mixes_vectors() {
     .await;
     assert_eq!(names(&answer), vec!["fs.read_file"]);
     third.stop().await;
+}
+
+async fn explain_says_why_a_tool_ranks(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(db.settings()).await;
+    for definition in catalogue() {
+        app.register(&definition).await;
+    }
+    let answer = find(
+        &app,
+        json!({"query": "open an issue on github", "explain": true}),
+    )
+    .await;
+    let first = &answer["tools"][0];
+    assert_eq!(first["tool"]["name"], "github.create_issue", "{answer}");
+    let explain = &first["explain"];
+    assert_eq!(
+        explain["matched"]["name"],
+        json!(["issue", "github"]),
+        "{explain}"
+    );
+    assert_eq!(
+        explain["matched"]["description"],
+        json!(["issue", "github"]),
+        "{explain}"
+    );
+    assert!(explain["vector_score"].is_number() && explain["text_score"].is_number());
+    assert_eq!(explain["vector_score"], first["vector_score"]);
+    assert_eq!(explain["fused_score"], first["score"]);
+    assert_eq!(explain["vector_weight"], 0.4);
+    assert!(explain.get("step").is_none(), "{explain}");
+
+    // A request of two steps: both tools in the top three, hits of a step say which.
+    let answer = find(
+        &app,
+        json!({"query": "get the weather forecast for Paris, then post it to the team's Slack channel",
+               "explain": true, "limit": 3}),
+    )
+    .await;
+    let top = names(&answer);
+    assert!(
+        top.contains(&"weather.forecast".to_owned())
+            && top.contains(&"slack.post_message".to_owned()),
+        "{answer}"
+    );
+    let steps: Vec<&str> = answer["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|hit| hit["explain"]["step"].as_str())
+        .collect();
+    assert!(
+        steps.iter().all(|s| [
+            "get the weather forecast for Paris",
+            "post it to the team's Slack channel"
+        ]
+        .contains(s)),
+        "{answer}"
+    );
+    assert!(!steps.is_empty(), "{answer}");
+
+    // Not asked, not given.
+    let answer = find(&app, json!({"query": "open an issue on github"})).await;
+    assert!(answer["tools"][0].get("explain").is_none(), "{answer}");
 }

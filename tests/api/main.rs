@@ -18,6 +18,7 @@ mod openapi;
 mod outbound;
 mod postgres_schema;
 mod recording;
+mod retrieval_quality;
 mod shared_cache;
 mod store_contract;
 mod upstream;

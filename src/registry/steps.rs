@@ -1,0 +1,426 @@
+//! Requests of several steps: "find the weather in Paris, convert it to Fahrenheit and post
+//! it to Slack" needs three tools, and one vector for the whole finds the tools of one step.
+//! A request is cut into its steps at sentence ends and at the words that chain actions
+//! ("then", "after that", "and" or a comma before a new action); each step is searched as
+//! well as the whole, and the answers are merged so that every step is represented.
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use super::search::Fused;
+
+/// At most this many steps are searched: the cost grows with each, and requests of more
+/// steps than a short answer can hold are rare.
+pub const MAX_STEPS: usize = 6;
+
+/// A step must have at least this many words: shorter pieces ("and so on", "thanks") are
+/// left to the whole request.
+const MIN_STEP_WORDS: usize = 2;
+
+/// Words that open a new step wherever they stand after a comma or "and".
+const CHAINING: &[&str] = &[
+    "then",
+    "afterwards",
+    "after that",
+    "next",
+    "finally",
+    "lastly",
+    "also",
+    "additionally",
+    "subsequently",
+    "once that is done",
+];
+
+/// Verbs that, first after a comma or "and", start a new action: "revenue of 3 and
+/// expenses of 4" or "files and folders" stay one step, "get the forecast and send it"
+/// becomes two. Common imperatives of requests made to tools.
+const ACTIONS: &[&str] = &[
+    "add",
+    "analyse",
+    "analyze",
+    "append",
+    "apply",
+    "approve",
+    "archive",
+    "assign",
+    "attach",
+    "book",
+    "build",
+    "buy",
+    "calculate",
+    "cancel",
+    "capture",
+    "change",
+    "check",
+    "click",
+    "clone",
+    "close",
+    "commit",
+    "compare",
+    "compile",
+    "compress",
+    "compute",
+    "convert",
+    "copy",
+    "count",
+    "create",
+    "decode",
+    "delete",
+    "deploy",
+    "describe",
+    "design",
+    "detect",
+    "determine",
+    "download",
+    "draft",
+    "draw",
+    "edit",
+    "email",
+    "encode",
+    "encrypt",
+    "estimate",
+    "evaluate",
+    "execute",
+    "explain",
+    "export",
+    "extract",
+    "fetch",
+    "fill",
+    "filter",
+    "find",
+    "fix",
+    "follow",
+    "fork",
+    "format",
+    "generate",
+    "get",
+    "give",
+    "go",
+    "identify",
+    "import",
+    "insert",
+    "install",
+    "invite",
+    "label",
+    "launch",
+    "list",
+    "load",
+    "locate",
+    "log",
+    "look",
+    "make",
+    "mark",
+    "measure",
+    "merge",
+    "message",
+    "monitor",
+    "move",
+    "navigate",
+    "notify",
+    "obtain",
+    "open",
+    "order",
+    "parse",
+    "pay",
+    "plan",
+    "play",
+    "plot",
+    "post",
+    "predict",
+    "prepare",
+    "print",
+    "provide",
+    "publish",
+    "pull",
+    "push",
+    "put",
+    "query",
+    "read",
+    "recommend",
+    "record",
+    "register",
+    "reject",
+    "remind",
+    "remove",
+    "rename",
+    "reply",
+    "report",
+    "request",
+    "reserve",
+    "resize",
+    "restart",
+    "retrieve",
+    "return",
+    "review",
+    "run",
+    "save",
+    "scan",
+    "schedule",
+    "search",
+    "select",
+    "send",
+    "set",
+    "share",
+    "show",
+    "sort",
+    "start",
+    "stop",
+    "store",
+    "submit",
+    "suggest",
+    "summarise",
+    "summarize",
+    "switch",
+    "take",
+    "tell",
+    "test",
+    "track",
+    "transfer",
+    "transform",
+    "translate",
+    "turn",
+    "type",
+    "update",
+    "upload",
+    "validate",
+    "verify",
+    "visit",
+    "write",
+];
+
+/// The steps of a request, in order; empty when it reads as one step. A sentence starts a
+/// new step only when it opens with a chaining word or an action verb ("Then retrieve…",
+/// "Please send…"); others ("I don't want to merge a red build.") explain the step before.
+pub fn split(query: &str) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    for (i, sentence) in sentences(query).into_iter().enumerate() {
+        for (j, piece) in actions(sentence).into_iter().enumerate() {
+            let opens = j > 0 || i == 0 || opens_action(strip_please(&piece.to_lowercase()));
+            let piece = strip_chaining(piece);
+            if piece.is_empty() {
+                continue;
+            }
+            match steps.last_mut() {
+                Some(last) if !opens || piece.split_whitespace().count() < MIN_STEP_WORDS => {
+                    // Too short to stand alone, or no new action: it belongs to the step before.
+                    last.push_str(". ");
+                    last.push_str(piece);
+                }
+                _ => steps.push(piece.to_owned()),
+            }
+        }
+    }
+    steps.dedup();
+    if steps.len() < 2 {
+        return Vec::new();
+    }
+    steps.truncate(MAX_STEPS);
+    steps
+}
+
+fn strip_please(text: &str) -> &str {
+    text.strip_prefix("please ").unwrap_or(text).trim_start()
+}
+
+/// Sentences: cut after `.`, `!`, `?` or `;` followed by white space, and at line breaks.
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, ch)) = chars.next() {
+        let next_is_space = chars.peek().is_none_or(|(_, c)| c.is_whitespace());
+        if ch == '\n' || (matches!(ch, '.' | '!' | '?' | ';') && next_is_space) {
+            out.push(&text[start..at]);
+            start = at + ch.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Cuts a sentence before each comma or "and" that starts a new action: the piece after it
+/// opens with a chaining word or an action verb.
+fn actions(sentence: &str) -> Vec<&str> {
+    let lower = sentence.to_lowercase();
+    // Lower-casing can change byte lengths outside ASCII; then the sentence stays whole.
+    if lower.len() != sentence.len() {
+        return vec![sentence];
+    }
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for (at, separator) in lower
+        .match_indices(", and ")
+        .chain(lower.match_indices(", "))
+        .chain(lower.match_indices(" and "))
+        .chain(lower.match_indices(" then "))
+    {
+        let end = at + separator.len();
+        if cuts.iter().any(|&(s, e)| at < e && s < end) {
+            continue;
+        }
+        let rest = &lower[end..];
+        if separator == " then " || opens_action(rest) {
+            cuts.push((at, end));
+        }
+    }
+    cuts.sort_unstable();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (at, end) in cuts {
+        pieces.push(sentence[start..at].trim());
+        start = end;
+    }
+    pieces.push(sentence[start..].trim());
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
+fn opens_action(rest: &str) -> bool {
+    if CHAINING.iter().any(|c| starts_with_words(rest, c)) {
+        return true;
+    }
+    let first = rest.split_whitespace().next().unwrap_or_default();
+    ACTIONS.binary_search(&first).is_ok() && rest.split_whitespace().count() >= MIN_STEP_WORDS
+}
+
+fn starts_with_words(text: &str, words: &str) -> bool {
+    text.strip_prefix(words)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ',']))
+}
+
+/// A step without the words that chained it to the one before.
+fn strip_chaining(piece: &str) -> &str {
+    let mut piece = piece.trim();
+    loop {
+        let lower = piece.to_lowercase();
+        let Some(word) = CHAINING
+            .iter()
+            .chain(&["and", "please"])
+            .find(|c| starts_with_words(&lower, c))
+        else {
+            return piece;
+        };
+        if lower.len() != piece.len() {
+            return piece;
+        }
+        piece = piece[word.len()..].trim_start_matches([' ', ',']).trim();
+    }
+}
+
+/// Merges the answer for the whole request with those for its steps: the whole request's
+/// best first, then one from each step in turn and one more of the whole, each the best not
+/// yet taken, until `limit`. Each hit keeps its score within the list it came from.
+pub fn merge(
+    whole: Vec<Fused>,
+    steps: Vec<Vec<Fused>>,
+    limit: usize,
+) -> Vec<(Fused, Option<usize>)> {
+    let mut lists: Vec<(Option<usize>, std::vec::IntoIter<Fused>)> = Vec::new();
+    lists.push((None, whole.into_iter()));
+    for (step, ranked) in steps.into_iter().enumerate() {
+        lists.push((Some(step), ranked.into_iter()));
+    }
+    let mut taken: HashSet<Uuid> = HashSet::new();
+    let mut merged = Vec::with_capacity(limit);
+    // The whole request's best leads; after it each step, then the whole again.
+    let mut order: Vec<usize> = (1..lists.len()).collect();
+    order.push(0);
+    let mut turn = std::iter::once(0).chain(order.iter().copied().cycle());
+    let mut exhausted = 0;
+    while merged.len() < limit && exhausted < lists.len() {
+        let Some(list) = turn.next() else { break };
+        let (step, ranked) = &mut lists[list];
+        match ranked.find(|hit| !taken.contains(&hit.id)) {
+            Some(hit) => {
+                exhausted = 0;
+                taken.insert(hit.id);
+                merged.push((hit, *step));
+            }
+            None => exhausted += 1,
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_verbs_are_sorted_for_lookup() {
+        assert!(ACTIONS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn one_step_requests_stay_whole() {
+        for query in [
+            "open an issue on github",
+            "Tell me the net income after calculating the revenue of 0.29 and expenses of 40.7.",
+            "Show me all open bugs labelled 'regression' in our GitHub repo.",
+            "convert csv to json",
+            "List the files and folders in my home directory",
+            "Are the CI checks green on pull request 57? I don't want to merge a red build.",
+        ] {
+            assert!(split(query).is_empty(), "{query}: {:?}", split(query));
+        }
+    }
+
+    #[test]
+    fn chained_actions_become_steps() {
+        assert_eq!(
+            split("find the weather in Paris, convert it to Fahrenheit and post it to Slack"),
+            vec![
+                "find the weather in Paris",
+                "convert it to Fahrenheit",
+                "post it to Slack"
+            ]
+        );
+        assert_eq!(
+            split(
+                "I need the IUPAC name for ethanol. After that, analyze the word \
+                 Antidisestablishmentarianism. Then calculate the mass transfer rate for water. \
+                 Finally, retrieve the diffusion coefficient of CO2 at 298 K."
+            ),
+            vec![
+                "I need the IUPAC name for ethanol",
+                "analyze the word Antidisestablishmentarianism",
+                "calculate the mass transfer rate for water",
+                "retrieve the diffusion coefficient of CO2 at 298 K"
+            ]
+        );
+        assert_eq!(
+            split("clone the repo then run the tests"),
+            vec!["clone the repo", "run the tests"]
+        );
+    }
+
+    fn hit(n: u128) -> Fused {
+        Fused {
+            id: Uuid::from_u128(n),
+            score: 1.0 / n as f64,
+            relevance: 0.5,
+            vector_score: None,
+            text_score: None,
+        }
+    }
+
+    #[test]
+    fn merge_puts_each_step_in_the_top() {
+        let whole = vec![hit(1), hit(2), hit(3), hit(4)];
+        let steps = vec![vec![hit(1), hit(5)], vec![hit(6), hit(2)]];
+        let merged: Vec<(u128, Option<usize>)> = merge(whole, steps, 5)
+            .into_iter()
+            .map(|(h, step)| (h.id.as_u128(), step))
+            .collect();
+        assert_eq!(
+            merged,
+            vec![(1, None), (5, Some(0)), (6, Some(1)), (2, None), (3, None)]
+        );
+        // Lists that run dry end the merge without looping.
+        assert_eq!(merge(vec![hit(1)], vec![vec![hit(1)]], 10).len(), 1);
+        assert!(merge(Vec::new(), vec![Vec::new()], 3).is_empty());
+    }
+}
