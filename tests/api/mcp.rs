@@ -526,6 +526,7 @@ async fn meta_tool_schemas_declare_what_they_accept_and_agents_never_see_inactiv
         property_names(&find),
         [
             "category",
+            "explain",
             "limit",
             "mode",
             "query",
