@@ -396,17 +396,25 @@ fn many_branch_schema() -> Value {
     json!({"type": "object", "properties": {"data": {"anyOf": branches}}, "required": ["data"]})
 }
 
-fn peak_rss_kib() -> u64 {
+/// A memory figure of this process from `/proc/self/status` (`VmHWM`, `VmRSS`), in KiB.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| {
+                    l.strip_prefix(field)
+                        .is_some_and(|rest| rest.starts_with(':'))
+                })
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM")
 }
 
 #[tokio::test]
@@ -469,16 +477,7 @@ async fn a_large_argument_against_many_failing_branches_gets_one_short_error() {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib("VmRSS")
 }
 
 /// Prints what floods cost (run by hand: `cargo nextest run --run-ignored only -E
