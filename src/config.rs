@@ -154,6 +154,10 @@ pub struct Settings {
     pub tool_timeout_ms: u64,
     /// Lets HTTP tools call loopback, private and link-local addresses.
     pub allow_private_tool_urls: bool,
+    /// An egress proxy for HTTP tools and upstream MCP servers, set explicitly (the
+    /// proxy environment variables are ignored). The proxy resolves hostnames, so it must
+    /// enforce the egress policy itself; IP literals and redirects are still checked here.
+    pub tool_proxy_url: Option<String>,
     /// Larger answers of HTTP tools are an error.
     pub tool_max_response_bytes: usize,
     /// Largest input a built-in tool accepts.

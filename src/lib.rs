@@ -154,6 +154,7 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
     let executor = Arc::new(Executor::new(ExecutorSettings {
         default_timeout: std::time::Duration::from_millis(settings.tool_timeout_ms),
         allow_private_urls: settings.allow_private_tool_urls,
+        proxy_url: settings.tool_proxy_url.clone(),
         max_response_bytes: settings.tool_max_response_bytes,
         builtin_limits: BuiltinLimits {
             max_input_bytes: settings.tool_max_input_bytes,

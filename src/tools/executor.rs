@@ -74,11 +74,24 @@ pub struct ExecutorSettings {
     pub default_timeout: Duration,
     /// Lets HTTP tools reach loopback and private addresses (tests, trusted networks).
     pub allow_private_urls: bool,
+    /// `TOOL_PROXY_URL`: HTTP tools and upstream MCP servers are reached through it.
+    pub proxy_url: Option<String>,
     /// Larger HTTP tool answers are an error.
     pub max_response_bytes: usize,
     pub builtin_limits: BuiltinLimits,
     /// Larger `arguments` (as JSON) are refused before validation.
     pub max_argument_bytes: usize,
+}
+
+/// The explicit egress proxy: an `http` or `https` URL with a host, refused at start-up
+/// otherwise.
+fn checked_proxy(url: &str) -> anyhow::Result<reqwest::Proxy> {
+    let parsed = url::Url::parse(url)
+        .map_err(|err| anyhow::anyhow!("TOOL_PROXY_URL is not a URL: {err}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        anyhow::bail!("TOOL_PROXY_URL must be an http or https URL with a host");
+    }
+    Ok(reqwest::Proxy::all(url)?)
 }
 
 /// Invalid arguments up to this size are validated again to say where they fail; larger
@@ -116,11 +129,14 @@ impl Executor {
                 Err(refused) => attempt.error(refused),
             }
         });
-        let http = outbound_client()
+        let mut http = outbound_client()
             .redirect(redirects)
             .dns_resolver(Arc::new(GuardedResolver(guard)))
-            .user_agent(concat!("tool-registry/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("tool-registry/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &settings.proxy_url {
+            http = http.proxy(checked_proxy(proxy)?);
+        }
+        let http = http.build()?;
         let builtins = builtin_tools(settings.builtin_limits)
             .into_iter()
             .map(|tool| (tool.name(), tool))

@@ -443,3 +443,58 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `TOOL_PROXY_URL` is the one way to route tool calls through a proxy: with it set, the
+/// call goes to the proxy (which answers 502 here) and never straight to the tool; a value
+/// that is not an http(s) URL stops start-up.
+#[tokio::test]
+async fn an_explicit_tool_proxy_carries_tool_calls() {
+    let (proxy, proxy_used) = counting_proxy().await;
+    let (tool, seen) = recording_tool().await;
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.allow_private_tool_urls = true;
+    settings.tool_proxy_url = Some(format!("http://{proxy}"));
+    let app = TestApp::spawn(settings.clone()).await;
+    let registered = app
+        .client
+        .post(app.url("/admin/tools"))
+        .json(&json!({
+            "name": "proxied.http",
+            "description": "An HTTP tool behind the egress proxy",
+            "implementation": {"kind": "http", "url": format!("http://127.0.0.1:{}/secret", tool.port())}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let called: Value = app
+        .client
+        .post(app.url("/mcp/call_tool"))
+        .json(&json!({"name": "proxied.http", "arguments": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(called["status"], "error", "{called}");
+    assert!(
+        proxy_used.load(Ordering::SeqCst) > 0,
+        "the proxy was not used"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the tool was called directly"
+    );
+
+    for bad in ["not a url", "ftp://proxy.example:21", "file:///tmp/proxy"] {
+        settings.tool_proxy_url = Some(bad.into());
+        let refused = tool_registry::build_registry(&settings).await;
+        let message = refused
+            .err()
+            .expect("a bad proxy URL is refused")
+            .to_string();
+        assert!(message.contains("TOOL_PROXY_URL"), "{bad}: {message}");
+    }
+}
