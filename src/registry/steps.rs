@@ -245,11 +245,9 @@ fn sentences(text: &str) -> Vec<&str> {
 /// Cuts a sentence before each comma or "and" that starts a new action: the piece after it
 /// opens with a chaining word or an action verb.
 fn actions(sentence: &str) -> Vec<&str> {
-    let lower = sentence.to_lowercase();
-    // Lower-casing can change byte lengths outside ASCII; then the sentence stays whole.
-    if lower.len() != sentence.len() {
-        return vec![sentence];
-    }
+    // ASCII lower-casing keeps every byte offset (Unicode's can change byte lengths, and
+    // a cut found in `lower` would then fall inside a character of `sentence`).
+    let lower = sentence.to_ascii_lowercase();
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     for (at, separator) in lower
         .match_indices(", and ")
@@ -295,7 +293,7 @@ fn starts_with_words(text: &str, words: &str) -> bool {
 fn strip_chaining(piece: &str) -> &str {
     let mut piece = piece.trim();
     loop {
-        let lower = piece.to_lowercase();
+        let lower = piece.to_ascii_lowercase();
         let Some(word) = CHAINING
             .iter()
             .chain(&["and", "please"])
@@ -303,9 +301,6 @@ fn strip_chaining(piece: &str) -> &str {
         else {
             return piece;
         };
-        if lower.len() != piece.len() {
-            return piece;
-        }
         piece = piece[word.len()..].trim_start_matches([' ', ',']).trim();
     }
 }
@@ -348,6 +343,26 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn letters_whose_case_changes_byte_length_do_not_break_the_cuts() {
+        // KELVIN SIGN (3 bytes) lower-cases to 1 byte and İ (2 bytes) to 3: with Unicode
+        // lower-casing the lengths balance out and a cut would fall inside '日'.
+        let steps = split("\u{212A}日 then send the mail İİ, then convert ÉTÉ to json");
+        assert!(
+            steps.iter().any(|s| s.starts_with("send the mail")),
+            "{steps:?}"
+        );
+        for query in [
+            "\u{212A}日 then send the mail İİ",
+            "İ and send ß, then Σ fetch the weather",
+            "ǅ, then ﬀ and then \u{212A}\u{212A}\u{212A}",
+        ] {
+            for step in split(query) {
+                assert!(query.contains(step.as_str()), "{query}: {step}");
+            }
+        }
+    }
 
     #[test]
     fn action_verbs_are_sorted_for_lookup() {
