@@ -21,6 +21,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::StreamExt;
 use rmcp::transport::streamable_http_server::session::{
     SessionId, SessionManager, local::LocalSessionManager,
 };
@@ -86,6 +87,9 @@ impl tower::Service<Request> for McpEndpoint {
     }
 }
 
+/// How much of a POST body is read ahead of the inner layers to find the request's id.
+const ID_PREFIX_BYTES: usize = 64 * 1024;
+
 fn session_id(request: &Request) -> Option<SessionId> {
     request
         .headers()
@@ -95,7 +99,9 @@ fn session_id(request: &Request) -> Option<SessionId> {
 }
 
 /// Middleware over the whole router: error answers on `/mcp` as JSON-RPC error objects.
-/// The POST body is read first (up to `max_body_bytes`) to learn the request's id.
+/// Up to `ID_PREFIX_BYTES` of a POST body are read first to learn the request's id; the
+/// rest streams on untouched, so a client the inner layers refuse (no key, rate-limited)
+/// cannot make this layer hold a whole body.
 pub async fn jsonrpc_errors(
     State(settings): State<Arc<Settings>>,
     request: Request,
@@ -104,23 +110,38 @@ pub async fn jsonrpc_errors(
     if request.uri().path() != MCP_PATH {
         return next.run(request).await;
     }
-    let max_body_bytes = settings.max_body_bytes;
     let (challenge, static_keys) = authorization::challenge(&settings, request.headers());
     let (request, id) = if request.method() == Method::POST {
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, max_body_bytes).await {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Value::Null,
-                    "the request body is larger than the server accepts (MAX_BODY_BYTES)",
-                    Some("payload_too_large"),
-                );
+        let mut rest = body.into_data_stream();
+        let mut prefix = Vec::new();
+        let mut whole = false;
+        while prefix.len() < ID_PREFIX_BYTES {
+            match rest.next().await {
+                Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
+                Some(Err(_)) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        Value::Null,
+                        "the request body could not be read",
+                        Some("bad_request"),
+                    );
+                }
+                None => {
+                    whole = true;
+                    break;
+                }
             }
+        }
+        // A body longer than the prefix is not parsed here; its errors carry a null id.
+        let id = if whole {
+            request_id(&prefix)
+        } else {
+            Value::Null
         };
-        let id = request_id(&bytes);
-        (Request::from_parts(parts, Body::from(bytes)), id)
+        let head = futures_util::stream::once(async move { Ok(Bytes::from(prefix)) });
+        let body = Body::from_stream(head.chain(rest));
+        (Request::from_parts(parts, body), id)
     } else {
         (request, Value::Null)
     };
@@ -220,4 +241,37 @@ fn error_response(status: StatusCode, id: Value, message: &str, code: Option<&st
         error_body(status, id, message, code),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{Router, middleware, routing::post};
+    use tower::ServiceExt;
+
+    use super::*;
+    use std::time::Duration;
+
+    /// A refusal by an inner layer is answered while the client still owes most of a large
+    /// body: only a bounded prefix is read ahead for the id.
+    #[tokio::test]
+    async fn a_refusal_does_not_wait_for_the_rest_of_a_large_body() {
+        let settings = Arc::new(Settings::for_tests(std::env::temp_dir()));
+        let app = Router::new()
+            .route(MCP_PATH, post(|| async { StatusCode::UNAUTHORIZED }))
+            .layer(middleware::from_fn_with_state(settings, jsonrpc_errors));
+        // 128 KiB arrive, then the client stalls for ever.
+        let sent = futures_util::stream::iter(
+            (0..32).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 4096]))),
+        );
+        let body = Body::from_stream(sent.chain(futures_util::stream::pending()));
+        let request = Request::post(MCP_PATH)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), app.oneshot(request))
+            .await
+            .expect("answered without the rest of the body")
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
 }
