@@ -146,6 +146,8 @@ pub struct PostgresStore {
     listener: JoinHandle<()>,
     statistics: PlannerStatistics,
     vector_search: VectorSearchChoice,
+    /// With `auto` searching in memory: the budget the copy was chosen within.
+    memory_budget: Option<u64>,
 }
 
 impl PostgresStore {
@@ -197,6 +199,12 @@ impl PostgresStore {
             followers,
             listener,
             statistics: PlannerStatistics::default(),
+            memory_budget: match options.vector_search {
+                VectorPlacement::Auto { budget_bytes } if vector_search.place == "memory" => {
+                    Some(budget_bytes)
+                }
+                _ => None,
+            },
             vector_search,
         })
     }
@@ -458,8 +466,22 @@ impl ToolStore for PostgresStore {
         self.dimensions
     }
 
+    /// A copy chosen within its budget that has since outgrown it says so: the choice
+    /// stands until the next start, which will search through the index.
     fn vector_search(&self) -> VectorSearchChoice {
-        self.vector_search.clone()
+        let mut choice = self.vector_search.clone();
+        if let (Some(budget), Some(vectors)) = (self.memory_budget, &self.followers.vectors) {
+            let count = vectors.len() as u64;
+            let needed = count * estimated_bytes_per_vector(self.dimensions);
+            if needed > budget {
+                choice.reason.push_str(&format!(
+                    "; the {count} vectors held now take about {:.1} MiB, beyond the budget: \
+                     the next start searches through the index",
+                    needed as f64 / (1024.0 * 1024.0)
+                ));
+            }
+        }
+        choice
     }
 
     fn pool_connections(&self) -> (u32, usize) {

@@ -123,6 +123,18 @@ async fn auto_searches_in_memory_within_the_budget_and_in_the_index_beyond() {
         store.create(&t).await.unwrap();
         store.set_embedding(t.id, &[1.0; 8], "m").await.unwrap();
         ids.push(t.id);
+        // A copy that outgrows its budget keeps searching in memory until the next start,
+        // and says so.
+        let outgrown = store.vector_search();
+        assert_eq!(outgrown.place, expected);
+        assert_eq!(
+            outgrown
+                .reason
+                .contains("beyond the budget: the next start"),
+            n == 2,
+            "{n} + 1 tools: {}",
+            outgrown.reason
+        );
         store.close().await;
     }
 }
