@@ -7,8 +7,9 @@
 //! BENCH_DATABASE_URL=postgres://… cargo run --release --example bench -- --backend postgres
 //! ```
 //!
-//! `--backend postgres-memory` runs PostgreSQL with `DATABASE_VECTOR_SEARCH=memory` and
-//! `DATABASE_HNSW_INDEX=false`. `EXECUTION_RECORDING` (durable or deferred), when set, is
+//! `--backend postgres` runs PostgreSQL on the default settings (`DATABASE_VECTOR_SEARCH=auto`,
+//! the HNSW index kept); `postgres-index` with `DATABASE_VECTOR_SEARCH=hnsw`;
+//! `postgres-memory` with `DATABASE_VECTOR_SEARCH=memory` and `DATABASE_HNSW_INDEX=false`. `EXECUTION_RECORDING` (durable or deferred), when set, is
 //! passed to the server.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
 //! alone). With `--embedder local` the model's own throughput on the same texts, in the same
@@ -35,9 +36,9 @@ use serde_json::{Value, json};
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// embedded, postgres, postgres-memory (vectors searched in the server's memory, no HNSW
-    /// index) or both (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty
-    /// database.
+    /// embedded, postgres (the default settings), postgres-index (vectors searched through
+    /// the HNSW index), postgres-memory (in the server's memory, no HNSW index) or both
+    /// (embedded and postgres); postgres needs BENCH_DATABASE_URL, an empty database.
     #[arg(long, default_value = "embedded")]
     backend: String,
     /// Tools in the catalogue.
@@ -513,11 +514,12 @@ async fn bench_backend(
     backend: &str,
     database_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    // Vectors in memory go with no HNSW index: nothing would search through it.
-    let (vector_search, hnsw_index) = if backend == "postgres-memory" {
-        ("memory", "false")
-    } else {
-        ("hnsw", "true")
+    let (vector_search, hnsw_index) = match backend {
+        // Vectors in memory go with no HNSW index: nothing would search through it.
+        "postgres-memory" => ("memory", "false"),
+        "postgres-index" => ("hnsw", "true"),
+        // What a new deployment runs with.
+        _ => ("auto", "true"),
     };
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
@@ -667,7 +669,7 @@ async fn bench_backend(
     );
     if let Some(url) = database_url
         && args.only.is_none()
-        && vector_search == "hnsw"
+        && hnsw_index == "true"
     {
         hnsw_recall(url, &queries, &args.embedder).await?;
     }
@@ -832,7 +834,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     for backend in backends {
         let url = match backend {
-            "postgres" | "postgres-memory" => Some(
+            "postgres" | "postgres-index" | "postgres-memory" => Some(
                 std::env::var("BENCH_DATABASE_URL")
                     .context("the postgres backend needs BENCH_DATABASE_URL (an empty database)")?,
             ),

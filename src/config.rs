@@ -43,7 +43,10 @@ pub enum EmbeddingProvider {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VectorSearch {
+    /// `memory` while the vectors fit `DATABASE_VECTOR_MEMORY_MIB` at start, else `hnsw`.
+    Auto,
     /// pgvector's HNSW index, in the database: nothing held per replica.
+    #[serde(alias = "index")]
     Hnsw,
     /// Every vector also in the replica's memory, searched exactly there.
     Memory,
@@ -97,8 +100,12 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before answering 503.
     pub database_acquire_timeout_ms: u64,
-    /// With PostgreSQL: `hnsw` (the database's index) or `memory` (each replica's own).
+    /// With PostgreSQL: `auto` (the default), `hnsw` (the database's index) or `memory`
+    /// (each replica's own).
     pub database_vector_search: VectorSearch,
+    /// With `auto`: the memory a replica may give its copy of the vectors; beyond it at
+    /// start, searches go through the HNSW index.
+    pub database_vector_memory_mib: u64,
     /// With PostgreSQL: whether the database keeps the HNSW index; only searches through
     /// it need it, and inserting into it is most of what a registration costs there.
     pub database_hnsw_index: bool,
@@ -216,6 +223,12 @@ pub struct Settings {
     pub register_builtins: bool,
 }
 
+/// The default memory budget of a replica's copy of the vectors, sized for a 512 MiB
+/// container: the local model, caches and requests keep the rest. About 50,000 tools at 384
+/// dimensions, 14,000 at 1,536 (see `store::estimated_bytes_per_vector`); a reload briefly
+/// holds a second copy.
+pub const DEFAULT_VECTOR_MEMORY_MIB: u64 = 128;
+
 impl Settings {
     /// Loads settings from the defaults, then the optional file, then the environment.
     pub fn load(config_file: Option<PathBuf>) -> Result<Self, config::ConfigError> {
@@ -232,7 +245,8 @@ impl Settings {
             .set_default("port", 8080)?
             .set_default("database_max_connections", 10)?
             .set_default("database_acquire_timeout_ms", 3000)?
-            .set_default("database_vector_search", "hnsw")?
+            .set_default("database_vector_search", "auto")?
+            .set_default("database_vector_memory_mib", DEFAULT_VECTOR_MEMORY_MIB)?
             .set_default("database_hnsw_index", true)?
             .set_default("registry_data_dir", "./data")?
             .set_default("embedding_provider", "local")?
@@ -332,10 +346,11 @@ impl Settings {
                 "EMBEDDING_URL is required when EMBEDDING_PROVIDER=http".into(),
             ));
         }
-        if !self.database_hnsw_index && self.database_vector_search == VectorSearch::Hnsw {
+        if !self.database_hnsw_index && self.database_vector_search != VectorSearch::Memory {
             return Err(config::ConfigError::Message(
                 "DATABASE_HNSW_INDEX=false needs DATABASE_VECTOR_SEARCH=memory: searches \
-                 through the database would scan every vector without the index"
+                 through the database (hnsw, or auto beyond its memory budget) would scan \
+                 every vector without the index"
                     .into(),
             ));
         }
@@ -348,6 +363,18 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Where a PostgreSQL replica searches vectors.
+    pub fn vector_placement(&self) -> crate::store::postgres::VectorPlacement {
+        use crate::store::postgres::VectorPlacement;
+        match self.database_vector_search {
+            VectorSearch::Hnsw => VectorPlacement::Index,
+            VectorSearch::Memory => VectorPlacement::Memory,
+            VectorSearch::Auto => VectorPlacement::Auto {
+                budget_bytes: self.database_vector_memory_mib.saturating_mul(1024 * 1024),
+            },
+        }
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -470,10 +497,45 @@ mod tests {
         let memory = ("DATABASE_VECTOR_SEARCH", "memory");
         let settings = Settings::from_sources(None, env(&[no_index, memory])).unwrap();
         assert!(!settings.database_hnsw_index);
+        let auto = ("DATABASE_VECTOR_SEARCH", "auto");
+        let err = Settings::from_sources(None, env(&[no_index, auto])).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_HNSW_INDEX"), "{err}");
+        assert!(Settings::from_sources(None, env(&[("DATABASE_VECTOR_SEARCH", "gpu")])).is_err());
         let empty =
             Settings::from_sources(None, env(&[("DATABASE_URL", ""), ("REDIS_URL", " ")])).unwrap();
         assert!(empty.database_url.is_none());
         assert!(empty.redis_url.is_none());
+    }
+
+    #[test]
+    fn vectors_are_searched_in_memory_within_a_budget_by_default() {
+        use crate::store::postgres::VectorPlacement;
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(defaults.database_vector_search, VectorSearch::Auto);
+        assert_eq!(
+            defaults.vector_placement(),
+            VectorPlacement::Auto {
+                budget_bytes: DEFAULT_VECTOR_MEMORY_MIB * 1024 * 1024
+            }
+        );
+        let budget = env(&[("DATABASE_VECTOR_MEMORY_MIB", "2")]);
+        assert_eq!(
+            Settings::from_sources(None, budget)
+                .unwrap()
+                .vector_placement(),
+            VectorPlacement::Auto {
+                budget_bytes: 2 * 1024 * 1024
+            }
+        );
+        for (value, placement) in [
+            ("hnsw", VectorPlacement::Index),
+            ("index", VectorPlacement::Index),
+            ("memory", VectorPlacement::Memory),
+        ] {
+            let settings =
+                Settings::from_sources(None, env(&[("DATABASE_VECTOR_SEARCH", value)])).unwrap();
+            assert_eq!(settings.vector_placement(), placement, "{value}");
+        }
     }
 
     #[test]

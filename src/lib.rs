@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    config::{AdminAuth, EmbeddingProvider, VectorSearch},
+    config::{AdminAuth, EmbeddingProvider},
     embedding::{
         Embedder,
         cached::{CacheConfig, CachedEmbedder},
@@ -123,7 +123,7 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
                 acquire_timeout: std::time::Duration::from_millis(
                     settings.database_acquire_timeout_ms,
                 ),
-                vectors_in_memory: settings.database_vector_search == VectorSearch::Memory,
+                vector_search: settings.vector_placement(),
                 hnsw_index: settings.database_hnsw_index,
                 ..PostgresOptions::default()
             };

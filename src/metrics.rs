@@ -145,6 +145,10 @@ pub fn describe() {
         "rate_limited_requests_total",
         "requests refused by the rate limiter"
     );
+    describe_gauge!(
+        "vector_search_place",
+        "1 for where this replica searches vectors (memory or index), chosen at start"
+    );
     describe_gauge!("mcp_sessions", "open MCP sessions");
     describe_gauge!(
         "mcp_change_subscribers",

@@ -85,6 +85,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     // trouble even while the database answers a ping.
     let recorder_degraded =
         executions.failing || executions.backlog * 10 >= executions.capacity * 9;
+    let vector_search = store.vector_search();
     let degraded = check.is_err() || embedder_health.status != "up" || recorder_degraded;
     Json(Health {
         status: if degraded { "degraded" } else { "ok" },
@@ -95,6 +96,8 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             "status": if check.is_ok() { "up" } else { "down" },
             "error": check.err().map(|e| e.to_string()),
             "dimensions": store.dimensions(),
+            "vector_search": vector_search.place,
+            "vector_search_reason": vector_search.reason,
         }),
         tools,
         embedder: json!({

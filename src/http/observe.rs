@@ -81,6 +81,14 @@ async fn publish_levels(state: &AppState) {
         metrics::gauge!("catalogue_tools", "state" => "inactive")
             .set(all.saturating_sub(active) as f64);
     }
+    let searched_in = store.vector_search().place;
+    for place in ["memory", "index"] {
+        metrics::gauge!("vector_search_place", "place" => place).set(if place == searched_in {
+            1.0
+        } else {
+            0.0
+        });
+    }
     metrics::gauge!("mcp_sessions").set(state.mcp_sessions.open_sessions().await as f64);
     metrics::gauge!("mcp_change_subscribers").set(state.mcp_changes.session_count() as f64);
     let model = state.registry.embedder().model_id().to_owned();

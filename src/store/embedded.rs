@@ -337,6 +337,13 @@ impl ToolStore for EmbeddedStore {
         self.dimensions
     }
 
+    fn vector_search(&self) -> super::VectorSearchChoice {
+        super::VectorSearchChoice {
+            place: "memory",
+            reason: "the embedded store keeps every vector in memory".into(),
+        }
+    }
+
     fn pool_connections(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
     }

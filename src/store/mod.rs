@@ -18,6 +18,7 @@ use uuid::Uuid;
 pub use embedded::EmbeddedStore;
 pub use postgres::PostgresStore;
 pub use tool_cache::ToolCache;
+pub use vector_index::estimated_bytes_per_vector;
 
 use crate::registry::{
     model::{Execution, ExecutionFilter, Page, Paged, Tool, ToolFilter, ToolStats, ToolVersion},
@@ -123,6 +124,15 @@ fn is_connection_loss(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
 }
 
+/// Where a store searches vectors, and why: chosen when it opens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VectorSearchChoice {
+    /// `memory` (every vector in this process, searched exactly) or `index` (pgvector's
+    /// HNSW index, in the database).
+    pub place: &'static str,
+    pub reason: String,
+}
+
 /// The catalogue and the execution log.
 ///
 /// Scores returned by the search methods lie in [0, 1], higher is better.
@@ -133,6 +143,9 @@ pub trait ToolStore: Send + Sync + 'static {
 
     /// The dimension of the vectors this store holds.
     fn dimensions(&self) -> usize;
+
+    /// Where this store searches vectors, and why.
+    fn vector_search(&self) -> VectorSearchChoice;
 
     /// Connections of the store's pool: (open, idle).
     fn pool_connections(&self) -> (u32, usize);

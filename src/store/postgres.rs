@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use super::{
     EmbeddingCounts, Facets, StoreError, StoreResult, ToolCache, ToolStore, Updated,
+    VectorSearchChoice,
     catalogue_index::{CatalogueIndex, SharedCatalogueIndex},
     own_changes::OwnChanges,
     planner_statistics::PlannerStatistics,
     replica_vectors::ReplicaVectors,
+    vector_index::estimated_bytes_per_vector,
     version_from_tool,
 };
 use crate::registry::model::{
@@ -49,9 +51,9 @@ pub struct PostgresOptions {
     pub acquire_timeout: Duration,
     /// HNSW search breadth: higher is closer to exact and slower.
     pub hnsw_ef_search: u32,
-    /// Keep every vector in this replica's memory and search there (exact) instead of
-    /// through the HNSW index.
-    pub vectors_in_memory: bool,
+    /// Where vectors are searched: in this replica's memory (exact) or through the HNSW
+    /// index, or chosen at start by the memory the vectors need.
+    pub vector_search: VectorPlacement,
     /// Keep the HNSW index: built at start when missing, dropped at start when not wanted
     /// (only with vectors in memory, where nothing searches through it).
     pub hnsw_index: bool,
@@ -63,10 +65,68 @@ impl Default for PostgresOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             hnsw_ef_search: 100,
-            vectors_in_memory: false,
+            vector_search: VectorPlacement::Index,
             hnsw_index: true,
         }
     }
+}
+
+/// Where a PostgreSQL replica searches vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorPlacement {
+    /// pgvector's HNSW index, in the database: nothing held per replica.
+    Index,
+    /// Every vector also in the replica's memory, searched exactly there.
+    Memory,
+    /// In memory when the catalogue's vectors fit `budget_bytes` at start (one vector per
+    /// tool, at `estimated_bytes_per_vector`), else through the index.
+    Auto { budget_bytes: u64 },
+}
+
+/// Settles where this replica searches: `Auto` counts the tools (each holds at most one
+/// vector) and compares what their vectors would take with the budget.
+async fn choose_vector_search(
+    pool: &PgPool,
+    dimensions: usize,
+    placement: VectorPlacement,
+) -> StoreResult<VectorSearchChoice> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let choice = match placement {
+        VectorPlacement::Index => VectorSearchChoice {
+            place: "index",
+            reason: "DATABASE_VECTOR_SEARCH=hnsw".into(),
+        },
+        VectorPlacement::Memory => VectorSearchChoice {
+            place: "memory",
+            reason: "DATABASE_VECTOR_SEARCH=memory".into(),
+        },
+        VectorPlacement::Auto { budget_bytes } => {
+            let tools: i64 = sqlx::query_scalar("SELECT count(*) FROM tools")
+                .fetch_one(pool)
+                .await?;
+            let needed = tools as u64 * estimated_bytes_per_vector(dimensions);
+            let (place, relation) = if needed <= budget_bytes {
+                ("memory", "within")
+            } else {
+                ("index", "beyond")
+            };
+            VectorSearchChoice {
+                place,
+                reason: format!(
+                    "auto: the vectors of {tools} tools at {dimensions} dimensions take about \
+                     {:.1} MiB, {relation} the {:.1} MiB budget (DATABASE_VECTOR_MEMORY_MIB)",
+                    needed as f64 / MIB,
+                    budget_bytes as f64 / MIB,
+                ),
+            }
+        }
+    };
+    tracing::info!(
+        vector_search = choice.place,
+        reason = %choice.reason,
+        "vector search place chosen"
+    );
+    Ok(choice)
 }
 
 /// The channel migration 0002's triggers announce catalogue changes on.
@@ -85,6 +145,9 @@ pub struct PostgresStore {
     /// Follows the catalogue's notifications into `followers`.
     listener: JoinHandle<()>,
     statistics: PlannerStatistics,
+    vector_search: VectorSearchChoice,
+    /// With `auto` searching in memory: the budget the copy was chosen within.
+    memory_budget: Option<u64>,
 }
 
 impl PostgresStore {
@@ -118,12 +181,11 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         migrate(&pool, dimensions, options.hnsw_index).await?;
+        let vector_search = choose_vector_search(&pool, dimensions, options.vector_search).await?;
         let followers = Followers {
             catalogue: SharedCatalogueIndex::default(),
             tool_cache: Arc::new(ToolCache::default()),
-            vectors: options
-                .vectors_in_memory
-                .then(|| Arc::new(ReplicaVectors::default())),
+            vectors: (vector_search.place == "memory").then(|| Arc::new(ReplicaVectors::default())),
             changes: broadcast::channel(CHANGE_BACKLOG).0,
             own_changes: Arc::new(OwnChanges::default()),
         };
@@ -137,6 +199,13 @@ impl PostgresStore {
             followers,
             listener,
             statistics: PlannerStatistics::default(),
+            memory_budget: match options.vector_search {
+                VectorPlacement::Auto { budget_bytes } if vector_search.place == "memory" => {
+                    Some(budget_bytes)
+                }
+                _ => None,
+            },
+            vector_search,
         })
     }
 
@@ -395,6 +464,24 @@ impl ToolStore for PostgresStore {
 
     fn dimensions(&self) -> usize {
         self.dimensions
+    }
+
+    /// A copy chosen within its budget that has since outgrown it says so: the choice
+    /// stands until the next start, which will search through the index.
+    fn vector_search(&self) -> VectorSearchChoice {
+        let mut choice = self.vector_search.clone();
+        if let (Some(budget), Some(vectors)) = (self.memory_budget, &self.followers.vectors) {
+            let count = vectors.len() as u64;
+            let needed = count * estimated_bytes_per_vector(self.dimensions);
+            if needed > budget {
+                choice.reason.push_str(&format!(
+                    "; the {count} vectors held now take about {:.1} MiB, beyond the budget: \
+                     the next start searches through the index",
+                    needed as f64 / (1024.0 * 1024.0)
+                ));
+            }
+        }
+        choice
     }
 
     fn pool_connections(&self) -> (u32, usize) {

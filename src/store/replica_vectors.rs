@@ -112,6 +112,14 @@ impl ReplicaVectors {
         self.write().remove(id);
     }
 
+    /// How many vectors the copy holds.
+    pub fn len(&self) -> usize {
+        self.index
+            .read()
+            .expect("replica vector index lock poisoned")
+            .len()
+    }
+
     pub fn vector_of(&self, id: &Uuid, model: &str) -> Option<Vec<f32>> {
         self.index
             .read()

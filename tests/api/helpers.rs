@@ -8,7 +8,10 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tool_registry::{
     App,
     config::{EmbeddingProvider, Secret, Settings, VectorSearch},
-    store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
+    store::{
+        EmbeddedStore, PostgresStore, ToolStore,
+        postgres::{PostgresOptions, VectorPlacement},
+    },
 };
 use uuid::Uuid;
 
@@ -98,7 +101,11 @@ impl TestDb {
         // With vectors in memory nothing searches through the HNSW index: the suite runs
         // without it, as such a deployment would.
         PostgresOptions {
-            vectors_in_memory: self.vectors_in_memory,
+            vector_search: if self.vectors_in_memory {
+                VectorPlacement::Memory
+            } else {
+                VectorPlacement::Index
+            },
             hnsw_index: !self.vectors_in_memory,
             ..PostgresOptions::default()
         }
@@ -109,9 +116,13 @@ impl TestDb {
         settings.database_url = self.pg_url.clone().map(Secret::new);
         settings.embedding_provider = EmbeddingProvider::Hash;
         settings.embedding_dimensions = APP_DIMS;
+        // Each backend pins its place: the default (auto) would search the small catalogues
+        // of tests in memory on both.
         if self.vectors_in_memory {
             settings.database_vector_search = VectorSearch::Memory;
             settings.database_hnsw_index = false;
+        } else {
+            settings.database_vector_search = VectorSearch::Hnsw;
         }
         // Catalogue tests count tools; the call tests turn the built-ins back on.
         settings.register_builtins = false;

@@ -212,6 +212,12 @@ async fn health_routes_report_the_store(backend: Backend) {
     };
     assert_eq!(health["storage"]["backend"], expected_backend);
     assert_eq!(health["storage"]["status"], "up");
+    let searched_in = match backend {
+        Backend::Postgres => "index",
+        Backend::Embedded | Backend::PostgresVectorsInMemory => "memory",
+    };
+    assert_eq!(health["storage"]["vector_search"], searched_in);
+    assert!(health["storage"]["vector_search_reason"].is_string());
     assert_eq!(health["tools"]["total"], 1);
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(app.get("/health/live").await.0, 200);

@@ -2,9 +2,20 @@
 
 use sqlx::Connection;
 
-use tool_registry::store::{PostgresStore, ToolStore, postgres::PostgresOptions};
+use serde_json::Value;
+use tool_registry::{
+    config::VectorSearch,
+    registry::model::ToolFilter,
+    store::{
+        PostgresStore, ToolStore, estimated_bytes_per_vector,
+        postgres::{PostgresOptions, VectorPlacement},
+    },
+};
 
-use crate::helpers::{Backend, TestDb};
+use crate::{
+    helpers::{Backend, TestApp, TestDb},
+    store_contract::tool,
+};
 
 async fn embedding_storage(url: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
@@ -47,7 +58,11 @@ async fn the_hnsw_index_follows_the_setting() {
     let url = db.database_url().expect("a PostgreSQL database");
     let open = |dims: usize, hnsw_index: bool| async move {
         let options = PostgresOptions {
-            vectors_in_memory: !hnsw_index,
+            vector_search: if hnsw_index {
+                VectorPlacement::Index
+            } else {
+                VectorPlacement::Memory
+            },
             hnsw_index,
             ..PostgresOptions::default()
         };
@@ -70,4 +85,109 @@ async fn the_hnsw_index_follows_the_setting() {
     assert!(has_hnsw_index(url).await);
     open(32, true).await;
     assert!(has_hnsw_index(url).await);
+}
+
+/// `auto` searches in memory while the catalogue's vectors fit the budget at start, and
+/// through the index beyond it; either way searches find the stored vectors.
+#[tokio::test]
+async fn auto_searches_in_memory_within_the_budget_and_in_the_index_beyond() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let url = db.database_url().expect("a PostgreSQL database");
+    let dims = 8;
+    let options = PostgresOptions {
+        vector_search: VectorPlacement::Auto {
+            budget_bytes: 2 * estimated_bytes_per_vector(dims),
+        },
+        ..PostgresOptions::default()
+    };
+    let mut ids = Vec::new();
+    for (n, expected) in [(0, "memory"), (1, "memory"), (2, "memory"), (3, "index")] {
+        let store = PostgresStore::connect(url, dims, &options).await.unwrap();
+        let choice = store.vector_search();
+        assert_eq!(choice.place, expected, "{n} tools: {}", choice.reason);
+        assert!(
+            choice.reason.contains(&format!("{n} tools")),
+            "{}",
+            choice.reason
+        );
+        let nearest = store
+            .nearest_ids(&[1.0; 8], "m", 10, &ToolFilter::default())
+            .await
+            .unwrap();
+        let mut found: Vec<_> = nearest.into_iter().map(|(id, _)| id).collect();
+        found.sort();
+        let mut stored = ids.clone();
+        stored.sort();
+        assert_eq!(found, stored, "searching {expected} with {n} tools");
+        let t = tool(&format!("auto.tool{n}"), "general", &[], "A tool");
+        store.create(&t).await.unwrap();
+        store.set_embedding(t.id, &[1.0; 8], "m").await.unwrap();
+        ids.push(t.id);
+        // A copy that outgrows its budget keeps searching in memory until the next start,
+        // and says so.
+        let outgrown = store.vector_search();
+        assert_eq!(outgrown.place, expected);
+        assert_eq!(
+            outgrown
+                .reason
+                .contains("beyond the budget: the next start"),
+            n == 2,
+            "{n} + 1 tools: {}",
+            outgrown.reason
+        );
+        store.close().await;
+    }
+}
+
+async fn vector_search_shown(app: &TestApp) -> (String, String, String) {
+    let (_, health) = app.get("/health").await;
+    let storage = &health["storage"];
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let scrape = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = scrape
+        .lines()
+        .filter(|line| line.starts_with("vector_search_place{") && line.ends_with(" 1"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        text(&storage["vector_search"]),
+        text(&storage["vector_search_reason"]),
+        gauge,
+    )
+}
+
+/// The app's default is `auto`; /health and /metrics show where it searches and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_choice_shows_in_health_and_metrics() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut settings = db.settings();
+    let defaults = tool_registry::config::Settings::for_tests(db.data_dir());
+    assert_eq!(defaults.database_vector_search, VectorSearch::Auto);
+    settings.database_vector_search = defaults.database_vector_search;
+    settings.database_vector_memory_mib = defaults.database_vector_memory_mib;
+    let app = TestApp::spawn(settings.clone()).await;
+    app.register(&crate::helpers::tool_definition("one")).await;
+    let (place, reason, gauge) = vector_search_shown(&app).await;
+    assert_eq!(place, "memory", "{reason}");
+    assert!(reason.contains("within"), "{reason}");
+    assert_eq!(gauge, r#"vector_search_place{place="memory"} 1"#);
+    app.stop().await;
+
+    // No budget: the tool already stored does not fit.
+    settings.database_vector_memory_mib = 0;
+    let app = TestApp::spawn(settings).await;
+    let (place, reason, gauge) = vector_search_shown(&app).await;
+    assert_eq!(place, "index", "{reason}");
+    assert!(reason.contains("beyond"), "{reason}");
+    assert!(reason.contains("DATABASE_VECTOR_MEMORY_MIB"), "{reason}");
+    assert_eq!(gauge, r#"vector_search_place{place="index"} 1"#);
+    app.stop().await;
 }

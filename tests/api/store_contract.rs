@@ -42,7 +42,7 @@ crate::on_both_backends!(
     a_record_the_database_refuses_does_not_block_the_others,
 );
 
-fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
+pub(crate) fn tool(name: &str, category: &str, tags: &[&str], description: &str) -> Tool {
     let now = now_micros();
     Tool {
         id: Uuid::new_v4(),
