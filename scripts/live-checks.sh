@@ -16,9 +16,9 @@
 #      exchange with curl (registering and deleting its own tools);
 #   5. scripts/api-fuzz.sh fuzzes every documented route with schemathesis.
 #
-# The server ignores proxy variables (a proxy would bypass its address guard), so
-# outbound calls go out directly: the tools register_tools adds point at reserved
-# `.example` hosts, which never resolve, and the guard refuses private addresses.
+# The server's tool calls go to TOOL_PROXY_URL, a closed loopback port: the HTTP tools
+# and upstream MCP servers that the checks (and the fuzzer) register are never contacted
+# and no name is looked up, so the checks send nothing beyond loopback.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +41,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env -u DATABASE_URL HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" \
+# A free port nobody listens on: outbound requests fail at once, on loopback.
+DEAD_PROXY="http://127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+env -u DATABASE_URL HOST=127.0.0.1 PORT="$PORT" REGISTRY_DATA_DIR="$DATA_DIR" TOOL_PROXY_URL="$DEAD_PROXY" \
 	LOG_FORMAT=json RUST_LOG=warn "$BINARY" serve >"$DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 
