@@ -461,14 +461,15 @@ impl ToolRegistry {
         self.change(before, |current| {
             let mut tool = current.clone();
             apply_patch(&patch, &mut tool);
-            if patch.version.is_some() {
-                versions::version_must_rise(current, &tool)?;
-            }
             if let Some(implementation) = &patch.implementation {
-                // Secrets sent back as the redaction placeholder keep their stored values.
+                // Secrets sent back as the redaction placeholder keep their stored values;
+                // restored first, so the version check compares what would be stored.
                 tool.implementation =
                     secrets::restore(implementation.clone(), &current.implementation)?;
                 self.check_runnable(&tool.implementation)?;
+            }
+            if patch.version.is_some() {
+                versions::version_must_rise(current, &tool)?;
             }
             Ok(Some(tool))
         })

@@ -188,6 +188,11 @@ pub fn restore(
     mut new: Implementation,
     stored: &Implementation,
 ) -> Result<Implementation, ApiError> {
+    // The redacted view sent back unchanged is the stored implementation, even where
+    // redaction re-encoded the URL's query (`%20` read back as `+`).
+    if new == stored.redacted() {
+        return Ok(stored.clone());
+    }
     if !has_placeholder(&new) {
         return Ok(new);
     }

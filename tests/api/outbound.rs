@@ -218,6 +218,78 @@ async fn agents_see_no_implementation_and_operators_see_secrets_redacted() {
     assert_eq!(status, 422, "{body}");
 }
 
+/// The fields of an admin view that a `PUT` takes: the definition, as the operator read it.
+fn editable(view: &Value) -> Value {
+    let fields = [
+        "name",
+        "description",
+        "category",
+        "tags",
+        "input_schema",
+        "output_schema",
+        "version",
+        "implementation",
+        "metadata",
+        "is_active",
+    ];
+    let body = fields
+        .iter()
+        .filter_map(|field| Some(((*field).to_owned(), view.get(*field)?.clone())))
+        .collect();
+    Value::Object(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redacted_view_sent_back_as_it_is_changes_nothing() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    let created = app
+        .register(&json!({
+            "name": "search.secret",
+            "description": "Searches with a key in the query and a bearer token",
+            "version": "1.0.0",
+            "input_schema": {"type": "object"},
+            "implementation": {
+                "kind": "http",
+                "url": format!("http://{addr}/secret?api_key=abc&q=a%20b"),
+                "headers": {"Authorization": "Bearer t0ken-s3cret"}
+            }
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, view) = app.get(&format!("/admin/tools/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["implementation"]["headers"]["Authorization"],
+        "REDACTED"
+    );
+
+    let (status, updated) = app
+        .put(&format!("/admin/tools/{id}"), &editable(&view))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version"], "1.0.0");
+    assert_eq!(updated["implementation"], view["implementation"]);
+    let (_, history) = app.get(&format!("/admin/tools/{id}/versions")).await;
+    assert_eq!(history["versions"], json!([]), "{history}");
+
+    // The stored secrets and the query, byte for byte, still reach the tool.
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "search.secret", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(called["status"], "success", "{called}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        received.authorization.as_deref(),
+        Some("Bearer t0ken-s3cret")
+    );
+    assert_eq!(received.query.as_deref(), Some("api_key=abc&q=a%20b"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_errors_carry_no_credentials() {
     let (_db, app) = app_with(true).await;
