@@ -371,6 +371,15 @@ impl ToolRegistry {
     pub async fn register(&self, new: NewTool) -> Result<Registered, ApiError> {
         let (upsert, version_given) = (new.upsert, new.version.is_some());
         let tool = self.new_tool(new)?;
+        if upsert && secrets::has_placeholder(&tool.implementation) {
+            // The placeholder stands for a stored secret, so it only ever updates: a tool
+            // that is not there is refused rather than created holding the literal.
+            if self.store.get_by_name(&tool.name).await?.is_none() {
+                secrets::refuse_placeholder(&tool.implementation)?;
+            }
+            let updated = self.replace_definition(tool, version_given).await?;
+            return Ok(Registered::Updated(updated));
+        }
         match self.store.create(&tool).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(_)) if upsert => {

@@ -291,6 +291,40 @@ async fn the_redacted_view_sent_back_as_it_is_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upsert_that_creates_refuses_the_placeholder() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    let mut definition = secret_http_tool("weather.upserted", &addr.to_string());
+    definition["upsert"] = json!(true);
+    let mut placeholder = definition.clone();
+    placeholder["implementation"]["headers"]["X-Api-Key"] = json!("REDACTED");
+    let (status, body) = app.post("/admin/tools", &placeholder).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        assert_error(&body, "validation_failed")["field"],
+        "implementation"
+    );
+    let (_, listed) = app.get("/admin/tools").await;
+    assert!(!listed.to_string().contains("weather.upserted"), "{listed}");
+
+    // Over a tool that is there, the placeholder keeps the stored secret.
+    let (status, _) = app.post("/admin/tools", &definition).await;
+    assert_eq!(status, 201);
+    placeholder["description"] = json!("Looks up the weather with credentials, and wind");
+    let (status, body) = app.post("/admin/tools", &placeholder).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "weather.upserted", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(called["status"], "success", "{called}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(received.api_key_header.as_deref(), Some("s3cret-header"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_errors_carry_no_credentials() {
     let (_db, app) = app_with(true).await;
     let gone = format!("127.0.0.1:{}", closed_port());
