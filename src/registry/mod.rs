@@ -470,6 +470,7 @@ impl ToolRegistry {
         self.change(before, |current| {
             let mut tool = current.clone();
             apply_patch(&patch, &mut tool);
+            secrets::restore_metadata(&mut tool.metadata, &current.metadata);
             if let Some(implementation) = &patch.implementation {
                 // Secrets sent back as the redaction placeholder keep their stored values;
                 // restored first, so the version check compares what would be stored.

@@ -11,6 +11,7 @@
 //!
 //! Agents never see implementations at all (see `served`).
 
+use serde_json::Value;
 use url::{Url, form_urlencoded};
 
 use super::model::{Implementation, Tool, ToolVersion};
@@ -91,6 +92,27 @@ pub fn redact_url(text: &str) -> String {
     if changed { url.into() } else { text.to_owned() }
 }
 
+/// `metadata` as it is shown, when its `imported_from` address holds credentials: imports
+/// once stored the upstream URL as given, and metadata is part of the agent view. `None`
+/// when there is nothing to hide.
+pub fn redacted_metadata(metadata: &Value) -> Option<Value> {
+    let from = metadata.get("imported_from")?.as_str()?;
+    let shown = redact_url(from);
+    if shown == from {
+        return None;
+    }
+    let mut metadata = metadata.clone();
+    metadata["imported_from"] = Value::String(shown);
+    Some(metadata)
+}
+
+/// `new` metadata, or the stored one when `new` is the stored one as it was shown.
+pub fn restore_metadata(new: &mut Value, stored: &Value) {
+    if redacted_metadata(stored).as_ref() == Some(new) {
+        new.clone_from(stored);
+    }
+}
+
 impl Implementation {
     /// The implementation as operators read it: secrets replaced by [`REDACTED`].
     pub fn redacted(&self) -> Implementation {
@@ -141,6 +163,9 @@ impl Tool {
     /// The tool as operators read it: its implementation's secrets redacted.
     pub fn redacted(mut self) -> Tool {
         self.implementation = self.implementation.redacted();
+        if let Some(metadata) = redacted_metadata(&self.metadata) {
+            self.metadata = metadata;
+        }
         self
     }
 }
@@ -149,6 +174,9 @@ impl ToolVersion {
     /// An earlier definition as operators read it: its implementation's secrets redacted.
     pub fn redacted(mut self) -> ToolVersion {
         self.implementation = self.implementation.redacted();
+        if let Some(metadata) = redacted_metadata(&self.metadata) {
+            self.metadata = metadata;
+        }
         self
     }
 }

@@ -325,6 +325,57 @@ async fn an_upsert_that_creates_refuses_the_placeholder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_imported_from_address_shows_no_credentials() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    // As imports stored it before they redacted the address.
+    let raw = "https://us3r:pw-s3cret@upstream.example/mcp?key=k3y-0ld&units=metric";
+    let created = app
+        .register(&json!({
+            "name": "weather.imported",
+            "description": "Current weather, imported from an upstream server",
+            "version": "1.0.0",
+            "implementation": {"kind": "http", "url": format!("http://{addr}/secret")},
+            "metadata": {"imported_from": raw, "title": "Weather"}
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, listed) = app.post("/mcp/list_tools", &json!({})).await;
+    let (_, found) = app
+        .post(
+            "/mcp/find_tool",
+            &json!({"query": "weather imported", "mode": "text"}),
+        )
+        .await;
+    let (_, view) = app.get(&format!("/admin/tools/{id}")).await;
+    let (_, admin_list) = app.get("/admin/tools").await;
+    for body in [&listed, &found, &view, &admin_list, &created] {
+        let text = body.to_string();
+        for secret in ["us3r", "pw-s3cret", "k3y-0ld"] {
+            assert!(!text.contains(secret), "'{secret}' leaked in {text}");
+        }
+        assert!(text.contains("upstream.example"), "{text}");
+    }
+    assert_eq!(listed["tools"][0]["metadata"]["title"], "Weather");
+
+    // The tool still runs, and the view sent back as it is changes nothing.
+    let (_, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "weather.imported", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(called["status"], "success", "{called}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let (status, updated) = app
+        .put(&format!("/admin/tools/{id}"), &editable(&view))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    let (_, history) = app.get(&format!("/admin/tools/{id}/versions")).await;
+    assert_eq!(history["versions"], json!([]), "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_errors_carry_no_credentials() {
     let (_db, app) = app_with(true).await;
     let gone = format!("127.0.0.1:{}", closed_port());
