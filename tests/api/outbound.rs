@@ -414,6 +414,37 @@ async fn call_errors_carry_no_credentials() {
     panic!("the two calls were never recorded");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_errors_name_the_host_only() {
+    let (_db, app) = app_with(true).await;
+    let gone = format!("127.0.0.1:{}", closed_port());
+    // Credentials in places no list of secret names catches: a path and `appid`.
+    app.register(&json!({
+        "name": "chat.gone",
+        "description": "Sends a chat message through a bot",
+        "implementation": {
+            "kind": "http",
+            "url": format!("http://{gone}/bot4242:AAH-p4th-t0ken/sendMessage?appid=app1d-v4lue")
+        }
+    }))
+    .await;
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "chat.gone", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{called}");
+    let error = called["error"].as_str().unwrap();
+    assert!(
+        error.contains(&gone),
+        "the message still says where: {error}"
+    );
+    for secret in ["AAH-p4th-t0ken", "app1d-v4lue", "sendMessage"] {
+        assert!(!error.contains(secret), "'{secret}' leaked in {error}");
+    }
+}
+
 #[tokio::test]
 async fn every_form_of_a_refused_address_is_refused() {
     let (_strict_db, strict) = app_with(false).await;
