@@ -309,6 +309,11 @@ fn missing(field: &str) -> ApiError {
     )
 }
 
+/// The shortest value of a header whose name does not look secret that messages lose:
+/// shorter ones (`X-Api-Version: 2`) are settings, and cutting them out would cut every
+/// `2` out of a message.
+const MIN_SCRUBBED_HEADER_LEN: usize = 6;
+
 /// The secrets of an implementation as they may appear in a message: as written and
 /// percent-decoded, longest first.
 fn secret_texts(implementation: &Implementation) -> Vec<String> {
@@ -317,7 +322,10 @@ fn secret_texts(implementation: &Implementation) -> Vec<String> {
         found.extend(
             headers
                 .iter()
-                .filter(|(name, _)| !header_is_shown(name))
+                .filter(|(name, value)| {
+                    !header_is_shown(name)
+                        && (query_name_is_secret(name) || value.len() >= MIN_SCRUBBED_HEADER_LEN)
+                })
                 .map(|(_, value)| value.clone()),
         );
     }
@@ -485,5 +493,25 @@ mod tests {
             assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
         }
         assert!(scrubbed.contains("api.example:8443"), "{scrubbed}");
+    }
+
+    #[test]
+    fn short_settings_in_headers_stay_in_messages() {
+        let stored = http(
+            "https://api.example/v1",
+            &[
+                ("X-Api-Version", "2"),
+                ("X-Tenant", "acme-corp-7"),
+                ("X-Auth", "k9"),
+            ],
+        );
+        let scrubbed = scrub(
+            "HTTP 429: retry in 2 seconds (tenant acme-corp-7, auth k9)",
+            &stored,
+        );
+        assert_eq!(
+            scrubbed,
+            "HTTP 429: retry in 2 seconds (tenant REDACTED, auth REDACTED)"
+        );
     }
 }
