@@ -371,6 +371,15 @@ impl ToolRegistry {
     pub async fn register(&self, new: NewTool) -> Result<Registered, ApiError> {
         let (upsert, version_given) = (new.upsert, new.version.is_some());
         let tool = self.new_tool(new)?;
+        if upsert && secrets::has_placeholder(&tool.implementation) {
+            // The placeholder stands for a stored secret, so it only ever updates: a tool
+            // that is not there is refused rather than created holding the literal.
+            if self.store.get_by_name(&tool.name).await?.is_none() {
+                secrets::refuse_placeholder(&tool.implementation)?;
+            }
+            let updated = self.replace_definition(tool, version_given).await?;
+            return Ok(Registered::Updated(updated));
+        }
         match self.store.create(&tool).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(_)) if upsert => {
@@ -461,14 +470,16 @@ impl ToolRegistry {
         self.change(before, |current| {
             let mut tool = current.clone();
             apply_patch(&patch, &mut tool);
-            if patch.version.is_some() {
-                versions::version_must_rise(current, &tool)?;
-            }
+            secrets::restore_metadata(&mut tool.metadata, &current.metadata);
             if let Some(implementation) = &patch.implementation {
-                // Secrets sent back as the redaction placeholder keep their stored values.
+                // Secrets sent back as the redaction placeholder keep their stored values;
+                // restored first, so the version check compares what would be stored.
                 tool.implementation =
                     secrets::restore(implementation.clone(), &current.implementation)?;
                 self.check_runnable(&tool.implementation)?;
+            }
+            if patch.version.is_some() {
+                versions::version_must_rise(current, &tool)?;
             }
             Ok(Some(tool))
         })

@@ -11,6 +11,7 @@
 //!
 //! Agents never see implementations at all (see `served`).
 
+use serde_json::Value;
 use url::{Url, form_urlencoded};
 
 use super::model::{Implementation, Tool, ToolVersion};
@@ -91,6 +92,27 @@ pub fn redact_url(text: &str) -> String {
     if changed { url.into() } else { text.to_owned() }
 }
 
+/// `metadata` as it is shown, when its `imported_from` address holds credentials: imports
+/// once stored the upstream URL as given, and metadata is part of the agent view. `None`
+/// when there is nothing to hide.
+pub fn redacted_metadata(metadata: &Value) -> Option<Value> {
+    let from = metadata.get("imported_from")?.as_str()?;
+    let shown = redact_url(from);
+    if shown == from {
+        return None;
+    }
+    let mut metadata = metadata.clone();
+    metadata["imported_from"] = Value::String(shown);
+    Some(metadata)
+}
+
+/// `new` metadata, or the stored one when `new` is the stored one as it was shown.
+pub fn restore_metadata(new: &mut Value, stored: &Value) {
+    if redacted_metadata(stored).as_ref() == Some(new) {
+        new.clone_from(stored);
+    }
+}
+
 impl Implementation {
     /// The implementation as operators read it: secrets replaced by [`REDACTED`].
     pub fn redacted(&self) -> Implementation {
@@ -141,6 +163,9 @@ impl Tool {
     /// The tool as operators read it: its implementation's secrets redacted.
     pub fn redacted(mut self) -> Tool {
         self.implementation = self.implementation.redacted();
+        if let Some(metadata) = redacted_metadata(&self.metadata) {
+            self.metadata = metadata;
+        }
         self
     }
 }
@@ -149,6 +174,9 @@ impl ToolVersion {
     /// An earlier definition as operators read it: its implementation's secrets redacted.
     pub fn redacted(mut self) -> ToolVersion {
         self.implementation = self.implementation.redacted();
+        if let Some(metadata) = redacted_metadata(&self.metadata) {
+            self.metadata = metadata;
+        }
         self
     }
 }
@@ -188,6 +216,11 @@ pub fn restore(
     mut new: Implementation,
     stored: &Implementation,
 ) -> Result<Implementation, ApiError> {
+    // The redacted view sent back unchanged is the stored implementation, even where
+    // redaction re-encoded the URL's query (`%20` read back as `+`).
+    if new == stored.redacted() {
+        return Ok(stored.clone());
+    }
     if !has_placeholder(&new) {
         return Ok(new);
     }
@@ -276,6 +309,11 @@ fn missing(field: &str) -> ApiError {
     )
 }
 
+/// The shortest value of a header whose name does not look secret that messages lose:
+/// shorter ones (`X-Api-Version: 2`) are settings, and cutting them out would cut every
+/// `2` out of a message.
+const MIN_SCRUBBED_HEADER_LEN: usize = 6;
+
 /// The secrets of an implementation as they may appear in a message: as written and
 /// percent-decoded, longest first.
 fn secret_texts(implementation: &Implementation) -> Vec<String> {
@@ -284,7 +322,10 @@ fn secret_texts(implementation: &Implementation) -> Vec<String> {
         found.extend(
             headers
                 .iter()
-                .filter(|(name, _)| !header_is_shown(name))
+                .filter(|(name, value)| {
+                    !header_is_shown(name)
+                        && (query_name_is_secret(name) || value.len() >= MIN_SCRUBBED_HEADER_LEN)
+                })
                 .map(|(_, value)| value.clone()),
         );
     }
@@ -452,5 +493,25 @@ mod tests {
             assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
         }
         assert!(scrubbed.contains("api.example:8443"), "{scrubbed}");
+    }
+
+    #[test]
+    fn short_settings_in_headers_stay_in_messages() {
+        let stored = http(
+            "https://api.example/v1",
+            &[
+                ("X-Api-Version", "2"),
+                ("X-Tenant", "acme-corp-7"),
+                ("X-Auth", "k9"),
+            ],
+        );
+        let scrubbed = scrub(
+            "HTTP 429: retry in 2 seconds (tenant acme-corp-7, auth k9)",
+            &stored,
+        );
+        assert_eq!(
+            scrubbed,
+            "HTTP 429: retry in 2 seconds (tenant REDACTED, auth REDACTED)"
+        );
     }
 }

@@ -13,7 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
 
-use super::model::{Implementation, Tool};
+use super::{
+    model::{Implementation, Tool},
+    secrets,
+};
 
 #[derive(Clone)]
 pub struct ServedTool(Arc<Encoded>);
@@ -26,6 +29,9 @@ struct Encoded {
     public: Box<RawValue>,
     /// The implementation as stored, secrets included: for running the tool only.
     implementation: Box<RawValue>,
+    /// The metadata as stored, when the served one hides credentials (see
+    /// `secrets::redacted_metadata`).
+    stored_metadata: Option<Box<Value>>,
 }
 
 /// A tool as agents see it: what it does and how to call it through the registry.
@@ -74,6 +80,7 @@ fn splice(public: &str, implementation: &str) -> String {
 
 impl ServedTool {
     pub fn encode(tool: &Tool) -> Result<Self, serde_json::Error> {
+        let shown_metadata = secrets::redacted_metadata(&tool.metadata);
         let public = Public {
             id: tool.id,
             name: &tool.name,
@@ -83,7 +90,7 @@ impl ServedTool {
             input_schema: &tool.input_schema,
             output_schema: tool.output_schema.as_ref(),
             version: &tool.version,
-            metadata: &tool.metadata,
+            metadata: shown_metadata.as_ref().unwrap_or(&tool.metadata),
             is_active: tool.is_active,
             embedding_model: tool.embedding_model.as_deref(),
             created_at: tool.created_at,
@@ -94,6 +101,7 @@ impl ServedTool {
             name: tool.name.as_str().into(),
             public: serde_json::value::to_raw_value(&public)?,
             implementation: serde_json::value::to_raw_value(&tool.implementation)?,
+            stored_metadata: shown_metadata.map(|_| Box::new(tool.metadata.clone())),
         })))
     }
 
@@ -113,7 +121,12 @@ impl ServedTool {
     /// The tool itself, secrets included, for the few callers that need its fields (running
     /// it) rather than a view of it.
     pub fn decode(&self) -> Result<Tool, serde_json::Error> {
-        serde_json::from_str(&splice(self.json(), self.0.implementation.get()))
+        let mut tool: Tool =
+            serde_json::from_str(&splice(self.json(), self.0.implementation.get()))?;
+        if let Some(metadata) = &self.0.stored_metadata {
+            tool.metadata = (**metadata).clone();
+        }
+        Ok(tool)
     }
 
     /// The operator view: the whole tool, its secrets redacted.
@@ -126,6 +139,11 @@ impl ServedTool {
         self.0.public.get().len()
             + self.0.implementation.get().len()
             + self.0.name.len()
+            + self
+                .0
+                .stored_metadata
+                .as_ref()
+                .map_or(0, |metadata| metadata.to_string().len())
             + size_of::<Encoded>()
     }
 }
@@ -155,7 +173,9 @@ impl<'de> Deserialize<'de> for ServedTool {
 
 impl PartialEq for ServedTool {
     fn eq(&self, other: &Self) -> bool {
-        self.json() == other.json() && self.0.implementation.get() == other.0.implementation.get()
+        self.json() == other.json()
+            && self.0.implementation.get() == other.0.implementation.get()
+            && self.0.stored_metadata == other.0.stored_metadata
     }
 }
 

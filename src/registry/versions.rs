@@ -130,6 +130,7 @@ impl ToolRegistry {
             };
             tool.implementation =
                 super::secrets::restore(tool.implementation, &current.implementation)?;
+            super::secrets::restore_metadata(&mut tool.metadata, &current.metadata);
             if version_given {
                 version_must_rise(current, &tool)?;
             } else {

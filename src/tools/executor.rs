@@ -340,7 +340,7 @@ impl Executor {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Outcome::Error(describe_request_error(&err)),
+            Err(err) => return Outcome::Error(describe_request_error(err)),
         };
         let status = response.status();
         let body = match read_capped(response, self.settings.max_response_bytes).await {
@@ -376,10 +376,23 @@ fn query_pairs(arguments: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The full error chain: reqwest's top-level message hides the refusal reason.
-fn describe_request_error(err: &reqwest::Error) -> String {
-    let mut message = format!("the tool could not be reached: {err}");
-    let mut source = std::error::Error::source(err);
+/// The full error chain (reqwest's top-level message hides the refusal reason), naming
+/// only the host: a tool's path and query may carry its credentials (`/bot<token>/`,
+/// `appid=`), which no list of secret names catches.
+fn describe_request_error(err: reqwest::Error) -> String {
+    let host = err.url().and_then(|url| {
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
+    });
+    let err = err.without_url();
+    let mut message = match host {
+        Some(host) => format!("the tool at {host} could not be reached: {err}"),
+        None => format!("the tool could not be reached: {err}"),
+    };
+    let mut source = std::error::Error::source(&err);
     while let Some(inner) = source {
         message.push_str(": ");
         message.push_str(&inner.to_string());
@@ -405,7 +418,7 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Ve
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(err) => return Err(describe_request_error(&err)),
+            Err(err) => return Err(describe_request_error(err)),
         }
     }
 }

@@ -218,6 +218,163 @@ async fn agents_see_no_implementation_and_operators_see_secrets_redacted() {
     assert_eq!(status, 422, "{body}");
 }
 
+/// The fields of an admin view that a `PUT` takes: the definition, as the operator read it.
+fn editable(view: &Value) -> Value {
+    let fields = [
+        "name",
+        "description",
+        "category",
+        "tags",
+        "input_schema",
+        "output_schema",
+        "version",
+        "implementation",
+        "metadata",
+        "is_active",
+    ];
+    let body = fields
+        .iter()
+        .filter_map(|field| Some(((*field).to_owned(), view.get(*field)?.clone())))
+        .collect();
+    Value::Object(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redacted_view_sent_back_as_it_is_changes_nothing() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    let created = app
+        .register(&json!({
+            "name": "search.secret",
+            "description": "Searches with a key in the query and a bearer token",
+            "version": "1.0.0",
+            "input_schema": {"type": "object"},
+            "implementation": {
+                "kind": "http",
+                "url": format!("http://{addr}/secret?api_key=abc&q=a%20b"),
+                "headers": {"Authorization": "Bearer t0ken-s3cret"}
+            }
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, view) = app.get(&format!("/admin/tools/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["implementation"]["headers"]["Authorization"],
+        "REDACTED"
+    );
+
+    let (status, updated) = app
+        .put(&format!("/admin/tools/{id}"), &editable(&view))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version"], "1.0.0");
+    assert_eq!(updated["implementation"], view["implementation"]);
+    let (_, history) = app.get(&format!("/admin/tools/{id}/versions")).await;
+    assert_eq!(history["versions"], json!([]), "{history}");
+
+    // The stored secrets and the query, byte for byte, still reach the tool.
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "search.secret", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(called["status"], "success", "{called}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        received.authorization.as_deref(),
+        Some("Bearer t0ken-s3cret")
+    );
+    assert_eq!(received.query.as_deref(), Some("api_key=abc&q=a%20b"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upsert_that_creates_refuses_the_placeholder() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    let mut definition = secret_http_tool("weather.upserted", &addr.to_string());
+    definition["upsert"] = json!(true);
+    let mut placeholder = definition.clone();
+    placeholder["implementation"]["headers"]["X-Api-Key"] = json!("REDACTED");
+    let (status, body) = app.post("/admin/tools", &placeholder).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        assert_error(&body, "validation_failed")["field"],
+        "implementation"
+    );
+    let (_, listed) = app.get("/admin/tools").await;
+    assert!(!listed.to_string().contains("weather.upserted"), "{listed}");
+
+    // Over a tool that is there, the placeholder keeps the stored secret.
+    let (status, _) = app.post("/admin/tools", &definition).await;
+    assert_eq!(status, 201);
+    placeholder["description"] = json!("Looks up the weather with credentials, and wind");
+    let (status, body) = app.post("/admin/tools", &placeholder).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "weather.upserted", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(called["status"], "success", "{called}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(received.api_key_header.as_deref(), Some("s3cret-header"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_imported_from_address_shows_no_credentials() {
+    let (addr, seen) = recording_tool().await;
+    let (_db, app) = app_with(true).await;
+    // As imports stored it before they redacted the address.
+    let raw = "https://us3r:pw-s3cret@upstream.example/mcp?key=k3y-0ld&units=metric";
+    let created = app
+        .register(&json!({
+            "name": "weather.imported",
+            "description": "Current weather, imported from an upstream server",
+            "version": "1.0.0",
+            "implementation": {"kind": "http", "url": format!("http://{addr}/secret")},
+            "metadata": {"imported_from": raw, "title": "Weather"}
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, listed) = app.post("/mcp/list_tools", &json!({})).await;
+    let (_, found) = app
+        .post(
+            "/mcp/find_tool",
+            &json!({"query": "weather imported", "mode": "text"}),
+        )
+        .await;
+    let (_, view) = app.get(&format!("/admin/tools/{id}")).await;
+    let (_, admin_list) = app.get("/admin/tools").await;
+    for body in [&listed, &found, &view, &admin_list, &created] {
+        let text = body.to_string();
+        for secret in ["us3r", "pw-s3cret", "k3y-0ld"] {
+            assert!(!text.contains(secret), "'{secret}' leaked in {text}");
+        }
+        assert!(text.contains("upstream.example"), "{text}");
+    }
+    assert_eq!(listed["tools"][0]["metadata"]["title"], "Weather");
+
+    // The tool still runs, and the view sent back as it is changes nothing.
+    let (_, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "weather.imported", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(called["status"], "success", "{called}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let (status, updated) = app
+        .put(&format!("/admin/tools/{id}"), &editable(&view))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    let (_, history) = app.get(&format!("/admin/tools/{id}/versions")).await;
+    assert_eq!(history["versions"], json!([]), "{history}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_errors_carry_no_credentials() {
     let (_db, app) = app_with(true).await;
@@ -255,6 +412,37 @@ async fn call_errors_carry_no_credentials() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the two calls were never recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_errors_name_the_host_only() {
+    let (_db, app) = app_with(true).await;
+    let gone = format!("127.0.0.1:{}", closed_port());
+    // Credentials in places no list of secret names catches: a path and `appid`.
+    app.register(&json!({
+        "name": "chat.gone",
+        "description": "Sends a chat message through a bot",
+        "implementation": {
+            "kind": "http",
+            "url": format!("http://{gone}/bot4242:AAH-p4th-t0ken/sendMessage?appid=app1d-v4lue")
+        }
+    }))
+    .await;
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "chat.gone", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{called}");
+    let error = called["error"].as_str().unwrap();
+    assert!(
+        error.contains(&gone),
+        "the message still says where: {error}"
+    );
+    for secret in ["AAH-p4th-t0ken", "app1d-v4lue", "sendMessage"] {
+        assert!(!error.contains(secret), "'{secret}' leaked in {error}");
+    }
 }
 
 #[tokio::test]
