@@ -227,14 +227,7 @@ fn gauge(scrape: &str, name: &str) -> Option<f64> {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.metrics().await
 }
 
 /// Waits until both session gauges read `expected`.

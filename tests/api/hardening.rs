@@ -244,15 +244,7 @@ async fn the_scrape_counts_requests_searches_calls_and_the_catalogue() {
     assert_eq!(status, 200);
     app.get("/no/such/route").await;
 
-    let scrape = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.metrics().await;
     let at_least_one = |parts: &[&str]| {
         let value = sample(&scrape, parts).unwrap_or_else(|| panic!("{parts:?} in\n{scrape}"));
         assert!(value >= 1.0, "{parts:?} = {value}");

@@ -139,6 +139,18 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn spawn(settings: Settings) -> Self {
         let app = App::build(settings).await.expect("build app");
         let addr = app.local_addr();

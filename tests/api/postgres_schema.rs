@@ -143,15 +143,7 @@ async fn vector_search_shown(app: &TestApp) -> (String, String, String) {
     let (_, health) = app.get("/health").await;
     let storage = &health["storage"];
     let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
-    let scrape = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.metrics().await;
     let gauge = scrape
         .lines()
         .filter(|line| line.starts_with("vector_search_place{") && line.ends_with(" 1"))

@@ -126,15 +126,7 @@ async fn a_tool_answering_nul_is_recorded_and_recording_goes_on(backend: Backend
     assert_eq!(executions["backlog"], 0, "{health}");
     assert_eq!(executions["written"], 6, "{health}");
     assert_eq!(executions["failing"], false, "{health}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "execution_records_backlog",
         "execution_records_written_total",
