@@ -13,13 +13,7 @@ use std::{
 };
 
 use super::ChangeHub;
-use crate::{
-    error::ApiError,
-    registry::{
-        ToolRegistry,
-        model::{Page, ToolFilter},
-    },
-};
+use crate::{error::ApiError, registry::ToolRegistry};
 
 /// Presented names and the real names they stand for.
 #[derive(Default)]
@@ -119,30 +113,10 @@ impl PortableNames {
         {
             return Ok(map);
         }
-        const PAGE: u32 = 500;
-        let filter = ToolFilter {
-            active_only: true,
-            ..ToolFilter::default()
-        };
         let mut names = Vec::new();
-        loop {
-            let offset = names.len() as u32;
-            let paged = self
-                .registry
-                .list(
-                    &filter,
-                    Page {
-                        limit: PAGE,
-                        offset,
-                    },
-                )
-                .await?;
-            let count = paged.items.len();
-            names.extend(paged.items.into_iter().map(|tool| tool.name));
-            if count < PAGE as usize || names.len() as u64 >= paged.total {
-                break;
-            }
-        }
+        self.registry
+            .visit_active(|tool| names.push(tool.name))
+            .await?;
         let map = Arc::new(NameMap::build(&names));
         *self.current.lock().expect("name map lock poisoned") = Some(map.clone());
         Ok(map)

@@ -589,12 +589,22 @@ impl ToolRegistry {
     /// The categories of active tools, sorted. It reads the whole catalogue, so it serves
     /// answers that found nothing (to name the categories there are), not every request.
     pub async fn active_categories(&self) -> Result<Vec<String>, ApiError> {
+        let mut categories = std::collections::BTreeSet::new();
+        self.visit_active(|tool| {
+            categories.insert(tool.category);
+        })
+        .await?;
+        Ok(categories.into_iter().collect())
+    }
+
+    /// Hands every active tool to `visit`, reading the catalogue a page at a time, for the
+    /// few answers that need all of it.
+    pub async fn visit_active(&self, mut visit: impl FnMut(Tool) + Send) -> Result<(), ApiError> {
         const PAGE: u32 = 500;
         let filter = ToolFilter {
             active_only: true,
             ..ToolFilter::default()
         };
-        let mut categories = std::collections::BTreeSet::new();
         let mut offset = 0;
         loop {
             let paged = self
@@ -608,10 +618,10 @@ impl ToolRegistry {
                 )
                 .await?;
             let count = paged.items.len() as u32;
-            categories.extend(paged.items.into_iter().map(|tool| tool.category));
+            paged.items.into_iter().for_each(&mut visit);
             offset += count;
             if count < PAGE || u64::from(offset) >= paged.total {
-                return Ok(categories.into_iter().collect());
+                return Ok(());
             }
         }
     }
