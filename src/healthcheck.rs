@@ -17,12 +17,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where the server listens, as seen from inside its own host or container.
 pub fn probe_address(settings: &Settings) -> SocketAddr {
-    let host = match settings.host {
+    let host = match settings.server.host {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         other => other,
     };
-    SocketAddr::new(host, settings.port)
+    SocketAddr::new(host, settings.server.port)
 }
 
 /// Ok when `GET /health/live` answers 200 within a few seconds.

@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { file } => {
             // Reading must not write: no built-in tools are registered by an export.
-            settings.register_builtins = false;
+            settings.tools.register_builtins = false;
             let registry = build_registry(&settings).await?;
             let count = match file.filter(|f| f.as_os_str() != "-") {
                 Some(path) => {

@@ -2,36 +2,29 @@
 //! line, for backups of the embedded store and moves between backends. Embeddings are not
 //! exported: the importing registry makes its own with its own model.
 
-use std::io::{BufRead, Write};
+use std::{
+    io::{BufRead, Write},
+    sync::Arc,
+};
 
 use serde_json::Value;
 
 use crate::{
-    error::ApiError,
+    domain::{Page, RegistryError, Tool, ToolFilter, input::parse_json},
     registry::{
         ToolRegistry,
-        model::{NewTool, Page, Tool, ToolFilter, ToolPatch},
+        requests::{NewTool, ToolPatch},
     },
 };
 
 const PAGE: u32 = 500;
 
-/// The definition of a tool as `POST /admin/tools` takes it.
+/// The definition of a tool as `POST /admin/tools` takes it: its definition and whether it
+/// is active.
 pub fn definition_of(tool: &Tool) -> Value {
-    let mut definition = serde_json::json!({
-        "name": tool.name,
-        "description": tool.description,
-        "category": tool.category,
-        "tags": tool.tags,
-        "input_schema": tool.input_schema,
-        "version": tool.version,
-        "implementation": tool.implementation,
-        "metadata": tool.metadata,
-        "is_active": tool.is_active,
-    });
-    if let Some(output) = &tool.output_schema {
-        definition["output_schema"] = output.clone();
-    }
+    let mut definition = serde_json::to_value(tool.definition())
+        .expect("a tool definition is plain data and always encodes to JSON");
+    definition["is_active"] = Value::Bool(tool.is_active);
     definition
 }
 
@@ -72,7 +65,10 @@ pub struct ImportSummary {
 
 /// Registers each line's tool, or updates the tool of that name. A bad line is reported
 /// (with its number) and skipped; the others still land.
-pub async fn import(registry: &ToolRegistry, input: impl BufRead) -> anyhow::Result<ImportSummary> {
+pub async fn import(
+    registry: &Arc<ToolRegistry>,
+    input: impl BufRead,
+) -> anyhow::Result<ImportSummary> {
     let mut summary = ImportSummary::default();
     for (index, line) in input.lines().enumerate() {
         let line = line?;
@@ -92,8 +88,8 @@ pub async fn import(registry: &ToolRegistry, input: impl BufRead) -> anyhow::Res
 }
 
 /// True when the tool was created, false when an existing one was updated.
-async fn import_line(registry: &ToolRegistry, line: &str) -> Result<bool, ApiError> {
-    let new: NewTool = crate::http::extract::parse_json(line.as_bytes())?;
+async fn import_line(registry: &Arc<ToolRegistry>, line: &str) -> Result<bool, RegistryError> {
+    let new: NewTool = parse_json(line.as_bytes())?;
     match registry.get_by_name(&new.name).await {
         Ok(existing) => {
             let patch = ToolPatch {
@@ -111,7 +107,7 @@ async fn import_line(registry: &ToolRegistry, line: &str) -> Result<bool, ApiErr
             registry.update(existing.id, patch).await?;
             Ok(false)
         }
-        Err(ApiError::NotFound { .. }) => {
+        Err(err) if err.code.is_not_found() => {
             registry.register(new).await?;
             Ok(true)
         }

@@ -18,14 +18,16 @@ from pathlib import Path
 # The layers, lowest first. A module may import its own layer and any lower one. Modules
 # not named here are reported as unplaced.
 LAYERS = [
-    # Ground floor: the data model, settings and cross-cutting observability.
-    {"domain", "config", "telemetry", "metrics", "observability"},
+    # Ground floor: the data model and cross-cutting observability.
+    {"domain", "telemetry", "metrics", "observability"},
     # The engines: in-memory search, embedders, built-in tools.
     {"index", "embedding", "builtins"},
     # Running tools and persisting the catalogue.
     {"execution", "tools", "store"},
     # The application service.
     {"registry"},
+    # Settings: sections that build each component's options from the environment.
+    {"config"},
     # Adapters.
     # Adapters (`error` was the HTTP error when it sat at the top of the tree).
     {"http", "mcp", "cli", "portable", "healthcheck", "error"},

@@ -8,10 +8,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::AppState;
-use crate::{
+use super::{
+    AppState,
     error::{ApiError, ErrorBody},
-    registry::{model::ToolFilter, recorder::RecorderHealth},
+};
+use crate::{
+    domain::ToolFilter,
+    registry::recorder::RecorderHealth,
     store::{StoreError, ToolStore},
 };
 

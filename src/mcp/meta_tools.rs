@@ -12,15 +12,13 @@ use super::schemas;
 use serde_json::{Value, json};
 
 use crate::{
-    error::ApiError,
-    http::{
-        extract::from_value,
-        mcp_rest::{CallToolRequest, FindToolRequest, ListToolsRequest},
+    domain::{
+        CallResult, ErrorCode, ExecutionStatus, RegistryError, ServedTool, Tool as RegisteredTool,
+        input::from_value,
     },
     registry::{
         ToolRegistry,
-        model::{CallResult, ExecutionStatus, Tool as RegisteredTool},
-        served::ServedTool,
+        requests::{CallToolRequest, FindToolRequest, ListToolsRequest},
     },
 };
 
@@ -139,7 +137,7 @@ pub async fn run(
     registry: &ToolRegistry,
     name: &str,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     // Models send `null` for optional fields they leave out (strict modes make them).
     let arguments: JsonObject = arguments
         .into_iter()
@@ -162,7 +160,7 @@ pub async fn run(
 async fn stored_category(
     registry: &ToolRegistry,
     requested: &str,
-) -> Result<Result<String, Vec<String>>, ApiError> {
+) -> Result<Result<String, Vec<String>>, RegistryError> {
     let categories = registry.active_categories().await?;
     Ok(categories
         .iter()
@@ -182,7 +180,7 @@ fn no_such_category(requested: &str, categories: &[String]) -> String {
 async fn find_tool(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     let mut search = match from_value::<FindToolRequest>(Value::Object(arguments))
         .and_then(|r| r.into_search())
     {
@@ -232,14 +230,18 @@ async fn find_tool(
 async fn call_tool(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     // A model that spreads the tool's arguments beside `name` gets told where they go.
     let flattened = arguments
         .keys()
         .any(|key| key != "name" && key != "arguments");
     let call = match from_value::<CallToolRequest>(Value::Object(arguments)) {
         Ok(call) => call,
-        Err(ApiError::Validation { field, message }) if flattened => {
+        Err(RegistryError {
+            code: ErrorCode::ValidationFailed,
+            field: Some(field),
+            message,
+        }) if flattened => {
             return Ok(mistake(
                 "invalid_arguments",
                 format!(
@@ -267,8 +269,8 @@ async fn call_tool(
     }
     match registry.call_tool(&call.name, tool_arguments).await {
         Ok(outcome) => Ok(call_result(outcome)),
-        Err(err @ ApiError::NotFound { .. }) => Ok(mistake(
-            err.code(),
+        Err(err) if err.code.is_not_found() => Ok(mistake(
+            err.code.as_str(),
             format!("{err}; use find_tool to look for a tool that fits the task"),
             Some("name"),
         )),
@@ -279,7 +281,7 @@ async fn call_tool(
 async fn list_tools(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     let (mut filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
         .and_then(|r| r.into_query())
     {
@@ -304,7 +306,7 @@ async fn list_tools(
         .items
         .iter()
         .map(|tool| decoded(tool).map(|tool| summary(&tool)))
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+        .collect::<Result<Vec<Value>, RegistryError>>()?;
     let mut answer = json!({
         "tools": tools,
         "total": paged.total,
@@ -318,9 +320,9 @@ async fn list_tools(
 }
 
 /// The fields of a tool as served; it was encoded from a tool, so this fails only on a bug.
-fn decoded(tool: &ServedTool) -> Result<RegisteredTool, ApiError> {
+fn decoded(tool: &ServedTool) -> Result<RegisteredTool, RegistryError> {
     tool.decode()
-        .map_err(|err| ApiError::Internal(format!("a served tool does not decode: {err}")))
+        .map_err(|err| RegistryError::internal(format!("a served tool does not decode: {err}")))
 }
 
 fn summary(tool: &RegisteredTool) -> Value {
@@ -368,13 +370,15 @@ pub fn call_result(outcome: CallResult) -> CallToolResult {
 /// Faults of the request the model can correct become `isError` results; faults of the
 /// service (storage down, internal errors) stay errors. Every such result has the shape
 /// `{code, message, field?, execution_id?}`.
-pub fn model_mistake(err: ApiError) -> Result<CallToolResult, ApiError> {
-    match err {
-        ApiError::Validation { field, message } => {
-            Ok(mistake("invalid_arguments", message, Some(&field)))
-        }
-        ApiError::NotFound { code, .. } => Ok(mistake(code, err.to_string(), None)),
-        other => Err(other),
+pub fn model_mistake(err: RegistryError) -> Result<CallToolResult, RegistryError> {
+    match err.code {
+        ErrorCode::ValidationFailed => Ok(mistake(
+            "invalid_arguments",
+            err.message,
+            err.field.as_deref(),
+        )),
+        code if code.is_not_found() => Ok(mistake(code.as_str(), err.message, None)),
+        _ => Err(err),
     }
 }
 

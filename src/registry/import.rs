@@ -23,10 +23,10 @@ use serde_json::{Value, json};
 use super::{
     ToolRegistry,
     batch::{MAX_BATCH, NewToolBatch},
-    model::{Implementation, NewTool, Page, Tool, ToolFilter, ToolPatch},
-    secrets::redact_url,
+    requests::{NewTool, ToolPatch},
 };
-use crate::error::ApiError;
+use crate::domain::{ErrorCode, RegistryError};
+use crate::domain::{Implementation, Page, Tool, ToolFilter, secrets::redact_url};
 
 /// How long listing the upstream's tools may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,11 +54,11 @@ pub struct ImportReport {
 impl ToolRegistry {
     /// Imports (or brings up to date) the upstream's tools under `request.prefix`. New
     /// tools' embeddings are waited for up to `embedding_wait`.
-    pub async fn import_upstream(
+    pub(super) async fn import_now(
         self: &Arc<Self>,
         request: ImportRequest,
         embedding_wait: Duration,
-    ) -> Result<ImportReport, ApiError> {
+    ) -> Result<ImportReport, RegistryError> {
         check_prefix(&request.prefix)?;
         check_url(&request.url)?;
         // The checks registering a tool of this URL applies (the address guard and
@@ -69,7 +69,11 @@ impl ToolRegistry {
             timeout_ms: None,
         };
         self.check_runnable(&probe).map_err(|err| match err {
-            ApiError::Validation { message, .. } => ApiError::validation("url", message),
+            RegistryError {
+                code: ErrorCode::ValidationFailed,
+                message,
+                ..
+            } => RegistryError::invalid("url", message),
             other => other,
         })?;
         let upstream = self
@@ -77,7 +81,7 @@ impl ToolRegistry {
             .upstreams()
             .list_tools(&request.url, LIST_TIMEOUT)
             .await
-            .map_err(ApiError::BadGateway)?;
+            .map_err(RegistryError::upstream)?;
         let mut known = self.imported_under(&request.url, &request.prefix).await?;
         let category = request
             .category
@@ -92,7 +96,8 @@ impl ToolRegistry {
         for tool in upstream {
             let wanted = definition(&request, &category, &tool);
             if !names.insert(wanted.name.clone()) {
-                return Err(ApiError::Conflict {
+                return Err(RegistryError {
+                    code: ErrorCode::DuplicateTool,
                     field: Some("prefix".to_owned()),
                     message: format!(
                         "two upstream tools become '{}' under this prefix; nothing was imported",
@@ -115,7 +120,7 @@ impl ToolRegistry {
             }
         }
         if creates.len() > MAX_BATCH {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 "url",
                 format!(
                     "the upstream lists {} new tools; one import registers at most {MAX_BATCH}",
@@ -134,24 +139,25 @@ impl ToolRegistry {
         if !creates.is_empty() {
             report.created = creates.iter().map(|tool| tool.name.clone()).collect();
             let batch = NewToolBatch { tools: creates };
-            self.register_many(batch, embedding_wait)
+            self.register_many_now(batch, embedding_wait)
                 .await
                 .map_err(|err| match err {
                     // Another writer took a name since the check: still nothing written.
-                    ApiError::Conflict { message, .. } => ApiError::Conflict {
-                        field: Some("prefix".to_owned()),
+                    RegistryError {
+                        code: ErrorCode::DuplicateTool,
                         message,
-                    },
+                        ..
+                    } => RegistryError::duplicate("prefix", message),
                     other => other,
                 })?;
         }
         for (existing, wanted) in updates {
             report.updated.push(wanted.name.clone());
-            self.update(existing.id, patch(wanted)).await?;
+            self.update_now(existing.id, patch(wanted)).await?;
         }
         for (_, vanished) in known {
             if vanished.is_active {
-                self.set_active(vanished.id, false).await?;
+                self.set_active_now(vanished.id, false).await?;
                 report.deactivated.push(vanished.name);
             }
         }
@@ -173,7 +179,7 @@ impl ToolRegistry {
         &self,
         url: &str,
         prefix: &str,
-    ) -> Result<HashMap<String, Tool>, ApiError> {
+    ) -> Result<HashMap<String, Tool>, RegistryError> {
         let mut found = HashMap::new();
         let name_start = format!("{prefix}.");
         let mut page = Page {
@@ -203,19 +209,23 @@ impl ToolRegistry {
     }
 }
 
-fn taken(name: &str) -> ApiError {
-    ApiError::Conflict {
-        field: Some("prefix".to_owned()),
-        message: format!(
+fn taken(name: &str) -> RegistryError {
+    RegistryError::duplicate(
+        "prefix",
+        format!(
             "a tool named '{name}' is registered and was not imported from this server under \
              this prefix; choose another prefix or remove that tool. Nothing was imported"
         ),
-    }
+    )
 }
 
-fn upstream_definition_error(upstream_name: &str, err: ApiError) -> ApiError {
+fn upstream_definition_error(upstream_name: &str, err: RegistryError) -> RegistryError {
     match err {
-        ApiError::Validation { field, message } => ApiError::BadGateway(format!(
+        RegistryError {
+            code: ErrorCode::ValidationFailed,
+            field: Some(field),
+            message,
+        } => RegistryError::upstream(format!(
             "the upstream tool '{upstream_name}' cannot be registered ({field}: {message}); \
              nothing was imported"
         )),
@@ -223,17 +233,17 @@ fn upstream_definition_error(upstream_name: &str, err: ApiError) -> ApiError {
     }
 }
 
-fn check_url(text: &str) -> Result<(), ApiError> {
+fn check_url(text: &str) -> Result<(), RegistryError> {
     match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
-        _ => Err(ApiError::validation(
+        _ => Err(RegistryError::invalid(
             "url",
             "url must be the http(s) address of an MCP server's endpoint",
         )),
     }
 }
 
-fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+fn check_prefix(prefix: &str) -> Result<(), RegistryError> {
     let fits = !prefix.is_empty()
         && prefix.len() <= MAX_PREFIX_CHARS
         && prefix
@@ -242,7 +252,7 @@ fn check_prefix(prefix: &str) -> Result<(), ApiError> {
     if fits {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(RegistryError::invalid(
             "prefix",
             format!("prefix must be 1 to {MAX_PREFIX_CHARS} letters, digits, '_' or '-'"),
         ))
@@ -335,7 +345,7 @@ fn patch(wanted: NewTool) -> ToolPatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::validation;
+    use crate::domain::validation;
 
     #[test]
     fn upstream_names_become_valid_prefixed_names() {

@@ -18,7 +18,7 @@ use super::{
     best_k::{BestK, Candidate},
     lexical,
 };
-use crate::registry::model::{Page, Tool, ToolFilter};
+use crate::domain::{Page, Tool, ToolFilter};
 
 /// Term-frequency saturation: how quickly repeating a word stops adding to the score.
 const K1: f32 = 1.2;

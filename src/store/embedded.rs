@@ -29,7 +29,7 @@ use super::{
     vector_index::{EntryMeta, VectorIndex},
     version_from_tool,
 };
-use crate::registry::model::{
+use crate::domain::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
     ToolVersion, now_micros,
 };
@@ -400,7 +400,7 @@ impl ToolStore for EmbeddedStore {
         if expected.is_some_and(|expected| *expected != current) {
             return Ok(Updated::Changed);
         }
-        if !current.same_definition(tool) {
+        if current.definition() != tool.definition() {
             sqlx::query(
                 "INSERT INTO tool_versions (tool_id, version, name, description, category, \
                  tags, input_schema, output_schema, implementation, metadata, embedding_model, \

@@ -20,9 +20,9 @@ pub use postgres::PostgresStore;
 pub use tool_cache::ToolCache;
 pub use vector_index::estimated_bytes_per_vector;
 
-use crate::registry::{
-    model::{Execution, ExecutionFilter, Page, Paged, Tool, ToolFilter, ToolStats, ToolVersion},
-    served::ServedTool,
+pub use crate::domain::Facets;
+use crate::domain::{
+    Execution, ExecutionFilter, Page, Paged, ServedTool, Tool, ToolFilter, ToolStats, ToolVersion,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -38,31 +38,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// What searches filter a tool by, kept in the in-memory indexes beside its words and vector
-/// so that filtering needs no database read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Facets {
-    pub category: String,
-    pub tags: Vec<String>,
-    pub is_active: bool,
-}
-
-impl Facets {
-    pub fn of(tool: &Tool) -> Self {
-        Self {
-            category: tool.category.clone(),
-            tags: tool.tags.clone(),
-            is_active: tool.is_active,
-        }
-    }
-
-    pub fn matches(&self, filter: &ToolFilter) -> bool {
-        (!filter.active_only || self.is_active)
-            && filter.category.as_ref().is_none_or(|c| *c == self.category)
-            && (filter.tags.is_empty() || self.tags.iter().any(|t| filter.tags.contains(t)))
-    }
-}
 
 /// What a conditional update (`ToolStore::update_if`) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +142,7 @@ pub trait ToolStore: Send + Sync + 'static {
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>>;
     /// Replaces the stored tool with the same id. When `tool.embedding_model` is `None`
     /// the stored embedding is dropped (its text changed). When the definition changes
-    /// (see `Tool::same_definition`) the one replaced is kept as a version, in the same
+    /// (see `Tool::definition`) the one replaced is kept as a version, in the same
     /// transaction. Returns false if no such tool.
     async fn update(&self, tool: &Tool) -> StoreResult<bool> {
         Ok(self.update_if(tool, None).await? == Updated::Written)
@@ -341,19 +316,8 @@ pub(crate) fn in_order<T>(keyed: Vec<(Uuid, T)>, mut tools: Vec<Tool>) -> Vec<(T
 /// A `tool_versions` row, read with the tool columns (see each store's `VERSION_COLUMNS`:
 /// `tool_id` as `id`, `changed_at` as `updated_at`), as the version it records.
 pub(crate) fn version_from_tool(tool: Tool) -> ToolVersion {
-    ToolVersion {
-        version: tool.version,
-        name: tool.name,
-        description: tool.description,
-        category: tool.category,
-        tags: tool.tags,
-        input_schema: tool.input_schema,
-        output_schema: tool.output_schema,
-        implementation: tool.implementation,
-        metadata: tool.metadata,
-        embedding_model: tool.embedding_model,
-        changed_at: tool.updated_at,
-    }
+    let changed_at = tool.updated_at;
+    ToolVersion::replaced(tool, changed_at)
 }
 
 /// Refuses a vector whose length is not the store's dimension.

@@ -22,7 +22,7 @@ use super::{
     vector_index::estimated_bytes_per_vector,
     version_from_tool,
 };
-use crate::registry::model::{
+use crate::domain::{
     Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
     ToolVersion,
 };
@@ -541,7 +541,7 @@ impl ToolStore for PostgresStore {
         if expected.is_some_and(|expected| *expected != current) {
             return Ok(Updated::Changed);
         }
-        if !current.same_definition(tool) {
+        if current.definition() != tool.definition() {
             sqlx::query(
                 "INSERT INTO tool_versions (tool_id, version, name, description, category, \
                  tags, input_schema, output_schema, implementation, metadata, embedding_model, \
@@ -635,7 +635,7 @@ impl ToolStore for PostgresStore {
         ))
         .bind(id)
         .bind(active)
-        .bind(crate::registry::model::now_micros())
+        .bind(crate::domain::now_micros())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(tool) = row.as_ref().map(tool_from_row).transpose()? else {

@@ -22,7 +22,7 @@ use super::{
     Facets, StoreResult,
     vector_index::{EntryMeta, VectorIndex},
 };
-use crate::registry::model::{Tool, ToolFilter};
+use crate::domain::{Tool, ToolFilter};
 
 const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
 

@@ -18,11 +18,8 @@ use super::{
     url_guard::{GuardedResolver, UrlGuard, outbound_client},
 };
 use crate::{
+    domain::{Implementation, Tool, secrets::scrub},
     error::ApiError,
-    registry::{
-        model::{Implementation, Tool},
-        secrets::scrub,
-    },
 };
 
 /// The length of `value` as compact JSON, counted up to `limit` (then `limit` is returned).

@@ -67,7 +67,7 @@ async fn snapshot(app: &TestApp) -> (Value, Value, Value) {
 async fn backup_then_restore_answers_the_same() {
     let original = TestDb::new(Backend::Postgres).await;
     let mut settings = original.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings.clone()).await;
     app.register(&tool_definition("custom.echo")).await;
     for text in ["abc", "héllo", "racecar"] {
@@ -106,7 +106,7 @@ async fn backup_then_restore_answers_the_same() {
         backups.path(),
     );
     let mut settings = restored.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let after = snapshot(&app).await;
     assert_eq!(after.0, before.0, "the same tools");

@@ -13,10 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
 
-use super::{
-    model::{Implementation, Tool},
-    secrets,
-};
+use super::{Implementation, Tool, secrets};
 
 #[derive(Clone)]
 pub struct ServedTool(Arc<Encoded>);

@@ -14,8 +14,7 @@
 use serde_json::Value;
 use url::{Url, form_urlencoded};
 
-use super::model::{Implementation, Tool, ToolVersion};
-use crate::error::ApiError;
+use super::{Implementation, RegistryError, Tool, ToolVersion};
 
 /// What a read shows in place of a secret, and what an update may send to keep it.
 pub const REDACTED: &str = "REDACTED";
@@ -173,9 +172,10 @@ impl Tool {
 impl ToolVersion {
     /// An earlier definition as operators read it: its implementation's secrets redacted.
     pub fn redacted(mut self) -> ToolVersion {
-        self.implementation = self.implementation.redacted();
-        if let Some(metadata) = redacted_metadata(&self.metadata) {
-            self.metadata = metadata;
+        let definition = &mut self.definition;
+        definition.implementation = definition.implementation.redacted();
+        if let Some(metadata) = redacted_metadata(&definition.metadata) {
+            definition.metadata = metadata;
         }
         self
     }
@@ -197,9 +197,9 @@ pub fn has_placeholder(implementation: &Implementation) -> bool {
 }
 
 /// Refuses the placeholder in a new tool: there is no stored secret for it to stand for.
-pub fn refuse_placeholder(implementation: &Implementation) -> Result<(), ApiError> {
+pub fn refuse_placeholder(implementation: &Implementation) -> Result<(), RegistryError> {
     if has_placeholder(implementation) {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "implementation",
             format!(
                 "'{REDACTED}' keeps a stored secret on update; a new tool needs the secret itself"
@@ -215,7 +215,7 @@ pub fn refuse_placeholder(implementation: &Implementation) -> Result<(), ApiErro
 pub fn restore(
     mut new: Implementation,
     stored: &Implementation,
-) -> Result<Implementation, ApiError> {
+) -> Result<Implementation, RegistryError> {
     // The redacted view sent back unchanged is the stored implementation, even where
     // redaction re-encoded the URL's query (`%20` read back as `+`).
     if new == stored.redacted() {
@@ -230,7 +230,7 @@ pub fn restore(
         return Err(missing("implementation"));
     };
     if stored_url.origin() != new_url.origin() {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "implementation.url",
             format!(
                 "'{REDACTED}' keeps a stored secret only while the URL's scheme, host and port \
@@ -266,7 +266,7 @@ pub fn restore(
     Ok(new)
 }
 
-fn restore_url(new: &mut Url, stored: &Url) -> Result<(), ApiError> {
+fn restore_url(new: &mut Url, stored: &Url) -> Result<(), RegistryError> {
     if new.username() == REDACTED {
         if stored.username().is_empty() {
             return Err(missing("implementation.url"));
@@ -302,8 +302,8 @@ fn restore_url(new: &mut Url, stored: &Url) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn missing(field: &str) -> ApiError {
-    ApiError::validation(
+fn missing(field: &str) -> RegistryError {
+    RegistryError::invalid(
         field,
         format!("'{REDACTED}' stands for a stored secret, and the tool has none in that place"),
     )
@@ -462,9 +462,7 @@ mod tests {
         let changed = restore(http(STORED, &[("Authorization", "Bearer n3w")]), &stored).unwrap();
         assert_eq!(changed, http(STORED, &[("Authorization", "Bearer n3w")]));
         let unknown = restore(http(STORED, &[("X-Api-Key", REDACTED)]), &stored).unwrap_err();
-        assert!(
-            matches!(unknown, ApiError::Validation { ref field, .. } if field == "implementation.headers.X-Api-Key")
-        );
+        assert!(unknown.invalid_field() == Some("implementation.headers.X-Api-Key"));
         let moved = restore(
             http(
                 "https://REDACTED:REDACTED@evil.example:8443/v1",
@@ -473,9 +471,7 @@ mod tests {
             &stored,
         )
         .unwrap_err();
-        assert!(
-            matches!(moved, ApiError::Validation { ref field, .. } if field == "implementation.url")
-        );
+        assert!(moved.invalid_field() == Some("implementation.url"));
         assert!(refuse_placeholder(&stored.redacted()).is_err());
         assert!(refuse_placeholder(&stored).is_ok());
     }

@@ -5,8 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::model::Implementation;
-use crate::error::ApiError;
+use super::{Implementation, RegistryError, Tool, input::without_nul};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 8_000;
 pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
@@ -19,26 +18,26 @@ pub const MAX_TIMEOUT_MS: u64 = 300_000;
 static NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.-]{1,128}$").expect("valid name pattern"));
 
-pub fn name(name: &str) -> Result<(), ApiError> {
+pub fn name(name: &str) -> Result<(), RegistryError> {
     if NAME.is_match(name) {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(RegistryError::invalid(
             "name",
             "name must be 1 to 128 characters of letters, digits, '_', '.' or '-'",
         ))
     }
 }
 
-pub fn description(text: &str) -> Result<(), ApiError> {
+pub fn description(text: &str) -> Result<(), RegistryError> {
     if text.trim().is_empty() {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "description",
             "description must not be empty",
         ));
     }
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "description",
             format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
@@ -46,9 +45,9 @@ pub fn description(text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn category(text: &str) -> Result<(), ApiError> {
+pub fn category(text: &str) -> Result<(), RegistryError> {
     if text.trim().is_empty() || text.chars().count() > MAX_CATEGORY_CHARS {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "category",
             format!("category must be 1 to {MAX_CATEGORY_CHARS} non-blank characters"),
         ));
@@ -57,9 +56,9 @@ pub fn category(text: &str) -> Result<(), ApiError> {
 }
 
 /// Checks the tags and returns them without repeats, in their first order.
-pub fn tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+pub fn tags(tags: Vec<String>) -> Result<Vec<String>, RegistryError> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "tags",
             format!("at most {MAX_TAGS} tags are allowed"),
         ));
@@ -67,7 +66,7 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
     let mut unique: Vec<String> = Vec::with_capacity(tags.len());
     for (i, tag) in tags.into_iter().enumerate() {
         if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 format!("tags[{i}]"),
                 format!("a tag must be 1 to {MAX_TAG_CHARS} non-blank characters"),
             ));
@@ -80,15 +79,15 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
 }
 
 /// A semantic version (`1.4.0`, `2.0.0-beta.1`), so that versions can be compared.
-pub fn version(text: &str) -> Result<(), ApiError> {
+pub fn version(text: &str) -> Result<(), RegistryError> {
     if text.chars().count() > MAX_VERSION_CHARS {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "version",
             format!("version must be at most {MAX_VERSION_CHARS} characters"),
         ));
     }
     semver::Version::parse(text).map(|_| ()).map_err(|err| {
-        ApiError::validation(
+        RegistryError::invalid(
             "version",
             format!("version must be a semantic version such as 1.0.0: {err}"),
         )
@@ -96,9 +95,9 @@ pub fn version(text: &str) -> Result<(), ApiError> {
 }
 
 /// A JSON Schema object that is valid against its meta-schema and compiles.
-pub fn schema(field: &str, schema: &Value) -> Result<(), ApiError> {
+pub fn schema(field: &str, schema: &Value) -> Result<(), RegistryError> {
     if !schema.is_object() {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             field,
             format!("{field} must be a JSON object"),
         ));
@@ -107,20 +106,20 @@ pub fn schema(field: &str, schema: &Value) -> Result<(), ApiError> {
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > MAX_SCHEMA_BYTES {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             field,
             format!("{field} must be at most {MAX_SCHEMA_BYTES} bytes"),
         ));
     }
     if let Err(err) = jsonschema::meta::validate(schema) {
         let at = err.instance_path().to_string();
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             field,
             format!("{field} is not a valid JSON Schema (at '{at}'): {err}"),
         ));
     }
     if let Err(err) = jsonschema::validator_for(schema) {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             field,
             format!("{field} cannot be compiled: {err}"),
         ));
@@ -128,65 +127,29 @@ pub fn schema(field: &str, schema: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn metadata(value: &Value) -> Result<(), ApiError> {
+pub fn metadata(value: &Value) -> Result<(), RegistryError> {
     if value.is_object() {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(RegistryError::invalid(
             "metadata",
             "metadata must be a JSON object",
         ))
     }
 }
 
-/// Refuses a NUL character anywhere in `value`, in a string or a key, naming where.
-/// PostgreSQL cannot store U+0000 in text or JSON, and no tool needs it: refusing it on
-/// both backends keeps them alike and keeps such input from failing later writes.
-pub fn without_nul(field: &str, value: &Value) -> Result<(), ApiError> {
-    match first_nul(value, field.to_owned()) {
-        None => Ok(()),
-        Some(path) => Err(ApiError::validation(
-            path,
-            "text must not contain the NUL character (U+0000)",
-        )),
-    }
-}
-
-fn first_nul(value: &Value, path: String) -> Option<String> {
-    match value {
-        Value::String(text) => text.contains('\0').then_some(path),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(index, item)| first_nul(item, format!("{path}[{index}]"))),
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            let inner = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            if key.contains('\0') {
-                Some(inner)
-            } else {
-                first_nul(item, inner)
-            }
-        }),
-        _ => None,
-    }
-}
-
 /// The whole tool as it is about to be stored: no NUL anywhere (see [`without_nul`]).
-pub fn storable(tool: &crate::registry::model::Tool) -> Result<(), ApiError> {
+pub fn storable(tool: &Tool) -> Result<(), RegistryError> {
     let value = serde_json::to_value(tool)
-        .map_err(|err| ApiError::Internal(format!("a tool did not serialise: {err}")))?;
+        .map_err(|err| RegistryError::internal(format!("a tool did not serialise: {err}")))?;
     without_nul("", &value)
 }
 
-pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
+pub fn implementation(implementation: &Implementation) -> Result<(), RegistryError> {
     match implementation {
         Implementation::Builtin { handler } => {
             if handler.trim().is_empty() {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     "implementation.handler",
                     "handler must name a built-in tool",
                 ));
@@ -200,7 +163,7 @@ pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
         } => {
             http_url("implementation.url", url)?;
             if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     "implementation.method",
                     "method must be one of GET, POST, PUT, PATCH, DELETE",
                 ));
@@ -214,7 +177,7 @@ pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
         } => {
             http_url("implementation.url", url)?;
             if tool.trim().is_empty() {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     "implementation.tool",
                     "tool must name a tool of the upstream server",
                 ));
@@ -225,23 +188,23 @@ pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn http_url(field: &str, text: &str) -> Result<(), ApiError> {
+fn http_url(field: &str, text: &str) -> Result<(), RegistryError> {
     match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        Ok(_) => Err(ApiError::validation(
+        Ok(_) => Err(RegistryError::invalid(
             field,
             "url must be an http or https URL with a host",
         )),
-        Err(err) => Err(ApiError::validation(
+        Err(err) => Err(RegistryError::invalid(
             field,
             format!("url is not valid: {err}"),
         )),
     }
 }
 
-fn timeout(field: &str, timeout_ms: Option<u64>) -> Result<(), ApiError> {
+fn timeout(field: &str, timeout_ms: Option<u64>) -> Result<(), RegistryError> {
     match timeout_ms {
-        Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(ApiError::validation(
+        Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(RegistryError::invalid(
             field,
             format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS}"),
         )),
@@ -254,26 +217,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::ErrorCode;
 
-    #[test]
-    fn nul_characters_are_found_wherever_they_hide() {
-        assert!(without_nul("arguments", &json!({"a": ["ok", 1, null]})).is_ok());
-        let field = |value: Value| match without_nul("arguments", &value) {
-            Err(ApiError::Validation { field, .. }) => field,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(field(json!({"a": ["ok", "b\u{0}"]})), "arguments.a[1]");
-        assert_eq!(field(json!({"k\u{0}": 1})), "arguments.k\u{0}");
-        assert_eq!(field(json!("\u{0}")), "arguments");
-        assert!(matches!(
-            without_nul("", &json!({"description": "x\u{0}"})),
-            Err(ApiError::Validation { field, .. }) if field == "description"
-        ));
-    }
-
-    fn field_of(err: ApiError) -> String {
+    fn field_of(err: RegistryError) -> String {
         match err {
-            ApiError::Validation { field, .. } => field,
+            RegistryError {
+                code: ErrorCode::ValidationFailed,
+                field: Some(field),
+                ..
+            } => field,
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
