@@ -10,7 +10,35 @@ use crate::{
     embedding::EmbedError,
 };
 
+/// What a re-embedding pass started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReindexStart {
+    /// The model whose vectors are being made.
+    pub model: String,
+    /// Tools with a vector of that model when the pass started.
+    pub indexed: u64,
+    /// Tools still waiting for one.
+    pub pending: u64,
+}
+
 impl ToolRegistry {
+    /// Starts re-embedding in the background: pending and stale tools, or with `all` every
+    /// tool. Answers with the counts at the start; the indexer's health shows the progress.
+    pub async fn start_reindex(&self, all: bool) -> Result<ReindexStart, RegistryError> {
+        let model = self.embedder.model_id().to_owned();
+        let counts = self.store.embedding_counts(&model).await?;
+        if all {
+            self.indexer.request_full_pass();
+        } else {
+            self.indexer.wake();
+        }
+        Ok(ReindexStart {
+            model,
+            indexed: counts.indexed,
+            pending: counts.pending,
+        })
+    }
+
     /// Embeds tools' texts in one embedder call and stores the vectors in one transaction.
     /// When the embedder or the store fails, the tools keep their embeddings pending and the
     /// indexer retries later; the writes themselves never fail.

@@ -132,24 +132,15 @@ async fn reindex_all(
 ) -> Result<(StatusCode, Json<ReindexStarted>), ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["all"])?;
     let all = params.flag("all")?;
-    let registry = &state.registry;
-    let counts = registry
-        .store()
-        .embedding_counts(registry.embedder().model_id())
-        .await?;
-    if all {
-        registry.indexer().request_full_pass();
-    } else {
-        registry.indexer().wake();
-    }
+    let start = state.registry.start_reindex(all).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ReindexStarted {
             started: true,
             all,
-            model: registry.embedder().model_id().to_owned(),
-            indexed: counts.indexed,
-            pending: counts.pending,
+            model: start.model,
+            indexed: start.indexed,
+            pending: start.pending,
         }),
     ))
 }
