@@ -49,12 +49,12 @@ struct OwnPostgres {
 }
 
 fn dev_postgres(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-postgres.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev/dev-postgres.sh");
     let output = Command::new("bash")
         .arg(script)
         .args(args)
         .output()
-        .expect("run scripts/dev-postgres.sh");
+        .expect("run scripts/dev/dev-postgres.sh");
     assert!(
         output.status.success(),
         "dev-postgres.sh {args:?} failed: {}",
@@ -86,7 +86,7 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let _ = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-postgres.sh"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev/dev-postgres.sh"))
             .args(["stop", self.data_dir.to_str().unwrap()])
             .output();
     }

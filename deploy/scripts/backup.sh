@@ -4,7 +4,7 @@
 # keep only the newest BACKUP_KEEP backups.
 #
 # Usage:
-#   DATABASE_URL=postgres://... scripts/backup.sh
+#   DATABASE_URL=postgres://... deploy/scripts/backup.sh
 #
 # Environment:
 #   DATABASE_URL   the database to back up (required)
@@ -14,7 +14,7 @@
 #
 # Prints the path of the new backup on stdout; progress goes to stderr.
 # pg_dump must be at least as new as the server (major version); restore with
-# scripts/restore.sh. The dump includes `CREATE EXTENSION vector`, so the
+# deploy/scripts/restore.sh. The dump includes `CREATE EXTENSION vector`, so the
 # target server needs pgvector installed, not yet enabled.
 set -euo pipefail
 shopt -s inherit_errexit

@@ -6,13 +6,13 @@
 # the repository root. Nothing is installed system-wide.
 #
 # Usage:
-#   eval "$(scripts/dev-postgres.sh start)"   # start; exports DATABASE_URL, PG_DATA_DIR, PG_PID
-#   scripts/dev-postgres.sh stop [DATA_DIR]   # stop the server in $PG_DATA_DIR and delete it
-#   scripts/dev-postgres.sh pause [DATA_DIR]  # stop it but keep its data (fault tests)
-#   eval "$(scripts/dev-postgres.sh resume [DATA_DIR])"  # start it again on the same port
-#   scripts/dev-postgres.sh bin               # print the bin dir (psql, pg_dump, pg_restore, ...)
-#   eval "$(scripts/dev-postgres.sh env)"     # exports PG_BIN_DIR and puts it first on PATH
-#   scripts/dev-postgres.sh fetch             # only download and unpack the binaries
+#   eval "$(scripts/dev/dev-postgres.sh start)"   # start; exports DATABASE_URL, PG_DATA_DIR, PG_PID
+#   scripts/dev/dev-postgres.sh stop [DATA_DIR]   # stop the server in $PG_DATA_DIR and delete it
+#   scripts/dev/dev-postgres.sh pause [DATA_DIR]  # stop it but keep its data (fault tests)
+#   eval "$(scripts/dev/dev-postgres.sh resume [DATA_DIR])"  # start it again on the same port
+#   scripts/dev/dev-postgres.sh bin               # print the bin dir (psql, pg_dump, pg_restore, ...)
+#   eval "$(scripts/dev/dev-postgres.sh env)"     # exports PG_BIN_DIR and puts it first on PATH
+#   scripts/dev/dev-postgres.sh fetch             # only download and unpack the binaries
 #
 # Only `export ...` lines are written to stdout; all progress goes to stderr.
 #
@@ -38,7 +38,7 @@ readonly PGSERVER_SHA256=767b3cd688843fedafa0def3907eae29b13c762f1d5722074866d97
 readonly PG_SUPERUSER=postgres
 readonly MARKER=.toolreg-dev-postgres
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE_DIR="${DEV_PG_CACHE_DIR:-$REPO_ROOT/.cache/pgserver}"
 PG_USER_NAME="${DEV_PG_USER:-toolreg-pg}"
 

@@ -4,12 +4,12 @@
 # llvm-profdata and llvm-cov). Only this crate is instrumented; dependencies are not.
 #
 # Usage:
-#   eval "$(scripts/coverage.sh env)"   # exports LLVM_COV and LLVM_PROFDATA; exit 1 without the tools
-#   scripts/coverage.sh clean           # forget earlier profiles; also removes this crate's own
+#   eval "$(scripts/test/coverage.sh env)"   # exports LLVM_COV and LLVM_PROFDATA; exit 1 without the tools
+#   scripts/test/coverage.sh clean           # forget earlier profiles; also removes this crate's own
 #                                       # build outputs in target/, so they are built instrumented
-#   scripts/coverage.sh with CMD...     # run CMD with builds instrumented and profiles collected
-#                                       # (cargo nextest run, scripts/live-checks.sh, ...)
-#   scripts/coverage.sh report          # lines, functions and regions per file of src/ and the total
+#   scripts/test/coverage.sh with CMD...     # run CMD with builds instrumented and profiles collected
+#                                       # (cargo nextest run, scripts/test/live-checks.sh, ...)
+#   scripts/test/coverage.sh report          # lines, functions and regions per file of src/ and the total
 #                                       # (also in target/coverage/report.txt and total.txt), lcov at
 #                                       # target/coverage/lcov.info; fails below COVERAGE_MIN
 #
@@ -24,7 +24,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
 
 # The floor the report enforces, in percent of src/'s lines.
@@ -104,9 +104,9 @@ env) cmd_env ;;
 clean) cmd_clean ;;
 with)
 	shift
-	[[ $# -gt 0 ]] || die "usage: scripts/coverage.sh with CMD [ARGS...]"
+	[[ $# -gt 0 ]] || die "usage: scripts/test/coverage.sh with CMD [ARGS...]"
 	cmd_with "$@"
 	;;
 report) cmd_report ;;
-*) die "usage: scripts/coverage.sh env|clean|with CMD [ARGS...]|report" ;;
+*) die "usage: scripts/test/coverage.sh env|clean|with CMD [ARGS...]|report" ;;
 esac

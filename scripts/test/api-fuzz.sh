@@ -4,11 +4,11 @@
 # stateful sequences (register, then read, update, call ...). Fails on any 5xx
 # and on answers that do not match the document (status, content type, schema).
 #
-# Usage: scripts/api-fuzz.sh BASE_URL [extra schemathesis options]
-#        e.g. scripts/api-fuzz.sh http://127.0.0.1:8080 --max-examples 200
+# Usage: scripts/test/api-fuzz.sh BASE_URL [extra schemathesis options]
+#        e.g. scripts/test/api-fuzz.sh http://127.0.0.1:8080 --max-examples 200
 #
 # The server must already run, with open /admin routes, and must not reach the
-# network: scripts/live-checks.sh starts it with HTTP(S)_PROXY pointing at a
+# network: scripts/test/live-checks.sh starts it with HTTP(S)_PROXY pointing at a
 # closed loopback port, so the HTTP tools and upstream MCP servers the fuzzer
 # registers are never really contacted.
 set -euo pipefail
@@ -18,10 +18,10 @@ readonly SCHEMATHESIS_VERSION=4.32.5
 # A fixed seed keeps CI repeatable; API_FUZZ_SEED=random explores new cases by hand.
 SEED="${API_FUZZ_SEED:-20261125}"
 
-BASE_URL="${1:?usage: scripts/api-fuzz.sh BASE_URL [schemathesis options]}"
+BASE_URL="${1:?usage: scripts/test/api-fuzz.sh BASE_URL [schemathesis options]}"
 shift
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$REPO_ROOT/target/schemathesis-venv"
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
 	printf 'api-fuzz: installing schemathesis %s into %s\n' "$SCHEMATHESIS_VERSION" "$VENV" >&2

@@ -8,7 +8,7 @@ Not run in CI. To regenerate:
     python3 -m venv /tmp/st-venv
     /tmp/st-venv/bin/pip install sentence-transformers
     scripts/fetch-model.sh            # or point MODEL_DIR at the unpacked wheel's model/ folder
-    HF_HUB_OFFLINE=1 /tmp/st-venv/bin/python scripts/make-reference-embeddings.py [MODEL_DIR]
+    HF_HUB_OFFLINE=1 /tmp/st-venv/bin/python scripts/dev/make-reference-embeddings.py [MODEL_DIR]
 
 MODEL_DIR defaults to $EMBEDDING_MODEL_DIR, else models/all-MiniLM-L6-v2. A
 sentence-transformers folder (with modules.json, such as the wheel's model/

@@ -2,10 +2,10 @@
 # Check the registry's MCP endpoint with the official MCP Python SDK (`mcp`),
 # in two pinned versions, each in its own venv under target/mcp-python/.
 #
-#   scripts/mcp-python-check.sh BASE_URL [extra args for the check script]
+#   scripts/test/mcp-python-check.sh BASE_URL [extra args for the check script]
 #
-# e.g. scripts/mcp-python-check.sh http://127.0.0.1:8080
-#      scripts/mcp-python-check.sh http://127.0.0.1:8080 --mode legacy
+# e.g. scripts/test/mcp-python-check.sh http://127.0.0.1:8080
+#      scripts/test/mcp-python-check.sh http://127.0.0.1:8080 --mode legacy
 #
 # BASE_URL defaults to $BASE_URL, then http://127.0.0.1:8080; the endpoint is
 # BASE_URL/mcp. The server must already be running. Runs
@@ -39,7 +39,7 @@ case "$BASE_URL" in
     *) echo "error: BASE_URL must start with http:// or https://, got '$BASE_URL'" >&2; usage >&2; exit 2 ;;
 esac
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CHECK="$ROOT/tests/python/mcp_client_check.py"
 VENVS="$ROOT/target/mcp-python"
 PYTHON="${PYTHON:-python3}"
