@@ -89,7 +89,7 @@ where
 pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
 /// The cosine's share in hybrid fusion: the best measured over both development sets
-/// (Seal-Tools dev and eval/mcp_queries.jsonl), see the README's quality table.
+/// (Seal-Tools dev and eval/mcp_queries.jsonl), see the quality table of docs/search.md.
 pub const DEFAULT_VECTOR_WEIGHT: f64 = 0.4;
 
 /// A find_tool request, shared with MCP's `find_tool` meta tool (whose input schema is

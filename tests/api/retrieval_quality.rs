@@ -1,6 +1,6 @@
 //! Retrieval quality as a build check: the real MCP tools of `eval/mcp_tools.jsonl`, the
 //! local model, and a sample of `eval/mcp_queries.jsonl` through the default `find_tool`.
-//! The floors sit a few points below what the full evaluation measures (README, "Retrieval
+//! The floors sit a few points below what the full evaluation measures (docs/search.md, "Retrieval
 //! quality"), so a change that makes finding tools worse fails here, not in production.
 
 use std::{collections::HashSet, path::Path};
