@@ -13,6 +13,7 @@ pub mod origin;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
+pub mod stats;
 
 use std::{sync::Arc, time::Instant};
 
