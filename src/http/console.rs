@@ -15,22 +15,33 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
+/// A file of `console/` with its media type.
+macro_rules! asset {
+    ($file:literal, $media_type:expr) => {
+        (
+            $file,
+            $media_type,
+            include_str!(concat!("../../console/", $file)),
+        )
+    };
+}
+
 /// (file name, media type, contents).
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("index.html", "text/html; charset=utf-8", include_str!("../../console/index.html")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
-    ("app.js", JS, include_str!("../../console/app.js")),
-    ("api.js", JS, include_str!("../../console/api.js")),
-    ("dom.js", JS, include_str!("../../console/dom.js")),
-    ("chart.js", JS, include_str!("../../console/chart.js")),
-    ("schema-form.js", JS, include_str!("../../console/schema-form.js")),
-    ("catalogue.js", JS, include_str!("../../console/catalogue.js")),
-    ("search.js", JS, include_str!("../../console/search.js")),
-    ("tool.js", JS, include_str!("../../console/tool.js")),
-    ("register.js", JS, include_str!("../../console/register.js")),
-    ("executions.js", JS, include_str!("../../console/executions.js")),
-    ("charts.js", JS, include_str!("../../console/charts.js")),
-    ("health.js", JS, include_str!("../../console/health.js")),
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", JS),
+    asset!("api.js", JS),
+    asset!("dom.js", JS),
+    asset!("chart.js", JS),
+    asset!("schema-form.js", JS),
+    asset!("catalogue.js", JS),
+    asset!("search.js", JS),
+    asset!("tool.js", JS),
+    asset!("register.js", JS),
+    asset!("executions.js", JS),
+    asset!("charts.js", JS),
+    asset!("health.js", JS),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

@@ -92,10 +92,7 @@ async fn call_timeseries(
     let width = Duration::seconds(width);
     let since = interval_start(now_micros(), width) - width * (count as i32 - 1);
     registry.recorder().caught_up().await;
-    let stored = registry
-        .store()
-        .call_buckets(tool_id, since, width)
-        .await?;
+    let stored = registry.store().call_buckets(tool_id, since, width).await?;
     let buckets = (0..count)
         .map(|slot| {
             let start = since + width * slot as i32;

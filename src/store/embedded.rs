@@ -30,8 +30,8 @@ use super::{
     version_from_tool,
 };
 use crate::registry::model::{
-    CallBucket, Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
-    ToolVersion, now_micros,
+    CallBucket, Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter,
+    ToolStats, ToolVersion, now_micros,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -818,7 +818,9 @@ impl ToolStore for EmbeddedStore {
         while let Some(first) = slot_rows.peek() {
             let slot: i64 = first.try_get("slot")?;
             let (mut errors, mut timeouts, mut durations) = (0, 0, Vec::new());
-            while let Some(row) = slot_rows.next_if(|row| row.try_get::<i64, _>("slot").ok() == Some(slot)) {
+            while let Some(row) =
+                slot_rows.next_if(|row| row.try_get::<i64, _>("slot").ok() == Some(slot))
+            {
                 match row.try_get::<&str, _>("status")? {
                     "error" => errors += 1,
                     "timeout" => timeouts += 1,

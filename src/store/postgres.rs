@@ -23,8 +23,8 @@ use super::{
     version_from_tool,
 };
 use crate::registry::model::{
-    CallBucket, Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
-    ToolVersion,
+    CallBucket, Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter,
+    ToolStats, ToolVersion,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

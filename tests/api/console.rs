@@ -14,14 +14,23 @@ async fn the_console_is_served_from_the_binary_with_strict_headers() {
         .unwrap();
     for path in ["/", "/console"] {
         let answer = client.get(app.url(path)).send().await.unwrap();
-        assert!(answer.status().is_redirection(), "{path}: {}", answer.status());
+        assert!(
+            answer.status().is_redirection(),
+            "{path}: {}",
+            answer.status()
+        );
         assert_eq!(answer.headers()["location"], "/console/");
     }
 
     let page = client.get(app.url("/console/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let headers = page.headers().clone();
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let policy = headers["content-security-policy"].to_str().unwrap();
     for directive in [
         "default-src 'none'",
@@ -51,10 +60,12 @@ async fn the_console_is_served_from_the_binary_with_strict_headers() {
             .await
             .unwrap();
         assert_eq!(answer.status(), 200, "{file}");
-        assert!(answer.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript"));
+        assert!(
+            answer.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
         assert!(answer.headers().contains_key("content-security-policy"));
         let source = answer.text().await.unwrap();
         assert!(!source.contains("innerHTML"), "{file} writes markup");
@@ -64,20 +75,38 @@ async fn the_console_is_served_from_the_binary_with_strict_headers() {
         }
     }
     assert!(seen.len() >= 10, "{seen:?}");
-    let css = client.get(app.url("/console/style.css")).send().await.unwrap();
-    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    let css = client
+        .get(app.url("/console/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
 
     let (status, body) = app.get("/console/secrets.txt").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
 }
 
 async fn series_follow_the_calls(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = TestApp::spawn(db.settings()).await;
+    let mut settings = db.settings();
+    settings.register_builtins = true;
+    let app = TestApp::spawn(settings).await;
     let call = json!({"name": "calculator", "arguments": {"expression": "6*7"}});
     for _ in 0..2 {
         let (status, body) = app.post("/mcp/call_tool", &call).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("success")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("success")),
+            "{body}"
+        );
     }
     let (status, failed) = app
         .post(
@@ -85,7 +114,11 @@ async fn series_follow_the_calls(backend: Backend) {
             &json!({"name": "calculator", "arguments": {"expression": "1/0"}}),
         )
         .await;
-    assert_eq!((status, failed["status"].as_str()), (200, Some("error")), "{failed}");
+    assert_eq!(
+        (status, failed["status"].as_str()),
+        (200, Some("error")),
+        "{failed}"
+    );
 
     let (status, series) = app.get("/admin/stats/timeseries?tool=calculator").await;
     assert_eq!(status, 200, "{series}");
@@ -101,7 +134,9 @@ async fn series_follow_the_calls(backend: Backend) {
     assert!(buckets[0]["p50_duration_ms"].is_null());
     let id = series["tool_id"].as_str().unwrap().to_owned();
 
-    let (_, by_id) = app.get(&format!("/admin/stats/timeseries?tool={id}&window=day")).await;
+    let (_, by_id) = app
+        .get(&format!("/admin/stats/timeseries?tool={id}&window=day"))
+        .await;
     assert_eq!(by_id["buckets"].as_array().unwrap().len(), 48);
     assert_eq!(by_id["bucket_seconds"], 1800);
     let (_, week) = app.get("/admin/stats/timeseries?window=week").await;
@@ -115,11 +150,20 @@ async fn series_follow_the_calls(backend: Backend) {
     assert_eq!(every, 3);
 
     let (status, body) = app.get("/admin/stats/timeseries?window=month").await;
-    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("window")));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("window"))
+    );
     let (status, body) = app.get("/admin/stats/timeseries?tool=no_such_tool").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("tool_not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("tool_not_found"))
+    );
     let (status, body) = app.get("/admin/stats/timeseries?bucket=1").await;
-    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("bucket")));
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("bucket"))
+    );
 }
 
 crate::on_both_backends!(series_follow_the_calls);

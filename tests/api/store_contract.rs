@@ -977,7 +977,8 @@ async fn calls_are_counted_per_interval(backend: Backend) {
     store.create_many(&[a.clone(), b.clone()]).await.unwrap();
     let minute = Duration::seconds(60);
     let now = now_micros();
-    let since = now - Duration::minutes(10) - Duration::microseconds(now.timestamp_micros() % 60_000_000);
+    let since =
+        now - Duration::minutes(10) - Duration::microseconds(now.timestamp_micros() % 60_000_000);
     let at = |tool: &Tool, status, duration_ms, offset: Duration| {
         let mut record = execution(tool, status, duration_ms, 0);
         record.started_at = since + offset;
@@ -991,7 +992,12 @@ async fn calls_are_counted_per_interval(backend: Backend) {
             at(&a, ExecutionStatus::Success, 20.0, Duration::seconds(30)),
             at(&a, ExecutionStatus::Timeout, 100.0, Duration::seconds(125)),
             // Before the series starts: not counted.
-            at(&a, ExecutionStatus::Success, 1.0, -Duration::microseconds(1)),
+            at(
+                &a,
+                ExecutionStatus::Success,
+                1.0,
+                -Duration::microseconds(1),
+            ),
             at(&b, ExecutionStatus::Success, 40.0, Duration::seconds(1)),
         ])
         .await
@@ -1000,10 +1006,7 @@ async fn calls_are_counted_per_interval(backend: Backend) {
     let of_a = store.call_buckets(Some(a.id), since, minute).await.unwrap();
     assert_eq!(of_a.len(), 2, "only intervals with calls: {of_a:?}");
     assert_eq!(of_a[0].start, since);
-    assert_eq!(
-        (of_a[0].calls, of_a[0].errors, of_a[0].timeouts),
-        (3, 1, 0)
-    );
+    assert_eq!((of_a[0].calls, of_a[0].errors, of_a[0].timeouts), (3, 1, 0));
     assert!((of_a[0].p50_duration_ms.unwrap() - 20.0).abs() < 1e-9);
     // Linear interpolation between 20 and 30 at 0.95 * 2 = 1.9.
     assert!((of_a[0].p95_duration_ms.unwrap() - 29.0).abs() < 1e-9);
@@ -1012,13 +1015,18 @@ async fn calls_are_counted_per_interval(backend: Backend) {
     assert_eq!(of_a[1].p50_duration_ms, Some(100.0));
 
     let every_tool = store.call_buckets(None, since, minute).await.unwrap();
-    let calls: Vec<(DateTime<Utc>, u64)> =
-        every_tool.iter().map(|b| (b.start, b.calls)).collect();
+    let calls: Vec<(DateTime<Utc>, u64)> = every_tool.iter().map(|b| (b.start, b.calls)).collect();
     assert_eq!(calls, [(since, 4), (since + minute * 2, 1)]);
     assert!((every_tool[0].p50_duration_ms.unwrap() - 25.0).abs() < 1e-9);
 
     let later = since + Duration::minutes(5);
-    assert!(store.call_buckets(None, later, minute).await.unwrap().is_empty());
+    assert!(
+        store
+            .call_buckets(None, later, minute)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn data_survives_reopening(backend: Backend) {
