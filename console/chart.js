@@ -1,8 +1,8 @@
 // Small SVG charts of a time series: bars (stacked counts) and lines (several series).
 
 const SVG = 'http://www.w3.org/2000/svg';
-const WIDTH = 640;
-const HEIGHT = 180;
+const WIDTH = 400;
+const HEIGHT = 190;
 const PAD = { left: 48, right: 8, top: 10, bottom: 22 };
 
 function svg(tag, attrs = {}, ...children) {
