@@ -86,7 +86,11 @@ start_server open "$PORT"
 bash scripts/mcp-python-check.sh "$BASE_URL"
 echo "live-checks: the official TypeScript SDK (tests/typescript)" >&2
 [[ -d tests/typescript/node_modules ]] || (cd tests/typescript && npm ci --no-audit --no-fund)
-node tests/typescript/mcp_client_check.mjs "$BASE_URL"
+# A server that requires a key, for the checks of refused credentials (and the frameworks below).
+KEYED_PORT="$(free_port)"
+KEYED_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+start_server keyed "$KEYED_PORT" MCP_API_KEYS="$KEYED_KEY"
+node tests/typescript/mcp_client_check.mjs "$BASE_URL" "http://127.0.0.1:$KEYED_PORT"
 
 echo "live-checks: OAuth discovery with the Python SDK's OAuth client (tests/python/oauth_check.py)" >&2
 # A second server that names an authorization server, which the check itself runs on
@@ -116,9 +120,6 @@ if [[ "$(cat "$FRAMEWORKS_VENV/pinned" 2>/dev/null)" != "$FRAMEWORKS" ]]; then
 	"$FRAMEWORKS_VENV/bin/pip" install --quiet --disable-pip-version-check $FRAMEWORKS
 	echo "$FRAMEWORKS" >"$FRAMEWORKS_VENV/pinned"
 fi
-KEYED_PORT="$(free_port)"
-KEYED_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-start_server keyed "$KEYED_PORT" MCP_API_KEYS="$KEYED_KEY"
 "$FRAMEWORKS_VENV/bin/python" tests/python/agent_frameworks_check.py "http://127.0.0.1:$KEYED_PORT" --key "$KEYED_KEY"
 
 echo "live-checks: registering the MCP server tools (examples/register_tools.rs)" >&2
