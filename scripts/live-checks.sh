@@ -10,7 +10,8 @@
 #      and the official TypeScript SDK (tests/typescript, npm ci on first use);
 #      MCP authorization discovery with the Python SDK's OAuth client against a second
 #      server and an authorization server on loopback (tests/python/oauth_check.py);
-#      fastmcp and the OpenAI Agents SDK against a third server that requires a key
+#      mcp-remote (the stdio bridge of desktop clients, tests/typescript), fastmcp and the
+#      OpenAI Agents SDK against a third server that requires a key
 #      (tests/python/agent_frameworks_check.py, pinned, in target/mcp-python/);
 #   2. examples/register_tools.rs registers the 172 real MCP server tools of
 #      ../shared/data/mcp_servers/tools.jsonl over the admin API (or, without
@@ -85,12 +86,14 @@ start_server open "$PORT"
 
 bash scripts/mcp-python-check.sh "$BASE_URL"
 echo "live-checks: the official TypeScript SDK (tests/typescript)" >&2
-[[ -d tests/typescript/node_modules ]] || (cd tests/typescript && npm ci --no-audit --no-fund)
+[[ -x tests/typescript/node_modules/.bin/mcp-remote ]] || (cd tests/typescript && npm ci --no-audit --no-fund)
 # A server that requires a key, for the checks of refused credentials (and the frameworks below).
 KEYED_PORT="$(free_port)"
 KEYED_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 start_server keyed "$KEYED_PORT" MCP_API_KEYS="$KEYED_KEY"
 node tests/typescript/mcp_client_check.mjs "$BASE_URL" "http://127.0.0.1:$KEYED_PORT"
+echo "live-checks: mcp-remote, the desktop clients' stdio bridge (tests/typescript/mcp_remote_check.mjs)" >&2
+node tests/typescript/mcp_remote_check.mjs "http://127.0.0.1:$KEYED_PORT" "$KEYED_KEY"
 
 echo "live-checks: OAuth discovery with the Python SDK's OAuth client (tests/python/oauth_check.py)" >&2
 # A second server that names an authorization server, which the check itself runs on
