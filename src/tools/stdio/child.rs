@@ -37,6 +37,8 @@ use crate::registry::model::StdioServer;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// A child that ran this long before it exited starts again after the first back-off.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// How long a child whose connection ended gets to exit by itself before it is stopped.
+const EXIT_AFTER_CLOSE: Duration = Duration::from_millis(500);
 /// Longest line of the child's stderr put in the log; the rest of the line is dropped.
 const MAX_LOG_LINE: usize = 2000;
 
@@ -216,8 +218,19 @@ impl Supervised {
                     format!("{status}{}", child.last_words())
                 }
                 Ended::Closed => {
-                    child.stop(self.settings.stop_grace).await;
-                    format!("closed its connection{}", child.last_words())
+                    // Its stdout ends first when it dies: say how it ended, if it did.
+                    let exited = tokio::time::timeout(EXIT_AFTER_CLOSE, child.process.wait()).await;
+                    let error = match exited {
+                        Ok(Ok(status)) => {
+                            child.finish().await;
+                            describe(status)
+                        }
+                        _ => {
+                            child.stop(self.settings.stop_grace).await;
+                            "closed its connection".to_owned()
+                        }
+                    };
+                    format!("{error}{}", child.last_words())
                 }
             };
             tracing::warn!(upstream = %name, pid = child.pid, "stdio upstream {error}; restarting");
