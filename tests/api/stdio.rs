@@ -253,21 +253,29 @@ async fn a_child_killed_mid_call_fails_that_call_and_the_next_call_restarts_it()
     assert_eq!(status, 200, "{report}");
     let pid = running_pid(&app, "py").await;
 
+    let started = db.data_dir().join("sleep-started");
     let slow = {
         let client = app.client.clone();
         let url = app.url("/mcp/call_tool");
+        let arguments = json!({"seconds": 30, "started_file": started.to_str().unwrap()});
         tokio::spawn(async move {
             let answer = client
                 .post(url)
-                .json(&json!({"name": "py.sleep", "arguments": {"seconds": 30}}))
+                .json(&json!({"name": "py.sleep", "arguments": arguments}))
                 .send()
                 .await
                 .unwrap();
             response(answer).await
         })
     };
-    // Let the call reach the child, then kill it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the child is in the middle of the call, kill it.
+    for _ in 0..200 {
+        if started.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(started.exists(), "the call did not reach the child");
     // SAFETY: a plain kill(2) of the child this test's registry started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     let (status, failed) = tokio::time::timeout(Duration::from_secs(10), slow)

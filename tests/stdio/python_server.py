@@ -44,8 +44,12 @@ def fail(reason: str) -> str:
 
 
 @server.tool()
-async def sleep(seconds: float) -> str:
-    """Waits the given number of seconds, then answers."""
+async def sleep(seconds: float, started_file: str = "") -> str:
+    """Waits the given number of seconds, then answers. Creates started_file, if given,
+    once the wait has begun."""
+    if started_file:
+        with open(started_file, "w") as started:
+            started.write(str(os.getpid()))
     await asyncio.sleep(seconds)
     return f"slept {seconds} s"
 
