@@ -184,15 +184,7 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
             .await
             .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
     }
-    let registry = Arc::new(registry);
-    if settings.stdio_start == crate::config::StdioStart::Startup {
-        let started = registry
-            .start_stdio_servers()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the stdio upstreams: {e}"))?;
-        tracing::info!(started, "stdio upstreams starting");
-    }
-    Ok(registry)
+    Ok(Arc::new(registry))
 }
 
 /// A service bound to its port, not yet serving.
@@ -226,6 +218,14 @@ impl App {
         crate::metrics::handle();
         crate::metrics::describe();
         let registry = build_registry(&settings).await?;
+        // Only a serving registry starts children ahead of use (not `export`/`import`).
+        if settings.stdio_start == crate::config::StdioStart::Startup {
+            let started = registry
+                .start_stdio_servers()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the stdio upstreams: {e}"))?;
+            tracing::info!(started, "stdio upstreams starting");
+        }
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
