@@ -98,7 +98,10 @@ impl Supervised {
         let mut state = self.state.subscribe();
         loop {
             match &state.borrow_and_update().phase {
-                Phase::Running(peer) => return Ok(peer.clone()),
+                Phase::Running(peer) if !peer.is_transport_closed() => return Ok(peer.clone()),
+                // The child is gone and the supervisor has not noticed yet: wait for the
+                // new one.
+                Phase::Running(_) => {}
                 Phase::Failed(error) => {
                     return Err(format!(
                         "the stdio upstream '{}' could not be started: {error}",
