@@ -132,6 +132,19 @@ unset DATABASE_URL
 # The offline embedding model, for the tests that prove it matches its reference.
 step model bash scripts/fetch-model.sh
 
+# The stdio upstream tests (tests/api/stdio.rs) start real MCP servers: one on the official
+# Python SDK, run by the venv of scripts/test/mcp-python-check.sh (MCP_TEST_PYTHON), and the npm
+# "everything" server from tests/typescript. Under CI=true they fail without them.
+# shellcheck disable=SC2329 # called by step
+stdio_servers() {
+	MCP_TEST_PYTHON="$(bash "$REPO_ROOT/scripts/test/mcp-python-check.sh" --venv)" || return 1
+	export MCP_TEST_PYTHON
+	if [[ ! -f tests/typescript/node_modules/@modelcontextprotocol/server-everything/package.json ]]; then
+		(cd tests/typescript && npm ci --no-audit --no-fund)
+	fi
+}
+step servers stdio_servers
+
 # Line coverage (scripts/test/coverage.sh) when cargo-llvm-cov and LLVM's llvm-cov and
 # llvm-profdata are there and the whole suite runs: the tests and the live checks run
 # instrumented, then the report of src/ fails below COVERAGE_MIN percent of lines.
@@ -163,6 +176,7 @@ fi
 # asked for; scripts/test/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
 if [[ $# -eq 0 ]]; then
 	step clients measured bash scripts/test/live-checks.sh
+	step console measured bash scripts/test/console-check.sh
 	if [[ $COVERAGE -eq 1 ]]; then
 		step coverage bash scripts/test/coverage.sh report
 		if [[ -s target/coverage/total.txt ]]; then

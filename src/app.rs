@@ -101,7 +101,11 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
 pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegistry>> {
     let embedder = build_embedder(settings)?;
     let store = open_store(settings, embedder.dimensions()).await?;
-    let executor = Arc::new(Executor::new(settings.tools.executor_settings())?);
+    let executor = Arc::new(Executor::new(
+        settings
+            .tools
+            .executor_settings(settings.stdio.executor_settings()),
+    )?);
     let recorder = ExecutionRecorder::start(store.clone(), settings.executions.recorder_options());
     let indexer = Indexer::new(
         store.clone(),
@@ -151,6 +155,14 @@ impl App {
         crate::metrics::handle();
         crate::metrics::describe();
         let registry = build_registry(&settings).await?;
+        // Only a serving registry starts children ahead of use (not `export`/`import`).
+        if settings.stdio.start == crate::config::StdioStart::Startup {
+            let started = registry
+                .start_stdio_servers()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the stdio upstreams: {e}"))?;
+            tracing::info!(started, "stdio upstreams starting");
+        }
         let address = SocketAddr::new(settings.server.host, settings.server.port);
         let listener = TcpListener::bind(address)
             .await
@@ -205,6 +217,7 @@ impl App {
         } = self;
         let store = state.registry.store().clone();
         let recorder = state.registry.recorder().clone();
+        let state_registry = state.registry.clone();
         let grace = state.settings.server.shutdown_timeout();
         let limits =
             http::conn::ConnectionLimits::of(&state.settings.server).fitted_to_open_file_limit();
@@ -241,6 +254,14 @@ impl App {
             .copied()
             .unwrap_or_else(tokio::time::Instant::now)
             + grace;
+        // No request needs the stdio upstreams' children any more.
+        let stdio = state_registry.executor().stdio();
+        if tokio::time::timeout_at(deadline, stdio.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stdio upstreams did not stop before SHUTDOWN_TIMEOUT_MS");
+        }
         if tokio::time::timeout_at(deadline, recorder.flush())
             .await
             .is_err()

@@ -12,6 +12,7 @@ mod embedding;
 mod executions;
 mod mcp;
 mod server;
+mod stdio;
 mod tools;
 
 use std::{fmt, path::PathBuf};
@@ -27,6 +28,7 @@ pub use embedding::{EmbeddingFormat, EmbeddingProvider, EmbeddingSettings};
 pub use executions::{ExecutionRecording, ExecutionSettings};
 pub use mcp::{McpSettings, McpTools};
 pub use server::ServerSettings;
+pub use stdio::{StdioStart, StdioUpstreamSettings};
 pub use tools::ToolSettings;
 
 /// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
@@ -73,6 +75,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(flatten)]
     pub mcp: McpSettings,
+    #[serde(flatten)]
+    pub stdio: StdioUpstreamSettings,
     pub log_format: LogFormat,
 }
 
@@ -136,7 +140,11 @@ impl Settings {
             )?
             .set_default("mcp_session_idle_secs", 1800)?
             .set_default("mcp_max_sessions", 1000)?
-            .set_default("admin_auth", "enabled")?;
+            .set_default("admin_auth", "enabled")?
+            .set_default("stdio_allowed_commands", "")?
+            .set_default("stdio_start", "first_use")?
+            .set_default("stdio_stop_grace_ms", 5000)?
+            .set_default("stdio_restart_backoff_ms", 500)?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
@@ -183,6 +191,7 @@ impl Settings {
                 self.tools.max_argument_bytes as u64,
             ),
             ("MCP_MAX_SESSIONS", self.mcp.max_sessions as u64),
+            ("STDIO_RESTART_BACKOFF_MS", self.stdio.restart_backoff_ms),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -358,5 +367,29 @@ mod tests {
         assert_eq!(settings.executions.recording, ExecutionRecording::Deferred);
         assert_eq!(settings.executions.retry_ms, 500);
         assert!(Settings::from_sources(None, env(&[("EXECUTION_RECORDING", "later")])).is_err());
+    }
+
+    #[test]
+    fn stdio_upstreams_are_off_until_commands_are_listed() {
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert!(
+            defaults
+                .stdio
+                .executor_settings()
+                .allowed_commands
+                .is_empty()
+        );
+        assert_eq!(defaults.stdio.start, StdioStart::FirstUse);
+        let listed = env(&[
+            ("STDIO_ALLOWED_COMMANDS", "npx, uvx,/usr/bin/python3"),
+            ("STDIO_START", "startup"),
+        ]);
+        let settings = Settings::from_sources(None, listed).unwrap();
+        assert_eq!(
+            settings.stdio.executor_settings().allowed_commands,
+            ["npx", "uvx", "/usr/bin/python3"]
+        );
+        assert_eq!(settings.stdio.start, StdioStart::Startup);
+        assert!(Settings::from_sources(None, env(&[("STDIO_START", "later")])).is_err());
     }
 }

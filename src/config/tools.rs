@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::tools::{BuiltinLimits, ExecutorSettings};
+use crate::tools::{BuiltinLimits, ExecutorSettings, stdio::StdioSettings};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ToolSettings {
@@ -33,8 +33,8 @@ pub struct ToolSettings {
 }
 
 impl ToolSettings {
-    /// The executor's settings.
-    pub fn executor_settings(&self) -> ExecutorSettings {
+    /// The executor's settings, with those of the stdio upstream servers it starts.
+    pub fn executor_settings(&self, stdio: StdioSettings) -> ExecutorSettings {
         ExecutorSettings {
             default_timeout: Duration::from_millis(self.timeout_ms),
             allow_private_urls: self.allow_private_urls,
@@ -45,6 +45,7 @@ impl ToolSettings {
                 ..BuiltinLimits::default()
             },
             max_argument_bytes: self.max_argument_bytes,
+            stdio,
         }
     }
 }

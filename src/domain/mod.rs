@@ -12,6 +12,7 @@
 //! - `secrets`: write-only secrets in implementations;
 //! - `served`: a tool encoded once, as the read routes serve it;
 //! - `portability`: which definitions work with every common model API;
+//! - `stdio`: upstream MCP servers the registry starts and speaks to over stdio;
 //! - `error`: the registry's error and the table of error codes.
 
 pub mod definition;
@@ -23,12 +24,16 @@ pub mod listing;
 pub mod portability;
 pub mod secrets;
 pub mod served;
+pub mod stdio;
 pub mod tool;
 pub mod validation;
 
 pub use definition::{ToolDefinition, ToolVersion};
 pub use error::{ErrorCode, RegistryError};
-pub use execution::{CallResult, Execution, ExecutionFilter, ExecutionStatus, ToolStats};
+pub use execution::{
+    CallBucket, CallResult, Execution, ExecutionFilter, ExecutionStatus, ToolStats,
+};
 pub use listing::{Facets, Page, Paged, ToolFilter};
 pub use served::{AdminTool, AgentTool, ServedTool};
+pub use stdio::StdioServer;
 pub use tool::{DEFAULT_CATEGORY, DEFAULT_VERSION, Implementation, Tool, now_micros};

@@ -174,8 +174,18 @@ pub fn implementation(implementation: &Implementation) -> Result<(), RegistryErr
             url,
             tool,
             timeout_ms,
+            stdio,
         } => {
-            http_url("implementation.url", url)?;
+            match stdio {
+                None => http_url("implementation.url", url)?,
+                Some(server) if url.is_empty() => server.validate("implementation.stdio")?,
+                Some(_) => {
+                    return Err(RegistryError::invalid(
+                        "implementation.stdio",
+                        "an upstream is reached by url or by stdio, not both",
+                    ));
+                }
+            }
             if tool.trim().is_empty() {
                 return Err(RegistryError::invalid(
                     "implementation.tool",

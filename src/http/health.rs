@@ -16,6 +16,7 @@ use crate::{
     domain::ToolFilter,
     registry::recorder::RecorderHealth,
     store::{StoreError, ToolStore},
+    tools::stdio::StdioUpstreamHealth,
 };
 
 /// A probe must answer quickly even when the database hangs.
@@ -39,6 +40,9 @@ struct Health {
     embedder: Value,
     /// The execution recorder: backlog, records written, reduced and lost, last failure.
     executions: RecorderHealth,
+    /// Each stdio upstream MCP server started so far: its state, pid, restarts and last
+    /// error.
+    stdio_upstreams: Vec<StdioUpstreamHealth>,
 }
 
 /// (all tools, active tools): the catalogue's size, for /health and /metrics.
@@ -62,7 +66,8 @@ async fn storage_check(state: &AppState) -> Result<(), StoreError> {
 
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Always 200; `status` is ok or degraded (storage down, \
-        embedder down, or execution records failing to be written)", body = Health)))]
+        embedder down, execution records failing to be written, or a stdio upstream failing to \
+        start)", body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let store = state.registry.store();
     let check = storage_check(&state).await;
@@ -89,7 +94,12 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     let recorder_degraded =
         executions.failing || executions.backlog * 10 >= executions.capacity * 9;
     let vector_search = store.vector_search();
-    let degraded = check.is_err() || embedder_health.status != "up" || recorder_degraded;
+    let stdio_upstreams = state.registry.executor().stdio().health();
+    let stdio_failed = stdio_upstreams
+        .iter()
+        .any(|upstream| upstream.state == "failed");
+    let degraded =
+        check.is_err() || embedder_health.status != "up" || recorder_degraded || stdio_failed;
     Json(Health {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
@@ -112,6 +122,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             "reindex": state.registry.indexer().progress(),
         }),
         executions,
+        stdio_upstreams,
     })
 }
 

@@ -21,16 +21,28 @@ use crate::{
 
 #[utoipa::path(post, path = "/mcp/find_tool", tag = "agents", request_body = FindToolRequest,
     responses(
-        (status = 200, description = "Ranked tools and the mode that answered", body = SearchResult),
+        (status = 200, description = "Ranked tools and the mode that answered", body = FindToolAnswer),
         BodyErrors,
         Refusals,
     ))]
 async fn find_tool(
     State(state): State<AppState>,
     AppJson(request): AppJson<FindToolRequest>,
-) -> Result<Json<SearchResult>, ApiError> {
+) -> Result<Json<FindToolAnswer>, ApiError> {
     let search = request.into_search()?;
-    Ok(Json(state.registry.find(&search).await?))
+    let (result, note) = state.registry.find_for_agent(search).await?;
+    Ok(Json(FindToolAnswer { result, note }))
+}
+
+/// A find_tool answer: the ranked tools, and why there are none when a category matched
+/// nothing.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FindToolAnswer {
+    #[serde(flatten)]
+    result: SearchResult,
+    /// Set when the category matched no active tool: the categories there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -51,8 +63,10 @@ async fn list_tools(
     AppJson(request): AppJson<ListToolsRequest>,
 ) -> Result<Json<ToolPage>, ApiError> {
     let (filter, page) = request.into_query()?;
-    let paged = state.registry.list_served(&filter, page).await?;
-    Ok(Json(ToolPage::new(paged, page)))
+    let (paged, note) = state.registry.list_for_agent(filter, page).await?;
+    let mut answer = ToolPage::new(paged, page);
+    answer.note = note;
+    Ok(Json(answer))
 }
 
 #[utoipa::path(post, path = "/mcp/call_tool", tag = "agents", request_body = CallToolRequest,

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod conn;
+pub mod console;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -90,6 +91,7 @@ pub fn router(state: AppState, mcp: McpMount) -> Router {
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
         .merge(mcp.open_routes.with_state(()))
+        .merge(console::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(tools)
         .merge(admin)

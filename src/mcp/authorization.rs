@@ -14,7 +14,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use serde_json::json;
 
@@ -32,12 +32,47 @@ pub const STATIC_KEY_HINT: &str = "this server takes a static API key, not OAuth
      `Authorization: Bearer <key>` (or `X-API-Key: <key>`) with a key its operator set in \
      MCP_API_KEYS";
 
-/// The metadata routes; they are served outside the credential checks.
+/// Where a client looks for an authorization server at this origin when the protected
+/// resource metadata names none (the 2025-03-26 fallback), and the endpoints it then tries.
+const AUTHORIZATION_SERVER_PATHS: [&str; 7] = [
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/oauth-authorization-server/mcp",
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/mcp",
+    "/register",
+    "/authorize",
+    "/token",
+];
+
+/// The metadata routes, and the 404s of an authorization server's endpoints; they are
+/// served outside the credential checks.
 pub fn routes(settings: Arc<Settings>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(METADATA_PATH, get(metadata))
-        .route(&format!("{METADATA_PATH}/mcp"), get(metadata))
+        .route(&format!("{METADATA_PATH}/mcp"), get(metadata));
+    AUTHORIZATION_SERVER_PATHS
+        .into_iter()
+        .fold(routes, |routes, path| {
+            routes.route(path, any(not_an_authorization_server))
+        })
         .with_state(settings)
+}
+
+/// The 404 of every authorization-server endpoint. Clients that start OAuth on a 401 end on
+/// one of these (most often dynamic registration at `/register`) and show its message, so
+/// it says what to do instead.
+async fn not_an_authorization_server(State(settings): State<Arc<Settings>>) -> Response {
+    let servers = comma_list(&settings.mcp.authorization_servers);
+    let instead = if servers.is_empty() {
+        STATIC_KEY_HINT.to_owned()
+    } else {
+        format!("get a token from {}", servers.join(" or "))
+    };
+    error_answer(
+        StatusCode::NOT_FOUND,
+        ErrorCode::RouteNotFound,
+        format!("this server is not an OAuth authorization server; {instead}"),
+    )
 }
 
 async fn metadata(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {

@@ -155,58 +155,20 @@ pub async fn run(
     }
 }
 
-/// A requested category as stored: categories match in any case. `Err` with the
-/// categories there are when none matches.
-async fn stored_category(
-    registry: &ToolRegistry,
-    requested: &str,
-) -> Result<Result<String, Vec<String>>, RegistryError> {
-    let categories = registry.active_categories().await?;
-    Ok(categories
-        .iter()
-        .find(|c| c.to_lowercase() == requested.to_lowercase())
-        .cloned()
-        .ok_or(categories))
-}
-
-/// What an answer filtered by a category that matched nothing says.
-fn no_such_category(requested: &str, categories: &[String]) -> String {
-    format!(
-        "no active tool has the category '{requested}'; the categories are: {}",
-        categories.join(", ")
-    )
-}
-
 async fn find_tool(
     registry: &ToolRegistry,
     arguments: JsonObject,
 ) -> Result<CallToolResult, RegistryError> {
-    let mut search = match from_value::<FindToolRequest>(Value::Object(arguments))
+    let search = match from_value::<FindToolRequest>(Value::Object(arguments))
         .and_then(|r| r.into_search())
     {
         Ok(search) => search,
         Err(err) => return model_mistake(err),
     };
-    let mut found = match registry.find(&search).await {
-        Ok(found) => found,
+    let (found, note) = match registry.find_for_agent(search).await {
+        Ok(answer) => answer,
         Err(err) => return model_mistake(err),
     };
-    let mut note = None;
-    if found.tools.is_empty()
-        && let Some(requested) = search.category.clone()
-    {
-        match stored_category(registry, &requested).await? {
-            Ok(stored) if stored != requested => {
-                search.category = Some(stored);
-                found = match registry.find(&search).await {
-                    Ok(found) => found,
-                    Err(err) => return model_mistake(err),
-                };
-            }
-            Ok(_) => {}
-            Err(categories) => note = Some(no_such_category(&requested, &categories)),
-        }
-    }
     let mut tools = Vec::with_capacity(found.tools.len());
     for hit in &found.tools {
         let mut tool = summary(&decoded(&hit.tool)?);
@@ -282,26 +244,13 @@ async fn list_tools(
     registry: &ToolRegistry,
     arguments: JsonObject,
 ) -> Result<CallToolResult, RegistryError> {
-    let (mut filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
+    let (filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
         .and_then(|r| r.into_query())
     {
         Ok(query) => query,
         Err(err) => return model_mistake(err),
     };
-    let mut paged = registry.list_served(&filter, page).await?;
-    let mut note = None;
-    if paged.total == 0
-        && let Some(requested) = filter.category.clone()
-    {
-        match stored_category(registry, &requested).await? {
-            Ok(stored) if stored != requested => {
-                filter.category = Some(stored);
-                paged = registry.list_served(&filter, page).await?;
-            }
-            Ok(_) => {}
-            Err(categories) => note = Some(no_such_category(&requested, &categories)),
-        }
-    }
+    let (paged, note) = registry.list_for_agent(filter, page).await?;
     let tools = paged
         .items
         .iter()

@@ -2,14 +2,16 @@
 
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::ToolRegistry;
 use crate::{
     domain::{
-        CallResult, ErrorCode, Execution, ExecutionFilter, ExecutionStatus, Page, Paged,
-        RegistryError, Tool, ToolStats, input, now_micros,
+        CallBucket, CallResult, ErrorCode, Execution, ExecutionFilter, ExecutionStatus, Page,
+        Paged, RegistryError, Tool, ToolStats, input, now_micros,
     },
     tools::Outcome,
 };
@@ -123,6 +125,54 @@ impl ToolRegistry {
                 format!("no execution with id {id}"),
             )
         })
+    }
+
+    /// Calls per interval of `width` from `since`, `count` intervals (those without calls
+    /// included), of one tool (a name or an id) or of every tool, counting every call this
+    /// process has answered. An id counts the calls of a deleted tool too: the history
+    /// outlives it.
+    pub async fn call_series(
+        &self,
+        tool: Option<&str>,
+        since: DateTime<Utc>,
+        width: chrono::Duration,
+        count: i64,
+    ) -> Result<(Option<Uuid>, Vec<CallBucket>), RegistryError> {
+        let tool_id = match tool {
+            None => None,
+            Some(tool) => match Uuid::parse_str(tool) {
+                Ok(id) => Some(id),
+                Err(_) => Some(
+                    self.store
+                        .get_by_name(tool)
+                        .await?
+                        .ok_or_else(|| {
+                            RegistryError::tool_not_found(format_args!("named '{tool}'"))
+                        })?
+                        .id,
+                ),
+            },
+        };
+        self.recorder.caught_up().await;
+        let stored = self.store.call_buckets(tool_id, since, width).await?;
+        let buckets = (0..count)
+            .map(|slot| {
+                let start = since + width * slot as i32;
+                stored
+                    .iter()
+                    .find(|bucket| bucket.start == start)
+                    .cloned()
+                    .unwrap_or(CallBucket {
+                        start,
+                        calls: 0,
+                        errors: 0,
+                        timeouts: 0,
+                        p50_duration_ms: None,
+                        p95_duration_ms: None,
+                    })
+            })
+            .collect();
+        Ok((tool_id, buckets))
     }
 
     /// Call statistics counting every call this process has answered.

@@ -36,6 +36,14 @@ impl ToolRegistry {
                     format!("there is no built-in tool '{handler}'"),
                 ))
             }
+            Implementation::Mcp {
+                stdio: Some(server),
+                ..
+            } => self
+                .executor
+                .stdio()
+                .check_command(&server.command)
+                .map_err(|refused| RegistryError::invalid("implementation.stdio.command", refused)),
             Implementation::Http { url, .. } | Implementation::Mcp { url, .. } => {
                 let guard = self.executor.url_guard();
                 let parsed = reqwest::Url::parse(url)
@@ -287,6 +295,46 @@ impl ToolRegistry {
         Ok(categories.into_iter().collect())
     }
 
+    /// `list_served` as agents ask it: when a category filter lists nothing, the category
+    /// is matched in any case and the listing made again; when no category matches, the
+    /// note names the categories there are.
+    pub async fn list_for_agent(
+        &self,
+        mut filter: ToolFilter,
+        page: Page,
+    ) -> Result<(Paged<ServedTool>, Option<String>), RegistryError> {
+        let mut paged = self.list_served(&filter, page).await?;
+        let mut note = None;
+        if paged.total == 0
+            && let Some(requested) = filter.category.clone()
+        {
+            match self.stored_category(&requested).await? {
+                Ok(stored) if stored != requested => {
+                    filter.category = Some(stored);
+                    paged = self.list_served(&filter, page).await?;
+                }
+                Ok(_) => {}
+                Err(categories) => note = Some(no_such_category(&requested, &categories)),
+            }
+        }
+        Ok((paged, note))
+    }
+
+    /// A requested category as stored: categories match in any case. `Err` with the
+    /// categories there are when none matches. Asked only when a filtered answer is empty.
+    pub(super) async fn stored_category(
+        &self,
+        requested: &str,
+    ) -> Result<Result<String, Vec<String>>, RegistryError> {
+        let categories = self.active_categories().await?;
+        let wanted = requested.to_lowercase();
+        Ok(categories
+            .iter()
+            .find(|c| c.to_lowercase() == wanted)
+            .cloned()
+            .ok_or(categories))
+    }
+
     /// Hands every active tool to `visit`, reading the catalogue a page at a time, for the
     /// few answers that need all of it.
     pub async fn visit_active(
@@ -359,6 +407,14 @@ impl ToolRegistry {
         }
         Ok(())
     }
+}
+
+/// What an answer filtered by a category that matched nothing says.
+pub(super) fn no_such_category(requested: &str, categories: &[String]) -> String {
+    format!(
+        "no active tool has the category '{requested}'; the categories are: {}",
+        categories.join(", ")
+    )
 }
 
 fn builtin_definition(builtin: &dyn BuiltinTool) -> NewTool {

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{
     ToolRegistry,
+    catalogue::no_such_category,
     embeddings::log_embed_failure,
     search::{self, AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult},
     steps,
@@ -13,6 +14,30 @@ use super::{
 use crate::domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text};
 
 impl ToolRegistry {
+    /// `find` as agents ask it: when a category filter finds nothing, the category is
+    /// matched in any case and the search made again; when no category matches, the note
+    /// names the categories there are.
+    pub async fn find_for_agent(
+        &self,
+        mut search: SearchRequest,
+    ) -> Result<(SearchResult, Option<String>), RegistryError> {
+        let mut found = self.find(&search).await?;
+        let mut note = None;
+        if found.tools.is_empty()
+            && let Some(requested) = search.category.clone()
+        {
+            match self.stored_category(&requested).await? {
+                Ok(stored) if stored != requested => {
+                    search.category = Some(stored);
+                    found = self.find(&search).await?;
+                }
+                Ok(_) => {}
+                Err(categories) => note = Some(no_such_category(&requested, &categories)),
+            }
+        }
+        Ok((found, note))
+    }
+
     /// Finds the tools that best match a task described in words.
     pub async fn find(&self, request: &SearchRequest) -> Result<SearchResult, RegistryError> {
         let clock = Instant::now();

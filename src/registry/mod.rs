@@ -10,6 +10,7 @@
 //! - `calls`: running a tool, and the record of its calls;
 //! - `embeddings`: embedding tools as they are written;
 //! - `requests`: what callers send, shared by REST and MCP;
+//! - `stdio`: starting the stdio upstream servers active tools name;
 //! - `indexer`: embeddings made in the background;
 //! - `recorder`: execution records written in the background;
 //! - `writes`: every change of the catalogue runs to its end, whoever asked for it.
@@ -26,6 +27,7 @@ pub mod indexer;
 pub mod recorder;
 pub mod requests;
 pub mod search;
+pub mod stdio;
 pub mod steps;
 pub mod versions;
 pub mod writes;

@@ -30,8 +30,8 @@ use super::{
     version_from_tool,
 };
 use crate::domain::{
-    Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter, ToolStats,
-    ToolVersion, now_micros,
+    CallBucket, Execution, ExecutionFilter, ExecutionStatus, Page, Paged, Tool, ToolFilter,
+    ToolStats, ToolVersion, now_micros,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -790,6 +790,54 @@ impl ToolStore for EmbeddedStore {
             p95_duration_ms: percentile_cont(&durations, 0.95),
             last_called_at: last_called.map(time_from_micros).transpose()?,
         })
+    }
+
+    async fn call_buckets(
+        &self,
+        tool_id: Option<Uuid>,
+        since: DateTime<Utc>,
+        bucket: chrono::Duration,
+    ) -> StoreResult<Vec<CallBucket>> {
+        let width = bucket.num_microseconds().unwrap_or(i64::MAX).max(1);
+        let start = since.timestamp_micros();
+        // SQLite has no percentile aggregate: the durations come sorted per interval and
+        // the percentiles are taken here, as in `tool_stats`.
+        let mut qb = QueryBuilder::new("SELECT (started_at - ");
+        qb.push_bind(start)
+            .push(") / ")
+            .push_bind(width)
+            .push(" AS slot, status, duration_ms FROM tool_executions WHERE started_at >= ")
+            .push_bind(start);
+        if let Some(id) = tool_id {
+            qb.push(" AND tool_id = ").push_bind(id.to_string());
+        }
+        qb.push(" ORDER BY slot, duration_ms");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut buckets = Vec::new();
+        let mut slot_rows = rows.iter().peekable();
+        while let Some(first) = slot_rows.peek() {
+            let slot: i64 = first.try_get("slot")?;
+            let (mut errors, mut timeouts, mut durations) = (0, 0, Vec::new());
+            while let Some(row) =
+                slot_rows.next_if(|row| row.try_get::<i64, _>("slot").ok() == Some(slot))
+            {
+                match row.try_get::<&str, _>("status")? {
+                    "error" => errors += 1,
+                    "timeout" => timeouts += 1,
+                    _ => {}
+                }
+                durations.push(row.try_get::<f64, _>("duration_ms")?);
+            }
+            buckets.push(CallBucket {
+                start: time_from_micros(start + slot * width)?,
+                calls: durations.len() as u64,
+                errors,
+                timeouts,
+                p50_duration_ms: percentile_cont(&durations, 0.5),
+                p95_duration_ms: percentile_cont(&durations, 0.95),
+            });
+        }
+        Ok(buckets)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -22,7 +22,8 @@ pub use vector_index::estimated_bytes_per_vector;
 
 pub use crate::domain::Facets;
 use crate::domain::{
-    Execution, ExecutionFilter, Page, Paged, ServedTool, Tool, ToolFilter, ToolStats, ToolVersion,
+    CallBucket, Execution, ExecutionFilter, Page, Paged, ServedTool, Tool, ToolFilter, ToolStats,
+    ToolVersion,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +295,14 @@ pub trait ToolStore: Send + Sync + 'static {
         page: Page,
     ) -> StoreResult<Paged<Execution>>;
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats>;
+    /// Calls started at or after `since` (of one tool, or all), in consecutive intervals of
+    /// `bucket` from `since`: only intervals with calls, earliest first.
+    async fn call_buckets(
+        &self,
+        tool_id: Option<Uuid>,
+        since: chrono::DateTime<chrono::Utc>,
+        bucket: chrono::Duration,
+    ) -> StoreResult<Vec<CallBucket>>;
 
     /// Cheap round trip proving the storage answers.
     async fn ping(&self) -> StoreResult<()>;

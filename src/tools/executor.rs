@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{
     BuiltinLimits, BuiltinTool, builtin_tools,
+    stdio::{StdioSettings, StdioUpstreams},
     upstream::Upstreams,
     url_guard::{GuardedResolver, UrlGuard, outbound_client},
 };
@@ -78,6 +79,8 @@ pub struct ExecutorSettings {
     pub builtin_limits: BuiltinLimits,
     /// Larger `arguments` (as JSON) are refused before validation.
     pub max_argument_bytes: usize,
+    /// Upstream MCP servers started as child processes.
+    pub stdio: StdioSettings,
 }
 
 /// The explicit egress proxy: an `http` or `https` URL with a host, refused at start-up
@@ -107,6 +110,7 @@ pub struct Executor {
     http: reqwest::Client,
     guard: UrlGuard,
     upstreams: Upstreams,
+    stdio: StdioUpstreams,
     settings: ExecutorSettings,
     /// Compiled input schemas keyed by tool id, valid while `updated_at` matches.
     validators: RwLock<HashMap<Uuid, CompiledSchema>>,
@@ -141,6 +145,7 @@ impl Executor {
         Ok(Self {
             builtins,
             upstreams: Upstreams::new(http.clone(), guard),
+            stdio: StdioUpstreams::new(settings.stdio.clone()),
             http,
             guard,
             settings,
@@ -161,6 +166,10 @@ impl Executor {
 
     pub fn upstreams(&self) -> &Upstreams {
         &self.upstreams
+    }
+
+    pub fn stdio(&self) -> &StdioUpstreams {
+        &self.stdio
     }
 
     pub fn url_guard(&self) -> UrlGuard {
@@ -288,6 +297,7 @@ impl Executor {
                 url,
                 tool: upstream_tool,
                 timeout_ms,
+                stdio,
             } => {
                 let timeout = timeout_ms
                     .map(Duration::from_millis)
@@ -295,7 +305,12 @@ impl Executor {
                 let Value::Object(arguments) = arguments else {
                     return Ok(Outcome::Error("arguments must be a JSON object".into()));
                 };
-                let call = self.upstreams.call(url, upstream_tool, arguments);
+                let call = async {
+                    match stdio {
+                        Some(server) => self.stdio.call(server, upstream_tool, arguments).await,
+                        None => self.upstreams.call(url, upstream_tool, arguments).await,
+                    }
+                };
                 Ok(match tokio::time::timeout(timeout, call).await {
                     Ok(Ok(answer)) => Outcome::Upstream(answer.result),
                     Ok(Err(message)) => Outcome::Error(message),

@@ -14,6 +14,7 @@ pub use calculator::Calculator;
 pub use data_transform::{CsvToJson, FlattenJson, JsonToCsv, UnflattenJson};
 pub use strings::{StringOperation, StringTool};
 pub mod executor;
+pub mod stdio;
 pub mod upstream;
 pub mod url_guard;
 

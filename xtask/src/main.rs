@@ -79,6 +79,12 @@ const TASKS: &[Task] = &[
         command: &["bash", "scripts/test/live-checks.sh"],
     },
     Task {
+        name: "console-check",
+        audience: "test",
+        about: "the web console in headless Chromium against two live servers",
+        command: &["bash", "scripts/test/console-check.sh"],
+    },
+    Task {
         name: "mcp-python-check",
         audience: "test",
         about: "the official MCP Python SDK against a running server",

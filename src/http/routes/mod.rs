@@ -1,9 +1,10 @@
 //! The operator routes under `/admin`, one file per resource: tools, their versions,
-//! embeddings and neighbours, executions and statistics, imports.
+//! embeddings and neighbours, executions and statistics, call series, imports.
 
 pub mod embeddings;
 pub mod executions;
 pub mod import;
+pub mod stats;
 pub mod tools;
 pub mod versions;
 
@@ -19,4 +20,5 @@ pub fn admin() -> OpenApiRouter<AppState> {
         .merge(embeddings::router())
         .merge(import::router())
         .merge(versions::router())
+        .merge(stats::router())
 }
