@@ -38,6 +38,17 @@ pub enum Implementation {
     },
 }
 
+impl Implementation {
+    /// `builtin`, `http` or `mcp`, as the definition's `kind` says.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Implementation::Builtin { .. } => "builtin",
+            Implementation::Http { .. } => "http",
+            Implementation::Mcp { .. } => "mcp",
+        }
+    }
+}
+
 fn default_http_method() -> String {
     "POST".to_owned()
 }

@@ -32,6 +32,8 @@ impl ToolRegistry {
 
     /// Validates the arguments, runs the tool and queues its execution record. A tool that
     /// fails is a result with status `error`, not an `Err`.
+    #[tracing::instrument(level = "debug", name = "registry.call_tool", skip_all, fields(
+        gen_ai.tool.name = name))]
     pub async fn call_tool(
         &self,
         name: &str,

@@ -11,7 +11,10 @@ use super::{
     search::{self, AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult},
     steps,
 };
-use crate::domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text};
+use crate::{
+    domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
+    telemetry::otel::{self, searched},
+};
 
 impl ToolRegistry {
     /// `find` as agents ask it: when a category filter finds nothing, the category is
@@ -39,6 +42,8 @@ impl ToolRegistry {
     }
 
     /// Finds the tools that best match a task described in words.
+    #[tracing::instrument(level = "debug", name = "registry.find", skip_all, fields(
+        search.mode = request.mode.as_str(), search.k = request.limit))]
     pub async fn find(&self, request: &SearchRequest) -> Result<SearchResult, RegistryError> {
         let clock = Instant::now();
         let filter = ToolFilter {
@@ -115,6 +120,9 @@ impl ToolRegistry {
             }
         }
         let took = clock.elapsed();
+        let span = tracing::Span::current();
+        otel::set_attribute(&span, "search.answered_mode", mode.as_str());
+        otel::set_attribute(&span, "search.hits", hits.len() as i64);
         metrics::counter!("find_tool_requests_total",
             "requested" => request.mode.as_str(), "answered" => mode.as_str())
         .increment(1);
@@ -140,20 +148,38 @@ impl ToolRegistry {
         let model = self.embedder.model_id();
         Ok(match (mode, vector) {
             (AnsweredMode::Semantic, Some(vector)) => {
-                let near = self.store.nearest_ids(vector, model, limit, filter).await?;
+                let near = searched(
+                    "search.vector",
+                    limit,
+                    self.store.nearest_ids(vector, model, limit, filter),
+                )
+                .await?;
                 search::single_list(&near, true)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
                 let pool = search::hybrid_candidates(limit);
                 let (near, lexical) = tokio::try_join!(
-                    self.store.nearest_ids(vector, model, pool, filter),
-                    self.store.text_search_ids(text, pool, filter),
+                    searched(
+                        "search.vector",
+                        pool,
+                        self.store.nearest_ids(vector, model, pool, filter)
+                    ),
+                    searched(
+                        "search.text",
+                        pool,
+                        self.store.text_search_ids(text, pool, filter)
+                    ),
                 )?;
                 search::fuse(&near, &lexical, request.vector_weight)
             }
             _ => {
-                let lexical = self.store.text_search_ids(text, limit, filter).await?;
+                let lexical = searched(
+                    "search.text",
+                    limit,
+                    self.store.text_search_ids(text, limit, filter),
+                )
+                .await?;
                 search::single_list(&lexical, false)
             }
         })

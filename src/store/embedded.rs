@@ -352,6 +352,9 @@ impl ToolStore for EmbeddedStore {
         self.changes.subscribe()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "create_many"))]
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
         // One statement commits alone: no lock held across round trips.
         if let [tool] = tools {
@@ -370,6 +373,9 @@ impl ToolStore for EmbeddedStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get"))]
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
             .bind(id.to_string())
@@ -378,6 +384,9 @@ impl ToolStore for EmbeddedStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_by_name"))]
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = ?"))
             .bind(name)
@@ -386,6 +395,9 @@ impl ToolStore for EmbeddedStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "update_if"))]
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         // IMMEDIATE takes the write lock before reading the current row: the row compared
         // with `expected` and kept as a version is the one this write replaces.
@@ -458,6 +470,9 @@ impl ToolStore for EmbeddedStore {
         Ok(Updated::Written)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_versions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_versions", code.function.name = "versions"))]
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM tool_versions \
@@ -472,6 +487,9 @@ impl ToolStore for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "DELETE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "DELETE",
+        db.collection.name = "tools", code.function.name = "delete"))]
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM tools WHERE id = ?")
             .bind(id.to_string())
@@ -487,6 +505,9 @@ impl ToolStore for EmbeddedStore {
         Ok(deleted)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_active"))]
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!(
             "UPDATE tools SET is_active = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -507,6 +528,9 @@ impl ToolStore for EmbeddedStore {
         Ok(tool)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "list_ids"))]
     async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
         let (items, total) = self.catalogue.list(filter, page);
         Ok(Paged { items, total })
@@ -520,6 +544,9 @@ impl ToolStore for EmbeddedStore {
         &self.tool_cache
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_many"))]
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -537,10 +564,16 @@ impl ToolStore for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "count"))]
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
         Ok(self.catalogue.count(filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_embeddings"))]
     async fn set_embeddings(
         &self,
         model: &str,
@@ -578,6 +611,9 @@ impl ToolStore for EmbeddedStore {
         Ok(stored.iter().map(Option::is_some).collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "tools_needing_embedding"))]
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
         // Chosen from the indexes in memory: a query would read the whole table (every vector
         // and schema) each time the indexer wakes, which is once per registered batch.
@@ -606,6 +642,9 @@ impl ToolStore for EmbeddedStore {
         Ok(tools)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding"))]
     async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
         Ok(self
             .index
@@ -614,6 +653,9 @@ impl ToolStore for EmbeddedStore {
             .vector_of(&id, model))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "nearest_ids"))]
     async fn nearest_ids(
         &self,
         query: &[f32],
@@ -632,6 +674,9 @@ impl ToolStore for EmbeddedStore {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding_counts"))]
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
         // From the indexes in memory: counting in SQL reads the whole table, on every
         // `/health`.
@@ -647,6 +692,9 @@ impl ToolStore for EmbeddedStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "text_search_ids"))]
     async fn text_search_ids(
         &self,
         query: &str,
@@ -656,6 +704,9 @@ impl ToolStore for EmbeddedStore {
         Ok(self.catalogue.search(query, k, filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "INSERT",
+        db.collection.name = "tool_executions", code.function.name = "record_executions"))]
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
         if executions.is_empty() {
             return Ok(());
@@ -703,6 +754,9 @@ impl ToolStore for EmbeddedStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "get_execution"))]
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = ?"
@@ -713,6 +767,9 @@ impl ToolStore for EmbeddedStore {
         Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "list_executions"))]
     async fn list_executions(
         &self,
         filter: &ExecutionFilter,
@@ -755,6 +812,9 @@ impl ToolStore for EmbeddedStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "tool_stats"))]
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
         let id = tool_id.to_string();
         let row = sqlx::query(

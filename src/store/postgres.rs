@@ -492,6 +492,9 @@ impl ToolStore for PostgresStore {
         self.followers.changes.subscribe()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "create_many"))]
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
         // One statement commits alone: no BEGIN and COMMIT round trips.
         if let [tool] = tools {
@@ -509,6 +512,9 @@ impl ToolStore for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get"))]
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
             .bind(id)
@@ -517,6 +523,9 @@ impl ToolStore for PostgresStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_by_name"))]
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = $1"))
             .bind(name)
@@ -525,6 +534,9 @@ impl ToolStore for PostgresStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "update_if"))]
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         let mut tx = self.pool.begin().await?;
         // The row lock holds off concurrent writers of this tool: the row compared with
@@ -596,6 +608,9 @@ impl ToolStore for PostgresStore {
         Ok(Updated::Written)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_versions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_versions", code.function.name = "versions"))]
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM tool_versions \
@@ -610,6 +625,9 @@ impl ToolStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "DELETE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE",
+        db.collection.name = "tools", code.function.name = "delete"))]
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM tools WHERE id = $1")
@@ -627,6 +645,9 @@ impl ToolStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_active"))]
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
@@ -652,6 +673,9 @@ impl ToolStore for PostgresStore {
         Ok(Some(tool))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "list_ids"))]
     async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
         let (items, total) = self.followers.catalogue.list(filter, page);
         Ok(Paged { items, total })
@@ -665,6 +689,9 @@ impl ToolStore for PostgresStore {
         &self.followers.tool_cache
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_many"))]
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -681,10 +708,16 @@ impl ToolStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "count"))]
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
         Ok(self.followers.catalogue.count(filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_embeddings"))]
     async fn set_embeddings(
         &self,
         model: &str,
@@ -742,6 +775,9 @@ impl ToolStore for PostgresStore {
         Ok(found)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "tools_needing_embedding"))]
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
         let rows = sqlx::query(&format!(
             "SELECT {TOOL_COLUMNS} FROM tools \
@@ -758,6 +794,9 @@ impl ToolStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding"))]
     async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
         if let Some(vectors) = &self.followers.vectors {
             return Ok(vectors.vector_of(&id, model));
@@ -773,6 +812,9 @@ impl ToolStore for PostgresStore {
         Ok(stored.map(|vector| vector.to_vec()))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "nearest_ids"))]
     async fn nearest_ids(
         &self,
         query: &[f32],
@@ -804,6 +846,9 @@ impl ToolStore for PostgresStore {
             .map_err(Into::into)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding_counts"))]
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
         let (indexed, total): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE embedding IS NOT NULL AND embedding_model = $1), \
@@ -818,6 +863,9 @@ impl ToolStore for PostgresStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "text_search_ids"))]
     async fn text_search_ids(
         &self,
         query: &str,
@@ -827,6 +875,9 @@ impl ToolStore for PostgresStore {
         Ok(self.followers.catalogue.search(query, k, filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+        db.collection.name = "tool_executions", code.function.name = "record_executions"))]
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
         if executions.is_empty() {
             return Ok(());
@@ -854,6 +905,9 @@ impl ToolStore for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "get_execution"))]
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = $1"
@@ -864,6 +918,9 @@ impl ToolStore for PostgresStore {
         Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "list_executions"))]
     async fn list_executions(
         &self,
         filter: &ExecutionFilter,
@@ -905,6 +962,9 @@ impl ToolStore for PostgresStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "tool_stats"))]
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
         let row = sqlx::query(
             "SELECT count(*) AS calls, \

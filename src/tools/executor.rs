@@ -10,6 +10,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -249,12 +250,18 @@ impl Executor {
     /// Runs the tool. Failures of the tool itself are an `Outcome`, not an `Err`. Messages
     /// about a failure never carry the implementation's secrets (URL credentials, secret
     /// query values, header values): they reach agents, execution records and logs.
+    #[tracing::instrument(level = "debug", name = "tool.execute", skip_all, fields(
+        gen_ai.tool.name = %tool.name,
+        tool.kind = crate::telemetry::otel::tool_kind(&tool.implementation)))]
     pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
-        Ok(match self.run_unscrubbed(tool, arguments).await? {
+        let clock = std::time::Instant::now();
+        let outcome = match self.run_unscrubbed(tool, arguments).await? {
             Outcome::Error(message) => Outcome::Error(scrub(&message, &tool.implementation)),
             Outcome::Timeout(message) => Outcome::Timeout(scrub(&message, &tool.implementation)),
             other => other,
-        })
+        };
+        crate::telemetry::otel::executed(&outcome, clock.elapsed());
+        Ok(outcome)
     }
 
     async fn run_unscrubbed(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
@@ -343,18 +350,26 @@ impl Executor {
         if sends_query {
             url.query_pairs_mut().extend_pairs(query_pairs(&arguments));
         }
-        let mut request = self.http.request(method, url);
+        let span = crate::telemetry::otel::http_client_span(&method, &url);
+        let mut request = self
+            .http
+            .request(method, url)
+            .headers(crate::telemetry::otel::outgoing_headers_of(&span));
         for (name, value) in headers {
             request = request.header(name, value);
         }
         if !sends_query {
             request = request.json(&arguments);
         }
-        let response = match request.send().await {
+        let response = match request.send().instrument(span.clone()).await {
             Ok(response) => response,
-            Err(err) => return Outcome::Error(describe_request_error(err)),
+            Err(err) => {
+                crate::telemetry::otel::set_error(&span, "request failed");
+                return Outcome::Error(describe_request_error(err));
+            }
         };
         let status = response.status();
+        crate::telemetry::otel::responded(&span, status);
         let body = match read_capped(response, self.settings.max_response_bytes).await {
             Ok(body) => body,
             Err(message) => return Outcome::Error(message),
