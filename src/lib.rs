@@ -25,11 +25,13 @@ use crate::{
     config::{AdminAuth, EmbeddingProvider},
     embedding::{
         Embedder,
-        cached::{CacheConfig, CachedEmbedder},
+        cache::{
+            memory::{CacheConfig, CachedEmbedder},
+            metered::MeteredEmbedder,
+            redis::{RedisCacheConfig, RedisCachedEmbedder},
+        },
         hash::HashEmbedder,
         http::{HttpEmbedder, HttpEmbedderConfig},
-        metered::MeteredEmbedder,
-        redis_cache::{RedisCacheConfig, RedisCachedEmbedder},
     },
     http::AppState,
     registry::{

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use moka::future::Cache;
 use serde::Serialize;
 
-use super::{EmbedError, Embedder, EmbedderHealth};
+use crate::embedding::{EmbedError, Embedder, EmbedderHealth};
 
 /// Cache settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,10 +200,10 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-    use super::super::hash::HashEmbedder;
-    use super::super::http::test_server::{FakeEmbedServer, fake_vector};
-    use super::super::http::{HttpEmbedder, HttpEmbedderConfig};
     use super::*;
+    use crate::embedding::hash::HashEmbedder;
+    use crate::embedding::http::test_server::{FakeEmbedServer, fake_vector};
+    use crate::embedding::http::{HttpEmbedder, HttpEmbedderConfig};
 
     const DIMS: usize = 8;
 

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 
-use super::{EmbedError, Embedder, EmbedderHealth};
+use crate::embedding::{EmbedError, Embedder, EmbedderHealth};
 
 pub struct MeteredEmbedder {
     inner: Arc<dyn Embedder>,
