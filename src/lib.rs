@@ -1,9 +1,11 @@
 //! A tool registry that AI agents use over MCP: operators register tools, agents list,
 //! find and call them.
 
+pub mod builtins;
 pub mod config;
 pub mod embedding;
 pub mod error;
+pub mod execution;
 pub mod healthcheck;
 pub mod http;
 pub mod mcp;
@@ -12,7 +14,6 @@ pub mod portable;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
-pub mod tools;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    builtins::BuiltinLimits,
     config::Settings,
     config::{AdminAuth, EmbeddingProvider},
     embedding::{
@@ -33,6 +35,7 @@ use crate::{
         hash::HashEmbedder,
         http::{HttpEmbedder, HttpEmbedderConfig},
     },
+    execution::{Executor, ExecutorSettings},
     http::AppState,
     registry::{
         ToolRegistry,
@@ -40,7 +43,6 @@ use crate::{
         recorder::{ExecutionRecorder, RecorderOptions},
     },
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
-    tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
 
 /// The embedder the settings ask for, behind the per-text cache. A missing local model

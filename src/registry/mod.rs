@@ -20,10 +20,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
+    builtins::BuiltinTool,
     embedding::{EmbedError, Embedder},
     error::ApiError,
+    execution::{Executor, Outcome},
     store::{StoreError, ToolStore, Updated},
-    tools::{BuiltinTool, Executor, Outcome},
 };
 use indexer::Indexer;
 use model::{

@@ -480,7 +480,7 @@ mod tests {
     fn builtins_index() -> (CatalogueIndex, HashMap<Uuid, String>) {
         let mut index = CatalogueIndex::default();
         let mut names = HashMap::new();
-        for builtin in crate::tools::builtin_tools(crate::tools::BuiltinLimits::default()) {
+        for builtin in crate::builtins::builtin_tools(crate::builtins::BuiltinLimits::default()) {
             let tool = Tool {
                 description: builtin.description().into(),
                 tags: builtin.tags().iter().map(|t| t.to_string()).collect(),

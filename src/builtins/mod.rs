@@ -1,14 +1,19 @@
-//! The interface shared by the in-process built-in tools, their limits, and
-//! small helpers for reading tool arguments without panicking.
+//! Built-in tools that run in-process: a calculator, Unicode string utilities and JSON/CSV
+//! data transforms. The interface they share and their limits are here; [`builtin_tools`]
+//! lists every tool, in a stable order, configured with the shared [`BuiltinLimits`].
 
-use std::io;
+pub mod args;
+pub mod calculator;
+pub mod data;
+pub mod strings;
+
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::calculator::Calculator;
-use super::data_transform::{CsvToJson, FlattenJson, JsonToCsv, UnflattenJson};
-use super::strings::{StringOperation, StringTool};
+pub use calculator::Calculator;
+pub use data::{CsvToJson, FlattenJson, JsonToCsv, UnflattenJson};
+pub use strings::{StringOperation, StringTool};
 
 /// An error raised by a tool while running: a result for the caller, not an HTTP failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,154 +85,9 @@ pub fn builtin_tools(limits: BuiltinLimits) -> Vec<Arc<dyn BuiltinTool>> {
     tools
 }
 
-/// The JSON type of a value, for error messages.
-pub(crate) fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Checks that `args` is an object whose keys are all in `allowed`.
-pub(crate) fn object_args<'a>(
-    args: &'a Value,
-    allowed: &[&str],
-) -> Result<&'a Map<String, Value>, ToolError> {
-    let Value::Object(map) = args else {
-        return Err(ToolError::new(format!(
-            "arguments must be a JSON object, got {}",
-            json_type_name(args)
-        )));
-    };
-    if let Some(unknown) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
-        return Err(ToolError::new(format!(
-            "unknown argument '{unknown}'; expected: {}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(map)
-}
-
-/// The value of a required argument.
-pub(crate) fn required<'a>(map: &'a Map<String, Value>, key: &str) -> Result<&'a Value, ToolError> {
-    map.get(key)
-        .ok_or_else(|| ToolError::new(format!("missing required argument '{key}'")))
-}
-
-/// The value of a required string argument.
-pub(crate) fn required_str<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-) -> Result<&'a str, ToolError> {
-    let value = required(map, key)?;
-    value
-        .as_str()
-        .ok_or_else(|| wrong_type(key, "a string", value))
-}
-
-/// The value of an optional string argument (absent or null means `None`).
-pub(crate) fn optional_str<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'a str>, ToolError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => Err(wrong_type(key, "a string", other)),
-    }
-}
-
-/// The value of an optional boolean argument (absent or null means `None`).
-pub(crate) fn optional_bool(
-    map: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<bool>, ToolError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(flag)) => Ok(Some(*flag)),
-        Some(other) => Err(wrong_type(key, "a boolean", other)),
-    }
-}
-
-/// An error for an argument of the wrong JSON type.
-pub(crate) fn wrong_type(key: &str, expected: &str, got: &Value) -> ToolError {
-    ToolError::new(format!(
-        "argument '{key}' must be {expected}, got {}",
-        json_type_name(got)
-    ))
-}
-
-/// Fails when the compact JSON serialization of `args` is longer than `max_bytes`.
-///
-/// Counts bytes as they are produced and stops as soon as the limit is passed,
-/// so an oversized input is never serialized in full.
-pub(crate) fn check_serialized_size(args: &Value, max_bytes: usize) -> Result<(), ToolError> {
-    struct Counter {
-        count: usize,
-        limit: usize,
-    }
-    impl io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.count = self.count.saturating_add(buf.len());
-            if self.count > self.limit {
-                Err(io::Error::other("size limit exceeded"))
-            } else {
-                Ok(buf.len())
-            }
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter {
-        count: 0,
-        limit: max_bytes,
-    };
-    match serde_json::to_writer(&mut counter, args) {
-        Ok(()) => Ok(()),
-        Err(_) if counter.count > max_bytes => Err(ToolError::new(format!(
-            "input is too large: its JSON form exceeds the limit of {max_bytes} bytes"
-        ))),
-        Err(err) => Err(ToolError::new(format!("input cannot be measured: {err}"))),
-    }
-}
-
-/// Fails when a text argument is longer than `max_bytes` (UTF-8 bytes).
-pub(crate) fn check_text_size(key: &str, text: &str, max_bytes: usize) -> Result<(), ToolError> {
-    if text.len() > max_bytes {
-        Err(ToolError::new(format!(
-            "argument '{key}' is too large: {} bytes (limit {max_bytes} bytes)",
-            text.len()
-        )))
-    } else {
-        Ok(())
-    }
-}
-
-/// Parses a delimiter argument: exactly one ASCII character that is not a
-/// quote, carriage return or line feed. Absent means a comma.
-pub(crate) fn parse_delimiter(map: &Map<String, Value>) -> Result<u8, ToolError> {
-    let Some(text) = optional_str(map, "delimiter")? else {
-        return Ok(b',');
-    };
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) if c.is_ascii() && !matches!(c, '"' | '\r' | '\n') => Ok(c as u8),
-        (Some(c), None) if c.is_ascii() => Err(ToolError::new(format!(
-            "delimiter {c:?} is not allowed: quotes and line breaks cannot separate fields"
-        ))),
-        _ => Err(ToolError::new(format!(
-            "delimiter must be exactly one ASCII character, got {text:?}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::args::check_serialized_size;
     use super::*;
     use serde_json::json;
     use std::collections::HashSet;
@@ -425,39 +285,6 @@ mod tests {
                 ok,
                 "{value} with limit {limit}"
             );
-        }
-    }
-
-    #[test]
-    fn delimiter_parsing() {
-        let cases = [
-            (json!({}), Ok(b',')),
-            (json!({"delimiter": null}), Ok(b',')),
-            (json!({"delimiter": ";"}), Ok(b';')),
-            (json!({"delimiter": "\t"}), Ok(b'\t')),
-            (json!({"delimiter": "|"}), Ok(b'|')),
-            (json!({"delimiter": ""}), Err("exactly one ASCII character")),
-            (
-                json!({"delimiter": ",,"}),
-                Err("exactly one ASCII character"),
-            ),
-            (
-                json!({"delimiter": "é"}),
-                Err("exactly one ASCII character"),
-            ),
-            (json!({"delimiter": "\""}), Err("not allowed")),
-            (json!({"delimiter": "\n"}), Err("not allowed")),
-            (json!({"delimiter": 44}), Err("must be a string")),
-        ];
-        for (args, expected) in cases {
-            let map = args.as_object().expect("object");
-            match (parse_delimiter(map), expected) {
-                (Ok(got), Ok(want)) => assert_eq!(got, want, "{args}"),
-                (Err(err), Err(fragment)) => {
-                    assert!(err.message.contains(fragment), "{args}: {}", err.message)
-                }
-                (got, want) => panic!("{args}: got {got:?}, want {want:?}"),
-            }
         }
     }
 

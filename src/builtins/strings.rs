@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::builtin::{
-    BuiltinLimits, BuiltinTool, ToolError, check_text_size, object_args, required_str,
+use super::{
+    BuiltinLimits, BuiltinTool, ToolError,
+    args::{check_text_size, object_args, required_str},
 };
 
 /// Which string operation a [`StringTool`] performs.
