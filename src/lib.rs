@@ -8,6 +8,7 @@ pub mod error;
 pub mod execution;
 pub mod healthcheck;
 pub mod http;
+pub mod index;
 pub mod mcp;
 pub mod metrics;
 pub mod portable;

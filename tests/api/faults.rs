@@ -27,7 +27,7 @@ use tool_registry::{
     config::{EmbeddingProvider, ExecutionRecording, Secret, Settings},
     embedding::{Embedder, hash::HashEmbedder},
     registry::model::{ExecutionFilter, Page},
-    store::{PostgresStore, ToolStore, postgres::PostgresOptions},
+    store::{Catalogue, ExecutionLog, PostgresStore, StoreHealth, postgres::PostgresOptions},
 };
 
 use crate::helpers::*;

@@ -7,7 +7,7 @@ use tool_registry::{
     config::VectorSearch,
     registry::model::ToolFilter,
     store::{
-        PostgresStore, ToolStore, estimated_bytes_per_vector,
+        Catalogue, Embeddings, PostgresStore, StoreHealth, estimated_bytes_per_vector,
         postgres::{PostgresOptions, VectorPlacement},
     },
 };

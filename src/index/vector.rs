@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     Facets,
     best_k::{BestK, Candidate},
-    similarity::{self, QuantisedQuery, normalised},
+    simd::{self, QuantisedQuery, normalised},
 };
 
 /// What is kept beside each vector: the model that made it and what searches filter on.
@@ -21,7 +21,7 @@ pub struct EntryMeta {
 
 /// Vectors of one model, stored row after row in one buffer so a search streams through
 /// memory, twice: in full precision and as one byte per component with a scale per row
-/// (`similarity::quantise_row`), which a search scans first. `ids[i]`, `scales[i]` and
+/// (`simd::quantise_row`), which a search scans first. `ids[i]`, `scales[i]` and
 /// `metas[i]` belong to row `i`.
 #[derive(Debug, Default)]
 struct Partition {
@@ -45,8 +45,7 @@ impl Partition {
         reserve_gently(&mut self.ids, 1);
         reserve_gently(&mut self.metas, 1);
         self.rows.extend_from_slice(unit);
-        self.scales
-            .push(similarity::quantise_row(unit, &mut self.codes));
+        self.scales.push(simd::quantise_row(unit, &mut self.codes));
         self.ids.push(id);
         self.metas.push(meta);
     }
@@ -162,6 +161,10 @@ impl VectorIndex {
         self.positions.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
     /// The bytes this index holds on the heap, from the capacities of its buffers and
     /// strings (the allocator's own rounding and bookkeeping come on top).
     #[cfg(test)]
@@ -226,7 +229,7 @@ impl VectorIndex {
         let quantised = QuantisedQuery::new(&query);
         let rows = partition.ids.len();
         let mut sums = vec![0i32; rows];
-        similarity::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
+        simd::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
         // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD; the
         // two passes below then compare one number a row.
         let (lowers, uppers): (Vec<f32>, Vec<f32>) = sums
@@ -269,7 +272,7 @@ impl VectorIndex {
                 continue;
             }
             let candidate = Candidate {
-                score: similarity::dot(partition.row(row), &query),
+                score: simd::dot(partition.row(row), &query),
                 id: partition.ids[row],
             };
             if best.admits(&candidate) {
@@ -419,7 +422,7 @@ mod tests {
             let mut expected: Vec<(Uuid, f32)> = rows
                 .iter()
                 .filter(|row| row.2 == "x")
-                .map(|row| (row.0, similarity::dot(&row.1, &unit)))
+                .map(|row| (row.0, simd::dot(&row.1, &unit)))
                 .collect();
             expected.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             for k in [1, 7, 50, 400] {

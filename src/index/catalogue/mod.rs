@@ -6,24 +6,21 @@
 //! of the table. Each answers in microseconds, the same whichever backend holds the
 //! catalogue; the store then reads the rows of the ids it returns.
 
+mod bm25;
+mod listing;
+mod shared;
+
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, OnceLock, RwLock},
+    sync::OnceLock,
 };
 
 use uuid::Uuid;
 
-use super::{
-    Facets,
-    best_k::{BestK, Candidate},
-    lexical,
-};
-use crate::registry::model::{Page, Tool, ToolFilter};
+pub use shared::SharedCatalogueIndex;
 
-/// Term-frequency saturation: how quickly repeating a word stops adding to the score.
-const K1: f32 = 1.2;
-/// Length normalisation: how much a long tool text is penalised against a short one.
-const B: f32 = 0.75;
+use super::{Facets, lexical};
+use crate::registry::model::Tool;
 
 /// One indexed tool.
 #[derive(Debug, Clone)]
@@ -208,6 +205,10 @@ impl CatalogueIndex {
         self.slot_of.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.slot_of.is_empty()
+    }
+
     /// Every indexed tool's id and version (`updated_at` in microseconds).
     fn versions(&self) -> impl Iterator<Item = (Uuid, i64)> + '_ {
         self.slots
@@ -215,247 +216,12 @@ impl CatalogueIndex {
             .flatten()
             .map(|entry| (entry.id, entry.version))
     }
-
-    /// The ids of one page of the tools `filter` keeps, in name order, and how many it
-    /// keeps in all. With the total already known the walk stops at the page's end.
-    pub fn page(
-        &self,
-        offset: usize,
-        limit: usize,
-        filter: &ToolFilter,
-        known_total: Option<u64>,
-    ) -> (Vec<Uuid>, u64) {
-        let order = self
-            .name_order
-            .get_or_init(|| self.by_name.values().copied().collect());
-        let id_in = |slot: u32| self.slots[slot as usize].as_ref().map(|entry| entry.id);
-        let keeps_all = filter.category.is_none()
-            && filter.tags.is_empty()
-            && (!filter.active_only || self.active == self.len());
-        if keeps_all {
-            let ids = order.iter().skip(offset).take(limit);
-            return (ids.copied().filter_map(id_in).collect(), order.len() as u64);
-        }
-        let mut ids = Vec::with_capacity(limit.min(self.len()));
-        let mut total = 0;
-        for &slot in order {
-            if !self.keeps(slot, filter) {
-                continue;
-            }
-            if total >= offset
-                && ids.len() < limit
-                && let Some(id) = id_in(slot)
-            {
-                ids.push(id);
-            }
-            total += 1;
-            if known_total.is_some() && ids.len() == limit {
-                break;
-            }
-        }
-        (ids, known_total.unwrap_or(total as u64))
-    }
-
-    /// Whether `filter` keeps the tool in `slot`. Filters on the on/off state alone, the
-    /// usual listings, are answered without reading the tool's entry.
-    fn keeps(&self, slot: u32, filter: &ToolFilter) -> bool {
-        if filter.category.is_none() && filter.tags.is_empty() {
-            return !filter.active_only || self.switched_on[slot as usize];
-        }
-        self.slots[slot as usize]
-            .as_ref()
-            .is_some_and(|entry| entry.facets.matches(filter))
-    }
-
-    /// How many tools are switched on.
-    pub fn active(&self) -> u64 {
-        self.active as u64
-    }
-
-    pub fn count(&self, keep: impl Fn(&Facets) -> bool) -> u64 {
-        self.slots
-            .iter()
-            .flatten()
-            .filter(|entry| keep(&entry.facets))
-            .count() as u64
-    }
-
-    /// The `k` best (id, BM25 score) pairs among tools accepted by `keep`, best first.
-    /// `query_terms` are analysed like the tools' terms and free of repeats.
-    pub fn search(
-        &self,
-        query_terms: &[String],
-        k: usize,
-        keep: impl Fn(&Facets) -> bool,
-    ) -> Vec<(Uuid, f64)> {
-        let documents = self.len();
-        if k == 0 || documents == 0 {
-            return Vec::new();
-        }
-        let average_length = (self.total_length / documents as f64).max(f64::MIN_POSITIVE) as f32;
-        let length_weight = B / average_length;
-        let mut scores = vec![0.0f32; self.slots.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for term in query_terms {
-            let Some(&term_id) = self.term_ids.get(term) else {
-                continue;
-            };
-            let postings = &self.postings[term_id as usize];
-            if postings.is_empty() {
-                continue;
-            }
-            let n = postings.len() as f32;
-            let idf = (1.0 + (documents as f32 - n + 0.5) / (n + 0.5)).ln();
-            // Postings name live slots only: `remove` takes a tool's out.
-            for &(slot, frequency) in postings {
-                let norm = K1 * (1.0 - B + length_weight * self.lengths[slot as usize]);
-                let score = &mut scores[slot as usize];
-                if *score == 0.0 {
-                    touched.push(slot);
-                }
-                *score += idf * frequency * (K1 + 1.0) / (frequency + norm);
-            }
-        }
-        // An entry is read (for its id and facets) only when its score can enter the best k:
-        // most touched tools score below the worst kept and are passed over unread.
-        let mut best = BestK::new(k);
-        let mut worst_kept = 0.0f32;
-        for slot in touched {
-            let score = scores[slot as usize];
-            if score <= 0.0 || score < worst_kept {
-                continue;
-            }
-            let Some(entry) = &self.slots[slot as usize] else {
-                continue;
-            };
-            let candidate = Candidate {
-                score,
-                id: entry.id,
-            };
-            if best.admits(&candidate) && keep(&entry.facets) {
-                best.push(candidate);
-                if let Some(worst) = best.worst_when_full() {
-                    worst_kept = worst.score;
-                }
-            }
-        }
-        best.into_sorted()
-            .into_iter()
-            .map(|hit| (hit.id, f64::from(hit.score)))
-            .collect()
-    }
-}
-
-/// The index a store shares between its requests, fed with whole tools.
-#[derive(Debug, Clone, Default)]
-pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
-
-impl SharedCatalogueIndex {
-    pub fn index(&self, tool: &Tool) {
-        // The terms are made before the lock is taken.
-        let terms = lexical::tool_terms(tool);
-        self.write().upsert(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            &tool.name,
-            &terms,
-            Facets::of(tool),
-        );
-    }
-
-    /// A tool switched on or off: its words are unchanged.
-    pub fn refilter(&self, tool: &Tool) {
-        self.write().update_facets(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            Facets::of(tool),
-        );
-    }
-
-    pub fn remove(&self, id: &Uuid) {
-        self.write().remove(id);
-    }
-
-    /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
-    /// tools in `keep` as they are now.
-    pub fn replace<'a>(&self, mut fresh: CatalogueIndex, keep: impl Iterator<Item = &'a Uuid>) {
-        let mut index = self.write();
-        for id in keep {
-            fresh.copy_entry(&index, id);
-        }
-        *index = fresh;
-    }
-
-    /// The `k` best (id, score in [0, 1)) pairs for a free-text query; the BM25 score `s`
-    /// is reported as `s / (1 + s)`.
-    pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
-        let terms = lexical::query_terms(query);
-        if terms.is_empty() {
-            return Vec::new();
-        }
-        self.read()
-            .search(&terms, k as usize, |facets| facets.matches(filter))
-            .into_iter()
-            .map(|(id, score)| (id, score / (1.0 + score)))
-            .collect()
-    }
-
-    pub fn id_named(&self, name: &str) -> Option<Uuid> {
-        self.read().id_named(name)
-    }
-
-    /// The ids of one page of a listing, in name order, and the total.
-    pub fn list(&self, filter: &ToolFilter, page: Page) -> (Vec<Uuid>, u64) {
-        let index = self.read();
-        let known_total = Self::kept_without_counting(&index, filter);
-        index.page(
-            page.offset as usize,
-            page.limit as usize,
-            filter,
-            known_total,
-        )
-    }
-
-    /// How many tools are indexed, switched on or off.
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    /// Every indexed tool's id and version (`updated_at` in microseconds), in no order.
-    pub fn versions(&self) -> Vec<(Uuid, i64)> {
-        self.read().versions().collect()
-    }
-
-    pub fn count(&self, filter: &ToolFilter) -> u64 {
-        let index = self.read();
-        Self::kept_without_counting(&index, filter)
-            .unwrap_or_else(|| index.count(|facets| facets.matches(filter)))
-    }
-
-    /// How many tools `filter` keeps, when the index knows without counting.
-    fn kept_without_counting(index: &CatalogueIndex, filter: &ToolFilter) -> Option<u64> {
-        if filter.category.is_some() || !filter.tags.is_empty() {
-            return None;
-        }
-        Some(if filter.active_only {
-            index.active()
-        } else {
-            index.len() as u64
-        })
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
-        self.0.read().expect("catalogue index lock poisoned")
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
-        self.0.write().expect("catalogue index lock poisoned")
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::model::ToolFilter;
 
     fn facets(category: &str, active: bool) -> Facets {
         Facets {
