@@ -163,6 +163,7 @@ fi
 # asked for; scripts/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
 if [[ $# -eq 0 ]]; then
 	step clients measured bash scripts/live-checks.sh
+	step console measured bash scripts/console-check.sh
 	if [[ $COVERAGE -eq 1 ]]; then
 		step coverage bash scripts/coverage.sh report
 		if [[ -s target/coverage/total.txt ]]; then

@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(import_upstream))
         .routes(routes!(tool_versions))
         .routes(routes!(rollback_tool))
+        .merge(super::stats::router())
 }
 
 /// Registers (or brings up to date) the tools of an upstream MCP server.

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod conn;
+pub mod console;
 pub mod cors;
 pub mod extract;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod origin;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
+pub mod stats;
 
 use std::{sync::Arc, time::Instant};
 
@@ -81,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
         .merge(crate::mcp::authorization::routes())
+        .merge(console::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(tools)
         .merge(admin)

@@ -275,6 +275,22 @@ pub struct ToolStats {
     pub last_called_at: Option<DateTime<Utc>>,
 }
 
+/// Calls started in one interval of a time series (`ToolStore::call_buckets`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CallBucket {
+    /// The interval's start; it lasts the series' `bucket_seconds`.
+    pub start: DateTime<Utc>,
+    pub calls: u64,
+    /// Calls that failed (status `error`).
+    pub errors: u64,
+    /// Calls that ran out of time (status `timeout`).
+    pub timeouts: u64,
+    /// Median duration (linear interpolation, as PostgreSQL's `percentile_cont`); absent
+    /// for an interval without calls.
+    pub p50_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+}
+
 /// Timestamps are kept at microsecond precision, the finest both backends store.
 pub fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();

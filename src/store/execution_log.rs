@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::StoreResult;
-use crate::registry::model::{Execution, ExecutionFilter, Page, Paged, ToolStats};
+use chrono::{DateTime, Utc};
+
+use crate::registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats};
 
 /// The record of every call.
 #[async_trait]
@@ -21,4 +23,12 @@ pub trait ExecutionLog: Send + Sync + 'static {
         page: Page,
     ) -> StoreResult<Paged<Execution>>;
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats>;
+    /// Calls started at or after `since` (of one tool, or all), in consecutive intervals of
+    /// `bucket` from `since`: only intervals with calls, earliest first.
+    async fn call_buckets(
+        &self,
+        tool_id: Option<Uuid>,
+        since: DateTime<Utc>,
+        bucket: chrono::Duration,
+    ) -> StoreResult<Vec<CallBucket>>;
 }

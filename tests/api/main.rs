@@ -6,6 +6,7 @@ mod helpers;
 mod backup;
 mod bad_input;
 mod call_tool;
+mod console;
 mod exhaustion;
 mod faults;
 mod find_tool;

@@ -12,6 +12,7 @@ use crate::helpers::*;
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/executions"),
     ("get", "/admin/executions/{id}"),
+    ("get", "/admin/stats/timeseries"),
     ("post", "/admin/import"),
     ("post", "/admin/reindex"),
     ("get", "/admin/tools"),

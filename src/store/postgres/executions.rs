@@ -11,7 +11,7 @@ use super::{
     rows::{EXECUTION_COLUMNS, execution_from_row, without_nul_characters},
 };
 use crate::{
-    registry::model::{Execution, ExecutionFilter, Page, Paged, ToolStats},
+    registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
     store::{ExecutionLog, StoreResult},
 };
 
@@ -124,5 +124,45 @@ impl ExecutionLog for PostgresStore {
             p95_duration_ms: row.try_get("p95")?,
             last_called_at: row.try_get("last_called")?,
         })
+    }
+
+    async fn call_buckets(
+        &self,
+        tool_id: Option<Uuid>,
+        since: chrono::DateTime<chrono::Utc>,
+        bucket: chrono::Duration,
+    ) -> StoreResult<Vec<CallBucket>> {
+        let width = bucket.num_microseconds().unwrap_or(i64::MAX).max(1);
+        // Timestamps hold whole microseconds, so the epoch difference times 10^6 is exact
+        // and integer division floors it to the interval.
+        let rows = sqlx::query(
+            "SELECT (extract(epoch FROM started_at - $1) * 1000000)::bigint / $2 AS slot, \
+                    count(*) AS calls, \
+                    count(*) FILTER (WHERE status = 'error') AS errors, \
+                    count(*) FILTER (WHERE status = 'timeout') AS timeouts, \
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50, \
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95 \
+             FROM tool_executions \
+             WHERE started_at >= $1 AND ($3::uuid IS NULL OR tool_id = $3) \
+             GROUP BY slot ORDER BY slot",
+        )
+        .bind(since)
+        .bind(width)
+        .bind(tool_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| -> StoreResult<CallBucket> {
+                let slot: i64 = row.try_get("slot")?;
+                Ok(CallBucket {
+                    start: since + chrono::Duration::microseconds(slot * width),
+                    calls: row.try_get::<i64, _>("calls")? as u64,
+                    errors: row.try_get::<i64, _>("errors")? as u64,
+                    timeouts: row.try_get::<i64, _>("timeouts")? as u64,
+                    p50_duration_ms: row.try_get("p50")?,
+                    p95_duration_ms: row.try_get("p95")?,
+                })
+            })
+            .collect()
     }
 }

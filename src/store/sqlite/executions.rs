@@ -1,6 +1,7 @@
 //! The embedded store's execution log.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
@@ -9,7 +10,7 @@ use super::{
     rows::{EXECUTION_COLUMNS, execution_from_row, time_from_micros, to_json},
 };
 use crate::{
-    registry::model::{Execution, ExecutionFilter, Page, Paged, ToolStats},
+    registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
     store::{ExecutionLog, StoreResult, percentile_cont},
 };
 
@@ -153,5 +154,53 @@ impl ExecutionLog for EmbeddedStore {
             p95_duration_ms: percentile_cont(&durations, 0.95),
             last_called_at: last_called.map(time_from_micros).transpose()?,
         })
+    }
+
+    async fn call_buckets(
+        &self,
+        tool_id: Option<Uuid>,
+        since: DateTime<Utc>,
+        bucket: chrono::Duration,
+    ) -> StoreResult<Vec<CallBucket>> {
+        let width = bucket.num_microseconds().unwrap_or(i64::MAX).max(1);
+        let start = since.timestamp_micros();
+        // SQLite has no percentile aggregate: the durations come sorted per interval and
+        // the percentiles are taken here, as in `tool_stats`.
+        let mut qb = QueryBuilder::new("SELECT (started_at - ");
+        qb.push_bind(start)
+            .push(") / ")
+            .push_bind(width)
+            .push(" AS slot, status, duration_ms FROM tool_executions WHERE started_at >= ")
+            .push_bind(start);
+        if let Some(id) = tool_id {
+            qb.push(" AND tool_id = ").push_bind(id.to_string());
+        }
+        qb.push(" ORDER BY slot, duration_ms");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut buckets = Vec::new();
+        let mut slot_rows = rows.iter().peekable();
+        while let Some(first) = slot_rows.peek() {
+            let slot: i64 = first.try_get("slot")?;
+            let (mut errors, mut timeouts, mut durations) = (0, 0, Vec::new());
+            while let Some(row) =
+                slot_rows.next_if(|row| row.try_get::<i64, _>("slot").ok() == Some(slot))
+            {
+                match row.try_get::<&str, _>("status")? {
+                    "error" => errors += 1,
+                    "timeout" => timeouts += 1,
+                    _ => {}
+                }
+                durations.push(row.try_get::<f64, _>("duration_ms")?);
+            }
+            buckets.push(CallBucket {
+                start: time_from_micros(start + slot * width)?,
+                calls: durations.len() as u64,
+                errors,
+                timeouts,
+                p50_duration_ms: percentile_cont(&durations, 0.5),
+                p95_duration_ms: percentile_cont(&durations, 0.95),
+            });
+        }
+        Ok(buckets)
     }
 }

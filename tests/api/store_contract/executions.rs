@@ -4,6 +4,7 @@ use super::*;
 
 crate::on_both_backends!(
     executions_and_stats,
+    calls_are_counted_per_interval,
     executions_keep_what_tools_return_or_say_what_changed,
     a_record_the_database_refuses_does_not_block_the_others,
 );
@@ -90,6 +91,65 @@ async fn executions_and_stats(backend: Backend) {
     // History outlives the tool.
     store.delete(a.id).await.unwrap();
     assert_eq!(store.tool_stats(a.id).await.unwrap().calls, 5);
+}
+
+async fn calls_are_counted_per_interval(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let a = tool("series_a", "x", &[], "a");
+    let b = tool("series_b", "x", &[], "b");
+    store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    let minute = Duration::seconds(60);
+    let now = now_micros();
+    let since =
+        now - Duration::minutes(10) - Duration::microseconds(now.timestamp_micros() % 60_000_000);
+    let at = |tool: &Tool, status, duration_ms, offset: Duration| {
+        let mut record = execution(tool, status, duration_ms, 0);
+        record.started_at = since + offset;
+        record.completed_at = record.started_at;
+        record
+    };
+    store
+        .record_executions(&[
+            at(&a, ExecutionStatus::Success, 30.0, Duration::seconds(59)),
+            at(&a, ExecutionStatus::Error, 10.0, Duration::zero()),
+            at(&a, ExecutionStatus::Success, 20.0, Duration::seconds(30)),
+            at(&a, ExecutionStatus::Timeout, 100.0, Duration::seconds(125)),
+            // Before the series starts: not counted.
+            at(
+                &a,
+                ExecutionStatus::Success,
+                1.0,
+                -Duration::microseconds(1),
+            ),
+            at(&b, ExecutionStatus::Success, 40.0, Duration::seconds(1)),
+        ])
+        .await
+        .unwrap();
+
+    let of_a = store.call_buckets(Some(a.id), since, minute).await.unwrap();
+    assert_eq!(of_a.len(), 2, "only intervals with calls: {of_a:?}");
+    assert_eq!(of_a[0].start, since);
+    assert_eq!((of_a[0].calls, of_a[0].errors, of_a[0].timeouts), (3, 1, 0));
+    assert!((of_a[0].p50_duration_ms.unwrap() - 20.0).abs() < 1e-9);
+    // Linear interpolation between 20 and 30 at 0.95 * 2 = 1.9.
+    assert!((of_a[0].p95_duration_ms.unwrap() - 29.0).abs() < 1e-9);
+    assert_eq!(of_a[1].start, since + minute * 2);
+    assert_eq!((of_a[1].calls, of_a[1].errors, of_a[1].timeouts), (1, 0, 1));
+    assert_eq!(of_a[1].p50_duration_ms, Some(100.0));
+
+    let every_tool = store.call_buckets(None, since, minute).await.unwrap();
+    let calls: Vec<(DateTime<Utc>, u64)> = every_tool.iter().map(|b| (b.start, b.calls)).collect();
+    assert_eq!(calls, [(since, 4), (since + minute * 2, 1)]);
+    assert!((every_tool[0].p50_duration_ms.unwrap() - 25.0).abs() < 1e-9);
+
+    let later = since + Duration::minutes(5);
+    assert!(
+        store
+            .call_buckets(None, later, minute)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A NUL in a tool's answer or error (valid JSON and UTF-8) must not make the record, or

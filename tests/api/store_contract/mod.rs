@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::{sync::Barrier, task::JoinSet};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tool_registry::{
     build_registry,
