@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::attempt::{AttemptError, retry_after};
 use super::breaker::{BreakerState, CircuitBreaker};
-use super::format::{EmbeddingFormat, WireFormat, check_vectors, parse_response};
+use super::format::{EmbeddingFormat, check_vectors, parse_response};
+use super::formats::WireFormat;
 use super::{HttpEmbedderConfig, HttpEmbedderConfigError, model_less_id, redact_url, snippet};
 use crate::embedding::{EmbedError, Embedder, EmbedderHealth};
 

@@ -7,9 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::formats::{generic, ollama, openai, tei};
+use super::formats::{WireFormat, generic, ollama, openai, tei};
 use super::snippet;
 
 /// How requests are shaped (and, for `Auto`, guessed from the URL).
@@ -22,20 +21,6 @@ pub enum EmbeddingFormat {
     Tei,
     Ollama,
     Generic,
-}
-
-/// One wire format's request.
-pub struct WireFormat {
-    /// The name in settings and `/health`.
-    pub name: &'static str,
-    /// Other spellings accepted in settings.
-    pub aliases: &'static [&'static str],
-    /// The end of the URL path that makes `auto` pick this format.
-    pub path_suffix: Option<&'static str>,
-    /// When the service needs a model name: the error of settings without one.
-    pub model_required: Option<&'static str>,
-    /// The JSON body for these texts.
-    pub request: fn(texts: &[&str], model: Option<&str>) -> Value,
 }
 
 /// Every wire format: one line per format.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::embedding::http::format::WireFormat;
+use super::WireFormat;
 
 pub const FORMAT: WireFormat = WireFormat {
     name: "ollama",

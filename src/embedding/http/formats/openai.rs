@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::embedding::http::format::WireFormat;
+use super::WireFormat;
 
 pub const FORMAT: WireFormat = WireFormat {
     name: "openai",
