@@ -3,6 +3,8 @@
 # in two pinned versions, each in its own venv under target/mcp-python/.
 #
 #   scripts/mcp-python-check.sh BASE_URL [extra args for the check script]
+#   scripts/mcp-python-check.sh --venv   only set up the newest SDK's venv and print
+#                                        its python (the stdio upstream tests use it)
 #
 # e.g. scripts/mcp-python-check.sh http://127.0.0.1:8080
 #      scripts/mcp-python-check.sh http://127.0.0.1:8080 --mode legacy
@@ -25,18 +27,12 @@ MCP_SDK_LATEST=2.3.0
 MCP_SDK_HANDSHAKE=1.30.0
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
     -h|--help) usage; exit 0 ;;
-esac
-
-BASE_URL="${1:-${BASE_URL:-http://127.0.0.1:8080}}"
-[[ $# -gt 0 ]] && shift
-case "$BASE_URL" in
-    http://*|https://*) ;;
-    *) echo "error: BASE_URL must start with http:// or https://, got '$BASE_URL'" >&2; usage >&2; exit 2 ;;
+    --venv) VENV_ONLY=1 ;;
 esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +56,19 @@ venv_for() {
     "$py" -m pip install --quiet --disable-pip-version-check "mcp==$version" >&2
     VENV_PY="$py"
 }
+
+if [[ ${VENV_ONLY:-0} == 1 ]]; then
+    venv_for "$MCP_SDK_LATEST"
+    echo "$VENV_PY"
+    exit 0
+fi
+
+BASE_URL="${1:-${BASE_URL:-http://127.0.0.1:8080}}"
+[[ $# -gt 0 ]] && shift
+case "$BASE_URL" in
+    http://*|https://*) ;;
+    *) echo "error: BASE_URL must start with http:// or https://, got '$BASE_URL'" >&2; usage >&2; exit 2 ;;
+esac
 
 status=0
 results=()

@@ -132,6 +132,19 @@ unset DATABASE_URL
 # The offline embedding model, for the tests that prove it matches its reference.
 step model bash scripts/fetch-model.sh
 
+# The stdio upstream tests (tests/api/stdio.rs) start real MCP servers: one on the official
+# Python SDK, run by the venv of scripts/mcp-python-check.sh (MCP_TEST_PYTHON), and the npm
+# "everything" server from tests/typescript. Under CI=true they fail without them.
+# shellcheck disable=SC2329 # called by step
+stdio_servers() {
+	MCP_TEST_PYTHON="$(bash "$REPO_ROOT/scripts/mcp-python-check.sh" --venv)" || return 1
+	export MCP_TEST_PYTHON
+	if [[ ! -f tests/typescript/node_modules/@modelcontextprotocol/server-everything/package.json ]]; then
+		(cd tests/typescript && npm ci --no-audit --no-fund)
+	fi
+}
+step servers stdio_servers
+
 # Line coverage (scripts/coverage.sh) when cargo-llvm-cov and LLVM's llvm-cov and
 # llvm-profdata are there and the whole suite runs: the tests and the live checks run
 # instrumented, then the report of src/ fails below COVERAGE_MIN percent of lines.

@@ -83,6 +83,16 @@ pub enum McpTools {
     Both,
 }
 
+/// When the children of stdio upstream MCP servers start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdioStart {
+    /// On the first call (or import) that needs one.
+    FirstUse,
+    /// At start-up, for every server an active tool names; later ones on first use.
+    Startup,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -221,6 +231,16 @@ pub struct Settings {
     pub mcp_max_sessions: usize,
     /// Registers the built-in tools (calculator, strings, data transforms) at start-up.
     pub register_builtins: bool,
+    /// Comma-separated commands stdio upstream MCP servers may be started with, matched
+    /// exactly as written (a bare name or an absolute path); empty disables them.
+    pub stdio_allowed_commands: String,
+    /// `first_use` or `startup`.
+    pub stdio_start: StdioStart,
+    /// After SIGTERM, a stdio server's child gets this long before SIGKILL.
+    pub stdio_stop_grace_ms: u64,
+    /// First wait before a stdio server's child is restarted; doubles with each failure
+    /// in a row, up to a minute.
+    pub stdio_restart_backoff_ms: u64,
 }
 
 /// The default memory budget of a replica's copy of the vectors, sized for a 512 MiB
@@ -289,7 +309,11 @@ impl Settings {
             )?
             .set_default("mcp_session_idle_secs", 1800)?
             .set_default("mcp_max_sessions", 1000)?
-            .set_default("admin_auth", "enabled")?;
+            .set_default("admin_auth", "enabled")?
+            .set_default("stdio_allowed_commands", "")?
+            .set_default("stdio_start", "first_use")?
+            .set_default("stdio_stop_grace_ms", 5000)?
+            .set_default("stdio_restart_backoff_ms", 500)?;
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
@@ -333,6 +357,7 @@ impl Settings {
                 self.tool_max_argument_bytes as u64,
             ),
             ("MCP_MAX_SESSIONS", self.mcp_max_sessions as u64),
+            ("STDIO_RESTART_BACKOFF_MS", self.stdio_restart_backoff_ms),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -404,6 +429,17 @@ impl Settings {
 
     pub fn http_idle_timeout(&self) -> Duration {
         Duration::from_millis(self.http_idle_timeout_ms)
+    }
+
+    /// The executor's settings for stdio upstream MCP servers.
+    pub fn stdio(&self) -> crate::execution::stdio::StdioSettings {
+        crate::execution::stdio::StdioSettings {
+            allowed_commands: crate::execution::stdio::StdioSettings::allowed_from_list(
+                &self.stdio_allowed_commands,
+            ),
+            stop_grace: Duration::from_millis(self.stdio_stop_grace_ms),
+            restart_backoff: Duration::from_millis(self.stdio_restart_backoff_ms),
+        }
     }
 
     /// Settings for tests and embedding: the defaults with the given data directory,
@@ -563,5 +599,23 @@ mod tests {
         assert_eq!(settings.execution_recording, ExecutionRecording::Deferred);
         assert_eq!(settings.execution_retry_ms, 500);
         assert!(Settings::from_sources(None, env(&[("EXECUTION_RECORDING", "later")])).is_err());
+    }
+
+    #[test]
+    fn stdio_upstreams_are_off_until_commands_are_listed() {
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert!(defaults.stdio().allowed_commands.is_empty());
+        assert_eq!(defaults.stdio_start, StdioStart::FirstUse);
+        let listed = env(&[
+            ("STDIO_ALLOWED_COMMANDS", "npx, uvx,/usr/bin/python3"),
+            ("STDIO_START", "startup"),
+        ]);
+        let settings = Settings::from_sources(None, listed).unwrap();
+        assert_eq!(
+            settings.stdio().allowed_commands,
+            ["npx", "uvx", "/usr/bin/python3"]
+        );
+        assert_eq!(settings.stdio_start, StdioStart::Startup);
+        assert!(Settings::from_sources(None, env(&[("STDIO_START", "later")])).is_err());
     }
 }

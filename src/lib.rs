@@ -166,6 +166,7 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
             ..BuiltinLimits::default()
         },
         max_argument_bytes: settings.tool_max_argument_bytes,
+        stdio: settings.stdio(),
     })?);
     let recorder = ExecutionRecorder::start(
         store.clone(),
@@ -222,6 +223,14 @@ impl App {
         crate::metrics::handle();
         crate::metrics::describe();
         let registry = build_registry(&settings).await?;
+        // Only a serving registry starts children ahead of use (not `export`/`import`).
+        if settings.stdio_start == crate::config::StdioStart::Startup {
+            let started = registry
+                .start_stdio_servers()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the stdio upstreams: {e}"))?;
+            tracing::info!(started, "stdio upstreams starting");
+        }
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
@@ -261,6 +270,7 @@ impl App {
         let Self { listener, state } = self;
         let store = state.registry.store().clone();
         let recorder = state.registry.recorder().clone();
+        let state_registry = state.registry.clone();
         let grace = state.settings.shutdown_timeout();
         let limits = http::conn::ConnectionLimits {
             max_connections: state.settings.http_max_connections,
@@ -301,6 +311,14 @@ impl App {
             .copied()
             .unwrap_or_else(tokio::time::Instant::now)
             + grace;
+        // No request needs the stdio upstreams' children any more.
+        let stdio = state_registry.executor().stdio();
+        if tokio::time::timeout_at(deadline, stdio.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stdio upstreams did not stop before SHUTDOWN_TIMEOUT_MS");
+        }
         if tokio::time::timeout_at(deadline, recorder.flush())
             .await
             .is_err()

@@ -160,6 +160,14 @@ pub fn describe() {
     );
     describe_gauge!("http_connections_open", "open client connections");
     describe_counter!(
+        "stdio_upstream_restarts_total",
+        "restarts of a stdio upstream MCP server's child, by upstream"
+    );
+    describe_gauge!(
+        "stdio_upstream_running",
+        "1 while a stdio upstream MCP server's child runs, by upstream"
+    );
+    describe_counter!(
         "http_connections_refused_total",
         "client connections closed at once beyond HTTP_MAX_CONNECTIONS and the probe reserve"
     );

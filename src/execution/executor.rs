@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{
     http_tool,
     schemas::CompiledSchemas,
+    stdio::{StdioSettings, StdioUpstreams},
     upstream::Upstreams,
     url_guard::{GuardedResolver, UrlGuard, outbound_client},
 };
@@ -44,6 +45,8 @@ pub struct ExecutorSettings {
     pub builtin_limits: BuiltinLimits,
     /// Larger `arguments` (as JSON) are refused before validation.
     pub max_argument_bytes: usize,
+    /// Upstream MCP servers started as child processes.
+    pub stdio: StdioSettings,
 }
 
 /// The explicit egress proxy: an `http` or `https` URL with a host, refused at start-up
@@ -64,6 +67,7 @@ pub struct Executor {
     http: reqwest::Client,
     guard: UrlGuard,
     upstreams: Upstreams,
+    stdio: StdioUpstreams,
     settings: ExecutorSettings,
     schemas: CompiledSchemas,
 }
@@ -97,6 +101,7 @@ impl Executor {
         Ok(Self {
             builtins,
             upstreams: Upstreams::new(http.clone(), guard),
+            stdio: StdioUpstreams::new(settings.stdio.clone()),
             http,
             guard,
             settings,
@@ -117,6 +122,10 @@ impl Executor {
 
     pub fn upstreams(&self) -> &Upstreams {
         &self.upstreams
+    }
+
+    pub fn stdio(&self) -> &StdioUpstreams {
+        &self.stdio
     }
 
     pub fn url_guard(&self) -> UrlGuard {
@@ -190,6 +199,7 @@ impl Executor {
                 url,
                 tool: upstream_tool,
                 timeout_ms,
+                stdio,
             } => {
                 let timeout = timeout_ms
                     .map(Duration::from_millis)
@@ -197,7 +207,12 @@ impl Executor {
                 let Value::Object(arguments) = arguments else {
                     return Ok(Outcome::Error("arguments must be a JSON object".into()));
                 };
-                let call = self.upstreams.call(url, upstream_tool, arguments);
+                let call = async {
+                    match stdio {
+                        Some(server) => self.stdio.call(server, upstream_tool, arguments).await,
+                        None => self.upstreams.call(url, upstream_tool, arguments).await,
+                    }
+                };
                 Ok(match tokio::time::timeout(timeout, call).await {
                     Ok(Ok(answer)) => Outcome::Upstream(answer.result),
                     Ok(Err(message)) => Outcome::Error(message),

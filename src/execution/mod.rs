@@ -5,6 +5,7 @@
 pub mod executor;
 pub mod http_tool;
 pub mod schemas;
+pub mod stdio;
 pub mod upstream;
 pub mod url_guard;
 

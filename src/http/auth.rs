@@ -213,6 +213,15 @@ impl Guard {
         let Some(jwt) = &self.jwt else {
             return Err(ApiError::Unauthorized("the API key is not valid".into()));
         };
+        // A wrong static key beside JWT is a key problem, not a token's "InvalidToken".
+        if credential.split('.').count() != 3 {
+            let what = if self.keys.is_empty() {
+                "the credential is not a token (a JWT)"
+            } else {
+                "the API key is not valid (nor is it a token)"
+            };
+            return Err(ApiError::Unauthorized(what.into()));
+        }
         let scopes = jwt.scopes(credential).map_err(|reason| {
             ApiError::Unauthorized(format!("the token is not valid: {reason}"))
         })?;
@@ -387,5 +396,21 @@ mod tests {
         assert!(tools.check(&with_key("nope")).is_err());
         let admin = Guard::admin(&admin_keys, None);
         assert!(admin.check(&with_key("agent")).is_err());
+    }
+
+    #[test]
+    fn a_wrong_key_beside_tokens_is_called_a_key() {
+        let jwt = JwtVerifier::from_settings(&hs256_settings())
+            .unwrap()
+            .unwrap();
+        let mcp_keys = ApiKeys::parse(Some(&Secret::new("agent")));
+        let message = |guard: &Guard, credential: &str| {
+            guard.check(&bearer(credential)).unwrap_err().to_string()
+        };
+        let keyed = Guard::tools(&mcp_keys, &ApiKeys::default(), Some(&jwt));
+        assert!(message(&keyed, "not-the-key").contains("the API key is not valid"));
+        assert!(message(&keyed, "a.b.c").contains("the token is not valid"));
+        let tokens_only = Guard::tools(&ApiKeys::default(), &ApiKeys::default(), Some(&jwt));
+        assert!(message(&tokens_only, "not-the-key").contains("not a token"));
     }
 }

@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
+    execution::stdio::StdioUpstreamHealth,
     registry::{model::ToolFilter, recorder::RecorderHealth},
     store::{StoreError, ToolStore},
 };
@@ -36,6 +37,9 @@ struct Health {
     embedder: Value,
     /// The execution recorder: backlog, records written, reduced and lost, last failure.
     executions: RecorderHealth,
+    /// Each stdio upstream MCP server started so far: its state, pid, restarts and last
+    /// error.
+    stdio_upstreams: Vec<StdioUpstreamHealth>,
 }
 
 /// (all tools, active tools): the catalogue's size, for /health and /metrics.
@@ -59,7 +63,8 @@ async fn storage_check(state: &AppState) -> Result<(), StoreError> {
 
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Always 200; `status` is ok or degraded (storage down, \
-        embedder down, or execution records failing to be written)", body = Health)))]
+        embedder down, execution records failing to be written, or a stdio upstream failing to \
+        start)", body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let store = state.registry.store();
     let check = storage_check(&state).await;
@@ -86,7 +91,12 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     let recorder_degraded =
         executions.failing || executions.backlog * 10 >= executions.capacity * 9;
     let vector_search = store.vector_search();
-    let degraded = check.is_err() || embedder_health.status != "up" || recorder_degraded;
+    let stdio_upstreams = state.registry.executor().stdio().health();
+    let stdio_failed = stdio_upstreams
+        .iter()
+        .any(|upstream| upstream.state == "failed");
+    let degraded =
+        check.is_err() || embedder_health.status != "up" || recorder_degraded || stdio_failed;
     Json(Health {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
@@ -109,6 +119,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             "reindex": state.registry.indexer().progress(),
         }),
         executions,
+        stdio_upstreams,
     })
 }
 

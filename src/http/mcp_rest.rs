@@ -14,6 +14,7 @@ use super::{
 use crate::{
     error::{ApiError, ErrorBody},
     registry::{
+        ToolRegistry,
         model::{CallResult, Page, ToolFilter},
         search::{SearchMode, SearchRequest, SearchResult},
     },
@@ -106,16 +107,64 @@ fn category_filter(category: Option<String>) -> Option<String> {
 
 #[utoipa::path(post, path = "/mcp/find_tool", tag = "agents", request_body = FindToolRequest,
     responses(
-        (status = 200, description = "Ranked tools and the mode that answered", body = SearchResult),
+        (status = 200, description = "Ranked tools and the mode that answered", body = FindToolAnswer),
         BodyErrors,
         Refusals,
     ))]
 async fn find_tool(
     State(state): State<AppState>,
     AppJson(request): AppJson<FindToolRequest>,
-) -> Result<Json<SearchResult>, ApiError> {
-    let search = request.into_search()?;
-    Ok(Json(state.registry.find(&search).await?))
+) -> Result<Json<FindToolAnswer>, ApiError> {
+    let mut search = request.into_search()?;
+    let mut result = state.registry.find(&search).await?;
+    let mut note = None;
+    if result.tools.is_empty()
+        && let Some(requested) = search.category.clone()
+    {
+        match stored_category(&state.registry, &requested).await? {
+            Ok(stored) if stored != requested => {
+                search.category = Some(stored);
+                result = state.registry.find(&search).await?;
+            }
+            Ok(_) => {}
+            Err(categories) => note = Some(no_such_category(&requested, &categories)),
+        }
+    }
+    Ok(Json(FindToolAnswer { result, note }))
+}
+
+/// A find_tool answer: the ranked tools, and why there are none when a category matched
+/// nothing.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FindToolAnswer {
+    #[serde(flatten)]
+    result: SearchResult,
+    /// Set when the category matched no active tool: the categories there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// A requested category as stored: categories match in any case. `Err` with the
+/// categories there are when none matches. Asked only when a filtered answer is empty.
+pub async fn stored_category(
+    registry: &ToolRegistry,
+    requested: &str,
+) -> Result<Result<String, Vec<String>>, ApiError> {
+    let categories = registry.active_categories().await?;
+    let wanted = requested.to_lowercase();
+    Ok(categories
+        .iter()
+        .find(|c| c.to_lowercase() == wanted)
+        .cloned()
+        .ok_or(categories))
+}
+
+/// What an answer filtered by a category that matched nothing says.
+pub fn no_such_category(requested: &str, categories: &[String]) -> String {
+    format!(
+        "no active tool has the category '{requested}'; the categories are: {}",
+        categories.join(", ")
+    )
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -168,9 +217,24 @@ async fn list_tools(
     State(state): State<AppState>,
     AppJson(request): AppJson<ListToolsRequest>,
 ) -> Result<Json<ToolPage>, ApiError> {
-    let (filter, page) = request.into_query()?;
-    let paged = state.registry.list_served(&filter, page).await?;
-    Ok(Json(ToolPage::new(paged, page)))
+    let (mut filter, page) = request.into_query()?;
+    let mut paged = state.registry.list_served(&filter, page).await?;
+    let mut note = None;
+    if paged.total == 0
+        && let Some(requested) = filter.category.clone()
+    {
+        match stored_category(&state.registry, &requested).await? {
+            Ok(stored) if stored != requested => {
+                filter.category = Some(stored);
+                paged = state.registry.list_served(&filter, page).await?;
+            }
+            Ok(_) => {}
+            Err(categories) => note = Some(no_such_category(&requested, &categories)),
+        }
+    }
+    let mut answer = ToolPage::new(paged, page);
+    answer.note = note;
+    Ok(Json(answer))
 }
 
 /// A call_tool request, shared with MCP's `call_tool` meta tool (whose input schema is

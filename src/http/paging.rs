@@ -40,6 +40,9 @@ pub struct ToolPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u32,
+    /// Set when the category matched no active tool: the categories there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ToolPage {
@@ -49,6 +52,7 @@ impl ToolPage {
             total: paged.total,
             limit: page.limit,
             offset: page.offset,
+            note: None,
         }
     }
 }

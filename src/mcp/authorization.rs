@@ -12,7 +12,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use serde_json::json;
 
@@ -34,10 +34,43 @@ pub const STATIC_KEY_HINT: &str = "this server takes a static API key, not OAuth
      `Authorization: Bearer <key>` (or `X-API-Key: <key>`) with a key its operator set in \
      MCP_API_KEYS";
 
+/// Where a client looks for an authorization server at this origin when the protected
+/// resource metadata names none (the 2025-03-26 fallback), and the endpoints it then tries.
+const AUTHORIZATION_SERVER_PATHS: [&str; 7] = [
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/oauth-authorization-server/mcp",
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/mcp",
+    "/register",
+    "/authorize",
+    "/token",
+];
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route(METADATA_PATH, get(metadata))
-        .route(&format!("{METADATA_PATH}/mcp"), get(metadata))
+        .route(&format!("{METADATA_PATH}/mcp"), get(metadata));
+    AUTHORIZATION_SERVER_PATHS
+        .into_iter()
+        .fold(routes, |routes, path| {
+            routes.route(path, any(not_an_authorization_server))
+        })
+}
+
+/// The 404 of every authorization-server endpoint. Clients that start OAuth on a 401 end on
+/// one of these (most often dynamic registration at `/register`) and show its message, so
+/// it says what to do instead.
+async fn not_an_authorization_server(State(state): State<AppState>) -> ApiError {
+    let servers = comma_list(&state.settings.mcp_authorization_servers);
+    let instead = if servers.is_empty() {
+        STATIC_KEY_HINT.to_owned()
+    } else {
+        format!("get a token from {}", servers.join(" or "))
+    };
+    ApiError::NotFound {
+        code: "route_not_found",
+        message: format!("this server is not an OAuth authorization server; {instead}"),
+    }
 }
 
 async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {

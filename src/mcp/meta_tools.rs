@@ -15,7 +15,9 @@ use crate::{
     error::ApiError,
     http::{
         extract::from_value,
-        mcp_rest::{CallToolRequest, FindToolRequest, ListToolsRequest},
+        mcp_rest::{
+            CallToolRequest, FindToolRequest, ListToolsRequest, no_such_category, stored_category,
+        },
     },
     registry::{
         ToolRegistry,
@@ -155,28 +157,6 @@ pub async fn run(
             None,
         )),
     }
-}
-
-/// A requested category as stored: categories match in any case. `Err` with the
-/// categories there are when none matches.
-async fn stored_category(
-    registry: &ToolRegistry,
-    requested: &str,
-) -> Result<Result<String, Vec<String>>, ApiError> {
-    let categories = registry.active_categories().await?;
-    Ok(categories
-        .iter()
-        .find(|c| c.to_lowercase() == requested.to_lowercase())
-        .cloned()
-        .ok_or(categories))
-}
-
-/// What an answer filtered by a category that matched nothing says.
-fn no_such_category(requested: &str, categories: &[String]) -> String {
-    format!(
-        "no active tool has the category '{requested}'; the categories are: {}",
-        categories.join(", ")
-    )
 }
 
 async fn find_tool(

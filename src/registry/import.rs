@@ -5,6 +5,11 @@
 //! line with the upstream: changed tools are updated, vanished ones deactivated (never
 //! deleted: their execution history stays), returning ones switched back on.
 //!
+//! An upstream is a Streamable HTTP endpoint (`url`) or a server the registry starts and
+//! speaks to over stdio (`stdio`, see `registry::stdio`); a stdio import is known by its
+//! server's name, so importing again with a changed command, arguments or environment
+//! moves its tools to the new definition.
+//!
 //! An import owns the tools of its URL *and* prefix only: importing the same server under
 //! another prefix makes a second set and leaves the first alone. It is all or nothing: the
 //! URL passes the checks a registration applies before the upstream is contacted, every
@@ -23,8 +28,8 @@ use serde_json::{Value, json};
 use super::{
     ToolRegistry,
     batch::{MAX_BATCH, NewToolBatch},
-    model::{Implementation, NewTool, Page, Tool, ToolFilter, ToolPatch},
-    secrets::redact_url,
+    model::{Implementation, NewTool, Page, StdioServer, Tool, ToolFilter, ToolPatch},
+    secrets::{REDACTED, redact_url},
 };
 use crate::error::ApiError;
 
@@ -35,8 +40,13 @@ const MAX_PREFIX_CHARS: usize = 64;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// The upstream server's Streamable HTTP endpoint.
-    pub url: String,
+    /// The upstream server's Streamable HTTP endpoint; or give `stdio`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A server the registry starts and speaks to over stdio (`STDIO_ALLOWED_COMMANDS`
+    /// must list its command); its `name` defaults to the prefix.
+    #[serde(default)]
+    pub stdio: Option<StdioServer>,
     /// Prepended to each tool's name (`<prefix>.<tool>`); also its tag and default category.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub prefix: String,
@@ -60,25 +70,23 @@ impl ToolRegistry {
         embedding_wait: Duration,
     ) -> Result<ImportReport, ApiError> {
         check_prefix(&request.prefix)?;
-        check_url(&request.url)?;
-        // The checks registering a tool of this URL applies (the address guard and
-        // `localhost`), before the upstream is contacted.
-        let probe = Implementation::Mcp {
-            url: request.url.clone(),
-            tool: "import".to_owned(),
-            timeout_ms: None,
-        };
-        self.check_runnable(&probe).map_err(|err| match err {
-            ApiError::Validation { message, .. } => ApiError::validation("url", message),
-            other => other,
-        })?;
-        let upstream = self
-            .executor()
-            .upstreams()
-            .list_tools(&request.url, LIST_TIMEOUT)
-            .await
-            .map_err(ApiError::BadGateway)?;
-        let mut known = self.imported_under(&request.url, &request.prefix).await?;
+        let source = self.import_source(&request)?;
+        let upstream = match &source {
+            Source::Url(url) => {
+                self.executor()
+                    .upstreams()
+                    .list_tools(url, LIST_TIMEOUT)
+                    .await
+            }
+            Source::Stdio(server) => {
+                self.executor()
+                    .stdio()
+                    .list_tools(server, LIST_TIMEOUT)
+                    .await
+            }
+        }
+        .map_err(ApiError::BadGateway)?;
+        let mut known = self.imported_under(&source, &request.prefix).await?;
         let category = request
             .category
             .clone()
@@ -90,7 +98,7 @@ impl ToolRegistry {
         let mut updates = Vec::new();
         let mut names = HashSet::new();
         for tool in upstream {
-            let wanted = definition(&request, &category, &tool);
+            let wanted = definition(&request, &source, &category, &tool);
             if !names.insert(wanted.name.clone()) {
                 return Err(ApiError::Conflict {
                     field: Some("prefix".to_owned()),
@@ -147,7 +155,7 @@ impl ToolRegistry {
         }
         for (existing, wanted) in updates {
             report.updated.push(wanted.name.clone());
-            self.update(existing.id, patch(wanted)).await?;
+            self.update(existing.id, patch(&existing, wanted)).await?;
         }
         for (_, vanished) in known {
             if vanished.is_active {
@@ -155,8 +163,12 @@ impl ToolRegistry {
                 report.deactivated.push(vanished.name);
             }
         }
+        if let Source::Stdio(server) = &source {
+            // Tools that named an earlier definition of this server name this one now.
+            self.executor().stdio().retire_others(server).await;
+        }
         tracing::info!(
-            url = %redact_url(&request.url),
+            upstream = %source.shown(),
             prefix = %request.prefix,
             created = report.created.len(),
             updated = report.updated.len(),
@@ -167,11 +179,67 @@ impl ToolRegistry {
         Ok(report)
     }
 
-    /// The registered tools an import of `url` under `prefix` made, keyed by their
-    /// upstream tool name: tools proxying to `url` whose names carry the prefix.
+    /// Where the request's tools come from, checked as registering a tool of it would be
+    /// (the address guard and `localhost`; the allowed commands) before it is contacted.
+    fn import_source(&self, request: &ImportRequest) -> Result<Source, ApiError> {
+        let (url, server) = match (&request.url, &request.stdio) {
+            (Some(url), None) => {
+                check_url(url)?;
+                (url.clone(), None)
+            }
+            (None, Some(server)) => {
+                let mut server = server.clone();
+                if server.name.is_empty() {
+                    server.name.clone_from(&request.prefix);
+                }
+                server.validate("stdio")?;
+                if server.has_placeholder() {
+                    return Err(ApiError::validation(
+                        "stdio.env",
+                        format!(
+                            "'{REDACTED}' stands for a stored value; an import sends the values"
+                        ),
+                    ));
+                }
+                (String::new(), Some(server))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "stdio",
+                    "give the upstream's url or its stdio command, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::validation(
+                    "url",
+                    "url (a Streamable HTTP endpoint) or stdio (a command) is required",
+                ));
+            }
+        };
+        let probe = Implementation::Mcp {
+            url: url.clone(),
+            tool: "import".to_owned(),
+            timeout_ms: None,
+            stdio: server.clone(),
+        };
+        self.check_runnable(&probe).map_err(|err| match err {
+            ApiError::Validation { field, message } => {
+                ApiError::validation(field.replacen("implementation.", "", 1), message)
+            }
+            other => other,
+        })?;
+        Ok(match server {
+            Some(server) => Source::Stdio(server),
+            None => Source::Url(url),
+        })
+    }
+
+    /// The registered tools an import of `source` under `prefix` made, keyed by their
+    /// upstream tool name: tools proxying to `source` (its URL, or its stdio server's name)
+    /// whose names carry the prefix.
     async fn imported_under(
         &self,
-        url: &str,
+        source: &Source,
         prefix: &str,
     ) -> Result<HashMap<String, Tool>, ApiError> {
         let mut found = HashMap::new();
@@ -187,9 +255,10 @@ impl ToolRegistry {
                 if let Implementation::Mcp {
                     url: tool_url,
                     tool: upstream_name,
+                    stdio,
                     ..
                 } = &tool.implementation
-                    && tool_url == url
+                    && source.holds(tool_url, stdio.as_ref())
                     && tool.name.starts_with(&name_start)
                 {
                     found.insert(upstream_name.clone(), tool);
@@ -199,6 +268,45 @@ impl ToolRegistry {
                 return Ok(found);
             }
             page.offset += count;
+        }
+    }
+}
+
+/// Where an import's tools come from.
+enum Source {
+    Url(String),
+    /// With its name set.
+    Stdio(StdioServer),
+}
+
+impl Source {
+    fn holds(&self, tool_url: &str, stdio: Option<&StdioServer>) -> bool {
+        match (self, stdio) {
+            (Source::Url(url), None) => url == tool_url,
+            (Source::Stdio(server), Some(stdio)) => server.name == stdio.name,
+            _ => false,
+        }
+    }
+
+    /// How metadata and the log name it: the URL without its credentials, or
+    /// `stdio:<name>` (arguments and environment stay with the operator).
+    fn shown(&self) -> String {
+        match self {
+            Source::Url(url) => redact_url(url),
+            Source::Stdio(server) => format!("stdio:{}", server.name),
+        }
+    }
+
+    fn implementation(&self, tool: &str) -> Implementation {
+        let (url, stdio) = match self {
+            Source::Url(url) => (url.clone(), None),
+            Source::Stdio(server) => (String::new(), Some(server.clone())),
+        };
+        Implementation::Mcp {
+            url,
+            tool: tool.to_owned(),
+            timeout_ms: None,
+            stdio,
         }
     }
 }
@@ -265,7 +373,12 @@ fn registered_name(prefix: &str, upstream: &str) -> String {
     format!("{prefix}.{tail}")
 }
 
-fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool) -> NewTool {
+fn definition(
+    request: &ImportRequest,
+    source: &Source,
+    category: &str,
+    tool: &rmcp::model::Tool,
+) -> NewTool {
     let description = tool
         .description
         .as_deref()
@@ -284,12 +397,8 @@ fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool)
             .as_ref()
             .map(|schema| Value::Object((**schema).clone())),
         version: None,
-        implementation: Implementation::Mcp {
-            url: request.url.clone(),
-            tool: tool.name.to_string(),
-            timeout_ms: None,
-        },
-        metadata: Some(imported_metadata(request, tool)),
+        implementation: source.implementation(&tool.name),
+        metadata: Some(imported_metadata(source, tool)),
         is_active: true,
         upsert: false,
     }
@@ -297,9 +406,9 @@ fn definition(request: &ImportRequest, category: &str, tool: &rmcp::model::Tool)
 
 /// Where the tool came from, and the upstream's title and annotations, which MCP's
 /// `tools/list` publishes again.
-fn imported_metadata(request: &ImportRequest, tool: &rmcp::model::Tool) -> Value {
+fn imported_metadata(source: &Source, tool: &rmcp::model::Tool) -> Value {
     // Metadata is shown to agents: the address without its credentials.
-    let mut metadata = json!({ "imported_from": redact_url(&request.url) });
+    let mut metadata = json!({ "imported_from": source.shown() });
     if let Some(title) = &tool.title {
         metadata["title"] = json!(title);
     }
@@ -318,10 +427,38 @@ fn same(existing: &Tool, wanted: &NewTool) -> bool {
         && existing.input_schema == wanted.input_schema
         && existing.output_schema == wanted.output_schema
         && Some(&existing.metadata) == wanted.metadata.as_ref()
+        && stdio_of(&existing.implementation) == stdio_of(&wanted.implementation)
 }
 
-fn patch(wanted: NewTool) -> ToolPatch {
+fn stdio_of(implementation: &Implementation) -> Option<&StdioServer> {
+    match implementation {
+        Implementation::Mcp { stdio, .. } => stdio.as_ref(),
+        _ => None,
+    }
+}
+
+/// The update bringing `existing` in line with the upstream. A stdio server's new
+/// definition replaces the old one; the tool's own `timeout_ms` stays.
+fn patch(existing: &Tool, wanted: NewTool) -> ToolPatch {
+    let implementation = match (&existing.implementation, wanted.implementation) {
+        (
+            Implementation::Mcp { timeout_ms, .. },
+            Implementation::Mcp {
+                url,
+                tool,
+                stdio: Some(stdio),
+                ..
+            },
+        ) => Some(Implementation::Mcp {
+            url,
+            tool,
+            timeout_ms: *timeout_ms,
+            stdio: Some(stdio),
+        }),
+        _ => None,
+    };
     ToolPatch {
+        implementation,
         name: Some(wanted.name),
         description: Some(wanted.description),
         category: wanted.category,

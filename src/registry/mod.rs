@@ -10,6 +10,7 @@ pub mod recorder;
 pub mod search;
 pub mod secrets;
 pub mod served;
+pub mod stdio;
 pub mod steps;
 pub mod validation;
 pub mod versions;
@@ -342,6 +343,14 @@ impl ToolRegistry {
                     format!("there is no built-in tool '{handler}'"),
                 ))
             }
+            Implementation::Mcp {
+                stdio: Some(server),
+                ..
+            } => self
+                .executor
+                .stdio()
+                .check_command(&server.command)
+                .map_err(|refused| ApiError::validation("implementation.stdio.command", refused)),
             Implementation::Http { url, .. } | Implementation::Mcp { url, .. } => {
                 let guard = self.executor.url_guard();
                 let parsed = reqwest::Url::parse(url)

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use super::stdio::StdioServer;
+
 /// How a tool runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -23,12 +25,16 @@ pub enum Implementation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
-    /// Proxied to a tool of an upstream MCP server.
+    /// Proxied to a tool of an upstream MCP server: a Streamable HTTP endpoint (`url`) or
+    /// a server the registry starts and speaks to over stdio (`stdio`), one of the two.
     Mcp {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         url: String,
         tool: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdio: Option<StdioServer>,
     },
 }
 

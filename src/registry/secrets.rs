@@ -14,7 +14,7 @@
 use serde_json::Value;
 use url::{Url, form_urlencoded};
 
-use super::model::{Implementation, Tool, ToolVersion};
+use super::model::{Implementation, StdioServer, Tool, ToolVersion};
 use crate::error::ApiError;
 
 /// What a read shows in place of a secret, and what an update may send to keep it.
@@ -143,10 +143,16 @@ impl Implementation {
                 url,
                 tool,
                 timeout_ms,
+                stdio,
             } => Implementation::Mcp {
-                url: redact_url(url),
+                url: if url.is_empty() {
+                    String::new()
+                } else {
+                    redact_url(url)
+                },
                 tool: tool.clone(),
                 timeout_ms: *timeout_ms,
+                stdio: stdio.as_ref().map(|server| server.redacted()),
             },
         }
     }
@@ -154,7 +160,16 @@ impl Implementation {
     fn url(&self) -> Option<&str> {
         match self {
             Implementation::Builtin { .. } => None,
-            Implementation::Http { url, .. } | Implementation::Mcp { url, .. } => Some(url),
+            Implementation::Http { url, .. } | Implementation::Mcp { url, .. } => {
+                Some(url.as_str()).filter(|url| !url.is_empty())
+            }
+        }
+    }
+
+    fn stdio(&self) -> Option<&StdioServer> {
+        match self {
+            Implementation::Mcp { stdio, .. } => stdio.as_ref(),
+            _ => None,
         }
     }
 }
@@ -193,7 +208,10 @@ pub fn has_placeholder(implementation: &Implementation) -> bool {
                 || url.password() == Some(REDACTED)
                 || url.query_pairs().any(|(_, value)| value == REDACTED)
         });
-    in_headers || in_url
+    let in_env = implementation
+        .stdio()
+        .is_some_and(StdioServer::has_placeholder);
+    in_headers || in_url || in_env
 }
 
 /// Refuses the placeholder in a new tool: there is no stored secret for it to stand for.
@@ -222,6 +240,14 @@ pub fn restore(
         return Ok(stored.clone());
     }
     if !has_placeholder(&new) {
+        return Ok(new);
+    }
+    if let Implementation::Mcp {
+        stdio: Some(server),
+        ..
+    } = &mut new
+    {
+        server.restore(stored.stdio(), "implementation.stdio")?;
         return Ok(new);
     }
     let stored_url = stored.url().and_then(|url| Url::parse(url).ok());
@@ -349,6 +375,9 @@ fn secret_texts(implementation: &Implementation) -> Vec<String> {
             }
         }
     }
+    if let Some(server) = implementation.stdio() {
+        found.extend(server.secret_texts().map(str::to_owned));
+    }
     found.retain(|secret| !secret.is_empty() && secret != REDACTED);
     found.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     found.dedup();
@@ -394,6 +423,7 @@ pub fn scrub_url(message: &str, url: &str) -> String {
         url: url.to_owned(),
         tool: String::new(),
         timeout_ms: None,
+        stdio: None,
     };
     scrub(message, &implementation)
 }

@@ -211,8 +211,18 @@ pub fn implementation(implementation: &Implementation) -> Result<(), ApiError> {
             url,
             tool,
             timeout_ms,
+            stdio,
         } => {
-            http_url("implementation.url", url)?;
+            match stdio {
+                None => http_url("implementation.url", url)?,
+                Some(server) if url.is_empty() => server.validate("implementation.stdio")?,
+                Some(_) => {
+                    return Err(ApiError::validation(
+                        "implementation.stdio",
+                        "an upstream is reached by url or by stdio, not both",
+                    ));
+                }
+            }
             if tool.trim().is_empty() {
                 return Err(ApiError::validation(
                     "implementation.tool",

@@ -127,6 +127,44 @@ async fn three_modes_find_the_right_tool(backend: Backend) {
         names(&answer).iter().all(|n| n.starts_with("github.")),
         "{answer}"
     );
+    // Categories match in any case, an empty one is no filter, and one that matches
+    // nothing says which there are; on find_tool and list_tools alike.
+    let answer = find(
+        &app,
+        json!({"query": "repository", "category": "DeV", "limit": 10}),
+    )
+    .await;
+    let found = names(&answer);
+    assert!(
+        !found.is_empty() && found.iter().all(|n| n.starts_with("github.")),
+        "{answer}"
+    );
+    let answer = find(
+        &app,
+        json!({"query": "weather forecast in Paris", "category": "", "limit": 1}),
+    )
+    .await;
+    assert_eq!(names(&answer), vec!["weather.forecast"]);
+    assert!(answer.get("note").is_none(), "{answer}");
+    let answer = find(&app, json!({"query": "repository", "category": "nope"})).await;
+    assert!(names(&answer).is_empty(), "{answer}");
+    let note = answer["note"].as_str().unwrap();
+    assert!(
+        note.contains("'nope'") && note.contains("chat, dev,"),
+        "{note}"
+    );
+    let (status, page) = app
+        .post("/mcp/list_tools", &json!({"category": "WEATHER"}))
+        .await;
+    assert_eq!((status, page["total"].as_u64()), (200, Some(1)), "{page}");
+    let (_, all) = app.post("/mcp/list_tools", &json!({})).await;
+    let (_, page) = app.post("/mcp/list_tools", &json!({"category": ""})).await;
+    assert_eq!(page["total"], all["total"], "{page}");
+    let (_, page) = app
+        .post("/mcp/list_tools", &json!({"category": "nope"}))
+        .await;
+    assert_eq!(page["total"], 0);
+    assert!(page["note"].as_str().unwrap().contains("weather"), "{page}");
     let answer = find(
         &app,
         json!({"query": "read a file", "threshold": 1.0, "mode": "semantic"}),

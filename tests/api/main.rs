@@ -21,6 +21,7 @@ mod postgres_schema;
 mod recording;
 mod retrieval_quality;
 mod shared_cache;
+mod stdio;
 mod store_contract;
 mod upstream;
 mod versions;

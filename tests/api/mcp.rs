@@ -825,6 +825,32 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
     );
     let message = jsonrpc_error(refused, json!(7)).await;
     assert!(message.contains("static API key"), "{message}");
+    // Clients that start OAuth anyway (mcp-remote, the Inspector) guess the authorization
+    // server's endpoints at this origin and show the last refusal, dynamic registration's:
+    // every such answer says to send a key.
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/register",
+        "/token",
+    ] {
+        let (status, body) = app.post(path, &json!({"redirect_uris": []})).await;
+        assert_eq!(status, 404, "{path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("not an OAuth authorization server"),
+            "{path}: {message}"
+        );
+        assert!(message.contains("static API key"), "{path}: {message}");
+    }
+    let (status, body) = app.get("/authorize?client_id=x").await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("static API key")
+    );
     app.stop().await;
 
     settings.mcp_authorization_servers = "https://auth.example, https://backup.example".into();
@@ -856,6 +882,13 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
         );
         assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
     }
+    let (status, body) = app.post("/register", &json!({})).await;
+    assert_eq!(status, 404);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("https://auth.example or https://backup.example"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

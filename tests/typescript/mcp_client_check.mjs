@@ -1,6 +1,9 @@
 // Live check of the registry's MCP endpoint with the official TypeScript SDK.
 //
-//   node tests/typescript/mcp_client_check.mjs BASE_URL
+//   node tests/typescript/mcp_client_check.mjs BASE_URL [KEYED_BASE_URL]
+//
+// KEYED_BASE_URL: a server that requires keys, for the refused-credential check (without it,
+// that check runs against BASE_URL and is skipped when BASE_URL takes no keys).
 //
 // SDK 1.32 speaks the session era only: it connects with `initialize` at 2025-11-25 and
 // again at 2025-03-26, lists, finds and calls tools, checks that a refused credential's
@@ -10,7 +13,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 const base = (process.argv[2] ?? process.env.BASE_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
-const url = new URL(base.endsWith("/mcp") ? base : `${base}/mcp`);
+const mcpUrl = (root) => new URL(root.endsWith("/mcp") ? root : `${root}/mcp`);
+const url = mcpUrl(base);
+const keyedUrl = process.argv[3] ? mcpUrl(process.argv[3].replace(/\/$/, "")) : url;
 const failures = [];
 const warnings = [];
 for (const level of ["warn", "error"]) {
@@ -36,9 +41,9 @@ function require(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-async function connect(protocolVersion, headers = {}) {
+async function connect(protocolVersion, headers = {}, target = url) {
   const client = new Client({ name: "ts-sdk-check", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+  const transport = new StreamableHTTPClientTransport(target, { requestInit: { headers } });
   if (protocolVersion) {
     // The SDK offers its latest version; an older client is simulated by offering another.
     const send = transport.send.bind(transport);
@@ -85,7 +90,8 @@ await step("session at 2025-03-26: list, find, call, close with DELETE", () => s
 
 await step("a refused credential's message reaches the client", async () => {
   try {
-    const { client } = await connect(null, { Authorization: "Bearer not-a-key" });
+    const { client } = await connect(null, { Authorization: "Bearer not-a-key" }, keyedUrl);
+    require(keyedUrl === url, `${keyedUrl} accepted a wrong key`);
     // A server without keys accepts anyone: nothing to refuse.
     process.stdout.write("    (the server takes no keys: skipped)\n");
     await client.close();
