@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
 /// The child: the service with settings from the environment, like the real binary.
 async fn serve() -> anyhow::Result<()> {
     let settings = tool_registry::config::Settings::load(None)?;
+    tool_registry::telemetry::init(settings.log_format, false);
     let app = tool_registry::App::build(settings).await?;
     println!("{}", app.local_addr());
     app.serve(tool_registry::shutdown_signal()).await
@@ -132,6 +133,8 @@ impl Server {
         if let Ok(mode) = std::env::var("EXECUTION_RECORDING") {
             command.env("EXECUTION_RECORDING", mode);
         }
+        // Tracing (off unless an OTLP endpoint is given) is measured the same way.
+        command.envs(std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")));
         let child = command.spawn().context("start the server child")?;
         Ok(Self {
             child,

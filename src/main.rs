@@ -39,14 +39,21 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut settings = Settings::load(cli.config).context("invalid settings")?;
+    let settings = Settings::load(cli.config).context("invalid settings")?;
     match cli.command {
         Some(Command::Healthcheck) => {}
         // The export may go to standard output: logs go to standard error.
         Some(Command::Export { .. }) => telemetry::init(settings.log_format, true),
         _ => telemetry::init(settings.log_format, false),
     }
-    match cli.command.unwrap_or(Command::Serve) {
+    let result = run(cli.command.unwrap_or(Command::Serve), settings).await;
+    // The spans still queued are exported before the process ends.
+    telemetry::otel::shutdown();
+    result
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
         Command::Serve => {
             let app = App::build(settings).await?;
             tracing::info!(address = %app.local_addr(), "listening");

@@ -143,12 +143,18 @@ impl Executor {
     /// Runs the tool. Failures of the tool itself are an `Outcome`, not an `Err`. Messages
     /// about a failure never carry the implementation's secrets (URL credentials, secret
     /// query values, header values): they reach agents, execution records and logs.
+    #[tracing::instrument(level = "debug", name = "tool.execute", skip_all, fields(
+        gen_ai.tool.name = %tool.name,
+        tool.kind = crate::telemetry::otel::tool_kind(&tool.implementation)))]
     pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
-        Ok(match self.run_unscrubbed(tool, arguments).await? {
+        let clock = std::time::Instant::now();
+        let outcome = match self.run_unscrubbed(tool, arguments).await? {
             Outcome::Error(message) => Outcome::Error(scrub(&message, &tool.implementation)),
             Outcome::Timeout(message) => Outcome::Timeout(scrub(&message, &tool.implementation)),
             other => other,
-        })
+        };
+        crate::telemetry::otel::executed(&outcome, clock.elapsed());
+        Ok(outcome)
     }
 
     async fn run_unscrubbed(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {

@@ -2,6 +2,7 @@
 //! guarded, the answer capped and read as JSON. Failures are outcomes, never errors.
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::{Outcome, url_guard::UrlGuard};
 
@@ -26,18 +27,25 @@ pub(super) async fn call(
     if sends_query {
         url.query_pairs_mut().extend_pairs(query_pairs(&arguments));
     }
-    let mut request = http.request(method, url);
+    let span = crate::telemetry::otel::http_client_span(&method, &url);
+    let mut request = http
+        .request(method, url)
+        .headers(crate::telemetry::otel::outgoing_headers_of(&span));
     for (name, value) in headers {
         request = request.header(name, value);
     }
     if !sends_query {
         request = request.json(&arguments);
     }
-    let response = match request.send().await {
+    let response = match request.send().instrument(span.clone()).await {
         Ok(response) => response,
-        Err(err) => return Outcome::Error(describe_request_error(err)),
+        Err(err) => {
+            crate::telemetry::otel::set_error(&span, "request failed");
+            return Outcome::Error(describe_request_error(err));
+        }
     };
     let status = response.status();
+    crate::telemetry::otel::responded(&span, status);
     let body = match read_capped(response, max_response_bytes).await {
         Ok(body) => body,
         Err(message) => return Outcome::Error(message),

@@ -72,6 +72,10 @@ impl Upstreams {
     /// Calls `tool` upstream. `Err` carries a message for a failed call (unreachable,
     /// refused, protocol error), with the URL's credentials cut out; an upstream result
     /// with `isError` is an `Ok`.
+    #[tracing::instrument(level = "debug", name = "mcp.client", skip_all, fields(
+        otel.name = %format_args!("tools/call {tool}"), otel.kind = "client",
+        mcp.method.name = "tools/call", gen_ai.tool.name = tool,
+        server.address = %crate::telemetry::otel::host_of(url)))]
     pub async fn call(
         &self,
         url: &str,
@@ -89,7 +93,13 @@ impl Upstreams {
         tool: &str,
         arguments: JsonObject,
     ) -> Result<UpstreamAnswer, String> {
-        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        // The trace goes on upstream in the request's `_meta` (SEP-414): connections are
+        // shared, so per-request HTTP headers cannot carry it.
+        for (key, value) in crate::telemetry::otel::outgoing_fields() {
+            let meta = params.meta.get_or_insert_with(Default::default);
+            meta.0.0.insert(key, value.into());
+        }
         let connection = self.connection(url).await?;
         match connection.call_tool(params.clone()).await {
             Ok(result) => Ok(UpstreamAnswer { result }),

@@ -98,6 +98,11 @@ pub fn router(state: AppState) -> Router {
     ) {
         routes = routes.layer(middleware::from_fn_with_state(limit, rate_limit::limit));
     }
+    // With tracing on, the MCP service (which serves requests in its own tasks) finds the
+    // request's span in the request.
+    if telemetry::otel::enabled() {
+        routes = routes.layer(middleware::from_fn(telemetry::otel::remember_request_span));
+    }
     routes
         .layer(middleware::from_fn_with_state(
             settings.clone(),
@@ -115,7 +120,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(telemetry::request_span)
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .on_response(telemetry::OnRequestDone(
+                            DefaultOnResponse::new().level(tracing::Level::INFO),
+                        ))
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),

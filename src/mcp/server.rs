@@ -15,6 +15,7 @@ use rmcp::{
 };
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 
 use super::{
     changes::{ChangeHub, SessionRegistration},
@@ -174,7 +175,74 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let span = crate::telemetry::otel::mcp_server_span(
+            "tools/list",
+            None,
+            Some(&context.meta.0),
+            context.extensions.get(),
+        );
+        self.list_tools_in(request).instrument(span).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = crate::telemetry::otel::mcp_server_span(
+            "tools/call",
+            Some(request.name.as_ref()),
+            Some(&context.meta.0),
+            context.extensions.get(),
+        );
+        self.call_tool_in(request).instrument(span).await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // In `meta` mode `tools/list` never changes (find_tool always searches the current
+        // catalogue), so a catalogue change is no reason to make clients refetch it.
+        if self.shows_registered() {
+            let _ = self
+                .registration
+                .set(self.hub.add_session(context.peer.clone()));
+        }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        if context.accepted().tools_list_changed != Some(true) || !self.shows_registered() {
+            context.cancelled().await;
+            return Ok(());
+        }
+        let mut changes = self.hub.listen();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                change = changes.recv() => match change {
+                    Ok(()) | Err(RecvError::Lagged(_)) => {
+                        if context.sink().notify_tool_list_changed().await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}
+
+impl McpServer {
+    async fn list_tools_in(
+        &self,
+        request: Option<PaginatedRequestParams>,
     ) -> Result<ListToolsResult, ErrorData> {
         let offset = parse_cursor(request.as_ref().and_then(|r| r.cursor.as_deref()))?;
         let mut tools = Vec::new();
@@ -224,10 +292,9 @@ impl ServerHandler for McpServer {
         Ok(result)
     }
 
-    async fn call_tool(
+    async fn call_tool_in(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
         let arguments = request.arguments.unwrap_or_default();
@@ -249,43 +316,5 @@ impl ServerHandler for McpServer {
             ));
         };
         Ok(result.into())
-    }
-
-    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        // In `meta` mode `tools/list` never changes (find_tool always searches the current
-        // catalogue), so a catalogue change is no reason to make clients refetch it.
-        if self.shows_registered() {
-            let _ = self
-                .registration
-                .set(self.hub.add_session(context.peer.clone()));
-        }
-    }
-
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        Some(requested.supported_by(&self.get_info().capabilities))
-    }
-
-    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        if context.accepted().tools_list_changed != Some(true) || !self.shows_registered() {
-            context.cancelled().await;
-            return Ok(());
-        }
-        let mut changes = self.hub.listen();
-        loop {
-            tokio::select! {
-                _ = context.cancelled() => return Ok(()),
-                change = changes.recv() => match change {
-                    Ok(()) | Err(RecvError::Lagged(_)) => {
-                        if context.sink().notify_tool_list_changed().await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
-            }
-        }
     }
 }

@@ -20,6 +20,7 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::telemetry::otel::{self, searched};
 use crate::{
     builtins::BuiltinTool,
     embedding::{EmbedError, Embedder},
@@ -145,6 +146,8 @@ impl ToolRegistry {
     }
 
     /// Finds the tools that best match a task described in words.
+    #[tracing::instrument(level = "debug", name = "registry.find", skip_all, fields(
+        search.mode = request.mode.as_str(), search.k = request.limit))]
     pub async fn find(&self, request: &SearchRequest) -> Result<SearchResult, ApiError> {
         let clock = Instant::now();
         let filter = ToolFilter {
@@ -221,6 +224,9 @@ impl ToolRegistry {
             }
         }
         let took = clock.elapsed();
+        let span = tracing::Span::current();
+        otel::set_attribute(&span, "search.answered_mode", mode.as_str());
+        otel::set_attribute(&span, "search.hits", hits.len() as i64);
         metrics::counter!("find_tool_requests_total",
             "requested" => request.mode.as_str(), "answered" => mode.as_str())
         .increment(1);
@@ -246,20 +252,38 @@ impl ToolRegistry {
         let model = self.embedder.model_id();
         Ok(match (mode, vector) {
             (AnsweredMode::Semantic, Some(vector)) => {
-                let near = self.store.nearest_ids(vector, model, limit, filter).await?;
+                let near = searched(
+                    "search.vector",
+                    limit,
+                    self.store.nearest_ids(vector, model, limit, filter),
+                )
+                .await?;
                 search::single_list(&near, true)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
                 let pool = search::hybrid_candidates(limit);
                 let (near, lexical) = tokio::try_join!(
-                    self.store.nearest_ids(vector, model, pool, filter),
-                    self.store.text_search_ids(text, pool, filter),
+                    searched(
+                        "search.vector",
+                        pool,
+                        self.store.nearest_ids(vector, model, pool, filter)
+                    ),
+                    searched(
+                        "search.text",
+                        pool,
+                        self.store.text_search_ids(text, pool, filter)
+                    ),
                 )?;
                 search::fuse(&near, &lexical, request.vector_weight)
             }
             _ => {
-                let lexical = self.store.text_search_ids(text, limit, filter).await?;
+                let lexical = searched(
+                    "search.text",
+                    limit,
+                    self.store.text_search_ids(text, limit, filter),
+                )
+                .await?;
                 search::single_list(&lexical, false)
             }
         })
@@ -647,6 +671,8 @@ impl ToolRegistry {
 
     /// Validates the arguments, runs the tool and queues its execution record. A tool that
     /// fails is a result with status `error`, not an `Err`.
+    #[tracing::instrument(level = "debug", name = "registry.call_tool", skip_all, fields(
+        gen_ai.tool.name = name))]
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallResult, ApiError> {
         let tool = self.callable(name).await?;
         if !tool.is_active {

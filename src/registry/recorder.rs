@@ -18,6 +18,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::model::Execution;
 use crate::{
@@ -36,8 +37,13 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REASON_CHARS: usize = 300;
 
 enum Message {
-    /// A record, and who waits for it to be written (durable mode).
-    Record(Box<Execution>, Option<oneshot::Sender<()>>),
+    /// A record, who waits for it to be written (durable mode), and the span of the call
+    /// it records (with tracing on), which the batch write links to.
+    Record(
+        Box<Execution>,
+        Option<oneshot::Sender<()>>,
+        Option<crate::telemetry::otel::Caller>,
+    ),
     /// Write everything queued before this message, then answer.
     Flush(oneshot::Sender<()>),
 }
@@ -176,7 +182,11 @@ impl ExecutionRecorder {
         };
         if self
             .queue
-            .send(Message::Record(Box::new(execution), written))
+            .send(Message::Record(
+                Box::new(execution),
+                written,
+                crate::telemetry::otel::caller(),
+            ))
             .await
             .is_err()
         {
@@ -248,13 +258,15 @@ async fn write_loop(
     let mut batch: Vec<Execution> = Vec::with_capacity(MAX_BATCH);
     let mut writers: Vec<oneshot::Sender<()>> = Vec::new();
     let mut flushers: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut callers: Vec<crate::telemetry::otel::Caller> = Vec::new();
     while let Some(first) = inbox.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Record(execution, written) => {
+                Message::Record(execution, written, caller) => {
                     batch.push(*execution);
                     writers.extend(written);
+                    callers.extend(caller);
                 }
                 Message::Flush(done) => flushers.push(done),
             }
@@ -262,7 +274,11 @@ async fn write_loop(
                 next = inbox.try_recv().ok();
             }
         }
-        write_batch(store.as_ref(), &batch, &counters, retry_for).await;
+        let span = tracing::debug_span!("recorder.write_batch", recorder.batch_size = batch.len());
+        crate::telemetry::otel::link_callers(&span, callers.drain(..));
+        write_batch(store.as_ref(), &batch, &counters, retry_for)
+            .instrument(span)
+            .await;
         counters.settled(batch.len() as u64);
         batch.clear();
         for done in writers.drain(..).chain(flushers.drain(..)) {

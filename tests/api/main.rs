@@ -7,6 +7,7 @@ mod backup;
 mod bad_input;
 mod call_tool;
 mod console;
+mod distributed_tracing;
 mod exhaustion;
 mod faults;
 mod find_tool;

@@ -33,6 +33,8 @@ crate::on_both_backends!(an_import_that_meets_a_taken_name_writes_nothing);
 #[derive(Clone)]
 pub(crate) struct Upstream {
     pub(crate) tools: Arc<RwLock<Vec<Tool>>>,
+    /// The `_meta.traceparent` of each call (or "").
+    pub(crate) traceparents: Arc<RwLock<Vec<String>>>,
 }
 
 fn object(value: Value) -> Arc<serde_json::Map<String, Value>> {
@@ -72,6 +74,14 @@ impl ServerHandler for Upstream {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let traceparent = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.0.get_traceparent());
+        self.traceparents
+            .write()
+            .unwrap()
+            .push(traceparent.unwrap_or_default().to_owned());
         let arguments = request.arguments.unwrap_or_default();
         let number = |key: &str| arguments.get(key).and_then(Value::as_f64).unwrap_or(0.0);
         let result = match request.name.as_ref() {
@@ -96,6 +106,7 @@ impl ServerHandler for Upstream {
 pub(crate) async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
     let upstream = Upstream {
         tools: Arc::new(RwLock::new(tools)),
+        traceparents: Arc::default(),
     };
     let handler = upstream.clone();
     let service = StreamableHttpService::new(

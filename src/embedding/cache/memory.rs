@@ -124,6 +124,8 @@ impl<E: Embedder + ?Sized> CachedEmbedder<E> {
 
 #[async_trait]
 impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
+    #[tracing::instrument(level = "debug", name = "embedding.cache", skip_all, fields(
+        embedding.cache.tier = "memory", embedding.batch_size = texts.len()))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let model: Arc<str> = Arc::from(self.inner.model_id());
         let key = |text: &str| CacheKey {
@@ -154,6 +156,7 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
         self.misses.fetch_add(missed, Ordering::Relaxed);
         metrics::counter!("embedding_cache_hits_total", "tier" => "memory").increment(hits);
         metrics::counter!("embedding_cache_misses_total", "tier" => "memory").increment(missed);
+        crate::telemetry::otel::cache_looked_up(hits, missed);
 
         if !misses.is_empty() {
             let vectors = self.inner.embed(&misses).await?;

@@ -246,6 +246,8 @@ fn vector_from_bytes(bytes: &[u8], dimensions: usize) -> Option<Vec<f32>> {
 
 #[async_trait]
 impl Embedder for RedisCachedEmbedder {
+    #[tracing::instrument(level = "debug", name = "embedding.cache", skip_all, fields(
+        embedding.cache.tier = "redis", embedding.batch_size = texts.len()))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() || !self.available() {
             return self.inner.embed(texts).await;
@@ -260,6 +262,7 @@ impl Embedder for RedisCachedEmbedder {
         self.misses.fetch_add(missed, Ordering::Relaxed);
         metrics::counter!("embedding_cache_hits_total", "tier" => "redis").increment(hits);
         metrics::counter!("embedding_cache_misses_total", "tier" => "redis").increment(missed);
+        crate::telemetry::otel::cache_looked_up(hits, missed);
         if !missing.is_empty() {
             let wanted: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
             let vectors = self.inner.embed(&wanted).await?;

@@ -202,6 +202,7 @@ impl HttpEmbedder {
         let mut request = self
             .client
             .post(self.url.clone())
+            .headers(crate::telemetry::otel::outgoing_headers())
             .json(&self.request_body(texts));
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -287,6 +288,9 @@ impl HttpEmbedder {
 
 #[async_trait]
 impl Embedder for HttpEmbedder {
+    #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
+        embedding.provider = "http", embedding.model = %self.model_id(),
+        embedding.batch_size = texts.len()))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());

@@ -395,10 +395,16 @@ impl LocalEmbedder {
 
 #[async_trait]
 impl Embedder for LocalEmbedder {
+    #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
+        embedding.provider = "local", embedding.model = %self.model_id(),
+        embedding.batch_size = texts.len()))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed_with(texts, Priority::Query).await
     }
 
+    #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
+        embedding.provider = "local", embedding.model = %self.model_id(),
+        embedding.batch_size = texts.len()))]
     async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed_with(texts, Priority::Document).await
     }

@@ -17,6 +17,9 @@ use crate::{
 
 #[async_trait]
 impl ExecutionLog for PostgresStore {
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+        db.collection.name = "tool_executions", code.function.name = "record_executions"))]
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
         if executions.is_empty() {
             return Ok(());
@@ -44,6 +47,9 @@ impl ExecutionLog for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "get_execution"))]
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = $1"
@@ -54,6 +60,9 @@ impl ExecutionLog for PostgresStore {
         Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "list_executions"))]
     async fn list_executions(
         &self,
         filter: &ExecutionFilter,
@@ -95,6 +104,9 @@ impl ExecutionLog for PostgresStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "tool_stats"))]
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
         let row = sqlx::query(
             "SELECT count(*) AS calls, \

@@ -128,6 +128,9 @@ impl Catalogue for PostgresStore {
         self.mirror().subscribe()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "create_many"))]
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
         // One statement commits alone: no BEGIN and COMMIT round trips.
         if let [tool] = tools {
@@ -143,6 +146,9 @@ impl Catalogue for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get"))]
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
             .bind(id)
@@ -151,6 +157,9 @@ impl Catalogue for PostgresStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_by_name"))]
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = $1"))
             .bind(name)
@@ -159,6 +168,9 @@ impl Catalogue for PostgresStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "update_if"))]
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         let mut tx = self.pool.begin().await?;
         // The row lock holds off concurrent writers of this tool: the row compared with
@@ -188,6 +200,9 @@ impl Catalogue for PostgresStore {
         Ok(Updated::Written)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_versions",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tool_versions", code.function.name = "versions"))]
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM tool_versions \
@@ -202,6 +217,9 @@ impl Catalogue for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "DELETE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE",
+        db.collection.name = "tools", code.function.name = "delete"))]
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM tools WHERE id = $1")
@@ -218,6 +236,9 @@ impl Catalogue for PostgresStore {
         Ok(existed)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_active"))]
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
@@ -241,6 +262,9 @@ impl Catalogue for PostgresStore {
         Ok(Some(tool))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "list_ids"))]
     async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
         let (items, total) = self.mirror().catalogue().list(filter, page);
         Ok(Paged { items, total })
@@ -254,6 +278,9 @@ impl Catalogue for PostgresStore {
         self.mirror().tool_cache()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_many"))]
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -270,10 +297,16 @@ impl Catalogue for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "count"))]
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
         Ok(self.mirror().catalogue().count(filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "text_search_ids"))]
     async fn text_search_ids(
         &self,
         query: &str,
@@ -308,6 +341,9 @@ impl Embeddings for PostgresStore {
         choice
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_embeddings"))]
     async fn set_embeddings(
         &self,
         model: &str,
@@ -364,6 +400,9 @@ impl Embeddings for PostgresStore {
         Ok(found)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "tools_needing_embedding"))]
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
         let rows = sqlx::query(&format!(
             "SELECT {TOOL_COLUMNS} FROM tools \
@@ -380,6 +419,9 @@ impl Embeddings for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding"))]
     async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
         if let Some(vectors) = self.mirror().vectors() {
             return Ok(vectors.vector_of(&id, model));
@@ -395,6 +437,9 @@ impl Embeddings for PostgresStore {
         Ok(stored.map(|vector| vector.to_vec()))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "nearest_ids"))]
     async fn nearest_ids(
         &self,
         query: &[f32],
@@ -426,6 +471,9 @@ impl Embeddings for PostgresStore {
             .map_err(Into::into)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding_counts"))]
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
         let (indexed, total): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE embedding IS NOT NULL AND embedding_model = $1), \

@@ -20,6 +20,9 @@ const EXECUTIONS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl ExecutionLog for EmbeddedStore {
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "INSERT",
+        db.collection.name = "tool_executions", code.function.name = "record_executions"))]
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()> {
         if executions.is_empty() {
             return Ok(());
@@ -67,6 +70,9 @@ impl ExecutionLog for EmbeddedStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "get_execution"))]
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>> {
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM tool_executions WHERE id = ?"
@@ -77,6 +83,9 @@ impl ExecutionLog for EmbeddedStore {
         Ok(row.as_ref().map(execution_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "list_executions"))]
     async fn list_executions(
         &self,
         filter: &ExecutionFilter,
@@ -119,6 +128,9 @@ impl ExecutionLog for EmbeddedStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_executions", code.function.name = "tool_stats"))]
     async fn tool_stats(&self, tool_id: Uuid) -> StoreResult<ToolStats> {
         let id = tool_id.to_string();
         let row = sqlx::query(

@@ -162,6 +162,9 @@ impl Catalogue for EmbeddedStore {
         self.mirror.subscribe()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "create_many"))]
     async fn create_many(&self, tools: &[Tool]) -> StoreResult<()> {
         // One statement commits alone: no lock held across round trips.
         if let [tool] = tools {
@@ -177,6 +180,9 @@ impl Catalogue for EmbeddedStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get"))]
     async fn get(&self, id: Uuid) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
             .bind(id.to_string())
@@ -185,6 +191,9 @@ impl Catalogue for EmbeddedStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_by_name"))]
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE name = ?"))
             .bind(name)
@@ -193,6 +202,9 @@ impl Catalogue for EmbeddedStore {
         Ok(row.as_ref().map(tool_from_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "update_if"))]
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         // IMMEDIATE takes the write lock before reading the current row: the row compared
         // with `expected` and kept as a version is the one this write replaces.
@@ -216,6 +228,9 @@ impl Catalogue for EmbeddedStore {
         Ok(Updated::Written)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_versions",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tool_versions", code.function.name = "versions"))]
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM tool_versions \
@@ -230,6 +245,9 @@ impl Catalogue for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "DELETE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "DELETE",
+        db.collection.name = "tools", code.function.name = "delete"))]
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM tools WHERE id = ?")
             .bind(id.to_string())
@@ -240,6 +258,9 @@ impl Catalogue for EmbeddedStore {
         Ok(existed)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_active"))]
     async fn set_active(&self, id: Uuid, active: bool) -> StoreResult<Option<Tool>> {
         let row = sqlx::query(&format!(
             "UPDATE tools SET is_active = ?2, updated_at = ?3 WHERE id = ?1 \
@@ -257,6 +278,9 @@ impl Catalogue for EmbeddedStore {
         Ok(tool)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "list_ids"))]
     async fn list_ids(&self, filter: &ToolFilter, page: Page) -> StoreResult<Paged<Uuid>> {
         let (items, total) = self.mirror.catalogue().list(filter, page);
         Ok(Paged { items, total })
@@ -270,6 +294,9 @@ impl Catalogue for EmbeddedStore {
         self.mirror.tool_cache()
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "get_many"))]
     async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Tool>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -287,10 +314,16 @@ impl Catalogue for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "count"))]
     async fn count(&self, filter: &ToolFilter) -> StoreResult<u64> {
         Ok(self.mirror.catalogue().count(filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "text_search_ids"))]
     async fn text_search_ids(
         &self,
         query: &str,
@@ -314,6 +347,9 @@ impl Embeddings for EmbeddedStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "UPDATE tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "UPDATE",
+        db.collection.name = "tools", code.function.name = "set_embeddings"))]
     async fn set_embeddings(
         &self,
         model: &str,
@@ -340,6 +376,9 @@ impl Embeddings for EmbeddedStore {
         Ok(stored.iter().map(Option::is_some).collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "tools_needing_embedding"))]
     async fn tools_needing_embedding(&self, model: &str, limit: u32) -> StoreResult<Vec<Tool>> {
         // Chosen from the indexes in memory: a query would read the whole table (every vector
         // and schema) each time the indexer wakes, which is once per registered batch.
@@ -368,10 +407,16 @@ impl Embeddings for EmbeddedStore {
         Ok(tools)
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding"))]
     async fn embedding(&self, id: Uuid, model: &str) -> StoreResult<Option<Vec<f32>>> {
         Ok(self.vectors().vector_of(&id, model))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "nearest_ids"))]
     async fn nearest_ids(
         &self,
         query: &[f32],
@@ -383,6 +428,9 @@ impl Embeddings for EmbeddedStore {
         Ok(self.vectors().nearest(query, model, k, filter))
     }
 
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "SELECT",
+        db.collection.name = "tools", code.function.name = "embedding_counts"))]
     async fn embedding_counts(&self, model: &str) -> StoreResult<EmbeddingCounts> {
         // From the indexes in memory: counting in SQL reads the whole table, on every
         // `/health`.
