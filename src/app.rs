@@ -11,14 +11,17 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::{AdminAuth, EmbeddingProvider, Settings},
     embedding::{
-        self, Embedder, cached::CachedEmbedder, hash::HashEmbedder, http::HttpEmbedder,
-        local::LocalEmbedder, metered::MeteredEmbedder, redis_cache::RedisCachedEmbedder,
+        self, Embedder,
+        cache::{memory::CachedEmbedder, metered::MeteredEmbedder, redis::RedisCachedEmbedder},
+        hash::HashEmbedder,
+        http::HttpEmbedder,
+        local::LocalEmbedder,
     },
+    execution::Executor,
     http::{self, AppState},
     mcp,
     registry::{ToolRegistry, indexer::Indexer, recorder::ExecutionRecorder},
     store::{EmbeddedStore, PostgresStore, ToolStore},
-    tools::Executor,
 };
 
 /// The embedder the settings ask for, behind the cache tiers. A missing local model falls

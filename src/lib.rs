@@ -7,19 +7,21 @@
 //! `healthcheck`) → `app` (startup wiring) → `main`.
 
 pub mod app;
+pub mod builtins;
 pub mod config;
 pub mod domain;
 pub mod embedding;
 pub mod error;
+pub mod execution;
 pub mod healthcheck;
 pub mod http;
+pub mod index;
 pub mod mcp;
 pub mod metrics;
 pub mod portable;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
-pub mod tools;
 
 pub use app::{
     App, build_embedder, build_registry, open_store, shutdown_signal, vector_dimensions,

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use super::Secret;
 pub use crate::embedding::http::EmbeddingFormat;
 use crate::embedding::{
-    cached::CacheConfig, http::HttpEmbedderConfig, redis_cache::RedisCacheConfig,
+    cache::{memory::CacheConfig, redis::RedisCacheConfig},
+    http::HttpEmbedderConfig,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::tools::stdio::StdioSettings;
+use crate::execution::stdio::StdioSettings;
 
 /// When the children of stdio upstream MCP servers start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::tools::{BuiltinLimits, ExecutorSettings, stdio::StdioSettings};
+use crate::{
+    builtins::BuiltinLimits,
+    execution::{ExecutorSettings, stdio::StdioSettings},
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ToolSettings {

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::{
     domain::ToolFilter,
+    execution::stdio::StdioUpstreamHealth,
     registry::recorder::RecorderHealth,
     store::{StoreError, ToolStore},
-    tools::stdio::StdioUpstreamHealth,
 };
 
 /// A probe must answer quickly even when the database hangs.

@@ -13,7 +13,7 @@ use crate::{
         CallBucket, CallResult, ErrorCode, Execution, ExecutionFilter, ExecutionStatus, Page,
         Paged, RegistryError, Tool, ToolStats, input, now_micros,
     },
-    tools::Outcome,
+    execution::Outcome,
 };
 
 impl ToolRegistry {
@@ -47,16 +47,10 @@ impl ToolRegistry {
             ));
         }
         input::without_nul("arguments", &arguments)?;
-        self.executor
-            .validate_arguments(&tool, &arguments)
-            .map_err(from_executor)?;
+        self.executor.validate_arguments(&tool, &arguments)?;
         let started_at = now_micros();
         let clock = Instant::now();
-        let outcome = self
-            .executor
-            .run(&tool, arguments.clone())
-            .await
-            .map_err(from_executor)?;
+        let outcome = self.executor.run(&tool, arguments.clone()).await?;
         let duration_ms = clock.elapsed().as_secs_f64() * 1000.0;
         let completed_at =
             started_at + chrono::Duration::microseconds((duration_ms * 1000.0).round() as i64);
@@ -196,15 +190,5 @@ fn upstream_error_text(answer: &rmcp::model::CallToolResult) -> String {
         "the upstream tool reported an error".to_owned()
     } else {
         text.join("\n")
-    }
-}
-
-/// The executor's error with its code, message and field kept. It answers in the HTTP
-/// error for now; this is the one place that reads it.
-fn from_executor(err: crate::error::ApiError) -> RegistryError {
-    RegistryError {
-        code: err.code(),
-        message: err.to_string(),
-        field: err.field().map(str::to_owned),
     }
 }

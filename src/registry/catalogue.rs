@@ -9,12 +9,12 @@ use super::{
     versions,
 };
 use crate::{
+    builtins::BuiltinTool,
     domain::{
         DEFAULT_CATEGORY, DEFAULT_VERSION, ErrorCode, Implementation, Page, Paged, RegistryError,
         ServedTool, Tool, ToolFilter, document::embedded_text, now_micros, secrets, validation,
     },
     store::{StoreError, Updated},
-    tools::BuiltinTool,
 };
 
 /// How often a change is decided again after other writers changed the tool first; each

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
+    index::fusion,
     telemetry::otel::{self, searched},
 };
 
@@ -103,7 +104,7 @@ impl ToolRegistry {
             for (hit, step) in hits.iter_mut().zip(answered_steps) {
                 let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
                 let matched = match hit.tool.decode() {
-                    Ok(tool) => crate::store::lexical::matched_fields(&tool, asked)
+                    Ok(tool) => crate::index::lexical::matched_fields(&tool, asked)
                         .into_iter()
                         .map(|(field, words)| (field.to_owned(), words))
                         .collect(),
@@ -143,7 +144,7 @@ impl ToolRegistry {
         vector: Option<&[f32]>,
         request: &SearchRequest,
         filter: &ToolFilter,
-    ) -> Result<Vec<search::Fused>, RegistryError> {
+    ) -> Result<Vec<fusion::Fused>, RegistryError> {
         let limit = request.limit;
         let model = self.embedder.model_id();
         Ok(match (mode, vector) {
@@ -154,11 +155,11 @@ impl ToolRegistry {
                     self.store.nearest_ids(vector, model, limit, filter),
                 )
                 .await?;
-                search::single_list(&near, true)
+                fusion::single_list(&near, true)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
-                let pool = search::hybrid_candidates(limit);
+                let pool = fusion::hybrid_candidates(limit);
                 let (near, lexical) = tokio::try_join!(
                     searched(
                         "search.vector",
@@ -171,7 +172,7 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
-                search::fuse(&near, &lexical, request.vector_weight)
+                fusion::fuse(&near, &lexical, request.vector_weight)
             }
             _ => {
                 let lexical = searched(
@@ -180,7 +181,7 @@ impl ToolRegistry {
                     self.store.text_search_ids(text, limit, filter),
                 )
                 .await?;
-                search::single_list(&lexical, false)
+                fusion::single_list(&lexical, false)
             }
         })
     }
@@ -188,7 +189,7 @@ impl ToolRegistry {
     /// The hits of ranked candidates, in their order, with their tools as served.
     pub(super) async fn with_tools(
         &self,
-        ranked: Vec<search::Fused>,
+        ranked: Vec<fusion::Fused>,
     ) -> Result<Vec<SearchHit>, RegistryError> {
         let ids: Vec<Uuid> = ranked.iter().map(|hit| hit.id).collect();
         let mut tools: HashMap<Uuid, ServedTool> = self
@@ -242,7 +243,7 @@ impl ToolRegistry {
             .await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);
-        let mut hits = self.with_tools(search::single_list(&near, true)).await?;
+        let mut hits = self.with_tools(fusion::single_list(&near, true)).await?;
         search::sort_hits(&mut hits);
         Ok(hits)
     }

@@ -37,8 +37,8 @@ use std::sync::Arc;
 use crate::{
     domain::RegistryError,
     embedding::Embedder,
+    execution::Executor,
     store::{StoreError, ToolStore},
-    tools::Executor,
 };
 use indexer::Indexer;
 use recorder::ExecutionRecorder;
