@@ -11,7 +11,6 @@ pub mod builtins;
 pub mod config;
 pub mod domain;
 pub mod embedding;
-pub mod error;
 pub mod execution;
 pub mod healthcheck;
 pub mod http;

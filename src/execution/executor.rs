@@ -28,6 +28,22 @@ pub enum Outcome {
     Upstream(rmcp::model::CallToolResult),
 }
 
+impl Outcome {
+    /// How the call ended, as traces name it (`success`, `error`, `timeout`), and whether
+    /// that is a failure. An upstream's answer fails when it says `isError`.
+    pub fn status(&self) -> (&'static str, bool) {
+        match self {
+            Outcome::Success(_) => ("success", false),
+            Outcome::Error(_) => ("error", true),
+            Outcome::Timeout(_) => ("timeout", true),
+            Outcome::Upstream(answer) => match answer.is_error {
+                Some(true) => ("error", true),
+                _ => ("success", false),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
     /// For HTTP tools without their own `timeout_ms`.
@@ -141,7 +157,7 @@ impl Executor {
     /// query values, header values): they reach agents, execution records and logs.
     #[tracing::instrument(level = "debug", name = "tool.execute", skip_all, fields(
         gen_ai.tool.name = %tool.name,
-        tool.kind = crate::telemetry::otel::tool_kind(&tool.implementation)))]
+        tool.kind = tool.implementation.kind()))]
     pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, RegistryError> {
         let clock = std::time::Instant::now();
         let outcome = match self.run_unscrubbed(tool, arguments).await? {
@@ -149,7 +165,8 @@ impl Executor {
             Outcome::Timeout(message) => Outcome::Timeout(scrub(&message, &tool.implementation)),
             other => other,
         };
-        crate::telemetry::otel::executed(&outcome, clock.elapsed());
+        let (name, failed) = outcome.status();
+        crate::telemetry::otel::executed(name, failed, clock.elapsed());
         Ok(outcome)
     }
 
