@@ -432,9 +432,9 @@ impl Settings {
     }
 
     /// The executor's settings for stdio upstream MCP servers.
-    pub fn stdio(&self) -> crate::tools::stdio::StdioSettings {
-        crate::tools::stdio::StdioSettings {
-            allowed_commands: crate::tools::stdio::StdioSettings::allowed_from_list(
+    pub fn stdio(&self) -> crate::execution::stdio::StdioSettings {
+        crate::execution::stdio::StdioSettings {
+            allowed_commands: crate::execution::stdio::StdioSettings::allowed_from_list(
                 &self.stdio_allowed_commands,
             ),
             stop_grace: Duration::from_millis(self.stdio_stop_grace_ms),

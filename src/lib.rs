@@ -1,18 +1,20 @@
 //! A tool registry that AI agents use over MCP: operators register tools, agents list,
 //! find and call them.
 
+pub mod builtins;
 pub mod config;
 pub mod embedding;
 pub mod error;
+pub mod execution;
 pub mod healthcheck;
 pub mod http;
+pub mod index;
 pub mod mcp;
 pub mod metrics;
 pub mod portable;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
-pub mod tools;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
@@ -21,16 +23,20 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    builtins::BuiltinLimits,
     config::Settings,
     config::{AdminAuth, EmbeddingProvider},
     embedding::{
         Embedder,
-        cached::{CacheConfig, CachedEmbedder},
+        cache::{
+            memory::{CacheConfig, CachedEmbedder},
+            metered::MeteredEmbedder,
+            redis::{RedisCacheConfig, RedisCachedEmbedder},
+        },
         hash::HashEmbedder,
         http::{HttpEmbedder, HttpEmbedderConfig},
-        metered::MeteredEmbedder,
-        redis_cache::{RedisCacheConfig, RedisCachedEmbedder},
     },
+    execution::{Executor, ExecutorSettings},
     http::AppState,
     registry::{
         ToolRegistry,
@@ -38,7 +44,6 @@ use crate::{
         recorder::{ExecutionRecorder, RecorderOptions},
     },
     store::{EmbeddedStore, PostgresStore, ToolStore, postgres::PostgresOptions},
-    tools::{BuiltinLimits, Executor, ExecutorSettings},
 };
 
 /// The embedder the settings ask for, behind the per-text cache. A missing local model

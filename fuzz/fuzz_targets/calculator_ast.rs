@@ -14,7 +14,7 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use tool_registry::tools::calculator::{MAX_OPERATORS, MAX_PAREN_DEPTH};
+use tool_registry::builtins::calculator::{MAX_OPERATORS, MAX_PAREN_DEPTH};
 use tool_registry_fuzz::{calculator, limits, run, sometimes};
 
 const MAX_EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;

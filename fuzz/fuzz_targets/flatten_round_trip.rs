@@ -15,14 +15,14 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
-use tool_registry::tools::data_transform::MAX_DEPTH;
+use tool_registry::builtins::data::flatten::MAX_DEPTH;
 use tool_registry_fuzz::{
     flatten_json, has_index_keyed_object, is_flat_leaf, json_value, key, leaf_paths, run,
     separator, sometimes, unflatten_json,
 };
 
 fn call(
-    tool: &dyn tool_registry::tools::BuiltinTool,
+    tool: &dyn tool_registry::builtins::BuiltinTool,
     data: &Value,
     sep: Option<&str>,
 ) -> std::result::Result<Value, String> {

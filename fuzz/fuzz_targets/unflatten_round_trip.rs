@@ -11,13 +11,13 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
-use tool_registry::tools::data_transform::MAX_DEPTH;
+use tool_registry::builtins::data::flatten::MAX_DEPTH;
 use tool_registry_fuzz::{
     flatten_json, is_flat_leaf, json_value, key, run, scalar, separator, sometimes, unflatten_json,
 };
 
 fn call(
-    tool: &dyn tool_registry::tools::BuiltinTool,
+    tool: &dyn tool_registry::builtins::BuiltinTool,
     data: &Value,
     sep: Option<&str>,
 ) -> std::result::Result<Value, String> {

@@ -4,7 +4,7 @@
 
 use arbitrary::{Result, Unstructured};
 use serde_json::{Map, Number, Value};
-use tool_registry::tools::{
+use tool_registry::builtins::{
     BuiltinLimits, BuiltinTool, Calculator, CsvToJson, FlattenJson, JsonToCsv, ToolError,
     UnflattenJson,
 };

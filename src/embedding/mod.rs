@@ -63,14 +63,10 @@ pub trait Embedder: Send + Sync + 'static {
     fn health(&self) -> EmbedderHealth;
 }
 
-pub mod breaker;
-pub mod cached;
+pub mod cache;
 pub mod hash;
 pub mod http;
 pub mod local;
-pub mod metered;
-pub mod model_gate;
-pub mod redis_cache;
 
 /// Vector size of the local model, all-MiniLM-L6-v2.
 pub const LOCAL_MODEL_DIMENSIONS: usize = 384;

@@ -11,9 +11,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
+    execution::stdio::StdioUpstreamHealth,
     registry::{model::ToolFilter, recorder::RecorderHealth},
     store::{StoreError, ToolStore},
-    tools::stdio::StdioUpstreamHealth,
 };
 
 /// A probe must answer quickly even when the database hangs.

@@ -22,10 +22,11 @@ use uuid::Uuid;
 
 use crate::telemetry::otel::{self, searched};
 use crate::{
+    builtins::BuiltinTool,
     embedding::{EmbedError, Embedder},
     error::ApiError,
+    execution::{Executor, Outcome},
     store::{StoreError, ToolStore, Updated},
-    tools::{BuiltinTool, Executor, Outcome},
 };
 use indexer::Indexer;
 use model::{
@@ -206,7 +207,7 @@ impl ToolRegistry {
             for (hit, step) in hits.iter_mut().zip(answered_steps) {
                 let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
                 let matched = match hit.tool.decode() {
-                    Ok(tool) => crate::store::lexical::matched_fields(&tool, asked)
+                    Ok(tool) => crate::index::lexical::matched_fields(&tool, asked)
                         .into_iter()
                         .map(|(field, words)| (field.to_owned(), words))
                         .collect(),

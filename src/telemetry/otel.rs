@@ -319,11 +319,11 @@ pub fn tool_kind(implementation: &crate::registry::model::Implementation) -> &'s
 }
 
 /// The outcome and duration of a tool's execution, on the current (`tool.execute`) span.
-pub fn executed(outcome: &crate::tools::executor::Outcome, took: std::time::Duration) {
+pub fn executed(outcome: &crate::execution::Outcome, took: std::time::Duration) {
     if !enabled() {
         return;
     }
-    use crate::tools::executor::Outcome;
+    use crate::execution::Outcome;
     let span = Span::current();
     let (name, failed) = match outcome {
         Outcome::Success(_) => ("success", false),

@@ -65,6 +65,7 @@ async fn snapshot(app: &TestApp) -> (Value, Value, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_then_restore_answers_the_same() {
+    crate::skip_without_postgres!();
     let original = TestDb::new(Backend::Postgres).await;
     let mut settings = original.settings();
     settings.register_builtins = true;

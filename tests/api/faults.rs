@@ -27,7 +27,7 @@ use tool_registry::{
     config::{EmbeddingProvider, ExecutionRecording, Secret, Settings},
     embedding::{Embedder, hash::HashEmbedder},
     registry::model::{ExecutionFilter, Page},
-    store::{PostgresStore, ToolStore, postgres::PostgresOptions},
+    store::{Catalogue, ExecutionLog, PostgresStore, StoreHealth, postgres::PostgresOptions},
 };
 
 use crate::helpers::*;
@@ -173,6 +173,7 @@ async fn mixed_load(app: &TestApp, stop: Arc<AtomicBool>, worker: usize) -> Ackn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_under_load_fails_fast_and_loses_nothing() {
+    crate::skip_without_postgres!();
     let postgres = OwnPostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(dir.path());

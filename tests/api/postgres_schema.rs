@@ -7,7 +7,7 @@ use tool_registry::{
     config::VectorSearch,
     registry::model::ToolFilter,
     store::{
-        PostgresStore, ToolStore, estimated_bytes_per_vector,
+        Catalogue, Embeddings, PostgresStore, StoreHealth, estimated_bytes_per_vector,
         postgres::{PostgresOptions, VectorPlacement},
     },
 };
@@ -34,6 +34,7 @@ async fn embedding_storage(url: &str) -> String {
 /// column a new type.
 #[tokio::test]
 async fn vectors_are_stored_in_the_row() {
+    crate::skip_without_postgres!();
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.database_url().expect("a PostgreSQL database");
     drop(db.open(8).await);
@@ -54,6 +55,7 @@ async fn has_hnsw_index(url: &str) -> bool {
 /// it, and comes back when one is started wanting it (after a change of dimension too).
 #[tokio::test]
 async fn the_hnsw_index_follows_the_setting() {
+    crate::skip_without_postgres!();
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.database_url().expect("a PostgreSQL database");
     let open = |dims: usize, hnsw_index: bool| async move {
@@ -91,6 +93,7 @@ async fn the_hnsw_index_follows_the_setting() {
 /// through the index beyond it; either way searches find the stored vectors.
 #[tokio::test]
 async fn auto_searches_in_memory_within_the_budget_and_in_the_index_beyond() {
+    crate::skip_without_postgres!();
     let db = TestDb::new(Backend::Postgres).await;
     let url = db.database_url().expect("a PostgreSQL database");
     let dims = 8;
@@ -159,6 +162,7 @@ async fn vector_search_shown(app: &TestApp) -> (String, String, String) {
 /// The app's default is `auto`; /health and /metrics show where it searches and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_choice_shows_in_health_and_metrics() {
+    crate::skip_without_postgres!();
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();
     let defaults = tool_registry::config::Settings::for_tests(db.data_dir());

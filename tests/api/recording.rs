@@ -266,6 +266,7 @@ async fn kill_9_mid_burst_loses_no_answered_call_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_loses_no_answered_call_postgres() {
+    crate::skip_without_postgres!();
     kill_9_mid_burst_loses_no_answered_call(Backend::Postgres).await;
 }
 
@@ -319,6 +320,7 @@ async fn kill_9_mid_burst_loses_no_answered_call(backend: Backend) {
 /// `/health` shows them waiting. Before, shutdown waited for them for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_keeps_its_deadline_while_the_database_hangs() {
+    crate::skip_without_postgres!();
     use sqlx::{Connection, Executor};
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();

@@ -12,6 +12,7 @@ fn redis_stats(health: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_embeddings_and_survive_redis_stopping() {
+    crate::skip_without_postgres!();
     let redis = RedisServer::start();
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();

@@ -1,0 +1,66 @@
+//! Data transforms: JSON records to CSV and back (`csv`), and nested JSON flattened to one
+//! level of joined keys and back (`flatten`).
+
+pub mod csv;
+pub mod flatten;
+
+pub use self::csv::{CsvToJson, JsonToCsv};
+pub use flatten::{FlattenJson, UnflattenJson};
+
+#[cfg(test)]
+mod test_support {
+    use serde_json::Value;
+
+    use crate::builtins::{BuiltinLimits, ToolError};
+
+    pub fn limits() -> BuiltinLimits {
+        BuiltinLimits::default()
+    }
+
+    pub fn expect_err(result: Result<Value, ToolError>, fragment: &str, context: &str) {
+        match result {
+            Ok(value) => panic!("{context}: expected an error with {fragment:?}, got {value}"),
+            Err(err) => assert!(
+                err.message.contains(fragment),
+                "{context}: message {:?} lacks {fragment:?}",
+                err.message
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::test_support::expect_err;
+    use super::*;
+    use crate::builtins::{BuiltinLimits, BuiltinTool};
+
+    #[test]
+    fn input_size_is_capped() {
+        let small = BuiltinLimits {
+            max_input_bytes: 64,
+            ..BuiltinLimits::default()
+        };
+        let big_text = "x".repeat(100);
+        let tools: [(&dyn BuiltinTool, Value); 4] = [
+            (&JsonToCsv::new(small), json!({"data": [{"a": big_text}]})),
+            (
+                &CsvToJson::new(small),
+                json!({"csv": format!("a\n{big_text}\n")}),
+            ),
+            (&FlattenJson::new(small), json!({"data": {"a": big_text}})),
+            (&UnflattenJson::new(small), json!({"data": {"a": big_text}})),
+        ];
+        for (tool, args) in tools {
+            expect_err(tool.execute(&args), "too large", tool.name());
+        }
+        // Under the limit they work.
+        assert!(
+            FlattenJson::new(small)
+                .execute(&json!({"data": {"a": 1}}))
+                .is_ok()
+        );
+    }
+}

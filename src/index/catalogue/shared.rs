@@ -1,0 +1,121 @@
+//! The catalogue index a store shares between its requests, fed with whole tools.
+
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use super::CatalogueIndex;
+use crate::{
+    index::{Facets, fusion::text_score, lexical},
+    registry::model::{Page, Tool, ToolFilter},
+};
+
+/// The index a store shares between its requests, fed with whole tools.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
+
+impl SharedCatalogueIndex {
+    pub fn index(&self, tool: &Tool) {
+        // The terms are made before the lock is taken.
+        let terms = lexical::tool_terms(tool);
+        self.write().upsert(
+            tool.id,
+            tool.updated_at.timestamp_micros(),
+            &tool.name,
+            &terms,
+            Facets::of(tool),
+        );
+    }
+
+    /// A tool switched on or off: its words are unchanged.
+    pub fn refilter(&self, tool: &Tool) {
+        self.write().update_facets(
+            tool.id,
+            tool.updated_at.timestamp_micros(),
+            Facets::of(tool),
+        );
+    }
+
+    pub fn remove(&self, id: &Uuid) {
+        self.write().remove(id);
+    }
+
+    /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
+    /// tools in `keep` as they are now.
+    pub fn replace<'a>(&self, mut fresh: CatalogueIndex, keep: impl Iterator<Item = &'a Uuid>) {
+        let mut index = self.write();
+        for id in keep {
+            fresh.copy_entry(&index, id);
+        }
+        *index = fresh;
+    }
+
+    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`).
+    pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
+        let terms = lexical::query_terms(query);
+        if terms.is_empty() {
+            return Vec::new();
+        }
+        self.read()
+            .search(&terms, k as usize, |facets| facets.matches(filter))
+            .into_iter()
+            .map(|(id, score)| (id, text_score(score)))
+            .collect()
+    }
+
+    pub fn id_named(&self, name: &str) -> Option<Uuid> {
+        self.read().id_named(name)
+    }
+
+    /// The ids of one page of a listing, in name order, and the total.
+    pub fn list(&self, filter: &ToolFilter, page: Page) -> (Vec<Uuid>, u64) {
+        let index = self.read();
+        let known_total = Self::kept_without_counting(&index, filter);
+        index.page(
+            page.offset as usize,
+            page.limit as usize,
+            filter,
+            known_total,
+        )
+    }
+
+    /// How many tools are indexed, switched on or off.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every indexed tool's id and version (`updated_at` in microseconds), in no order.
+    pub fn versions(&self) -> Vec<(Uuid, i64)> {
+        self.read().versions().collect()
+    }
+
+    pub fn count(&self, filter: &ToolFilter) -> u64 {
+        let index = self.read();
+        Self::kept_without_counting(&index, filter)
+            .unwrap_or_else(|| index.count(|facets| facets.matches(filter)))
+    }
+
+    /// How many tools `filter` keeps, when the index knows without counting.
+    fn kept_without_counting(index: &CatalogueIndex, filter: &ToolFilter) -> Option<u64> {
+        if filter.category.is_some() || !filter.tags.is_empty() {
+            return None;
+        }
+        Some(if filter.active_only {
+            index.active()
+        } else {
+            index.len() as u64
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
+        self.0.read().expect("catalogue index lock poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
+        self.0.write().expect("catalogue index lock poisoned")
+    }
+}

@@ -1,0 +1,448 @@
+//! An exact in-memory cosine index: every vector is L2-normalised once, so a query is one
+//! dot product per tool: estimated from one byte per component for every tool, then
+//! computed in full for the few whose estimate's error bound reaches the best ones.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{
+    Facets,
+    best_k::{BestK, Candidate},
+    simd::{self, QuantisedQuery, normalised},
+};
+
+/// What is kept beside each vector: the model that made it and what searches filter on.
+#[derive(Debug, Clone)]
+pub struct EntryMeta {
+    pub model: String,
+    pub facets: Facets,
+}
+
+/// Vectors of one model, stored row after row in one buffer so a search streams through
+/// memory, twice: in full precision and as one byte per component with a scale per row
+/// (`simd::quantise_row`), which a search scans first. `ids[i]`, `scales[i]` and
+/// `metas[i]` belong to row `i`.
+#[derive(Debug, Default)]
+struct Partition {
+    dimensions: usize,
+    rows: Vec<f32>,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    ids: Vec<Uuid>,
+    metas: Vec<EntryMeta>,
+}
+
+impl Partition {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.rows[i * self.dimensions..(i + 1) * self.dimensions]
+    }
+
+    fn push(&mut self, id: Uuid, unit: &[f32], meta: EntryMeta) {
+        reserve_gently(&mut self.rows, unit.len());
+        reserve_gently(&mut self.codes, unit.len());
+        reserve_gently(&mut self.scales, 1);
+        reserve_gently(&mut self.ids, 1);
+        reserve_gently(&mut self.metas, 1);
+        self.rows.extend_from_slice(unit);
+        self.scales.push(simd::quantise_row(unit, &mut self.codes));
+        self.ids.push(id);
+        self.metas.push(meta);
+    }
+
+    /// Removes row `i` by moving the last row into its place.
+    fn swap_remove(&mut self, i: usize) -> Uuid {
+        let last = self.ids.len() - 1;
+        let dims = self.dimensions;
+        if i != last {
+            self.rows
+                .copy_within(last * dims..(last + 1) * dims, i * dims);
+            self.codes
+                .copy_within(last * dims..(last + 1) * dims, i * dims);
+        }
+        self.rows.truncate(last * dims);
+        self.codes.truncate(last * dims);
+        self.scales.swap_remove(i);
+        self.metas.swap_remove(i);
+        self.ids.swap_remove(i);
+        self.ids.get(i).copied().unwrap_or(Uuid::nil())
+    }
+}
+
+/// Makes room for `additional` more items, growing by an eighth of the length at a time:
+/// these buffers hold most of the store's memory, and doubling would leave up to half of
+/// them unused (10,000 rows of 384 floats took 25 MiB instead of 15).
+fn reserve_gently<T>(buffer: &mut Vec<T>, additional: usize) {
+    if buffer.capacity() - buffer.len() < additional {
+        buffer.reserve_exact(additional.max(buffer.len() / 8));
+    }
+}
+
+/// Bytes held per vector beside its components: its id, scale and metadata rows, their
+/// eighth of growth room, the strings of the metadata (model, category, a few tags) and its
+/// entry in `positions`, which a hash table keeps at most half empty. Measured by
+/// `estimate_covers_what_vectors_take` at 384 and 1,536 dimensions.
+const BYTES_PER_VECTOR_BESIDE_COMPONENTS: u64 = 512;
+
+/// What one vector of `dimensions` components takes in a [`VectorIndex`], as an upper
+/// estimate for tools with ordinary metadata: each component is kept in full (4 bytes) and
+/// as one byte, with an eighth of growth room, plus what is kept beside it. About 2.6 KiB at
+/// 384 dimensions and 8.9 KiB at 1,536.
+pub fn estimated_bytes_per_vector(dimensions: usize) -> u64 {
+    (dimensions as u64 * 5).div_ceil(8) * 9 + BYTES_PER_VECTOR_BESIDE_COMPONENTS
+}
+
+/// Vectors partitioned by the model that made them: a search reads only the partition of
+/// the query's model, so vectors of two models are never compared.
+#[derive(Debug, Default)]
+pub struct VectorIndex {
+    partitions: HashMap<String, Partition>,
+    /// Where each tool's row is: (model, row).
+    positions: HashMap<Uuid, (String, usize)>,
+}
+
+impl VectorIndex {
+    pub fn upsert(&mut self, id: Uuid, vector: &[f32], meta: EntryMeta) {
+        self.remove(&id);
+        let partition = self.partitions.entry(meta.model.clone()).or_default();
+        if partition.ids.is_empty() {
+            partition.dimensions = vector.len();
+        } else if partition.dimensions != vector.len() {
+            // A model has one dimension; a stray vector of another length is not searchable.
+            return;
+        }
+        let row = partition.ids.len();
+        self.positions.insert(id, (meta.model.clone(), row));
+        partition.push(id, &normalised(vector), meta);
+    }
+
+    /// Updates the filter fields of an indexed tool; tools without a vector are ignored.
+    /// A change of model drops the vector: it no longer belongs to the tool.
+    pub fn update_meta(&mut self, id: Uuid, meta: EntryMeta) {
+        let Some((model, row)) = self.positions.get(&id).cloned() else {
+            return;
+        };
+        if model != meta.model {
+            self.remove(&id);
+            return;
+        }
+        if let Some(partition) = self.partitions.get_mut(&model) {
+            partition.metas[row] = meta;
+        }
+    }
+
+    pub fn remove(&mut self, id: &Uuid) {
+        let Some((model, row)) = self.positions.remove(id) else {
+            return;
+        };
+        if let Some(partition) = self.partitions.get_mut(&model) {
+            let moved = partition.swap_remove(row);
+            if row < partition.ids.len() {
+                self.positions.insert(moved, (model, row));
+            }
+        }
+    }
+
+    /// A tool's (normalised) vector and what is kept beside it.
+    pub fn entry(&self, id: &Uuid) -> Option<(&[f32], &EntryMeta)> {
+        let (model, row) = self.positions.get(id)?;
+        let partition = self.partitions.get(model)?;
+        Some((partition.row(*row), &partition.metas[*row]))
+    }
+
+    /// A tool's (normalised) vector when `model` made it.
+    pub fn vector_of(&self, id: &Uuid, model: &str) -> Option<Vec<f32>> {
+        self.entry(id)
+            .filter(|(_, meta)| meta.model == model)
+            .map(|(vector, _)| vector.to_vec())
+    }
+
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// The bytes this index holds on the heap, from the capacities of its buffers and
+    /// strings (the allocator's own rounding and bookkeeping come on top).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let strings = |meta: &EntryMeta| {
+            meta.model.capacity()
+                + meta.facets.category.capacity()
+                + meta.facets.tags.capacity() * size_of::<String>()
+                + meta.facets.tags.iter().map(String::capacity).sum::<usize>()
+        };
+        let partitions: usize = self
+            .partitions
+            .values()
+            .map(|p| {
+                p.rows.capacity() * size_of::<f32>()
+                    + p.codes.capacity()
+                    + p.scales.capacity() * size_of::<f32>()
+                    + p.ids.capacity() * size_of::<Uuid>()
+                    + p.metas.capacity() * size_of::<EntryMeta>()
+                    + p.metas.iter().map(strings).sum::<usize>()
+            })
+            .sum();
+        // A hash table's buckets: its capacity is at most 7/8 of them, a power of two,
+        // each with one control byte.
+        let buckets = (self.positions.capacity() * 8 / 7 + 1).next_power_of_two();
+        let positions = buckets * (size_of::<(Uuid, (String, usize))>() + 1)
+            + self
+                .positions
+                .values()
+                .map(|(m, _)| m.capacity())
+                .sum::<usize>();
+        (partitions + positions) as u64
+    }
+
+    /// The model of a tool's vector; None for a tool without one.
+    pub fn model_of(&self, id: &Uuid) -> Option<&str> {
+        self.positions.get(id).map(|(model, _)| model.as_str())
+    }
+
+    /// How many vectors `model` made.
+    pub fn count_of(&self, model: &str) -> usize {
+        self.partitions.get(model).map_or(0, |p| p.ids.len())
+    }
+
+    /// The `k` best (id, cosine) pairs among the vectors of `model` accepted by `keep`,
+    /// best first (ties by id).
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        model: &str,
+        k: usize,
+        keep: impl Fn(&EntryMeta) -> bool,
+    ) -> Vec<(Uuid, f32)> {
+        let Some(partition) = self.partitions.get(model) else {
+            return Vec::new();
+        };
+        if k == 0 || query.len() != partition.dimensions {
+            return Vec::new();
+        }
+        let query = normalised(query);
+        let quantised = QuantisedQuery::new(&query);
+        let rows = partition.ids.len();
+        let mut sums = vec![0i32; rows];
+        simd::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
+        // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD; the
+        // two passes below then compare one number a row.
+        let (lowers, uppers): (Vec<f32>, Vec<f32>) = sums
+            .iter()
+            .zip(&partition.scales)
+            .map(|(&sum, &scale)| {
+                let (estimate, error) = quantised.estimate(sum, scale);
+                (estimate - error, estimate + error)
+            })
+            .unzip();
+
+        // The k best lower bounds: the k-th of them is below the k-th best exact score.
+        let mut floor = BestK::new(k);
+        // Once the floor is full, a row whose bound is below its worst cannot enter it: one
+        // float comparison settles most rows (a tie may still enter, by id).
+        let mut floor_worst = f32::NEG_INFINITY;
+        for (row, &lower) in lowers.iter().enumerate() {
+            if lower < floor_worst {
+                continue;
+            }
+            let lower = Candidate {
+                score: lower,
+                id: partition.ids[row],
+            };
+            // The filter is asked only of rows good enough to enter the best k.
+            if floor.admits(&lower) && keep(&partition.metas[row]) {
+                floor.push(lower);
+                if let Some(worst) = floor.worst_when_full() {
+                    floor_worst = worst.score;
+                }
+            }
+        }
+        let cut = floor_worst;
+
+        // Every row that might beat the cut is scored exactly; the others cannot be among
+        // the best k.
+        let mut best = BestK::new(k);
+        for (row, &upper) in uppers.iter().enumerate() {
+            if upper < cut || !keep(&partition.metas[row]) {
+                continue;
+            }
+            let candidate = Candidate {
+                score: simd::dot(partition.row(row), &query),
+                id: partition.ids[row],
+            };
+            if best.admits(&candidate) {
+                best.push(candidate);
+            }
+        }
+        best.into_sorted()
+            .into_iter()
+            .map(|hit| (hit.id, hit.score))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(category: &str) -> EntryMeta {
+        EntryMeta {
+            model: "m".into(),
+            facets: Facets {
+                category: category.into(),
+                tags: vec![],
+                is_active: true,
+            },
+        }
+    }
+
+    #[test]
+    fn nearest_orders_by_cosine_and_filters() {
+        let mut index = VectorIndex::default();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        index.upsert(a, &[1.0, 0.0], meta("x"));
+        index.upsert(b, &[1.0, 1.0], meta("x"));
+        index.upsert(c, &[0.0, 5.0], meta("y"));
+        let hits = index.nearest(&[2.0, 0.1], "m", 3, |_| true);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![a, b, c]);
+        let expected = 2.1 / (4.01f32.sqrt() * 2f32.sqrt());
+        assert!((hits[1].1 - expected).abs() < 1e-6);
+        let only_x = index.nearest(&[0.0, 1.0], "m", 5, |m| m.facets.category == "x");
+        assert_eq!(only_x.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(index.nearest(&[0.0, 1.0], "m", 1, |_| true)[0].0, c);
+        assert!(index.nearest(&[0.0, 1.0], "other", 1, |_| true).is_empty());
+        index.remove(&c);
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.nearest(&[0.0, 1.0], "m", 5, |_| true).len(), 2);
+    }
+
+    #[test]
+    fn removals_keep_rows_and_ids_together() {
+        let mut index = VectorIndex::default();
+        let ids: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            let mut v = vec![0.0; 12];
+            v[n % 12] = 1.0 + n as f32;
+            index.upsert(*id, &v, meta("x"));
+        }
+        for id in ids.iter().step_by(3) {
+            index.remove(id);
+        }
+        // Re-inserting under another model moves the vector out of the first partition.
+        let mut other = meta("x");
+        other.model = "m2".into();
+        index.upsert(ids[1], &[1.0; 12], other);
+        for (n, id) in ids.iter().enumerate() {
+            let mut q = vec![0.0; 12];
+            q[n % 12] = 1.0;
+            let found = index.nearest(&q, "m", 50, |_| true);
+            let present = found.iter().any(|(hit, score)| hit == id && *score > 0.99);
+            assert_eq!(present, n % 3 != 0 && n != 1, "tool {n}");
+        }
+        assert_eq!(index.nearest(&[1.0; 12], "m2", 5, |_| true)[0].0, ids[1]);
+        assert_eq!(index.len(), 50 - 17);
+        // Entries follow their rows through the moves.
+        for (n, id) in ids.iter().enumerate().skip(2) {
+            let entry = index
+                .entry(id)
+                .map(|(row, meta)| (row[n % 12], meta.model.as_str()));
+            assert_eq!(entry, (n % 3 != 0).then_some((1.0, "m")), "tool {n}");
+        }
+        assert_eq!(index.entry(&ids[1]).unwrap().1.model, "m2");
+    }
+
+    /// The estimate the start-up choice relies on covers what vectors of ordinary tools
+    /// take, without overstating it by much.
+    #[test]
+    fn estimate_covers_what_vectors_take() {
+        for dimensions in [384, 1_536] {
+            let mut index = VectorIndex::default();
+            let count = 3_000;
+            for n in 0..count {
+                let vector: Vec<f32> = (0..dimensions).map(|d| (n + d) as f32).collect();
+                let meta = EntryMeta {
+                    model: "sentence-transformers/all-MiniLM-L6-v2".into(),
+                    facets: Facets {
+                        category: "data-processing".into(),
+                        tags: vec!["convert".into(), "units".into(), "math".into()],
+                        is_active: true,
+                    },
+                };
+                index.upsert(Uuid::new_v4(), &vector, meta);
+            }
+            let measured = index.heap_bytes() / count as u64;
+            let estimate = estimated_bytes_per_vector(dimensions);
+            assert!(
+                measured <= estimate && estimate * 10 <= measured * 12,
+                "{dimensions} dimensions: {measured} bytes measured, {estimate} estimated"
+            );
+        }
+    }
+
+    #[test]
+    fn buffers_grow_by_an_eighth_not_double() {
+        let mut index = VectorIndex::default();
+        for n in 0..3_000 {
+            index.upsert(Uuid::new_v4(), &[1.0 + n as f32; 16], meta("x"));
+        }
+        let partition = &index.partitions["m"];
+        assert_eq!(partition.rows.len(), 3_000 * 16);
+        // Doubling would have left 4,096 rows of room here.
+        assert!(partition.rows.capacity() <= partition.rows.len() / 8 * 9 + 16);
+        assert!(partition.codes.capacity() <= partition.codes.len() / 8 * 9 + 16);
+        assert!(partition.ids.capacity() <= partition.ids.len() / 8 * 9 + 1);
+    }
+
+    /// The best-k scan answers what scoring, filtering and sorting every row would:
+    /// duplicate vectors tie and are ordered by id.
+    #[test]
+    fn nearest_equals_a_full_sort() {
+        let mut index = VectorIndex::default();
+        let mut rows = Vec::new();
+        for n in 0..300u32 {
+            let seed = n % 120; // each vector appears two or three times
+            let vector: Vec<f32> = (0..24)
+                .map(|d| ((seed * 31 + d * 17) % 23) as f32 - 11.0)
+                .collect();
+            let id = Uuid::from_u128(u128::from(n) * 7919 % 1009);
+            let category = if n % 4 == 0 { "odd" } else { "x" };
+            index.upsert(id, &vector, meta(category));
+            rows.push((id, normalised(&vector), category));
+        }
+        for q in 0..20u32 {
+            let query: Vec<f32> = (0..24)
+                .map(|d| ((q * 13 + d * 5) % 19) as f32 - 9.0)
+                .collect();
+            let unit = normalised(&query);
+            let mut expected: Vec<(Uuid, f32)> = rows
+                .iter()
+                .filter(|row| row.2 == "x")
+                .map(|row| (row.0, simd::dot(&row.1, &unit)))
+                .collect();
+            expected.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            for k in [1, 7, 50, 400] {
+                let found = index.nearest(&query, "m", k, |m| m.facets.category == "x");
+                let want = &expected[..k.min(expected.len())];
+                assert_eq!(found.len(), want.len());
+                for (got, want) in found.iter().zip(want) {
+                    // Equal scores may come out of the SIMD and portable sums a rounding
+                    // apart, so compare ranks by score and ids where scores differ.
+                    assert!((got.1 - want.1).abs() < 1e-5, "query {q} k {k}");
+                }
+                for pair in found.windows(2) {
+                    assert!(pair[0].1 > pair[1].1 || pair[0].0 < pair[1].0, "ties by id");
+                }
+                let found_ids: std::collections::HashSet<_> = found.iter().map(|h| h.0).collect();
+                let cut = want.last().map_or(0.0, |w| w.1);
+                for w in want.iter().filter(|w| w.1 > cut + 1e-5) {
+                    assert!(found_ids.contains(&w.0), "query {q} k {k} misses {}", w.0);
+                }
+            }
+        }
+    }
+}
