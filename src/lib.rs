@@ -2,22 +2,21 @@
 //! find and call them.
 //!
 //! Layers, lowest first (nothing imports upward; `scripts/dev/import-graph.py` checks):
-//! `domain` → `index`, `embedding`, `tools` (built-ins and the executor), `store` →
-//! `registry` → the adapters `http`, `mcp` and the command line (`portable`,
-//! `healthcheck`) → `app` (startup wiring) → `main`.
+//! `domain` (with `telemetry`, `metrics`) → `index`, `embedding`, `builtins` →
+//! `execution`, `store` → `registry` → `config` → the adapters `http`, `mcp` and the
+//! command line (`cli`) → `app` (startup wiring) → `main`.
 
 pub mod app;
 pub mod builtins;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod embedding;
 pub mod execution;
-pub mod healthcheck;
 pub mod http;
 pub mod index;
 pub mod mcp;
 pub mod metrics;
-pub mod portable;
 pub mod registry;
 pub mod store;
 pub mod telemetry;

@@ -3,8 +3,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tool_registry::{
-    App, build_registry, config::Settings, healthcheck, open_store, portable, shutdown_signal,
-    telemetry, vector_dimensions,
+    App, build_registry,
+    cli::{healthcheck, portable},
+    config::Settings,
+    open_store, shutdown_signal, telemetry, vector_dimensions,
 };
 
 /// A tool registry that AI agents use over MCP.
