@@ -480,8 +480,8 @@ async fn local_model_alone(
             tool["is_active"] = json!(true);
             tool["created_at"] = json!(now);
             tool["updated_at"] = json!(now);
-            let tool: tool_registry::registry::model::Tool = serde_json::from_value(tool)?;
-            Ok(tool_registry::registry::embedded_text(&tool))
+            let tool: tool_registry::domain::Tool = serde_json::from_value(tool)?;
+            Ok(tool_registry::domain::document::embedded_text(&tool))
         })
         .collect::<anyhow::Result<Vec<String>>>()?;
     let started = Instant::now();

@@ -274,12 +274,12 @@ async fn main() -> anyhow::Result<()> {
     let data = options.data.clone().unwrap_or(scratch.path().to_owned());
     std::fs::create_dir_all(&data)?;
     let mut settings = Settings::for_tests(&data);
-    settings.embedding_provider = options.provider;
+    settings.embedding.provider = options.provider;
     if let Some(dir) = std::env::var_os("EMBEDDING_MODEL_DIR") {
-        settings.embedding_model_dir = dir.into();
+        settings.embedding.model_dir = dir.into();
     }
-    settings.register_builtins = false;
-    settings.embedding_cache_size = 0;
+    settings.tools.register_builtins = false;
+    settings.embedding.cache_size = 0;
     let app = App::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

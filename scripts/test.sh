@@ -10,19 +10,19 @@
 # Database: the tests read TEST_DATABASE_URL, an admin URL of a server with
 # pgvector where they may CREATE DATABASE. If TEST_DATABASE_URL or DATABASE_URL
 # is set, that server is used; otherwise a throwaway server is started with
-# scripts/dev-postgres.sh and stopped again when this script exits (also on
+# scripts/dev/dev-postgres.sh and stopped again when this script exits (also on
 # failure or Ctrl-C). DATABASE_URL is unset before cargo runs, so the
 # application's own default settings are what the tests see.
 #
 # Tests run with `cargo nextest run --no-fail-fast` when cargo-nextest is
-# installed, else with `cargo test --no-fail-fast`. Then scripts/live-checks.sh
+# installed, else with `cargo test --no-fail-fast`. Then scripts/test/live-checks.sh
 # starts the server and runs real clients against it (the official MCP Python
-# SDK, the examples, a schemathesis fuzz of the API), and scripts/fuzz.sh fuzzes
+# SDK, the examples, a schemathesis fuzz of the API), and scripts/test/fuzz.sh fuzzes
 # the built-in tools for 10 s per target (SKIP_FUZZ=1 skips it; the first build
 # of the fuzz targets takes a while), unless test-runner ARGS were given. With
 # cargo-llvm-cov and LLVM's tools installed, the tests and the live checks run
 # instrumented and the line coverage of src/ is printed and checked
-# (scripts/coverage.sh; COVERAGE_MIN, default 90).
+# (scripts/test/coverage.sh; COVERAGE_MIN, default 90).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -54,7 +54,7 @@ on_exit() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
 	if [[ $PG_STARTED -eq 1 && -n ${PG_DATA_DIR:-} ]]; then
-		bash "$REPO_ROOT/scripts/dev-postgres.sh" stop || true
+		bash "$REPO_ROOT/scripts/dev/dev-postgres.sh" stop || true
 	fi
 	print_summary
 	if [[ $rc -eq 0 ]]; then
@@ -94,7 +94,7 @@ if [[ ${SKIP_LINT:-0} == 1 ]]; then
 else
 	step fmt cargo fmt --all -- --check
 	step clippy cargo clippy --all-targets -- -D warnings
-	step deploy bash scripts/validate-deploy.sh
+	step deploy bash scripts/test/validate-deploy.sh
 fi
 
 # The shared-cache tests start their own Redis servers.
@@ -114,17 +114,17 @@ else
 	t0=$SECONDS
 	unset PG_DATA_DIR PG_PID
 	PG_STARTED=1 # stop it on exit even if the start below is interrupted
-	pg_env="$(bash "$REPO_ROOT/scripts/dev-postgres.sh" start)" || {
+	pg_env="$(bash "$REPO_ROOT/scripts/dev/dev-postgres.sh" start)" || {
 		PG_STARTED=0
-		SUMMARY+=("$(printf '%-8s FAILED  %4ss  scripts/dev-postgres.sh start' postgres "$((SECONDS - t0))")")
+		SUMMARY+=("$(printf '%-8s FAILED  %4ss  scripts/dev/dev-postgres.sh start' postgres "$((SECONDS - t0))")")
 		exit 1
 	}
 	eval "$pg_env"
 	# pg_dump, pg_restore and psql matching the server: PG_BIN_DIR, first on PATH.
-	pg_bin_env="$(bash "$REPO_ROOT/scripts/dev-postgres.sh" env)"
+	pg_bin_env="$(bash "$REPO_ROOT/scripts/dev/dev-postgres.sh" env)"
 	eval "$pg_bin_env"
 	TEST_DATABASE_URL="$DATABASE_URL"
-	SUMMARY+=("$(printf '%-8s ok      %4ss  scripts/dev-postgres.sh start (pid %s)' postgres "$((SECONDS - t0))" "$PG_PID")")
+	SUMMARY+=("$(printf '%-8s ok      %4ss  scripts/dev/dev-postgres.sh start (pid %s)' postgres "$((SECONDS - t0))" "$PG_PID")")
 fi
 export TEST_DATABASE_URL
 unset DATABASE_URL
@@ -133,11 +133,11 @@ unset DATABASE_URL
 step model bash scripts/fetch-model.sh
 
 # The stdio upstream tests (tests/api/stdio.rs) start real MCP servers: one on the official
-# Python SDK, run by the venv of scripts/mcp-python-check.sh (MCP_TEST_PYTHON), and the npm
+# Python SDK, run by the venv of scripts/test/mcp-python-check.sh (MCP_TEST_PYTHON), and the npm
 # "everything" server from tests/typescript. Under CI=true they fail without them.
 # shellcheck disable=SC2329 # called by step
 stdio_servers() {
-	MCP_TEST_PYTHON="$(bash "$REPO_ROOT/scripts/mcp-python-check.sh" --venv)" || return 1
+	MCP_TEST_PYTHON="$(bash "$REPO_ROOT/scripts/test/mcp-python-check.sh" --venv)" || return 1
 	export MCP_TEST_PYTHON
 	if [[ ! -f tests/typescript/node_modules/@modelcontextprotocol/server-everything/package.json ]]; then
 		(cd tests/typescript && npm ci --no-audit --no-fund)
@@ -145,21 +145,21 @@ stdio_servers() {
 }
 step servers stdio_servers
 
-# Line coverage (scripts/coverage.sh) when cargo-llvm-cov and LLVM's llvm-cov and
+# Line coverage (scripts/test/coverage.sh) when cargo-llvm-cov and LLVM's llvm-cov and
 # llvm-profdata are there and the whole suite runs: the tests and the live checks run
 # instrumented, then the report of src/ fails below COVERAGE_MIN percent of lines.
 COVERAGE=0
 if [[ $# -eq 0 ]]; then
-	if bash "$REPO_ROOT/scripts/coverage.sh" env >/dev/null; then
+	if bash "$REPO_ROOT/scripts/test/coverage.sh" env >/dev/null; then
 		COVERAGE=1
-		bash "$REPO_ROOT/scripts/coverage.sh" clean
+		bash "$REPO_ROOT/scripts/test/coverage.sh" clean
 	else
-		SUMMARY+=("$(printf '%-8s skipped (no cargo-llvm-cov or LLVM tools; see scripts/coverage.sh)' coverage)")
+		SUMMARY+=("$(printf '%-8s skipped (no cargo-llvm-cov or LLVM tools; see scripts/test/coverage.sh)' coverage)")
 	fi
 fi
 measured() {
 	if [[ $COVERAGE -eq 1 ]]; then
-		bash "$REPO_ROOT/scripts/coverage.sh" with "$@"
+		bash "$REPO_ROOT/scripts/test/coverage.sh" with "$@"
 	else
 		"$@"
 	fi
@@ -173,12 +173,12 @@ fi
 
 # Real clients against a live server, then a short fuzz of the built-in tools'
 # parsers with a fixed seed so runs repeat (both skipped when only some tests were
-# asked for; scripts/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
+# asked for; scripts/test/fuzz.sh 600 fuzzes longer by hand, with fresh seeds).
 if [[ $# -eq 0 ]]; then
-	step clients measured bash scripts/live-checks.sh
-	step console measured bash scripts/console-check.sh
+	step clients measured bash scripts/test/live-checks.sh
+	step console measured bash scripts/test/console-check.sh
 	if [[ $COVERAGE -eq 1 ]]; then
-		step coverage bash scripts/coverage.sh report
+		step coverage bash scripts/test/coverage.sh report
 		if [[ -s target/coverage/total.txt ]]; then
 			SUMMARY+=("$(printf '%-8s %s' covered "$(cat target/coverage/total.txt)")")
 		fi
@@ -186,7 +186,7 @@ if [[ $# -eq 0 ]]; then
 	if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
 		SUMMARY+=("$(printf '%-8s skipped (SKIP_FUZZ=1)' fuzz)")
 	else
-		step fuzz env FUZZ_ARGS="${FUZZ_ARGS:--seed=20261125}" bash scripts/fuzz.sh 10
+		step fuzz env FUZZ_ARGS="${FUZZ_ARGS:--seed=20261125}" bash scripts/test/fuzz.sh 10
 	fi
 fi
 

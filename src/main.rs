@@ -3,8 +3,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tool_registry::{
-    App, build_registry, config::Settings, healthcheck, open_store, portable, shutdown_signal,
-    telemetry, vector_dimensions,
+    App, build_registry,
+    cli::{healthcheck, portable},
+    config::Settings,
+    open_store, shutdown_signal, telemetry, vector_dimensions,
 };
 
 /// A tool registry that AI agents use over MCP.
@@ -61,7 +63,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::Export { file } => {
             // Reading must not write: no built-in tools are registered by an export.
-            settings.register_builtins = false;
+            settings.tools.register_builtins = false;
             let registry = build_registry(&settings).await?;
             let count = match file.filter(|f| f.as_os_str() != "-") {
                 Some(path) => {

@@ -181,10 +181,10 @@ mod tests {
     fn schemas_are_portable() {
         for tool in builtin_tools(BuiltinLimits::default()) {
             let name = tool.name();
-            let warnings = crate::registry::portability::warnings(name, &tool.input_schema());
+            let warnings = crate::domain::portability::warnings(name, &tool.input_schema());
             assert!(warnings.is_empty(), "{name}: {warnings:?}");
             if let Some(output) = tool.output_schema() {
-                let warnings = crate::registry::portability::warnings(name, &output);
+                let warnings = crate::domain::portability::warnings(name, &output);
                 assert!(warnings.is_empty(), "{name} output: {warnings:?}");
             }
         }

@@ -15,11 +15,7 @@ use super::{
 };
 use crate::{
     builtins::{BuiltinLimits, BuiltinTool, builtin_tools},
-    error::ApiError,
-    registry::{
-        model::{Implementation, Tool},
-        secrets::scrub,
-    },
+    domain::{Implementation, RegistryError, Tool, secrets::scrub},
 };
 
 /// How a call ended.
@@ -30,6 +26,22 @@ pub enum Outcome {
     Timeout(String),
     /// An upstream MCP tool answered (possibly with `isError`).
     Upstream(rmcp::model::CallToolResult),
+}
+
+impl Outcome {
+    /// How the call ended, as traces name it (`success`, `error`, `timeout`), and whether
+    /// that is a failure. An upstream's answer fails when it says `isError`.
+    pub fn status(&self) -> (&'static str, bool) {
+        match self {
+            Outcome::Success(_) => ("success", false),
+            Outcome::Error(_) => ("error", true),
+            Outcome::Timeout(_) => ("timeout", true),
+            Outcome::Upstream(answer) => match answer.is_error {
+                Some(true) => ("error", true),
+                _ => ("success", false),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,7 +147,7 @@ impl Executor {
     /// Checks `arguments` against the tool's input schema: a 422 naming the failing path.
     /// The work is bounded: a size cap first, then the cheap yes/no check, and the costly
     /// search for where they fail only for small arguments.
-    pub fn validate_arguments(&self, tool: &Tool, arguments: &Value) -> Result<(), ApiError> {
+    pub fn validate_arguments(&self, tool: &Tool, arguments: &Value) -> Result<(), RegistryError> {
         self.schemas
             .validate(tool, arguments, self.settings.max_argument_bytes)
     }
@@ -145,19 +157,24 @@ impl Executor {
     /// query values, header values): they reach agents, execution records and logs.
     #[tracing::instrument(level = "debug", name = "tool.execute", skip_all, fields(
         gen_ai.tool.name = %tool.name,
-        tool.kind = crate::telemetry::otel::tool_kind(&tool.implementation)))]
-    pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
+        tool.kind = tool.implementation.kind()))]
+    pub async fn run(&self, tool: &Tool, arguments: Value) -> Result<Outcome, RegistryError> {
         let clock = std::time::Instant::now();
         let outcome = match self.run_unscrubbed(tool, arguments).await? {
             Outcome::Error(message) => Outcome::Error(scrub(&message, &tool.implementation)),
             Outcome::Timeout(message) => Outcome::Timeout(scrub(&message, &tool.implementation)),
             other => other,
         };
-        crate::telemetry::otel::executed(&outcome, clock.elapsed());
+        let (name, failed) = outcome.status();
+        crate::telemetry::otel::executed(name, failed, clock.elapsed());
         Ok(outcome)
     }
 
-    async fn run_unscrubbed(&self, tool: &Tool, arguments: Value) -> Result<Outcome, ApiError> {
+    async fn run_unscrubbed(
+        &self,
+        tool: &Tool,
+        arguments: Value,
+    ) -> Result<Outcome, RegistryError> {
         match &tool.implementation {
             Implementation::Builtin { handler } => {
                 let Some(builtin) = self.builtins.get(handler.as_str()).cloned() else {
@@ -169,7 +186,7 @@ impl Executor {
                 // async workers all the same.
                 let result = tokio::task::spawn_blocking(move || builtin.execute(&arguments))
                     .await
-                    .map_err(|e| ApiError::Internal(format!("built-in tool panicked: {e}")))?;
+                    .map_err(|e| RegistryError::internal(format!("built-in tool panicked: {e}")))?;
                 Ok(match result {
                     Ok(value) => Outcome::Success(value),
                     Err(err) => Outcome::Error(err.message),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{error::ApiError, registry::model::Tool};
+use crate::domain::{RegistryError, Tool};
 
 /// Invalid arguments up to this size are validated again to say where they fail; larger
 /// ones are only told that they fail. Finding every failing branch of `anyOf`/`oneOf`
@@ -31,10 +31,15 @@ impl CompiledSchemas {
     /// Checks `arguments` against the tool's input schema: a 422 naming the failing path.
     /// The work is bounded: a size cap first, then the cheap yes/no check, and the costly
     /// search for where they fail only for small arguments.
-    pub fn validate(&self, tool: &Tool, arguments: &Value, max: usize) -> Result<(), ApiError> {
+    pub fn validate(
+        &self,
+        tool: &Tool,
+        arguments: &Value,
+        max: usize,
+    ) -> Result<(), RegistryError> {
         let size = json_size_up_to(arguments, max + 1);
         if size > max {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 "arguments",
                 format!("arguments are larger than {max} bytes (TOOL_MAX_ARGUMENT_BYTES)"),
             ));
@@ -44,7 +49,7 @@ impl CompiledSchemas {
             return Ok(());
         }
         if size > DETAILED_REPORT_BYTES {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 "arguments",
                 format!(
                     "arguments do not match the tool's input_schema (arguments over \
@@ -64,7 +69,7 @@ impl CompiledSchemas {
                 path
             },
         );
-        Err(ApiError::validation(
+        Err(RegistryError::invalid(
             field,
             shortened(format!(
                 "arguments do not match the tool's input_schema: {err}"
@@ -72,7 +77,7 @@ impl CompiledSchemas {
         ))
     }
 
-    fn validator_for(&self, tool: &Tool) -> Result<Arc<jsonschema::Validator>, ApiError> {
+    fn validator_for(&self, tool: &Tool) -> Result<Arc<jsonschema::Validator>, RegistryError> {
         if let Some((version, validator)) = self
             .validators
             .read()
@@ -85,7 +90,7 @@ impl CompiledSchemas {
         let validator = jsonschema::validator_for(&tool.input_schema)
             .map(Arc::new)
             .map_err(|e| {
-                ApiError::Internal(format!(
+                RegistryError::internal(format!(
                     "stored schema of {} does not compile: {e}",
                     tool.name
                 ))

@@ -21,7 +21,7 @@ use rmcp::{
 use tokio::sync::Mutex;
 
 use super::url_guard::UrlGuard;
-use crate::registry::secrets::{redact_url, scrub_url};
+use crate::domain::secrets::{redact_url, scrub_url};
 
 type Connection = Arc<RunningService<RoleClient, ClientConfig>>;
 

@@ -18,10 +18,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::{config::Secret, config::Settings, error::ApiError};
+use super::error::ApiError;
+use crate::config::{Secret, Settings};
 
-pub const ADMIN_SCOPE: &str = "admin";
-pub const TOOLS_SCOPE: &str = "tools:call";
+pub use crate::config::{ADMIN_SCOPE, TOOLS_SCOPE};
 
 #[derive(Clone, Default)]
 pub struct ApiKeys(Arc<Vec<Secret>>);
@@ -88,7 +88,7 @@ impl JwtVerifier {
     /// The verifier the settings describe, if any: `JWT_SECRET` (HS256) or
     /// `JWT_PUBLIC_KEY` (an RSA or EC public key in PEM, inline or as a file path).
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Self>> {
-        let (key, algorithms) = match (&settings.jwt_secret, &settings.jwt_public_key) {
+        let (key, algorithms) = match (&settings.auth.jwt_secret, &settings.auth.jwt_public_key) {
             (Some(_), Some(_)) => {
                 anyhow::bail!("set either JWT_SECRET or JWT_PUBLIC_KEY, not both")
             }
@@ -106,19 +106,19 @@ impl JwtVerifier {
         validation.algorithms = algorithms;
         validation.validate_nbf = true;
         validation.leeway = 30;
-        validation.validate_aud = settings.jwt_audience.is_some();
-        if let Some(audience) = &settings.jwt_audience {
+        validation.validate_aud = settings.auth.jwt_audience.is_some();
+        if let Some(audience) = &settings.auth.jwt_audience {
             validation.set_audience(&[audience]);
         }
-        if let Some(issuer) = &settings.jwt_issuer {
+        if let Some(issuer) = &settings.auth.jwt_issuer {
             validation.set_issuer(&[issuer]);
         }
         // A configured audience or issuer must be present, not only right when present.
         let mut required = vec!["exp"];
-        if settings.jwt_audience.is_some() {
+        if settings.auth.jwt_audience.is_some() {
             required.push("aud");
         }
-        if settings.jwt_issuer.is_some() {
+        if settings.auth.jwt_issuer.is_some() {
             required.push("iss");
         }
         validation.set_required_spec_claims(&required);
@@ -277,9 +277,9 @@ mod tests {
 
     fn hs256_settings() -> Settings {
         let mut settings = Settings::for_tests("unused");
-        settings.jwt_secret = Some(Secret::new("test-secret-of-enough-length-0123456789"));
-        settings.jwt_audience = Some("tool-registry".into());
-        settings.jwt_issuer = Some("https://issuer.example".into());
+        settings.auth.jwt_secret = Some(Secret::new("test-secret-of-enough-length-0123456789"));
+        settings.auth.jwt_audience = Some("tool-registry".into());
+        settings.auth.jwt_issuer = Some("https://issuer.example".into());
         settings
     }
 
@@ -363,15 +363,15 @@ mod tests {
     fn empty_or_short_secrets_are_refused_and_unset_claims_are_not_required() {
         for short in ["", "short", "0123456789012345678901234567890"] {
             let mut settings = Settings::for_tests("unused");
-            settings.jwt_secret = Some(Secret::new(short));
+            settings.auth.jwt_secret = Some(Secret::new(short));
             let err = JwtVerifier::from_settings(&settings)
                 .err()
                 .expect("refused");
             assert!(err.to_string().contains("JWT_SECRET"), "{err}");
         }
         let mut settings = hs256_settings();
-        settings.jwt_audience = None;
-        settings.jwt_issuer = None;
+        settings.auth.jwt_audience = None;
+        settings.auth.jwt_issuer = None;
         let jwt = JwtVerifier::from_settings(&settings).unwrap().unwrap();
         let admin = Guard::admin(&ApiKeys::default(), Some(&jwt));
         let bare = token(json!({"exp": now() + 600, "scope": "admin"}));

@@ -55,6 +55,16 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
+    /// The limits `HTTP_MAX_CONNECTIONS`, `HTTP_HEADER_READ_TIMEOUT_MS` and
+    /// `HTTP_IDLE_TIMEOUT_MS` set.
+    pub fn of(server: &crate::config::ServerSettings) -> Self {
+        Self {
+            max_connections: server.max_connections,
+            header_read_timeout: server.header_read_timeout(),
+            idle_timeout: server.idle_timeout(),
+        }
+    }
+
     /// The limits, with the cap lowered (and a warning) when the open-file limit could not
     /// hold that many connections besides the probe reserve and the rest of the process.
     pub fn fitted_to_open_file_limit(mut self) -> Self {

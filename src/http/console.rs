@@ -59,8 +59,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 fn asset(name: &str) -> Response {
     let Some((_, media_type, body)) = ASSETS.iter().find(|(file, _, _)| *file == name) else {
-        return crate::error::ApiError::NotFound {
-            code: "route_not_found",
+        return super::error::ApiError::NotFound {
+            code: crate::domain::ErrorCode::RouteNotFound,
             message: format!("no console file '{name}'"),
         }
         .into_response();

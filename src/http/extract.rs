@@ -8,7 +8,8 @@ use axum::{
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::domain::input;
 
 /// A JSON body: 415 without a JSON content type, 400 when it does not parse, 413 when too
 /// large, and 422 naming the field when it does not fit `T`.
@@ -38,7 +39,7 @@ where
                     }
                 }
             })?;
-        parse_json(&bytes).map(AppJson)
+        Ok(AppJson(input::parse_json(&bytes)?))
     }
 }
 
@@ -56,48 +57,6 @@ fn has_json_content_type(request: &Request) -> bool {
         .unwrap_or(false)
 }
 
-/// Parses JSON text into `T`: syntax errors are 400, shape errors 422 with the field path.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|err| ApiError::MalformedJson {
-            message: format!("the body is not valid JSON: {err}"),
-        })?;
-    if !value.is_object() {
-        return Err(ApiError::validation(
-            "body",
-            "the body must be a JSON object",
-        ));
-    }
-    from_value(value)
-}
-
-/// Deserialises a JSON value; a 422 names the first field that does not fit, or that
-/// holds a NUL character (which no store can keep and no tool needs).
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    crate::registry::validation::without_nul("", &value)?;
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let message = err.inner().to_string();
-        let field = field_of(&path, &message);
-        ApiError::validation(field, message)
-    })
-}
-
-/// The dotted path of the failing field. serde reports a missing field at its parent's
-/// path with the name in backticks; every other error is reported at the field itself.
-fn field_of(path: &str, message: &str) -> String {
-    let path = if path == "." { "" } else { path };
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
-    match (missing, path.is_empty()) {
-        (Some(name), true) => name.to_owned(),
-        (Some(name), false) => format!("{path}.{name}"),
-        (None, true) => "body".to_owned(),
-        (None, false) => path.to_owned(),
-    }
-}
-
 /// A tool's (or an execution's) id in the path: 422 naming `id` when it is not a UUID.
 pub struct ToolId(pub Uuid);
 
@@ -111,28 +70,5 @@ impl<S: Send + Sync> FromRequestParts<S> for ToolId {
         Uuid::parse_str(&raw)
             .map(ToolId)
             .map_err(|_| ApiError::validation("id", format!("'{raw}' is not a UUID")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_paths_name_the_failing_field() {
-        assert_eq!(field_of(".", "missing field `name`"), "name");
-        assert_eq!(
-            field_of("implementation", "missing field `url`"),
-            "implementation.url"
-        );
-        assert_eq!(
-            field_of("tags[2]", "invalid type: integer `1`, expected a string"),
-            "tags[2]"
-        );
-        assert_eq!(
-            field_of("nmae", "unknown field `nmae`, expected one of"),
-            "nmae"
-        );
-        assert_eq!(field_of(".", "something else"), "body");
     }
 }

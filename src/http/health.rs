@@ -8,11 +8,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::AppState;
-use crate::{
+use super::{
+    AppState,
     error::{ApiError, ErrorBody},
+};
+use crate::{
+    domain::ToolFilter,
     execution::stdio::StdioUpstreamHealth,
-    registry::{model::ToolFilter, recorder::RecorderHealth},
+    registry::recorder::RecorderHealth,
     store::{StoreError, ToolStore},
 };
 

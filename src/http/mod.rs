@@ -1,10 +1,10 @@
 //! The HTTP surface: routes, shared state and the middleware every request passes.
 
-pub mod admin;
 pub mod auth;
 pub mod conn;
 pub mod console;
 pub mod cors;
+pub mod error;
 pub mod extract;
 pub mod health;
 pub mod mcp_rest;
@@ -14,9 +14,12 @@ pub mod origin;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
-pub mod stats;
+pub mod responses;
+pub mod routes;
 
 use std::{sync::Arc, time::Instant};
+
+use futures_util::future::BoxFuture;
 
 use axum::{
     Router,
@@ -32,7 +35,8 @@ use tower_http::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{config::Settings, error::ApiError, registry::ToolRegistry, telemetry};
+use crate::{config::Settings, registry::ToolRegistry, telemetry};
+use error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,49 +44,53 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub admin_guard: auth::Guard,
     pub tools_guard: auth::Guard,
-    pub mcp_changes: Arc<crate::mcp::ChangeHub>,
-    /// The MCP endpoint's sessions and their cap.
-    pub mcp_sessions: Arc<crate::mcp::SessionLimit>,
+    /// Sets the gauges of what is served beside the REST routes (the MCP endpoint's
+    /// sessions) before each scrape of `/metrics`.
+    pub on_scrape: observe::OnScrape,
     /// Cancelled at shutdown: ends MCP sessions and their open streams.
     pub shutdown: CancellationToken,
     pub started: Instant,
 }
 
+/// A middleware function given by startup code, e.g. the JSON-RPC shape of errors on `/mcp`.
+pub type Middleware =
+    Arc<dyn Fn(Request, Next) -> BoxFuture<'static, Response> + Send + Sync + 'static>;
+
+/// What the MCP endpoint brings to the router. Startup code builds it from the `mcp` module
+/// (`app.rs`), so the HTTP layer serves `/mcp` without depending on it.
+pub struct McpMount {
+    /// The `/mcp` route, served behind the agents' credentials like the REST routes.
+    pub endpoint: Router,
+    /// Its routes outside the credential checks (OAuth protected resource metadata).
+    pub open_routes: Router,
+    /// Rewrites error answers on `/mcp` for MCP clients; it wraps every route, inside the
+    /// deadline and the request metrics, outside the rate limit and the credential checks.
+    pub error_answers: Middleware,
+}
+
 /// The whole router with its middleware, ready to serve.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, mcp: McpMount) -> Router {
     let settings = state.settings.clone();
-    let timeout = settings.request_timeout();
-    let mcp = ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(
-            state.mcp_sessions.clone(),
-            crate::mcp::sessions::limit,
-        ))
-        .service(crate::mcp::service(
-            state.registry.clone(),
-            state.mcp_changes.clone(),
-            state.mcp_sessions.manager(),
-            &settings,
-            state.shutdown.child_token(),
-        ));
+    let timeout = settings.server.request_timeout();
     let tools = Router::from(mcp_rest::router())
-        .route_service("/mcp", mcp)
+        .merge(mcp.endpoint.with_state(()))
         .route_layer(middleware::from_fn_with_state(
             state.tools_guard.clone(),
             auth::require,
         ));
-    let admin = Router::from(admin::router()).route_layer(middleware::from_fn_with_state(
+    let admin = Router::from(routes::admin()).route_layer(middleware::from_fn_with_state(
         state.admin_guard.clone(),
         auth::require,
     ));
     let origins = origin::RequestOrigins::new(
         state.admin_guard.is_open(),
-        &settings.mcp_allowed_hosts,
-        settings.cors_allowed_origins.as_deref(),
+        &settings.mcp.allowed_hosts,
+        settings.server.cors_allowed_origins.as_deref(),
     );
     let mut routes = Router::new()
         .merge(Router::from(health::router()))
         .merge(Router::from(observe::router()))
-        .merge(crate::mcp::authorization::routes())
+        .merge(mcp.open_routes.with_state(()))
         .merge(console::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .merge(tools)
@@ -92,8 +100,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(origins, origin::guard));
     // One budget for every route, unknown ones included (probes and scrapes are exempt).
     if let Some(limit) = rate_limit::RateLimit::new(
-        settings.rate_limit_per_minute,
-        settings.trust_proxy,
+        settings.server.rate_limit_per_minute,
+        settings.server.trust_proxy,
         vec![state.admin_guard.clone(), state.tools_guard.clone()],
     ) {
         routes = routes.layer(middleware::from_fn_with_state(limit, rate_limit::limit));
@@ -104,16 +112,15 @@ pub fn router(state: AppState) -> Router {
         routes = routes.layer(middleware::from_fn(telemetry::otel::remember_request_span));
     }
     routes
-        .layer(middleware::from_fn_with_state(
-            settings.clone(),
-            crate::mcp::transport::jsonrpc_errors,
-        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            (mcp.error_answers)(request, next)
+        }))
         .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             answer_within(timeout, request, next)
         }))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(cors::layer(settings.cors_allowed_origins.as_deref()))
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(cors::layer(settings.server.cors_allowed_origins.as_deref()))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -140,7 +147,7 @@ async fn answer_within(limit: std::time::Duration, request: Request, next: Next)
 
 async fn route_not_found(request: Request) -> ApiError {
     ApiError::NotFound {
-        code: "route_not_found",
+        code: crate::domain::ErrorCode::RouteNotFound,
         message: format!("no route {} {}", request.method(), request.uri().path()),
     }
 }

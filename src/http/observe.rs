@@ -12,6 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 
+/// Gauges set before each scrape by what the HTTP layer does not own itself.
+pub type OnScrape =
+    std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(scrape))
 }
@@ -89,8 +93,7 @@ async fn publish_levels(state: &AppState) {
             0.0
         });
     }
-    metrics::gauge!("mcp_sessions").set(state.mcp_sessions.open_sessions().await as f64);
-    metrics::gauge!("mcp_change_subscribers").set(state.mcp_changes.session_count() as f64);
+    (state.on_scrape)().await;
     let model = state.registry.embedder().model_id().to_owned();
     if let Ok(counts) = store.embedding_counts(&model).await {
         metrics::gauge!("catalogue_pending_embeddings").set(counts.pending as f64);

@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 #[derive(Clone)]
 pub struct RequestOrigins {
@@ -108,7 +108,7 @@ impl RequestOrigins {
             let presented = Authority::parse(host);
             if !presented.is_some_and(|p| allowed.iter().any(|a| a.allows(&p))) {
                 return Err(ApiError::Refused {
-                    code: "host_not_allowed",
+                    code: crate::domain::ErrorCode::HostNotAllowed,
                     message: format!(
                         "this server does not answer to the Host '{host}' while /admin is open; \
                          add it to MCP_ALLOWED_HOSTS or configure admin credentials"
@@ -128,7 +128,7 @@ impl RequestOrigins {
             return Ok(());
         }
         Err(ApiError::Refused {
-            code: "origin_not_allowed",
+            code: crate::domain::ErrorCode::OriginNotAllowed,
             message: format!(
                 "requests from the browser origin '{origin}' may not change anything here; \
                  list it in CORS_ALLOWED_ORIGINS to allow it"

@@ -2,35 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    error::ApiError,
-    registry::{
-        model::{Page, Paged, Tool},
-        served::{AdminTool, AgentTool, ServedTool},
-    },
-};
-
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 500;
-pub const MAX_OFFSET: u32 = 1_000_000;
-
-pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<Page, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset > MAX_OFFSET {
-        return Err(ApiError::validation(
-            "offset",
-            format!("offset must be at most {MAX_OFFSET}"),
-        ));
-    }
-    Ok(Page { limit, offset })
-}
+pub use crate::domain::listing::page;
+use crate::domain::{AdminTool, AgentTool, Page, Paged, ServedTool, Tool};
 
 /// One page of tools as agents see them (no `implementation`).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 pub struct QueryParams(HashMap<String, String>);
 

@@ -31,7 +31,7 @@ use tower_governor::{
 };
 
 use super::auth::{Guard, presented_credential};
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// How often idle clients' state is dropped.
 const FORGET_INTERVAL: Duration = Duration::from_secs(60);

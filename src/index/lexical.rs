@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::registry::model::Tool;
+use crate::domain::Tool;
 
 /// Words that carry no meaning in a task description; dropped from queries.
 const STOPWORDS: &[&str] = &[

@@ -12,29 +12,6 @@ pub mod shared_vectors;
 pub mod simd;
 pub mod vector;
 
-use crate::registry::model::{Tool, ToolFilter};
-
-/// What searches filter a tool by, kept in the in-memory indexes beside its words and vector
-/// so that filtering needs no database read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Facets {
-    pub category: String,
-    pub tags: Vec<String>,
-    pub is_active: bool,
-}
-
-impl Facets {
-    pub fn of(tool: &Tool) -> Self {
-        Self {
-            category: tool.category.clone(),
-            tags: tool.tags.clone(),
-            is_active: tool.is_active,
-        }
-    }
-
-    pub fn matches(&self, filter: &ToolFilter) -> bool {
-        (!filter.active_only || self.is_active)
-            && filter.category.as_ref().is_none_or(|c| *c == self.category)
-            && (filter.tags.is_empty() || self.tags.iter().any(|t| filter.tags.contains(t)))
-    }
-}
+/// What searches filter a tool by: part of the data model (`domain::listing`), kept in the
+/// indexes beside each tool's words and vector.
+pub use crate::domain::Facets;

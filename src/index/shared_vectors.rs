@@ -10,7 +10,7 @@ use super::{
     fusion::unit_score,
     vector::{EntryMeta, VectorIndex},
 };
-use crate::registry::model::{Tool, ToolFilter};
+use crate::domain::{Tool, ToolFilter};
 
 /// A tool's vector as stored; `None` when it has none.
 pub type StoredVector = Option<(Uuid, Vec<f32>, EntryMeta)>;

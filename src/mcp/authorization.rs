@@ -7,23 +7,21 @@
 //! is no metadata (404, so clients do not start an OAuth flow) and the 401 says that a
 //! static key is expected.
 
+use std::sync::Arc;
+
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{any, get},
 };
 use serde_json::json;
 
-use super::comma_list;
+use super::{comma_list, error_answer};
 use crate::{
-    config::Settings,
-    error::ApiError,
-    http::{
-        AppState,
-        auth::{ADMIN_SCOPE, TOOLS_SCOPE},
-    },
+    config::{ADMIN_SCOPE, Settings, TOOLS_SCOPE},
+    domain::ErrorCode,
 };
 
 /// The metadata of the whole host; the path-suffixed form is that of `/mcp`.
@@ -46,7 +44,9 @@ const AUTHORIZATION_SERVER_PATHS: [&str; 7] = [
     "/token",
 ];
 
-pub fn routes() -> Router<AppState> {
+/// The metadata routes, and the 404s of an authorization server's endpoints; they are
+/// served outside the credential checks.
+pub fn routes(settings: Arc<Settings>) -> Router {
     let routes = Router::new()
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}/mcp"), get(metadata));
@@ -55,36 +55,37 @@ pub fn routes() -> Router<AppState> {
         .fold(routes, |routes, path| {
             routes.route(path, any(not_an_authorization_server))
         })
+        .with_state(settings)
 }
 
 /// The 404 of every authorization-server endpoint. Clients that start OAuth on a 401 end on
 /// one of these (most often dynamic registration at `/register`) and show its message, so
 /// it says what to do instead.
-async fn not_an_authorization_server(State(state): State<AppState>) -> ApiError {
-    let servers = comma_list(&state.settings.mcp_authorization_servers);
+async fn not_an_authorization_server(State(settings): State<Arc<Settings>>) -> Response {
+    let servers = comma_list(&settings.mcp.authorization_servers);
     let instead = if servers.is_empty() {
         STATIC_KEY_HINT.to_owned()
     } else {
         format!("get a token from {}", servers.join(" or "))
     };
-    ApiError::NotFound {
-        code: "route_not_found",
-        message: format!("this server is not an OAuth authorization server; {instead}"),
-    }
+    error_answer(
+        StatusCode::NOT_FOUND,
+        ErrorCode::RouteNotFound,
+        format!("this server is not an OAuth authorization server; {instead}"),
+    )
 }
 
-async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let settings = &state.settings;
-    let servers = comma_list(&settings.mcp_authorization_servers);
+async fn metadata(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    let servers = comma_list(&settings.mcp.authorization_servers);
     if servers.is_empty() {
-        return ApiError::NotFound {
-            code: "route_not_found",
-            message: format!("no OAuth authorization server is configured; {STATIC_KEY_HINT}"),
-        }
-        .into_response();
+        return error_answer(
+            StatusCode::NOT_FOUND,
+            ErrorCode::RouteNotFound,
+            format!("no OAuth authorization server is configured; {STATIC_KEY_HINT}"),
+        );
     }
     Json(json!({
-        "resource": resource_url(settings, &headers),
+        "resource": resource_url(&settings, &headers),
         "authorization_servers": servers,
         "bearer_methods_supported": ["header"],
         "scopes_supported": [TOOLS_SCOPE, ADMIN_SCOPE],
@@ -95,7 +96,7 @@ async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 /// The URL of `/mcp` as clients reach it.
 pub fn resource_url(settings: &Settings, headers: &HeaderMap) -> String {
-    if let Some(url) = &settings.mcp_resource_url {
+    if let Some(url) = &settings.mcp.resource_url {
         return url.trim_end_matches('/').to_owned();
     }
     let host = headers
@@ -103,6 +104,7 @@ pub fn resource_url(settings: &Settings, headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
     let scheme = settings
+        .server
         .trust_proxy
         .then(|| headers.get("x-forwarded-proto"))
         .flatten()
@@ -125,7 +127,7 @@ fn metadata_url(resource: &str) -> String {
 /// The `WWW-Authenticate` challenge of a 401 on `/mcp`, and whether the message should add
 /// [`STATIC_KEY_HINT`].
 pub fn challenge(settings: &Settings, headers: &HeaderMap) -> (HeaderValue, bool) {
-    if comma_list(&settings.mcp_authorization_servers).is_empty() {
+    if comma_list(&settings.mcp.authorization_servers).is_empty() {
         return (
             HeaderValue::from_static(r#"Bearer realm="tool-registry""#),
             true,

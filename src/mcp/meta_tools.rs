@@ -12,17 +12,13 @@ use super::schemas;
 use serde_json::{Value, json};
 
 use crate::{
-    error::ApiError,
-    http::{
-        extract::from_value,
-        mcp_rest::{
-            CallToolRequest, FindToolRequest, ListToolsRequest, no_such_category, stored_category,
-        },
+    domain::{
+        CallResult, ErrorCode, ExecutionStatus, RegistryError, ServedTool, Tool as RegisteredTool,
+        input::from_value,
     },
     registry::{
         ToolRegistry,
-        model::{CallResult, ExecutionStatus, Tool as RegisteredTool},
-        served::ServedTool,
+        requests::{CallToolRequest, FindToolRequest, ListToolsRequest},
     },
 };
 
@@ -141,7 +137,7 @@ pub async fn run(
     registry: &ToolRegistry,
     name: &str,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     // Models send `null` for optional fields they leave out (strict modes make them).
     let arguments: JsonObject = arguments
         .into_iter()
@@ -162,33 +158,17 @@ pub async fn run(
 async fn find_tool(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
-    let mut search = match from_value::<FindToolRequest>(Value::Object(arguments))
+) -> Result<CallToolResult, RegistryError> {
+    let search = match from_value::<FindToolRequest>(Value::Object(arguments))
         .and_then(|r| r.into_search())
     {
         Ok(search) => search,
         Err(err) => return model_mistake(err),
     };
-    let mut found = match registry.find(&search).await {
-        Ok(found) => found,
+    let (found, note) = match registry.find_for_agent(search).await {
+        Ok(answer) => answer,
         Err(err) => return model_mistake(err),
     };
-    let mut note = None;
-    if found.tools.is_empty()
-        && let Some(requested) = search.category.clone()
-    {
-        match stored_category(registry, &requested).await? {
-            Ok(stored) if stored != requested => {
-                search.category = Some(stored);
-                found = match registry.find(&search).await {
-                    Ok(found) => found,
-                    Err(err) => return model_mistake(err),
-                };
-            }
-            Ok(_) => {}
-            Err(categories) => note = Some(no_such_category(&requested, &categories)),
-        }
-    }
     let mut tools = Vec::with_capacity(found.tools.len());
     for hit in &found.tools {
         let mut tool = summary(&decoded(&hit.tool)?);
@@ -212,14 +192,18 @@ async fn find_tool(
 async fn call_tool(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
+) -> Result<CallToolResult, RegistryError> {
     // A model that spreads the tool's arguments beside `name` gets told where they go.
     let flattened = arguments
         .keys()
         .any(|key| key != "name" && key != "arguments");
     let call = match from_value::<CallToolRequest>(Value::Object(arguments)) {
         Ok(call) => call,
-        Err(ApiError::Validation { field, message }) if flattened => {
+        Err(RegistryError {
+            code: ErrorCode::ValidationFailed,
+            field: Some(field),
+            message,
+        }) if flattened => {
             return Ok(mistake(
                 "invalid_arguments",
                 format!(
@@ -247,8 +231,8 @@ async fn call_tool(
     }
     match registry.call_tool(&call.name, tool_arguments).await {
         Ok(outcome) => Ok(call_result(outcome)),
-        Err(err @ ApiError::NotFound { .. }) => Ok(mistake(
-            err.code(),
+        Err(err) if err.code.is_not_found() => Ok(mistake(
+            err.code.as_str(),
             format!("{err}; use find_tool to look for a tool that fits the task"),
             Some("name"),
         )),
@@ -259,32 +243,19 @@ async fn call_tool(
 async fn list_tools(
     registry: &ToolRegistry,
     arguments: JsonObject,
-) -> Result<CallToolResult, ApiError> {
-    let (mut filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
+) -> Result<CallToolResult, RegistryError> {
+    let (filter, page) = match from_value::<ListToolsRequest>(Value::Object(arguments))
         .and_then(|r| r.into_query())
     {
         Ok(query) => query,
         Err(err) => return model_mistake(err),
     };
-    let mut paged = registry.list_served(&filter, page).await?;
-    let mut note = None;
-    if paged.total == 0
-        && let Some(requested) = filter.category.clone()
-    {
-        match stored_category(registry, &requested).await? {
-            Ok(stored) if stored != requested => {
-                filter.category = Some(stored);
-                paged = registry.list_served(&filter, page).await?;
-            }
-            Ok(_) => {}
-            Err(categories) => note = Some(no_such_category(&requested, &categories)),
-        }
-    }
+    let (paged, note) = registry.list_for_agent(filter, page).await?;
     let tools = paged
         .items
         .iter()
         .map(|tool| decoded(tool).map(|tool| summary(&tool)))
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+        .collect::<Result<Vec<Value>, RegistryError>>()?;
     let mut answer = json!({
         "tools": tools,
         "total": paged.total,
@@ -298,9 +269,9 @@ async fn list_tools(
 }
 
 /// The fields of a tool as served; it was encoded from a tool, so this fails only on a bug.
-fn decoded(tool: &ServedTool) -> Result<RegisteredTool, ApiError> {
+fn decoded(tool: &ServedTool) -> Result<RegisteredTool, RegistryError> {
     tool.decode()
-        .map_err(|err| ApiError::Internal(format!("a served tool does not decode: {err}")))
+        .map_err(|err| RegistryError::internal(format!("a served tool does not decode: {err}")))
 }
 
 fn summary(tool: &RegisteredTool) -> Value {
@@ -348,13 +319,15 @@ pub fn call_result(outcome: CallResult) -> CallToolResult {
 /// Faults of the request the model can correct become `isError` results; faults of the
 /// service (storage down, internal errors) stay errors. Every such result has the shape
 /// `{code, message, field?, execution_id?}`.
-pub fn model_mistake(err: ApiError) -> Result<CallToolResult, ApiError> {
-    match err {
-        ApiError::Validation { field, message } => {
-            Ok(mistake("invalid_arguments", message, Some(&field)))
-        }
-        ApiError::NotFound { code, .. } => Ok(mistake(code, err.to_string(), None)),
-        other => Err(other),
+pub fn model_mistake(err: RegistryError) -> Result<CallToolResult, RegistryError> {
+    match err.code {
+        ErrorCode::ValidationFailed => Ok(mistake(
+            "invalid_arguments",
+            err.message,
+            err.field.as_deref(),
+        )),
+        code if code.is_not_found() => Ok(mistake(code.as_str(), err.message, None)),
+        _ => Err(err),
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::ChangeHub;
-use crate::{error::ApiError, registry::ToolRegistry};
+use crate::{domain::RegistryError, registry::ToolRegistry};
 
 /// Presented names and the real names they stand for.
 #[derive(Default)]
@@ -106,7 +106,7 @@ impl PortableNames {
 
     /// A map that knows `wanted` (a page's names or a called name): one built before
     /// the catalogue's last change (its notice takes a moment) is rebuilt.
-    pub async fn map(&self, wanted: &[&str]) -> Result<Arc<NameMap>, ApiError> {
+    pub async fn map(&self, wanted: &[&str]) -> Result<Arc<NameMap>, RegistryError> {
         let current = self.current.lock().expect("name map lock poisoned").clone();
         if let Some(map) = current
             && wanted.iter().all(|name| map.knows(name))
@@ -150,7 +150,7 @@ mod tests {
         for name in &names {
             let presented = map.presented(name);
             assert!(
-                crate::registry::portability::is_portable_name(presented),
+                crate::domain::portability::is_portable_name(presented),
                 "{presented}"
             );
             assert!(shown.insert(presented.to_owned()), "{presented} twice");

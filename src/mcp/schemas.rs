@@ -1,5 +1,6 @@
-//! Schemas of the meta tools, derived from the request types the REST routes deserialise,
-//! so what `tools/list` declares is what `tools/call` accepts.
+//! Schemas of the meta tools, derived from the request types of `registry::requests`, which
+//! the REST routes deserialise too, so what `tools/list` declares is what `tools/call`
+//! accepts.
 //!
 //! rmcp's generator writes optional fields as `"type": ["integer", "null"]`, names enums
 //! through `$defs` and adds Rust formats such as `uint32`; model APIs reject or mangle all

@@ -24,11 +24,8 @@ use super::{
 };
 use crate::{
     config::McpTools,
-    error::ApiError,
-    registry::{
-        ToolRegistry,
-        model::{Page, Tool as RegisteredTool, ToolFilter},
-    },
+    domain::{ErrorCode, Page, RegistryError, Tool as RegisteredTool, ToolFilter},
+    registry::ToolRegistry,
 };
 
 /// Registered tools per `tools/list` page in `direct` and `both` modes.
@@ -96,7 +93,7 @@ impl McpServer {
         {
             Ok(outcome) => Ok(meta_tools::call_result(outcome)),
             // An unknown or switched-off tool is a protocol error, as MCP specifies.
-            Err(err @ ApiError::NotFound { .. }) => {
+            Err(err) if err.code.is_not_found() => {
                 Err(ErrorData::invalid_params(err.to_string(), None))
             }
             Err(err) => meta_tools::model_mistake(err).map_err(service_fault),
@@ -105,11 +102,11 @@ impl McpServer {
 }
 
 /// A fault of the service itself: logged here, reported to the client without detail.
-fn service_fault(err: ApiError) -> ErrorData {
-    match err {
-        ApiError::Unavailable(message) => ErrorData::internal_error(message, None),
-        other => {
-            tracing::error!(error = %other, "MCP request failed");
+fn service_fault(err: RegistryError) -> ErrorData {
+    match err.code {
+        ErrorCode::ServiceUnavailable => ErrorData::internal_error(err.message, None),
+        _ => {
+            tracing::error!(error = %err, "MCP request failed");
             ErrorData::internal_error("the server failed to handle the request", None)
         }
     }

@@ -23,6 +23,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::domain::ErrorCode;
+
 /// Largest `initialize` request accepted. Clients describe themselves in a few hundred
 /// bytes; the session keeps what they send for its whole life.
 pub const MAX_INITIALIZE_BYTES: usize = 16 * 1024;
@@ -112,7 +114,11 @@ pub async fn limit(
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limit.max_body_bytes).await else {
-        return crate::error::ApiError::PayloadTooLarge.into_response();
+        return super::error_answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the server accepts (MAX_BODY_BYTES)".to_owned(),
+        );
     };
     let probe = serde_json::from_slice::<Probe>(&bytes).ok();
     let request = Request::from_parts(parts, Body::from(bytes.clone()));

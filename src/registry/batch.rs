@@ -15,11 +15,12 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ToolRegistry,
-    model::{NewTool, Tool},
+use super::{ToolRegistry, requests::NewTool};
+use crate::domain::Tool;
+use crate::{
+    domain::{ErrorCode, RegistryError},
+    store::StoreError,
 };
-use crate::{error::ApiError, store::StoreError};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -45,14 +46,14 @@ impl ToolRegistry {
     /// Registers new tools together: none is stored unless every one is valid and its name
     /// free. Errors name the offending item's field (`tools[3].name`). Embeddings are waited
     /// for up to `embedding_wait`.
-    pub async fn register_many(
+    pub(super) async fn register_many_now(
         self: &Arc<Self>,
         batch: NewToolBatch,
         embedding_wait: Duration,
-    ) -> Result<RegisteredBatch, ApiError> {
+    ) -> Result<RegisteredBatch, RegistryError> {
         let count = batch.tools.len();
         if !(1..=MAX_BATCH).contains(&count) {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 "tools",
                 format!("a batch holds 1 to {MAX_BATCH} tools, not {count}"),
             ));
@@ -62,14 +63,14 @@ impl ToolRegistry {
         for (at, new) in batch.tools.into_iter().enumerate() {
             let item = format!("tools[{at}]");
             if new.upsert {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     format!("{item}.upsert"),
                     "a batch only registers new tools; send a tool to update with POST /admin/tools",
                 ));
             }
             let tool = self.new_tool(new).map_err(|err| err.within(&item))?;
             if let Some(first) = position_of_name.insert(tool.name.clone(), at) {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     format!("{item}.name"),
                     format!("tools[{first}] has the name '{}' too", tool.name),
                 ));
@@ -79,7 +80,8 @@ impl ToolRegistry {
         match self.store.create_many(&tools).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(name)) => {
-                return Err(ApiError::Conflict {
+                return Err(RegistryError {
+                    code: ErrorCode::DuplicateTool,
                     field: position_of_name
                         .get(&name)
                         .map(|at| format!("tools[{at}].name")),

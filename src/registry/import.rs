@@ -28,10 +28,12 @@ use serde_json::{Value, json};
 use super::{
     ToolRegistry,
     batch::{MAX_BATCH, NewToolBatch},
-    model::{Implementation, NewTool, Page, StdioServer, Tool, ToolFilter, ToolPatch},
+    requests::{NewTool, ToolPatch},
+};
+use crate::domain::{
+    ErrorCode, Implementation, Page, RegistryError, StdioServer, Tool, ToolFilter,
     secrets::{REDACTED, redact_url},
 };
-use crate::error::ApiError;
 
 /// How long listing the upstream's tools may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,11 +66,11 @@ pub struct ImportReport {
 impl ToolRegistry {
     /// Imports (or brings up to date) the upstream's tools under `request.prefix`. New
     /// tools' embeddings are waited for up to `embedding_wait`.
-    pub async fn import_upstream(
+    pub(super) async fn import_now(
         self: &Arc<Self>,
         request: ImportRequest,
         embedding_wait: Duration,
-    ) -> Result<ImportReport, ApiError> {
+    ) -> Result<ImportReport, RegistryError> {
         check_prefix(&request.prefix)?;
         let source = self.import_source(&request)?;
         let upstream = match &source {
@@ -85,7 +87,7 @@ impl ToolRegistry {
                     .await
             }
         }
-        .map_err(ApiError::BadGateway)?;
+        .map_err(RegistryError::upstream)?;
         let mut known = self.imported_under(&source, &request.prefix).await?;
         let category = request
             .category
@@ -100,13 +102,13 @@ impl ToolRegistry {
         for tool in upstream {
             let wanted = definition(&request, &source, &category, &tool);
             if !names.insert(wanted.name.clone()) {
-                return Err(ApiError::Conflict {
-                    field: Some("prefix".to_owned()),
-                    message: format!(
+                return Err(RegistryError::duplicate(
+                    "prefix",
+                    format!(
                         "two upstream tools become '{}' under this prefix; nothing was imported",
                         wanted.name
                     ),
-                });
+                ));
             }
             // Checked as a registration checks it; errors name the upstream tool.
             self.new_tool(NewTool {
@@ -123,7 +125,7 @@ impl ToolRegistry {
             }
         }
         if creates.len() > MAX_BATCH {
-            return Err(ApiError::validation(
+            return Err(RegistryError::invalid(
                 "url",
                 format!(
                     "the upstream lists {} new tools; one import registers at most {MAX_BATCH}",
@@ -142,24 +144,26 @@ impl ToolRegistry {
         if !creates.is_empty() {
             report.created = creates.iter().map(|tool| tool.name.clone()).collect();
             let batch = NewToolBatch { tools: creates };
-            self.register_many(batch, embedding_wait)
+            self.register_many_now(batch, embedding_wait)
                 .await
                 .map_err(|err| match err {
                     // Another writer took a name since the check: still nothing written.
-                    ApiError::Conflict { message, .. } => ApiError::Conflict {
-                        field: Some("prefix".to_owned()),
+                    RegistryError {
+                        code: ErrorCode::DuplicateTool,
                         message,
-                    },
+                        ..
+                    } => RegistryError::duplicate("prefix", message),
                     other => other,
                 })?;
         }
         for (existing, wanted) in updates {
             report.updated.push(wanted.name.clone());
-            self.update(existing.id, patch(&existing, wanted)).await?;
+            self.update_now(existing.id, patch(&existing, wanted))
+                .await?;
         }
         for (_, vanished) in known {
             if vanished.is_active {
-                self.set_active(vanished.id, false).await?;
+                self.set_active_now(vanished.id, false).await?;
                 report.deactivated.push(vanished.name);
             }
         }
@@ -181,7 +185,7 @@ impl ToolRegistry {
 
     /// Where the request's tools come from, checked as registering a tool of it would be
     /// (the address guard and `localhost`; the allowed commands) before it is contacted.
-    fn import_source(&self, request: &ImportRequest) -> Result<Source, ApiError> {
+    fn import_source(&self, request: &ImportRequest) -> Result<Source, RegistryError> {
         let (url, server) = match (&request.url, &request.stdio) {
             (Some(url), None) => {
                 check_url(url)?;
@@ -194,7 +198,7 @@ impl ToolRegistry {
                 }
                 server.validate("stdio")?;
                 if server.has_placeholder() {
-                    return Err(ApiError::validation(
+                    return Err(RegistryError::invalid(
                         "stdio.env",
                         format!(
                             "'{REDACTED}' stands for a stored value; an import sends the values"
@@ -204,13 +208,13 @@ impl ToolRegistry {
                 (String::new(), Some(server))
             }
             (Some(_), Some(_)) => {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     "stdio",
                     "give the upstream's url or its stdio command, not both",
                 ));
             }
             (None, None) => {
-                return Err(ApiError::validation(
+                return Err(RegistryError::invalid(
                     "url",
                     "url (a Streamable HTTP endpoint) or stdio (a command) is required",
                 ));
@@ -223,9 +227,11 @@ impl ToolRegistry {
             stdio: server.clone(),
         };
         self.check_runnable(&probe).map_err(|err| match err {
-            ApiError::Validation { field, message } => {
-                ApiError::validation(field.replacen("implementation.", "", 1), message)
-            }
+            RegistryError {
+                code: ErrorCode::ValidationFailed,
+                field: Some(field),
+                message,
+            } => RegistryError::invalid(field.replacen("implementation.", "", 1), message),
             other => other,
         })?;
         Ok(match server {
@@ -241,7 +247,7 @@ impl ToolRegistry {
         &self,
         source: &Source,
         prefix: &str,
-    ) -> Result<HashMap<String, Tool>, ApiError> {
+    ) -> Result<HashMap<String, Tool>, RegistryError> {
         let mut found = HashMap::new();
         let name_start = format!("{prefix}.");
         let mut page = Page {
@@ -311,19 +317,23 @@ impl Source {
     }
 }
 
-fn taken(name: &str) -> ApiError {
-    ApiError::Conflict {
-        field: Some("prefix".to_owned()),
-        message: format!(
+fn taken(name: &str) -> RegistryError {
+    RegistryError::duplicate(
+        "prefix",
+        format!(
             "a tool named '{name}' is registered and was not imported from this server under \
              this prefix; choose another prefix or remove that tool. Nothing was imported"
         ),
-    }
+    )
 }
 
-fn upstream_definition_error(upstream_name: &str, err: ApiError) -> ApiError {
+fn upstream_definition_error(upstream_name: &str, err: RegistryError) -> RegistryError {
     match err {
-        ApiError::Validation { field, message } => ApiError::BadGateway(format!(
+        RegistryError {
+            code: ErrorCode::ValidationFailed,
+            field: Some(field),
+            message,
+        } => RegistryError::upstream(format!(
             "the upstream tool '{upstream_name}' cannot be registered ({field}: {message}); \
              nothing was imported"
         )),
@@ -331,17 +341,17 @@ fn upstream_definition_error(upstream_name: &str, err: ApiError) -> ApiError {
     }
 }
 
-fn check_url(text: &str) -> Result<(), ApiError> {
+fn check_url(text: &str) -> Result<(), RegistryError> {
     match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
-        _ => Err(ApiError::validation(
+        _ => Err(RegistryError::invalid(
             "url",
             "url must be the http(s) address of an MCP server's endpoint",
         )),
     }
 }
 
-fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+fn check_prefix(prefix: &str) -> Result<(), RegistryError> {
     let fits = !prefix.is_empty()
         && prefix.len() <= MAX_PREFIX_CHARS
         && prefix
@@ -350,7 +360,7 @@ fn check_prefix(prefix: &str) -> Result<(), ApiError> {
     if fits {
         Ok(())
     } else {
-        Err(ApiError::validation(
+        Err(RegistryError::invalid(
             "prefix",
             format!("prefix must be 1 to {MAX_PREFIX_CHARS} letters, digits, '_' or '-'"),
         ))
@@ -472,7 +482,7 @@ fn patch(existing: &Tool, wanted: NewTool) -> ToolPatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::validation;
+    use crate::domain::validation;
 
     #[test]
     fn upstream_names_become_valid_prefixed_names() {

@@ -15,10 +15,9 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::embedded_text;
 use crate::{
+    domain::{Page, Tool, ToolFilter, document::embedded_text},
     embedding::Embedder,
-    registry::model::{Page, Tool, ToolFilter},
     store::ToolStore,
 };
 

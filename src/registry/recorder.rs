@@ -20,11 +20,23 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::model::Execution;
 use crate::{
-    config::ExecutionRecording,
+    domain::Execution,
     store::{StoreError, ToolStore},
 };
+
+/// When a call's execution record is written, relative to its answer
+/// (`EXECUTION_RECORDING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionRecording {
+    /// Before the answer: an answered `execution_id` survives a crash of the process.
+    /// Concurrent calls share one commit.
+    Durable,
+    /// After the answer, by the background writer as soon as it is free: a crash loses
+    /// the records still queued.
+    Deferred,
+}
 
 /// Records written per database round trip at most.
 const MAX_BATCH: usize = 256;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::served::ServedTool;
+use crate::domain::ServedTool;
 
 #[derive(
     Debug,
@@ -71,7 +71,7 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
     /// The agent view of the tool (no `implementation`).
-    #[schema(value_type = super::served::AgentTool)]
+    #[schema(value_type = crate::domain::AgentTool)]
     pub tool: ServedTool,
     pub score: f64,
     pub vector_score: Option<f64>,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use super::search::Fused;
+use crate::index::fusion::Fused;
 
 /// At most this many steps are searched: the cost grows with each, and requests of more
 /// steps than a short answer can hold are rare.

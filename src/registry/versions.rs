@@ -5,11 +5,9 @@ use semver::Version;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{
-    ToolRegistry,
-    model::{Tool, ToolVersion},
-};
-use crate::error::ApiError;
+use super::ToolRegistry;
+use crate::domain::{ErrorCode, RegistryError};
+use crate::domain::{Tool, ToolVersion, secrets};
 
 /// What a registration did.
 #[derive(Debug)]
@@ -46,7 +44,7 @@ pub struct VersionHistory {
 /// A given version may not go down, and must go up when anything else in the definition
 /// changes. A stored version that is not semver (written before versions were checked)
 /// accepts any valid one.
-pub fn version_must_rise(before: &Tool, after: &Tool) -> Result<(), ApiError> {
+pub fn version_must_rise(before: &Tool, after: &Tool) -> Result<(), RegistryError> {
     let (Ok(old), Ok(new)) = (
         Version::parse(&before.version),
         Version::parse(&after.version),
@@ -54,15 +52,15 @@ pub fn version_must_rise(before: &Tool, after: &Tool) -> Result<(), ApiError> {
         return Ok(());
     };
     if new < old {
-        return Err(ApiError::validation(
+        return Err(RegistryError::invalid(
             "version",
             format!(
                 "version {new} is lower than the tool's version {old}; use rollback to go back"
             ),
         ));
     }
-    if new == old && !before.same_definition(after) {
-        return Err(ApiError::validation(
+    if new == old && before.definition() != after.definition() {
+        return Err(RegistryError::invalid(
             "version",
             format!(
                 "the definition changes, so the version must rise above {old} (or be left out)"
@@ -73,7 +71,7 @@ pub fn version_must_rise(before: &Tool, after: &Tool) -> Result<(), ApiError> {
 }
 
 impl ToolRegistry {
-    pub async fn versions(&self, id: Uuid) -> Result<VersionHistory, ApiError> {
+    pub async fn versions(&self, id: Uuid) -> Result<VersionHistory, RegistryError> {
         let tool = self.get(id).await?;
         Ok(VersionHistory {
             tool_id: id,
@@ -85,21 +83,27 @@ impl ToolRegistry {
     /// Makes the newest earlier definition with `version` the current one; the definition
     /// it replaces joins the history. Active state is kept; the text is embedded again if
     /// it differs.
-    pub async fn rollback(&self, id: Uuid, version: &str) -> Result<Tool, ApiError> {
+    pub(super) async fn rollback_now(
+        &self,
+        id: Uuid,
+        version: &str,
+    ) -> Result<Tool, RegistryError> {
         let current = self.get(id).await?;
         let history = self.store.versions(id).await?;
         let earlier = history
             .iter()
-            .find(|v| v.version == version)
-            .ok_or_else(|| ApiError::NotFound {
-                code: "version_not_found",
-                message: format!("tool {id} has no earlier version '{version}'"),
+            .find(|v| v.version() == version)
+            .ok_or_else(|| {
+                RegistryError::new(
+                    ErrorCode::VersionNotFound,
+                    format!("tool {id} has no earlier version '{version}'"),
+                )
             })?;
         let restored = self
             .change(current, |current| {
                 let mut tool = current.clone();
-                tool.restore(earlier);
-                if tool.same_definition(current) {
+                tool.set_definition(earlier.definition.clone());
+                if tool.definition() == current.definition() {
                     return Ok(None);
                 }
                 // The rules may have tightened since (a built-in removed, private URLs refused).
@@ -118,7 +122,7 @@ impl ToolRegistry {
         &self,
         wanted: Tool,
         version_given: bool,
-    ) -> Result<Tool, ApiError> {
+    ) -> Result<Tool, RegistryError> {
         let before = self.get_by_name(&wanted.name).await?;
         self.change(before, |current| {
             let mut tool = Tool {
@@ -128,15 +132,14 @@ impl ToolRegistry {
                 is_active: current.is_active,
                 ..wanted.clone()
             };
-            tool.implementation =
-                super::secrets::restore(tool.implementation, &current.implementation)?;
-            super::secrets::restore_metadata(&mut tool.metadata, &current.metadata);
+            tool.implementation = secrets::restore(tool.implementation, &current.implementation)?;
+            secrets::restore_metadata(&mut tool.metadata, &current.metadata);
             if version_given {
                 version_must_rise(current, &tool)?;
             } else {
                 tool.version.clone_from(&current.version);
             }
-            Ok((!tool.same_definition(current)).then_some(tool))
+            Ok((tool.definition() != current.definition()).then_some(tool))
         })
         .await
     }

@@ -4,10 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{StoreResult, ToolCache, Updated, in_order};
-use crate::registry::{
-    model::{Page, Paged, Tool, ToolFilter, ToolVersion},
-    served::ServedTool,
-};
+use crate::domain::{Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
 
 /// The tools of the catalogue, as stored and as served. Listings, counts and full-text
 /// searches are answered from the store's catalogue index (see `store::mirror`).
@@ -32,7 +29,7 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn get_by_name(&self, name: &str) -> StoreResult<Option<Tool>>;
     /// Replaces the stored tool with the same id. When `tool.embedding_model` is `None`
     /// the stored embedding is dropped (its text changed). When the definition changes
-    /// (see `Tool::same_definition`) the one replaced is kept as a version, in the same
+    /// (see `Tool::definition`) the one replaced is kept as a version, in the same
     /// transaction. Returns false if no such tool.
     async fn update(&self, tool: &Tool) -> StoreResult<bool> {
         Ok(self.update_if(tool, None).await? == Updated::Written)

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{EmbeddingCounts, StoreResult, VectorSearchChoice};
-use crate::registry::model::{Tool, ToolFilter};
+use crate::domain::{Tool, ToolFilter};
 
 /// The vectors of the catalogue's tools.
 ///

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::StoreResult;
 use chrono::{DateTime, Utc};
 
-use crate::registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats};
+use crate::domain::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats};
 
 /// The record of every call.
 #[async_trait]

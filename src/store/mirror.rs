@@ -16,13 +16,13 @@ use uuid::Uuid;
 
 use super::ToolCache;
 use crate::{
+    domain::Tool,
     index::{
         Facets,
         catalogue::{CatalogueIndex, SharedCatalogueIndex},
         shared_vectors::{SharedVectors, StoredVector},
         vector::VectorIndex,
     },
-    registry::model::Tool,
 };
 
 /// Change signals kept for slow subscribers; a lagging one still learns that something changed.

@@ -22,8 +22,8 @@ pub use postgres::PostgresStore;
 pub use sqlite::EmbeddedStore;
 pub use tool_cache::ToolCache;
 
+use crate::domain::{Tool, ToolVersion};
 pub use crate::index::{Facets, vector::estimated_bytes_per_vector};
-use crate::registry::model::{Tool, ToolVersion};
 
 /// What a conditional update (`ToolStore::update_if`) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,19 +83,8 @@ pub(crate) fn in_order<T>(keyed: Vec<(Uuid, T)>, mut tools: Vec<Tool>) -> Vec<(T
 /// A `tool_versions` row, read with the tool columns (see each store's `VERSION_COLUMNS`:
 /// `tool_id` as `id`, `changed_at` as `updated_at`), as the version it records.
 pub(crate) fn version_from_tool(tool: Tool) -> ToolVersion {
-    ToolVersion {
-        version: tool.version,
-        name: tool.name,
-        description: tool.description,
-        category: tool.category,
-        tags: tool.tags,
-        input_schema: tool.input_schema,
-        output_schema: tool.output_schema,
-        implementation: tool.implementation,
-        metadata: tool.metadata,
-        embedding_model: tool.embedding_model,
-        changed_at: tool.updated_at,
-    }
+    let changed_at = tool.updated_at;
+    ToolVersion::replaced(tool, changed_at)
 }
 
 /// Refuses a vector whose length is not the store's dimension.

@@ -10,7 +10,7 @@ use std::sync::RwLock;
 
 use uuid::Uuid;
 
-use crate::registry::served::ServedTool;
+use crate::domain::ServedTool;
 
 /// Room for about 70,000 tools of 800 bytes of JSON; the least used go first beyond it.
 const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
@@ -105,7 +105,7 @@ impl ToolCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::Tool;
+    use crate::domain::Tool;
 
     fn served(name: &str, id: Uuid) -> ServedTool {
         ServedTool::from(&Tool {

@@ -308,36 +308,17 @@ pub async fn searched<T, E>(
     found
 }
 
-/// `builtin`, `http` or `mcp`.
-pub fn tool_kind(implementation: &crate::registry::model::Implementation) -> &'static str {
-    use crate::registry::model::Implementation;
-    match implementation {
-        Implementation::Builtin { .. } => "builtin",
-        Implementation::Http { .. } => "http",
-        Implementation::Mcp { .. } => "mcp",
-    }
-}
-
-/// The outcome and duration of a tool's execution, on the current (`tool.execute`) span.
-pub fn executed(outcome: &crate::execution::Outcome, took: std::time::Duration) {
+/// The outcome (`success`, `error`, `timeout`) and duration of a tool's execution, on the
+/// current (`tool.execute`) span; a failed one marks the span as an error.
+pub fn executed(outcome: &'static str, failed: bool, took: std::time::Duration) {
     if !enabled() {
         return;
     }
-    use crate::execution::Outcome;
     let span = Span::current();
-    let (name, failed) = match outcome {
-        Outcome::Success(_) => ("success", false),
-        Outcome::Error(_) => ("error", true),
-        Outcome::Timeout(_) => ("timeout", true),
-        Outcome::Upstream(answer) => match answer.is_error {
-            Some(true) => ("error", true),
-            _ => ("success", false),
-        },
-    };
-    span.set_attribute("tool.outcome", name);
+    span.set_attribute("tool.outcome", outcome);
     span.set_attribute("tool.duration_ms", took.as_secs_f64() * 1000.0);
     if failed {
-        span.set_status(opentelemetry::trace::Status::error(name));
+        span.set_status(opentelemetry::trace::Status::error(outcome));
     }
 }
 

@@ -1,4 +1,4 @@
-//! scripts/backup.sh and scripts/restore.sh against the test PostgreSQL: the restored
+//! deploy/scripts/backup.sh and deploy/scripts/restore.sh against the test PostgreSQL: the restored
 //! database answers with the same tools, vectors and execution history.
 
 use std::{path::PathBuf, process::Command, time::Duration};
@@ -13,9 +13,9 @@ fn pg_bin_dir() -> PathBuf {
         return dir.into();
     }
     let out = Command::new("bash")
-        .args(["scripts/dev-postgres.sh", "bin"])
+        .args(["scripts/dev/dev-postgres.sh", "bin"])
         .output()
-        .expect("run scripts/dev-postgres.sh bin");
+        .expect("run scripts/dev/dev-postgres.sh bin");
     assert!(out.status.success(), "{out:?}");
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
@@ -27,7 +27,7 @@ fn script(name: &str, database_url: &str, args: &[&str], backup_dir: &std::path:
         std::env::var("PATH").unwrap_or_default()
     );
     let out = Command::new("bash")
-        .arg(format!("scripts/{name}"))
+        .arg(format!("deploy/scripts/{name}"))
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("BACKUP_DIR", backup_dir)
@@ -68,7 +68,7 @@ async fn backup_then_restore_answers_the_same() {
     crate::skip_without_postgres!();
     let original = TestDb::new(Backend::Postgres).await;
     let mut settings = original.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings.clone()).await;
     app.register(&tool_definition("custom.echo")).await;
     for text in ["abc", "héllo", "racecar"] {
@@ -107,7 +107,7 @@ async fn backup_then_restore_answers_the_same() {
         backups.path(),
     );
     let mut settings = restored.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let after = snapshot(&app).await;
     assert_eq!(after.0, before.0, "the same tools");

@@ -193,7 +193,7 @@ crate::on_both_backends!(
 async fn hostile_bodies_get_4xx_never_5xx(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))

@@ -98,9 +98,9 @@ fn http_tool(name: &str, url: String, timeout_ms: Option<u64>) -> Value {
 async fn app_with(allow_private: bool) -> (TestDb, TestApp) {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.allow_private_tool_urls = allow_private;
-    settings.tool_max_response_bytes = 64 * 1024;
-    settings.register_builtins = true;
+    settings.tools.allow_private_urls = allow_private;
+    settings.tools.max_response_bytes = 64 * 1024;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     (db, app)
 }
@@ -163,7 +163,7 @@ async fn builtins_are_registered_and_callable() {
 async fn starting_twice_registers_builtins_once() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let first = TestApp::spawn(settings.clone()).await;
     let (_, before) = first.get("/admin/tools?limit=500").await;
     first.stop().await;
@@ -391,7 +391,7 @@ async fn executions_of(app: &TestApp, tool: &str, count: u64) -> Value {
 async fn calls_are_recorded_with_stats(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let mut ids = Vec::new();
     for (a, b) in [(1, 2), (3, 4), (5, 0)] {

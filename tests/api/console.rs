@@ -97,7 +97,7 @@ async fn the_console_is_served_from_the_binary_with_strict_headers() {
 async fn series_follow_the_calls(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let call = json!({"name": "calculator", "arguments": {"expression": "6*7"}});
     for _ in 0..2 {

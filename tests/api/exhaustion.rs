@@ -33,8 +33,8 @@ async fn connect(app: &TestApp) -> TcpStream {
 async fn silent_slow_header_and_idle_connections_are_closed() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.http_header_read_timeout_ms = 300;
-    settings.http_idle_timeout_ms = 600;
+    settings.server.header_read_timeout_ms = 300;
+    settings.server.idle_timeout_ms = 600;
     let app = TestApp::spawn(settings).await;
 
     let mut silent = connect(&app).await;
@@ -82,8 +82,8 @@ async fn silent_slow_header_and_idle_connections_are_closed() {
 async fn connections_beyond_the_cap_are_closed_and_probes_still_answer() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.http_max_connections = 20;
-    settings.http_header_read_timeout_ms = 30_000;
+    settings.server.max_connections = 20;
+    settings.server.header_read_timeout_ms = 30_000;
     let app = TestApp::spawn(settings).await;
     let reserve = tool_registry::http::conn::PROBE_RESERVE;
 
@@ -148,8 +148,8 @@ async fn connections_beyond_the_cap_are_closed_and_probes_still_answer() {
 async fn shutdown_does_not_wait_for_connections_without_a_complete_request() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.shutdown_timeout_ms = 20_000;
-    settings.http_header_read_timeout_ms = 20_000;
+    settings.server.shutdown_timeout_ms = 20_000;
+    settings.server.header_read_timeout_ms = 20_000;
     let app = TestApp::spawn(settings).await;
     let mut slow = connect(&app).await;
     slow.write_all(b"POST /admin/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-")
@@ -249,10 +249,10 @@ async fn wait_sessions(app: &TestApp, expected: f64) -> String {
 async fn mcp_sessions_are_capped_bounded_and_freed_when_closed() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_max_sessions = 5;
+    settings.mcp.max_sessions = 5;
     // In `both` mode every session is also told of catalogue changes (in `meta` mode none
     // is), so freeing its place among the subscribers is checked too.
-    settings.mcp_tools = tool_registry::config::McpTools::Both;
+    settings.mcp.tools = tool_registry::config::McpTools::Both;
     let app = TestApp::spawn(settings).await;
 
     let mut sessions = Vec::new();
@@ -314,7 +314,7 @@ async fn mcp_sessions_are_capped_bounded_and_freed_when_closed() {
 async fn invented_methods_and_paths_share_metric_labels_and_the_rate_limit() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.rate_limit_per_minute = Some(1000);
+    settings.server.rate_limit_per_minute = Some(1000);
     let app = TestApp::spawn(settings).await;
     let before = scrape(&app).await.len();
     for i in 0..300 {
@@ -346,7 +346,7 @@ async fn invented_methods_and_paths_share_metric_labels_and_the_rate_limit() {
 async fn unknown_routes_spend_the_rate_limit_too() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.rate_limit_per_minute = Some(5);
+    settings.server.rate_limit_per_minute = Some(5);
     let app = TestApp::spawn(settings).await;
     let mut statuses = Vec::new();
     for i in 0..10 {
@@ -414,7 +414,7 @@ fn peak_rss_kib() -> u64 {
 async fn a_large_argument_against_many_failing_branches_gets_one_short_error() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.tool_max_argument_bytes = 600 * 1024;
+    settings.tools.max_argument_bytes = 600 * 1024;
     let app = TestApp::spawn(settings).await;
     let mut tool = tool_definition("branchy");
     tool["input_schema"] = many_branch_schema();
@@ -480,8 +480,8 @@ fn rss_kib() -> u64 {
 async fn flood_costs() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.http_header_read_timeout_ms = 1_000;
-    settings.mcp_max_sessions = 10_000;
+    settings.server.header_read_timeout_ms = 1_000;
+    settings.mcp.max_sessions = 10_000;
     let app = TestApp::spawn(settings).await;
 
     let before = scrape(&app).await.len();

@@ -25,8 +25,8 @@ use axum::{
 use serde_json::{Value, json};
 use tool_registry::{
     config::{EmbeddingProvider, ExecutionRecording, Secret, Settings},
+    domain::{ExecutionFilter, Page},
     embedding::{Embedder, hash::HashEmbedder},
-    registry::model::{ExecutionFilter, Page},
     store::{Catalogue, ExecutionLog, PostgresStore, StoreHealth, postgres::PostgresOptions},
 };
 
@@ -49,12 +49,12 @@ struct OwnPostgres {
 }
 
 fn dev_postgres(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-postgres.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev/dev-postgres.sh");
     let output = Command::new("bash")
         .arg(script)
         .args(args)
         .output()
-        .expect("run scripts/dev-postgres.sh");
+        .expect("run scripts/dev/dev-postgres.sh");
     assert!(
         output.status.success(),
         "dev-postgres.sh {args:?} failed: {}",
@@ -86,7 +86,7 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let _ = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev-postgres.sh"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dev/dev-postgres.sh"))
             .args(["stop", self.data_dir.to_str().unwrap()])
             .output();
     }
@@ -177,14 +177,14 @@ async fn a_database_restart_under_load_fails_fast_and_loses_nothing() {
     let postgres = OwnPostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(dir.path());
-    settings.database_url = Some(Secret::new(postgres.url.clone()));
-    settings.database_acquire_timeout_ms = 500;
-    settings.embedding_provider = EmbeddingProvider::Hash;
-    settings.embedding_dimensions = APP_DIMS;
+    settings.database.url = Some(Secret::new(postgres.url.clone()));
+    settings.database.acquire_timeout_ms = 500;
+    settings.embedding.provider = EmbeddingProvider::Hash;
+    settings.embedding.dimensions = APP_DIMS;
     // Calls answered without waiting for the database, so each worker goes on registering
     // through the outage; a durable call would wait for its record until the database is
     // back (tests/api/recording.rs covers that mode).
-    settings.execution_recording = ExecutionRecording::Deferred;
+    settings.executions.recording = ExecutionRecording::Deferred;
     let app = TestApp::spawn(settings).await;
     wait_ready(&app, 200).await;
 
@@ -353,13 +353,13 @@ async fn search_survives_an_embedding_endpoint_that_is_down_dies_stalls_and_thro
         .unwrap();
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.embedding_provider = EmbeddingProvider::Http;
-    settings.embedding_url = Some(Secret::new(format!("http://{addr}/v1/embeddings")));
-    settings.embedding_timeout_ms = 300;
-    settings.embedding_max_retries = 1;
-    settings.embedding_breaker_failures = 3;
-    settings.embedding_breaker_cooldown_ms = 200;
-    settings.embedding_cache_size = 0;
+    settings.embedding.provider = EmbeddingProvider::Http;
+    settings.embedding.url = Some(Secret::new(format!("http://{addr}/v1/embeddings")));
+    settings.embedding.timeout_ms = 300;
+    settings.embedding.max_retries = 1;
+    settings.embedding.breaker_failures = 3;
+    settings.embedding.breaker_cooldown_ms = 200;
+    settings.embedding.cache_size = 0;
     let app = TestApp::spawn(settings).await;
     let http = client();
 
@@ -441,12 +441,12 @@ async fn a_batch_is_answered_before_a_slow_embedder_and_embedded_after() {
     serve_embeddings(addr, Arc::new(AtomicU8::new(SLOW))).await;
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.embedding_provider = EmbeddingProvider::Http;
-    settings.embedding_url = Some(Secret::new(format!("http://{addr}/v1/embeddings")));
-    settings.embedding_timeout_ms = 5_000;
-    settings.embedding_batch_size = 2;
+    settings.embedding.provider = EmbeddingProvider::Http;
+    settings.embedding.url = Some(Secret::new(format!("http://{addr}/v1/embeddings")));
+    settings.embedding.timeout_ms = 5_000;
+    settings.embedding.batch_size = 2;
     // A batch waits half of this for its embeddings: less than one slow call.
-    settings.request_timeout_ms = 2_000;
+    settings.server.request_timeout_ms = 2_000;
     let app = TestApp::spawn(settings).await;
 
     let names = ["slow.one", "slow.two", "slow.three", "slow.four"];

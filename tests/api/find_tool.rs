@@ -361,13 +361,13 @@ fn http_embedder_settings(
     server: &EmbeddingServer,
 ) -> tool_registry::config::Settings {
     let mut settings = db.settings();
-    settings.embedding_provider = EmbeddingProvider::Http;
-    settings.embedding_url = Some(Secret::new(format!("http://{}/v1/embeddings", server.addr)));
-    settings.embedding_model = Some("test-model".into());
-    settings.embedding_timeout_ms = 500;
-    settings.embedding_max_retries = 0;
-    settings.embedding_breaker_failures = 2;
-    settings.embedding_breaker_cooldown_ms = 200;
+    settings.embedding.provider = EmbeddingProvider::Http;
+    settings.embedding.url = Some(Secret::new(format!("http://{}/v1/embeddings", server.addr)));
+    settings.embedding.model = Some("test-model".into());
+    settings.embedding.timeout_ms = 500;
+    settings.embedding.max_retries = 0;
+    settings.embedding.breaker_failures = 2;
+    settings.embedding.breaker_cooldown_ms = 200;
     settings
 }
 
@@ -481,7 +481,7 @@ async fn a_model_change_re_embeds_and_never_mixes_vectors() {
 
     // Another dimension: the store drops the vectors and the tools are embedded again.
     let mut narrow = db.settings();
-    narrow.embedding_dimensions = 64;
+    narrow.embedding.dimensions = 64;
     let third = TestApp::spawn(narrow).await;
     wait_for_health(&third, "re-embedding at 64 dimensions", |h| {
         h["tools"]["indexed"] == 5

@@ -43,8 +43,8 @@ async fn admin_list(app: &TestApp, credential: Option<&str>) -> (u16, Value) {
 async fn tokens_grant_what_their_scope_says() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.jwt_secret = Some(Secret::new(JWT_SECRET));
-    settings.jwt_audience = Some("tool-registry".into());
+    settings.auth.jwt_secret = Some(Secret::new(JWT_SECRET));
+    settings.auth.jwt_audience = Some("tool-registry".into());
     let app = TestApp::spawn(settings).await;
 
     let agent = token("tools:call");
@@ -82,8 +82,8 @@ async fn tokens_grant_what_their_scope_says() {
 async fn mcp_keys_guard_the_agent_routes_and_admin_keys_open_them_too() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.admin_api_keys = Some(Secret::new("operator-key"));
-    settings.mcp_api_keys = Some(Secret::new("agent-key"));
+    settings.auth.admin_api_keys = Some(Secret::new("operator-key"));
+    settings.auth.mcp_api_keys = Some(Secret::new("agent-key"));
     let app = TestApp::spawn(settings).await;
 
     assert_eq!(status_with(&app, "/mcp/list_tools", None).await.0, 401);
@@ -112,8 +112,8 @@ async fn mcp_keys_guard_the_agent_routes_and_admin_keys_open_them_too() {
 async fn clients_over_their_budget_get_429_with_retry_after() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.rate_limit_per_minute = Some(3);
-    settings.mcp_api_keys = Some(Secret::new("agent-a, agent-b"));
+    settings.server.rate_limit_per_minute = Some(3);
+    settings.auth.mcp_api_keys = Some(Secret::new("agent-a, agent-b"));
     let app = TestApp::spawn(settings).await;
 
     for _ in 0..3 {
@@ -198,7 +198,8 @@ async fn browsers_are_refused_cross_origin_unless_the_origin_is_listed() {
 
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.cors_allowed_origins = Some("https://console.example, https://other.example".into());
+    settings.server.cors_allowed_origins =
+        Some("https://console.example, https://other.example".into());
     let open = TestApp::spawn(settings).await;
     let answer = preflight(&open).await.unwrap();
     assert_eq!(
@@ -225,7 +226,7 @@ fn sample(scrape: &str, name_and_labels: &[&str]) -> Option<f64> {
 async fn the_scrape_counts_requests_searches_calls_and_the_catalogue() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
 
     let (status, _) = app
@@ -286,8 +287,8 @@ async fn an_empty_or_short_jwt_secret_stops_start_up() {
     let db = TestDb::new(Backend::Embedded).await;
     for secret in ["", "short-secret"] {
         let mut settings = db.settings();
-        settings.host = "0.0.0.0".parse().unwrap();
-        settings.jwt_secret = Some(Secret::new(secret));
+        settings.server.host = "0.0.0.0".parse().unwrap();
+        settings.auth.jwt_secret = Some(Secret::new(secret));
         let err = tool_registry::App::build(settings)
             .await
             .err()
@@ -300,9 +301,9 @@ async fn an_empty_or_short_jwt_secret_stops_start_up() {
 async fn tokens_without_the_configured_audience_or_issuer_are_refused() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.jwt_secret = Some(Secret::new(JWT_SECRET));
-    settings.jwt_audience = Some("tool-registry".into());
-    settings.jwt_issuer = Some("https://issuer.example".into());
+    settings.auth.jwt_secret = Some(Secret::new(JWT_SECRET));
+    settings.auth.jwt_audience = Some("tool-registry".into());
+    settings.auth.jwt_issuer = Some("https://issuer.example".into());
     let app = TestApp::spawn(settings).await;
     let signed = |claims: Value| {
         jsonwebtoken::encode(
@@ -379,8 +380,8 @@ async fn rebound_names_are_refused_while_admin_is_open() {
 async fn browser_origins_not_allowed_by_cors_cannot_change_state() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.admin_api_keys = Some(Secret::new("admin-key"));
-    settings.cors_allowed_origins = Some("https://console.example".into());
+    settings.auth.admin_api_keys = Some(Secret::new("admin-key"));
+    settings.server.cors_allowed_origins = Some("https://console.example".into());
     let app = TestApp::spawn(settings).await;
     let register = |origin: &str, name: &str| {
         app.client

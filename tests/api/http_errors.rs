@@ -9,7 +9,7 @@ crate::on_both_backends!(duplicate_name_is_409);
 async fn app() -> (TestDb, TestApp) {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.max_body_bytes = 64 * 1024;
+    settings.server.max_body_bytes = 64 * 1024;
     let app = TestApp::spawn(settings).await;
     (db, app)
 }
@@ -250,7 +250,8 @@ async fn request_ids_are_echoed_or_generated() {
 async fn admin_routes_need_a_key_when_keys_are_set() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.admin_api_keys = Some(tool_registry::config::Secret::new("first-key, second-key"));
+    settings.auth.admin_api_keys =
+        Some(tool_registry::config::Secret::new("first-key, second-key"));
     let app = TestApp::spawn(settings).await;
     let (status, body) = app.get("/admin/tools").await;
     assert_eq!(status, 401);
@@ -292,10 +293,10 @@ async fn admin_routes_need_a_key_when_keys_are_set() {
 async fn open_admin_routes_are_refused_beyond_loopback() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.host = "0.0.0.0".parse().unwrap();
+    settings.server.host = "0.0.0.0".parse().unwrap();
     let refused = tool_registry::App::build(settings.clone()).await;
     let message = refused.err().expect("must refuse").to_string();
     assert!(message.contains("ADMIN_API_KEYS"), "{message}");
-    settings.admin_auth = tool_registry::config::AdminAuth::Disabled;
+    settings.auth.admin_auth = tool_registry::config::AdminAuth::Disabled;
     assert!(tool_registry::App::build(settings).await.is_ok());
 }

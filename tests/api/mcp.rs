@@ -74,8 +74,8 @@ fn call(name: &str, arguments: Value) -> CallToolRequestParams {
 async fn app_with(mode: McpTools, builtins: bool) -> (TestDb, TestApp) {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_tools = mode;
-    settings.register_builtins = builtins;
+    settings.mcp.tools = mode;
+    settings.tools.register_builtins = builtins;
     let app = TestApp::spawn(settings).await;
     (db, app)
 }
@@ -247,7 +247,7 @@ crate::on_both_backends!(clients_of_both_eras_hear_that_the_list_changed);
 async fn clients_of_both_eras_hear_that_the_list_changed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.mcp_tools = McpTools::Direct;
+    settings.mcp.tools = McpTools::Direct;
     let app = TestApp::spawn(settings).await;
     let (session, session_heard) = session_client(&app).await;
     let stateless = stateless_client(&app).await;
@@ -291,8 +291,8 @@ async fn clients_of_both_eras_hear_that_the_list_changed(backend: Backend) {
 async fn unknown_hosts_are_refused_and_mcp_keys_apply() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_api_keys = Some(Secret::new("agent-key"));
-    settings.mcp_allowed_hosts = "localhost,127.0.0.1,registry.internal".into();
+    settings.auth.mcp_api_keys = Some(Secret::new("agent-key"));
+    settings.mcp.allowed_hosts = "localhost,127.0.0.1,registry.internal".into();
     let app = TestApp::spawn(settings).await;
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
@@ -355,9 +355,9 @@ async fn jsonrpc_error(response: reqwest::Response, id: Value) -> String {
 async fn refusals_on_mcp_are_jsonrpc_errors_and_rest_keeps_its_body() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_api_keys = Some(Secret::new("agent-key"));
-    settings.max_body_bytes = 4096;
-    settings.rate_limit_per_minute = Some(6);
+    settings.auth.mcp_api_keys = Some(Secret::new("agent-key"));
+    settings.server.max_body_bytes = 4096;
+    settings.server.rate_limit_per_minute = Some(6);
     let app = TestApp::spawn(settings).await;
 
     let unauthorized = raw_post(&app, INITIALIZE).send().await.unwrap();
@@ -719,7 +719,7 @@ async fn meta_tools_forgive_what_models_send_and_errors_have_one_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_are_published_portably_with_output_schemas_and_hints() {
-    use tool_registry::registry::portability::warnings;
+    use tool_registry::domain::portability::warnings;
 
     let (_db, app) = app_with(McpTools::Both, true).await;
     let client = stateless_client(&app).await;
@@ -811,7 +811,7 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
     // Without an authorization server: no metadata, and the 401 says a static key is wanted.
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_api_keys = Some(Secret::new("agent-key"));
+    settings.auth.mcp_api_keys = Some(Secret::new("agent-key"));
     let app = TestApp::spawn(settings.clone()).await;
     let (status, _) = app.get("/.well-known/oauth-protected-resource/mcp").await;
     assert_eq!(status, 404);
@@ -853,8 +853,8 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
     );
     app.stop().await;
 
-    settings.mcp_authorization_servers = "https://auth.example, https://backup.example".into();
-    settings.jwt_secret = Some(Secret::new("test-secret-of-enough-length-0123456789"));
+    settings.mcp.authorization_servers = "https://auth.example, https://backup.example".into();
+    settings.auth.jwt_secret = Some(Secret::new("test-secret-of-enough-length-0123456789"));
     let app = TestApp::spawn(settings).await;
     let refused = raw_post(&app, INITIALIZE).send().await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -895,9 +895,9 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
 async fn portable_names_are_shown_and_called_back() {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.mcp_tools = McpTools::Direct;
-    settings.register_builtins = false;
-    settings.mcp_portable_names = true;
+    settings.mcp.tools = McpTools::Direct;
+    settings.tools.register_builtins = false;
+    settings.mcp.portable_names = true;
     let app = TestApp::spawn(settings).await;
     for name in ["github.create_issue", "x.y", "x_y"] {
         app.register(&tool_definition(name)).await;
@@ -920,7 +920,7 @@ async fn portable_names_are_shown_and_called_back() {
         .find(|n| n.starts_with("x_y_"))
         .expect("x.y gets a name of its own");
     for name in &shown {
-        assert!(tool_registry::registry::portability::is_portable_name(name));
+        assert!(tool_registry::domain::portability::is_portable_name(name));
     }
     let result = client
         .call_tool(call("github_create_issue", json!({"text": "abc"})))

@@ -69,8 +69,8 @@ async fn recording_tool() -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
 async fn app_with(allow_private: bool) -> (TestDb, TestApp) {
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.allow_private_tool_urls = allow_private;
-    settings.tool_timeout_ms = 2_000;
+    settings.tools.allow_private_urls = allow_private;
+    settings.tools.timeout_ms = 2_000;
     let app = TestApp::spawn(settings).await;
     (db, app)
 }
@@ -641,8 +641,8 @@ async fn an_explicit_tool_proxy_carries_tool_calls() {
     let (tool, seen) = recording_tool().await;
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.allow_private_tool_urls = true;
-    settings.tool_proxy_url = Some(format!("http://{proxy}"));
+    settings.tools.allow_private_urls = true;
+    settings.tools.proxy_url = Some(format!("http://{proxy}"));
     let app = TestApp::spawn(settings.clone()).await;
     let registered = app
         .client
@@ -677,7 +677,7 @@ async fn an_explicit_tool_proxy_carries_tool_calls() {
     );
 
     for bad in ["not a url", "ftp://proxy.example:21", "file:///tmp/proxy"] {
-        settings.tool_proxy_url = Some(bad.into());
+        settings.tools.proxy_url = Some(bad.into());
         let refused = tool_registry::build_registry(&settings).await;
         let message = refused
             .err()

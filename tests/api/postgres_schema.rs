@@ -5,7 +5,7 @@ use sqlx::Connection;
 use serde_json::Value;
 use tool_registry::{
     config::VectorSearch,
-    registry::model::ToolFilter,
+    domain::ToolFilter,
     store::{
         Catalogue, Embeddings, PostgresStore, StoreHealth, estimated_bytes_per_vector,
         postgres::{PostgresOptions, VectorPlacement},
@@ -166,9 +166,9 @@ async fn the_default_choice_shows_in_health_and_metrics() {
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();
     let defaults = tool_registry::config::Settings::for_tests(db.data_dir());
-    assert_eq!(defaults.database_vector_search, VectorSearch::Auto);
-    settings.database_vector_search = defaults.database_vector_search;
-    settings.database_vector_memory_mib = defaults.database_vector_memory_mib;
+    assert_eq!(defaults.database.vector_search, VectorSearch::Auto);
+    settings.database.vector_search = defaults.database.vector_search;
+    settings.database.vector_memory_mib = defaults.database.vector_memory_mib;
     let app = TestApp::spawn(settings.clone()).await;
     app.register(&crate::helpers::tool_definition("one")).await;
     let (place, reason, gauge) = vector_search_shown(&app).await;
@@ -178,7 +178,7 @@ async fn the_default_choice_shows_in_health_and_metrics() {
     app.stop().await;
 
     // No budget: the tool already stored does not fit.
-    settings.database_vector_memory_mib = 0;
+    settings.database.vector_memory_mib = 0;
     let app = TestApp::spawn(settings).await;
     let (place, reason, gauge) = vector_search_shown(&app).await;
     assert_eq!(place, "index", "{reason}");

@@ -66,7 +66,7 @@ crate::on_both_backends!(
 async fn a_tool_answering_nul_is_recorded_and_recording_goes_on(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.allow_private_tool_urls = true;
+    settings.tools.allow_private_urls = true;
     let app = TestApp::spawn(settings).await;
     let upstream = serve_nul_answers().await;
     app.register(&http_tool(
@@ -141,7 +141,7 @@ async fn a_tool_answering_nul_is_recorded_and_recording_goes_on(backend: Backend
 async fn reads_see_every_answered_call(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.execution_recording = ExecutionRecording::Deferred;
+    settings.executions.recording = ExecutionRecording::Deferred;
     let app = TestApp::spawn(settings).await;
     let tool = app.register(&tool_definition("echo_upper")).await;
     let tool_id = tool["id"].as_str().unwrap();
@@ -324,10 +324,10 @@ async fn shutdown_keeps_its_deadline_while_the_database_hangs() {
     use sqlx::{Connection, Executor};
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();
-    settings.register_builtins = true;
-    settings.execution_recording = ExecutionRecording::Deferred;
-    settings.execution_retry_ms = 120_000;
-    settings.shutdown_timeout_ms = 1_000;
+    settings.tools.register_builtins = true;
+    settings.executions.recording = ExecutionRecording::Deferred;
+    settings.executions.retry_ms = 120_000;
+    settings.server.shutdown_timeout_ms = 1_000;
     let app = TestApp::spawn(settings).await;
     let arguments = json!({"name": "calculator", "arguments": {"expression": "1+1"}});
     let (status, answer) = app.post("/mcp/call_tool", &arguments).await;

@@ -1,6 +1,6 @@
 //! Retrieval quality as a build check: the real MCP tools of `eval/mcp_tools.jsonl`, the
 //! local model, and a sample of `eval/mcp_queries.jsonl` through the default `find_tool`.
-//! The floors sit a few points below what the full evaluation measures (README, "Retrieval
+//! The floors sit a few points below what the full evaluation measures (docs/search.md, "Retrieval
 //! quality"), so a change that makes finding tools worse fails here, not in production.
 
 use std::{collections::HashSet, path::Path};
@@ -31,13 +31,13 @@ async fn default_find_tool_keeps_its_measured_quality() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = db.settings();
-    settings.embedding_provider = EmbeddingProvider::Local;
-    settings.embedding_dimensions = 384;
-    settings.embedding_model_dir = std::env::var_os("EMBEDDING_MODEL_DIR")
+    settings.embedding.provider = EmbeddingProvider::Local;
+    settings.embedding.dimensions = 384;
+    settings.embedding.model_dir = std::env::var_os("EMBEDDING_MODEL_DIR")
         .map(Into::into)
         .unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
     // The built-ins join the catalogue: csv_to_json and json_to_csv are the direction case.
-    settings.register_builtins = true;
+    settings.tools.register_builtins = true;
     let app = TestApp::spawn(settings).await;
     let (_, health) = app.get("/health").await;
     assert_eq!(

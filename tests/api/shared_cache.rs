@@ -16,7 +16,7 @@ async fn replicas_share_embeddings_and_survive_redis_stopping() {
     let redis = RedisServer::start();
     let db = TestDb::new(Backend::Postgres).await;
     let mut settings = db.settings();
-    settings.redis_url = Some(Secret::new(redis.url()));
+    settings.embedding.redis_url = Some(Secret::new(redis.url()));
     let first = TestApp::spawn(settings.clone()).await;
     let second = TestApp::spawn(settings).await;
 

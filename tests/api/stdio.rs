@@ -41,7 +41,7 @@ fn required<T>(found: Option<T>, what: &str) -> Option<T> {
 }
 
 /// A Python interpreter with the `mcp` package: `MCP_TEST_PYTHON`, or the venv
-/// scripts/mcp-python-check.sh makes.
+/// scripts/test/mcp-python-check.sh makes.
 fn python() -> Option<PathBuf> {
     let found = std::env::var_os("MCP_TEST_PYTHON")
         .map(PathBuf::from)
@@ -76,11 +76,11 @@ fn python_server(python: &Path) -> Value {
 
 fn settings_for(db: &TestDb, allowed: &[&str]) -> Settings {
     let mut settings = db.settings();
-    settings.stdio_allowed_commands = allowed.join(",");
-    settings.stdio_restart_backoff_ms = 50;
-    settings.stdio_stop_grace_ms = 2_000;
-    settings.tool_timeout_ms = 20_000;
-    settings.mcp_tools = McpTools::Direct;
+    settings.stdio.allowed_commands = allowed.join(",");
+    settings.stdio.restart_backoff_ms = 50;
+    settings.stdio.stop_grace_ms = 2_000;
+    settings.tools.timeout_ms = 20_000;
+    settings.mcp.tools = McpTools::Direct;
     settings
 }
 
@@ -323,7 +323,7 @@ async fn shutdown_reaps_every_child_even_one_that_ignores_sigterm_and_startup_st
     let Some(python) = python() else { return };
     let db = TestDb::new(Backend::Embedded).await;
     let mut settings = settings_for(&db, &[python.to_str().unwrap()]);
-    settings.stdio_stop_grace_ms = 300;
+    settings.stdio.stop_grace_ms = 300;
     let app = TestApp::spawn(settings.clone()).await;
     let mut stubborn = python_server(&python);
     stubborn["env"]["STUBBORN"] = json!("1");
@@ -343,7 +343,7 @@ async fn shutdown_reaps_every_child_even_one_that_ignores_sigterm_and_startup_st
     }
 
     // With STDIO_START=startup the children of the catalogue start before any call.
-    settings.stdio_start = StdioStart::Startup;
+    settings.stdio.start = StdioStart::Startup;
     let app = TestApp::spawn(settings).await;
     let pids = [
         running_pid(&app, "py").await,

@@ -128,9 +128,9 @@ async fn registry(private_urls: bool) -> (TestDb, TestApp) {
 async fn registry_on(backend: Backend, private_urls: bool) -> (TestDb, TestApp) {
     let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.allow_private_tool_urls = private_urls;
-    settings.tool_timeout_ms = 1_000;
-    settings.mcp_tools = McpTools::Direct;
+    settings.tools.allow_private_urls = private_urls;
+    settings.tools.timeout_ms = 1_000;
+    settings.mcp.tools = McpTools::Direct;
     let app = TestApp::spawn(settings).await;
     (db, app)
 }

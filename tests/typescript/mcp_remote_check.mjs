@@ -1,5 +1,5 @@
 // Live check of mcp-remote, the stdio bridge that desktop clients (Claude Desktop) run to
-// reach a remote MCP server, configured as the README shows:
+// reach a remote MCP server, configured as the README (and docs/mcp.md) shows:
 // `mcp-remote URL --header "Authorization: Bearer ${REGISTRY_KEY}"` with REGISTRY_KEY in its
 // environment. The official TypeScript SDK drives it over stdio, as a desktop client does.
 //

@@ -30,7 +30,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{MAX_RESTART_BACKOFF, MINIMAL_PATH, StdioSettings, StdioUpstreamHealth, resolve};
-use crate::registry::model::StdioServer;
+use crate::domain::StdioServer;
 
 /// The longest a child may take from its start to the end of the MCP handshake (an `npx`
 /// that downloads its package first needs a while).

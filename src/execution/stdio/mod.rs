@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::child::Supervised;
 use super::upstream::UpstreamAnswer;
-use crate::registry::model::StdioServer;
+use crate::domain::StdioServer;
 
 /// The child's `PATH` when its definition gives none: enough for `#!/usr/bin/env node`
 /// scripts (such as `npx`) to find an interpreter installed by the system's packages.

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::CatalogueIndex;
-use crate::{index::Facets, registry::model::ToolFilter};
+use crate::{domain::ToolFilter, index::Facets};
 
 impl CatalogueIndex {
     /// The ids of one page of the tools `filter` keeps, in name order, and how many it

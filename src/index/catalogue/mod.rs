@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub use shared::SharedCatalogueIndex;
 
 use super::{Facets, lexical};
-use crate::registry::model::Tool;
+use crate::domain::Tool;
 
 /// One indexed tool.
 #[derive(Debug, Clone)]
@@ -221,7 +221,7 @@ impl CatalogueIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::ToolFilter;
+    use crate::domain::ToolFilter;
 
     fn facets(category: &str, active: bool) -> Facets {
         Facets {

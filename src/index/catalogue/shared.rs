@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::CatalogueIndex;
 use crate::{
+    domain::{Page, Tool, ToolFilter},
     index::{Facets, fusion::text_score, lexical},
-    registry::model::{Page, Tool, ToolFilter},
 };
 
 /// The index a store shares between its requests, fed with whole tools.

@@ -11,7 +11,7 @@ use super::{
     rows::{EXECUTION_COLUMNS, execution_from_row, without_nul_characters},
 };
 use crate::{
-    registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
+    domain::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
     store::{ExecutionLog, StoreResult},
 };
 

@@ -22,8 +22,8 @@ use super::{
     rows::{TOOL_COLUMNS, VECTOR_COLUMNS, tool_from_row, vector_from_row},
 };
 use crate::{
+    domain::Tool,
     index::{catalogue::CatalogueIndex, shared_vectors::StoredVector, vector::VectorIndex},
-    registry::model::Tool,
     store::{StoreResult, mirror::Mirror},
 };
 

@@ -35,8 +35,8 @@ use super::{
     version_from_tool,
 };
 use crate::{
+    domain::{Page, Paged, Tool, ToolFilter, ToolVersion},
     index::{fusion::unit_score, vector::estimated_bytes_per_vector},
-    registry::model::{Page, Paged, Tool, ToolFilter, ToolVersion},
 };
 
 pub struct PostgresStore {
@@ -187,7 +187,7 @@ impl Catalogue for PostgresStore {
         if expected.is_some_and(|expected| *expected != current) {
             return Ok(Updated::Changed);
         }
-        if !current.same_definition(tool) {
+        if current.definition() != tool.definition() {
             insert_version(&mut *tx, &current, tool.updated_at).await?;
         }
         update_tool(&mut *tx, tool).await?;
@@ -247,7 +247,7 @@ impl Catalogue for PostgresStore {
         ))
         .bind(id)
         .bind(active)
-        .bind(crate::registry::model::now_micros())
+        .bind(crate::domain::now_micros())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(tool) = row.as_ref().map(tool_from_row).transpose()? else {

@@ -9,8 +9,8 @@ use sqlx::{Executor, Postgres, QueryBuilder, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::{
+    domain::{Execution, ExecutionStatus, Tool, ToolFilter},
     index::{shared_vectors::StoredVector, vector::EntryMeta},
-    registry::model::{Execution, ExecutionStatus, Tool, ToolFilter},
     store::{Facets, StoreError, StoreResult},
 };
 

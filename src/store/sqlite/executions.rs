@@ -10,7 +10,7 @@ use super::{
     rows::{EXECUTION_COLUMNS, execution_from_row, time_from_micros, to_json},
 };
 use crate::{
-    registry::model::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
+    domain::{CallBucket, Execution, ExecutionFilter, Page, Paged, ToolStats},
     store::{ExecutionLog, StoreResult, percentile_cont},
 };
 

@@ -27,8 +27,8 @@ use super::{
     version_from_tool,
 };
 use crate::{
+    domain::{Page, Paged, Tool, ToolFilter, ToolVersion, now_micros},
     index::{catalogue::CatalogueIndex, shared_vectors::SharedVectors, vector::VectorIndex},
-    registry::model::{Page, Paged, Tool, ToolFilter, ToolVersion, now_micros},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -219,7 +219,7 @@ impl Catalogue for EmbeddedStore {
         if expected.is_some_and(|expected| *expected != current) {
             return Ok(Updated::Changed);
         }
-        if !current.same_definition(tool) {
+        if current.definition() != tool.definition() {
             insert_version(&mut *tx, &current, tool.updated_at).await?;
         }
         update_tool(&mut *tx, tool).await?;

@@ -7,8 +7,8 @@ use sqlx::{Executor, Row, Sqlite, sqlite::SqliteRow};
 use uuid::Uuid;
 
 use crate::{
+    domain::{Execution, ExecutionStatus, Tool},
     index::vector::EntryMeta,
-    registry::model::{Execution, ExecutionStatus, Tool},
     store::{Facets, StoreError, StoreResult},
 };
 

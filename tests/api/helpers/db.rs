@@ -133,19 +133,19 @@ impl TestDb {
 
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::for_tests(self.data_dir());
-        settings.database_url = self.pg_url.clone().map(Secret::new);
-        settings.embedding_provider = EmbeddingProvider::Hash;
-        settings.embedding_dimensions = APP_DIMS;
+        settings.database.url = self.pg_url.clone().map(Secret::new);
+        settings.embedding.provider = EmbeddingProvider::Hash;
+        settings.embedding.dimensions = APP_DIMS;
         // Each backend pins its place: the default (auto) would search the small catalogues
         // of tests in memory on both.
         if self.vectors_in_memory {
-            settings.database_vector_search = VectorSearch::Memory;
-            settings.database_hnsw_index = false;
+            settings.database.vector_search = VectorSearch::Memory;
+            settings.database.hnsw_index = false;
         } else {
-            settings.database_vector_search = VectorSearch::Hnsw;
+            settings.database.vector_search = VectorSearch::Hnsw;
         }
         // Catalogue tests count tools; the call tests turn the built-ins back on.
-        settings.register_builtins = false;
+        settings.tools.register_builtins = false;
         settings
     }
 }

@@ -90,7 +90,12 @@ async fn updates_keep_the_replaced_definitions(backend: Backend) {
     let history = store.versions(first.id).await.unwrap();
     let described: Vec<(&str, &str)> = history
         .iter()
-        .map(|v| (v.version.as_str(), v.description.as_str()))
+        .map(|v| {
+            (
+                v.definition.version.as_str(),
+                v.definition.description.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         described,
@@ -100,12 +105,12 @@ async fn updates_keep_the_replaced_definitions(backend: Backend) {
         ]
     );
     let oldest = &history[1];
-    assert_eq!(oldest.name, first.name);
-    assert_eq!(oldest.tags, first.tags);
-    assert_eq!(oldest.input_schema, first.input_schema);
-    assert_eq!(oldest.output_schema, None);
-    assert_eq!(oldest.implementation, first.implementation);
-    assert_eq!(oldest.metadata, first.metadata);
+    assert_eq!(oldest.definition.name, first.name);
+    assert_eq!(oldest.definition.tags, first.tags);
+    assert_eq!(oldest.definition.input_schema, first.input_schema);
+    assert_eq!(oldest.definition.output_schema, None);
+    assert_eq!(oldest.definition.implementation, first.implementation);
+    assert_eq!(oldest.definition.metadata, first.metadata);
     assert_eq!(oldest.embedding_model.as_deref(), Some("m"));
     assert_eq!(oldest.changed_at, second.updated_at);
     assert_eq!(history[0].embedding_model, None);
@@ -539,7 +544,7 @@ async fn updates_are_written_only_over_the_row_expected(backend: Backend) {
         .await
         .unwrap()
         .into_iter()
-        .map(|v| v.version)
+        .map(|v| v.definition.version)
         .collect();
     assert_eq!(history, vec!["1.0.0"]);
 
@@ -590,7 +595,7 @@ async fn concurrent_updates_never_lower_the_version(backend: Backend) {
                 start.wait().await;
                 match registry.update(id, patch_version).await {
                     Ok(_) => Some(patch),
-                    Err(ApiError::Validation { field, .. }) if field == "version" => None,
+                    Err(err) if err.invalid_field() == Some("version") => None,
                     Err(err) => panic!("update {patch}: {err}"),
                 }
             });
@@ -604,7 +609,7 @@ async fn concurrent_updates_never_lower_the_version(backend: Backend) {
             .versions
             .iter()
             .rev()
-            .map(|v| &v.version)
+            .map(|v| &v.definition.version)
             .chain([&current.version])
             .map(|v| v.strip_prefix("1.0.").unwrap().parse().unwrap())
             .collect();

@@ -14,11 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tool_registry::{
     build_registry,
-    error::ApiError,
-    registry::model::{
-        Execution, ExecutionFilter, ExecutionStatus, Implementation, NewTool, Page, Tool,
-        ToolFilter, ToolPatch, now_micros,
+    domain::{
+        Execution, ExecutionFilter, ExecutionStatus, Implementation, Page, Tool, ToolFilter,
+        now_micros,
     },
+    registry::requests::{NewTool, ToolPatch},
     store::{StoreError, StoreResult, ToolStore, Updated},
 };
 use uuid::Uuid;

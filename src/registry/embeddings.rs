@@ -1,0 +1,115 @@
+//! Embedding tools as they are written: one embedder call per write, the vectors stored
+//! in one transaction. A write never fails for want of an embedding: the tool waits for
+//! the indexer instead.
+
+use uuid::Uuid;
+
+use super::ToolRegistry;
+use crate::{
+    domain::{RegistryError, Tool, document::embedded_text},
+    embedding::EmbedError,
+};
+
+/// What a re-embedding pass started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReindexStart {
+    /// The model whose vectors are being made.
+    pub model: String,
+    /// Tools with a vector of that model when the pass started.
+    pub indexed: u64,
+    /// Tools still waiting for one.
+    pub pending: u64,
+}
+
+impl ToolRegistry {
+    /// Starts re-embedding in the background: pending and stale tools, or with `all` every
+    /// tool. Answers with the counts at the start; the indexer's health shows the progress.
+    pub async fn start_reindex(&self, all: bool) -> Result<ReindexStart, RegistryError> {
+        let model = self.embedder.model_id().to_owned();
+        let counts = self.store.embedding_counts(&model).await?;
+        if all {
+            self.indexer.request_full_pass();
+        } else {
+            self.indexer.wake();
+        }
+        Ok(ReindexStart {
+            model,
+            indexed: counts.indexed,
+            pending: counts.pending,
+        })
+    }
+
+    /// Embeds tools' texts in one embedder call and stores the vectors in one transaction.
+    /// When the embedder or the store fails, the tools keep their embeddings pending and the
+    /// indexer retries later; the writes themselves never fail.
+    pub(super) async fn embed_now(&self, tools: &mut [Tool]) {
+        if let Some(vectors) = self.embed_texts(tools).await {
+            self.store_vectors(tools, &vectors).await;
+        }
+    }
+
+    /// The vectors of tools' texts, or `None` (logged) when the embedder cannot make them.
+    pub(super) async fn embed_texts(&self, tools: &[Tool]) -> Option<Vec<Vec<f32>>> {
+        let texts: Vec<String> = tools.iter().map(embedded_text).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match self.embedder.embed_documents(&texts).await {
+            Ok(vectors) if vectors.len() == tools.len() => Some(vectors),
+            Ok(_) => {
+                tracing::warn!(
+                    tools = tools.len(),
+                    "embedder returned too few vectors; pending"
+                );
+                None
+            }
+            Err(err) => {
+                tracing::warn!(%err, tools = tools.len(), "embeddings pending until the embedder answers");
+                self.indexer.wake();
+                None
+            }
+        }
+    }
+
+    /// Stores tools' vectors and marks the tools stored with the current model.
+    pub(super) async fn store_vectors(&self, tools: &mut [Tool], vectors: &[Vec<f32>]) {
+        let model = self.embedder.model_id().to_owned();
+        let embeddings: Vec<(Uuid, &[f32])> = tools
+            .iter()
+            .zip(vectors)
+            .map(|(tool, vector)| (tool.id, vector.as_slice()))
+            .collect();
+        match self.store.set_embeddings(&model, &embeddings).await {
+            Ok(written) => {
+                for (tool, written) in tools.iter_mut().zip(written) {
+                    if written {
+                        tool.embedding_model = Some(model.clone());
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, tools = tools.len(), "embeddings not stored; pending");
+                self.indexer.wake();
+            }
+        }
+    }
+
+    /// Re-embeds one tool now; 503 when the embedder is unavailable.
+    pub(super) async fn reindex_now(&self, id: Uuid) -> Result<Tool, RegistryError> {
+        let tool = self.get(id).await?;
+        let model = self.embedder.model_id().to_owned();
+        if self
+            .indexer
+            .embed_batch(std::slice::from_ref(&tool), &model)
+            .await
+        {
+            self.get(id).await
+        } else {
+            Err(RegistryError::unavailable(
+                "the embedder is unavailable; try again later",
+            ))
+        }
+    }
+}
+
+pub(super) fn log_embed_failure(err: &EmbedError) {
+    tracing::warn!(%err, "embedder failed; answering from full text");
+}

@@ -1,0 +1,250 @@
+//! Finding tools: for a task described in words (`find_tool`), and near a given tool.
+
+use std::{collections::HashMap, time::Instant};
+
+use uuid::Uuid;
+
+use super::{
+    ToolRegistry,
+    catalogue::no_such_category,
+    embeddings::log_embed_failure,
+    search::{self, AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult},
+    steps,
+};
+use crate::{
+    domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
+    index::fusion,
+    telemetry::otel::{self, searched},
+};
+
+impl ToolRegistry {
+    /// `find` as agents ask it: when a category filter finds nothing, the category is
+    /// matched in any case and the search made again; when no category matches, the note
+    /// names the categories there are.
+    pub async fn find_for_agent(
+        &self,
+        mut search: SearchRequest,
+    ) -> Result<(SearchResult, Option<String>), RegistryError> {
+        let mut found = self.find(&search).await?;
+        let mut note = None;
+        if found.tools.is_empty()
+            && let Some(requested) = search.category.clone()
+        {
+            match self.stored_category(&requested).await? {
+                Ok(stored) if stored != requested => {
+                    search.category = Some(stored);
+                    found = self.find(&search).await?;
+                }
+                Ok(_) => {}
+                Err(categories) => note = Some(no_such_category(&requested, &categories)),
+            }
+        }
+        Ok((found, note))
+    }
+
+    /// Finds the tools that best match a task described in words.
+    #[tracing::instrument(level = "debug", name = "registry.find", skip_all, fields(
+        search.mode = request.mode.as_str(), search.k = request.limit))]
+    pub async fn find(&self, request: &SearchRequest) -> Result<SearchResult, RegistryError> {
+        let clock = Instant::now();
+        let filter = ToolFilter {
+            category: request.category.clone(),
+            tags: Vec::new(),
+            active_only: true,
+        };
+        let limit = request.limit;
+        // A request of several steps is searched whole and step by step; all its texts are
+        // embedded in one model call.
+        let steps = steps::split(&request.query);
+        let texts: Vec<&str> = std::iter::once(request.query.as_str())
+            .chain(steps.iter().map(String::as_str))
+            .collect();
+        let vectors = if request.mode == SearchMode::Text {
+            None
+        } else {
+            match self.embedder.embed(&texts).await {
+                Ok(vectors) if vectors.len() == texts.len() => Some(vectors),
+                Ok(_) => None,
+                Err(err) => {
+                    log_embed_failure(&err);
+                    None
+                }
+            }
+        };
+        let mode = match (request.mode, &vectors) {
+            (SearchMode::Text, _) => AnsweredMode::Text,
+            (_, None) => AnsweredMode::TextFallback,
+            (SearchMode::Semantic, Some(_)) => AnsweredMode::Semantic,
+            (SearchMode::Hybrid, Some(_)) => AnsweredMode::Hybrid,
+        };
+        let mut rankings = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let vector = vectors.as_ref().map(|v| v[i].as_slice());
+            let mut ranked = self.rank(mode, text, vector, request, &filter).await?;
+            // The fused score ranks within one answer only; the floor is absolute.
+            ranked.retain(|hit| hit.relevance >= request.threshold);
+            rankings.push(ranked);
+        }
+        let whole = rankings.remove(0);
+        let (hits, answered_steps) = if rankings.is_empty() {
+            let mut ranked = whole;
+            ranked.truncate(limit as usize);
+            let mut hits = self.with_tools(ranked).await?;
+            search::sort_hits(&mut hits);
+            let none = vec![None; hits.len()];
+            (hits, none)
+        } else {
+            let merged = steps::merge(whole, rankings, limit as usize);
+            let (ranked, answered): (Vec<_>, Vec<_>) = merged.into_iter().unzip();
+            let hits = self.with_tools(ranked).await?;
+            (hits, answered)
+        };
+        let mut hits = hits;
+        if request.explain {
+            for (hit, step) in hits.iter_mut().zip(answered_steps) {
+                let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
+                let matched = match hit.tool.decode() {
+                    Ok(tool) => crate::index::lexical::matched_fields(&tool, asked)
+                        .into_iter()
+                        .map(|(field, words)| (field.to_owned(), words))
+                        .collect(),
+                    Err(_) => Default::default(),
+                };
+                hit.explain = Some(search::Explanation {
+                    step: step.map(|s| steps[s].clone()),
+                    matched,
+                    vector_score: hit.vector_score,
+                    text_score: hit.text_score,
+                    fused_score: hit.score,
+                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(request.vector_weight),
+                });
+            }
+        }
+        let took = clock.elapsed();
+        let span = tracing::Span::current();
+        otel::set_attribute(&span, "search.answered_mode", mode.as_str());
+        otel::set_attribute(&span, "search.hits", hits.len() as i64);
+        metrics::counter!("find_tool_requests_total",
+            "requested" => request.mode.as_str(), "answered" => mode.as_str())
+        .increment(1);
+        metrics::histogram!("find_tool_duration_seconds", "mode" => mode.as_str())
+            .record(took.as_secs_f64());
+        Ok(SearchResult {
+            tools: hits,
+            mode,
+            took_ms: took.as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// The candidates for one text in the mode that answers, best first.
+    async fn rank(
+        &self,
+        mode: AnsweredMode,
+        text: &str,
+        vector: Option<&[f32]>,
+        request: &SearchRequest,
+        filter: &ToolFilter,
+    ) -> Result<Vec<fusion::Fused>, RegistryError> {
+        let limit = request.limit;
+        let model = self.embedder.model_id();
+        Ok(match (mode, vector) {
+            (AnsweredMode::Semantic, Some(vector)) => {
+                let near = searched(
+                    "search.vector",
+                    limit,
+                    self.store.nearest_ids(vector, model, limit, filter),
+                )
+                .await?;
+                fusion::single_list(&near, true)
+            }
+            (AnsweredMode::Hybrid, Some(vector)) => {
+                // Candidates are ranked and fused as ids; only the winners are read.
+                let pool = fusion::hybrid_candidates(limit);
+                let (near, lexical) = tokio::try_join!(
+                    searched(
+                        "search.vector",
+                        pool,
+                        self.store.nearest_ids(vector, model, pool, filter)
+                    ),
+                    searched(
+                        "search.text",
+                        pool,
+                        self.store.text_search_ids(text, pool, filter)
+                    ),
+                )?;
+                fusion::fuse(&near, &lexical, request.vector_weight)
+            }
+            _ => {
+                let lexical = searched(
+                    "search.text",
+                    limit,
+                    self.store.text_search_ids(text, limit, filter),
+                )
+                .await?;
+                fusion::single_list(&lexical, false)
+            }
+        })
+    }
+
+    /// The hits of ranked candidates, in their order, with their tools as served.
+    pub(super) async fn with_tools(
+        &self,
+        ranked: Vec<fusion::Fused>,
+    ) -> Result<Vec<SearchHit>, RegistryError> {
+        let ids: Vec<Uuid> = ranked.iter().map(|hit| hit.id).collect();
+        let mut tools: HashMap<Uuid, ServedTool> = self
+            .store
+            .served_many(&ids)
+            .await?
+            .into_iter()
+            .map(|tool| (tool.id(), tool))
+            .collect();
+        Ok(ranked
+            .into_iter()
+            .filter_map(|hit| {
+                Some(SearchHit {
+                    tool: tools.remove(&hit.id)?,
+                    score: hit.score,
+                    vector_score: hit.vector_score,
+                    text_score: hit.text_score,
+                    explain: None,
+                })
+            })
+            .collect())
+    }
+
+    /// Tools whose vectors are nearest to this tool's, itself excluded.
+    pub async fn similar(&self, id: Uuid, limit: u32) -> Result<Vec<SearchHit>, RegistryError> {
+        let tool = self.get(id).await?;
+        let model = self.embedder.model_id();
+        // The stored vector is the tool's own: no model run, and no embedder needed. A tool
+        // still waiting for one has its text embedded now.
+        let vector = match self.store.embedding(id, model).await? {
+            Some(vector) => vector,
+            None => {
+                let text = embedded_text(&tool);
+                let mut vectors = self.embedder.embed(&[text.as_str()]).await.map_err(|err| {
+                    log_embed_failure(&err);
+                    RegistryError::unavailable("the embedder is unavailable; try again later")
+                })?;
+                let Some(vector) = vectors.pop() else {
+                    return Ok(Vec::new());
+                };
+                vector
+            }
+        };
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let mut near = self
+            .store
+            .nearest_ids(&vector, model, limit + 1, &filter)
+            .await?;
+        near.retain(|(near_id, _)| *near_id != id);
+        near.truncate(limit as usize);
+        let mut hits = self.with_tools(fusion::single_list(&near, true)).await?;
+        search::sort_hits(&mut hits);
+        Ok(hits)
+    }
+}
