@@ -151,7 +151,7 @@ impl HashEmbedder {
 impl Embedder for HashEmbedder {
     #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
         embedding.provider = "hash", embedding.model = %self.model_id(),
-        embedding.batch_size = texts.len()))]
+        embedding.batch_size = texts.len() as i64))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         Ok(texts.iter().map(|t| self.embed_one(t)).collect())
     }

@@ -134,7 +134,7 @@ impl Upstreams {
         }
         // Connect without holding the map: a slow or dead upstream must not stall calls to
         // the others. Two callers may race to connect; the first stored connection wins.
-        let fresh = Arc::new(self.connect(url).await?);
+        let fresh = Arc::new(self.connect_detached(url).await?);
         let mut connections = self.connections.lock().await;
         match connections.get(url) {
             Some(open) if !open.is_closed() && !open.is_transport_closed() => {
@@ -158,32 +158,51 @@ impl Upstreams {
         None
     }
 
-    async fn connect(&self, url: &str) -> Result<RunningService<RoleClient, ClientConfig>, String> {
-        let parsed = url::Url::parse(url).map_err(|err| format!("invalid upstream URL: {err}"))?;
-        self.guard
-            .check_url(&parsed)
-            .map_err(|refused| format!("the upstream URL is refused: {refused}"))?;
-        let transport = StreamableHttpClientTransport::with_client(
-            self.http.clone(),
-            StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
-        );
-        let client = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("tool-registry", env!("CARGO_PKG_VERSION")),
-        )
-        .serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Auto {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                legacy_version: Some(ProtocolVersion::V_2025_11_25),
-            },
-        )
-        .await
-        .map_err(|err| format!("cannot connect to the upstream MCP server at {url}: {err}"))?;
-        // Imports must see the upstream's current list, never a cached one.
-        client
-            .set_response_cache_config(ClientCacheConfig::disabled())
-            .await;
-        Ok(client)
+    /// Connects in a task of its own, outside the caller's span: rmcp's service task keeps
+    /// the span it was started in (and so every span above it) open for as long as the
+    /// connection lives, which would hold the first caller's request span open and keep
+    /// its trace from ever being exported. The connection serves every later caller too,
+    /// so it belongs to no one request's trace.
+    async fn connect_detached(
+        &self,
+        url: &str,
+    ) -> Result<RunningService<RoleClient, ClientConfig>, String> {
+        let (http, guard, url) = (self.http.clone(), self.guard, url.to_owned());
+        tokio::spawn(async move { connect(http, guard, &url).await })
+            .await
+            .map_err(|err| format!("connecting to the upstream MCP server failed: {err}"))?
     }
+}
+
+async fn connect(
+    http: reqwest::Client,
+    guard: UrlGuard,
+    url: &str,
+) -> Result<RunningService<RoleClient, ClientConfig>, String> {
+    let parsed = url::Url::parse(url).map_err(|err| format!("invalid upstream URL: {err}"))?;
+    guard
+        .check_url(&parsed)
+        .map_err(|refused| format!("the upstream URL is refused: {refused}"))?;
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+    );
+    let client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("tool-registry", env!("CARGO_PKG_VERSION")),
+    )
+    .serve_with_lifecycle(
+        transport,
+        ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: Some(ProtocolVersion::V_2025_11_25),
+        },
+    )
+    .await
+    .map_err(|err| format!("cannot connect to the upstream MCP server at {url}: {err}"))?;
+    // Imports must see the upstream's current list, never a cached one.
+    client
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    Ok(client)
 }

@@ -286,7 +286,10 @@ async fn write_loop(
                 next = inbox.try_recv().ok();
             }
         }
-        let span = tracing::debug_span!("recorder.write_batch", recorder.batch_size = batch.len());
+        let span = tracing::debug_span!(
+            "recorder.write_batch",
+            recorder.batch_size = batch.len() as i64
+        );
         crate::telemetry::otel::link_callers(&span, callers.drain(..));
         write_batch(store.as_ref(), &batch, &counters, retry_for)
             .instrument(span)

@@ -300,7 +300,7 @@ pub async fn searched<T, E>(
     k: u32,
     search: impl Future<Output = Result<Vec<T>, E>>,
 ) -> Result<Vec<T>, E> {
-    let span = tracing::debug_span!("search", otel.name = kind, search.k = k);
+    let span = tracing::debug_span!("search", otel.name = kind, search.k = i64::from(k));
     let found = search.instrument(span.clone()).await;
     if let Ok(candidates) = &found {
         set_attribute(&span, "search.candidates", candidates.len() as i64);
@@ -334,7 +334,7 @@ pub fn http_client_span(method: &axum::http::Method, url: &url::Url) -> Span {
         otel.kind = "client",
         http.request.method = %method,
         server.address = url.host_str().unwrap_or_default(),
-        server.port = url.port_or_known_default(),
+        server.port = url.port_or_known_default().map(i64::from),
     )
 }
 

@@ -40,6 +40,19 @@ pub(crate) fn start_binary_with(
     data_dir: &std::path::Path,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
+    let (child, address, _logs) = start_binary_keeping_logs(data_dir, extra_env);
+    (child, address)
+}
+
+/// [`start_binary_with`], also keeping every JSON log line written after "listening".
+pub(crate) fn start_binary_keeping_logs(
+    data_dir: &std::path::Path,
+    extra_env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tool-registry"));
     command.env_remove("DATABASE_URL");
     let mut child = command
@@ -70,8 +83,16 @@ pub(crate) fn start_binary_with(
         }
     };
     // Keep draining the logs so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, address)
+    let logs: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let kept = std::sync::Arc::clone(&logs);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Ok(entry) = serde_json::from_str(&line) {
+                kept.lock().unwrap().push(entry);
+            }
+        }
+    });
+    (child, address, logs)
 }
 
 #[test]

@@ -72,12 +72,10 @@ impl ServerHandler for Upstream {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let traceparent = request
-            .meta
-            .as_ref()
-            .and_then(|meta| meta.0.get_traceparent());
+        // rmcp hands the request's `_meta` to the handler in its context.
+        let traceparent = context.meta.0.get_traceparent();
         self.traceparents
             .write()
             .unwrap()

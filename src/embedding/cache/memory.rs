@@ -125,7 +125,7 @@ impl<E: Embedder + ?Sized> CachedEmbedder<E> {
 #[async_trait]
 impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
     #[tracing::instrument(level = "debug", name = "embedding.cache", skip_all, fields(
-        embedding.cache.tier = "memory", embedding.batch_size = texts.len()))]
+        embedding.cache.tier = "memory", embedding.batch_size = texts.len() as i64))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let model: Arc<str> = Arc::from(self.inner.model_id());
         let key = |text: &str| CacheKey {

@@ -247,7 +247,7 @@ fn vector_from_bytes(bytes: &[u8], dimensions: usize) -> Option<Vec<f32>> {
 #[async_trait]
 impl Embedder for RedisCachedEmbedder {
     #[tracing::instrument(level = "debug", name = "embedding.cache", skip_all, fields(
-        embedding.cache.tier = "redis", embedding.batch_size = texts.len()))]
+        embedding.cache.tier = "redis", embedding.batch_size = texts.len() as i64))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() || !self.available() {
             return self.inner.embed(texts).await;

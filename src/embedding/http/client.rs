@@ -290,7 +290,7 @@ impl HttpEmbedder {
 impl Embedder for HttpEmbedder {
     #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
         embedding.provider = "http", embedding.model = %self.model_id(),
-        embedding.batch_size = texts.len()))]
+        embedding.batch_size = texts.len() as i64))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());

@@ -397,14 +397,14 @@ impl LocalEmbedder {
 impl Embedder for LocalEmbedder {
     #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
         embedding.provider = "local", embedding.model = %self.model_id(),
-        embedding.batch_size = texts.len()))]
+        embedding.batch_size = texts.len() as i64))]
     async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed_with(texts, Priority::Query).await
     }
 
     #[tracing::instrument(level = "debug", name = "embedding.model", skip_all, fields(
         embedding.provider = "local", embedding.model = %self.model_id(),
-        embedding.batch_size = texts.len()))]
+        embedding.batch_size = texts.len() as i64))]
     async fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed_with(texts, Priority::Document).await
     }
