@@ -111,6 +111,9 @@ async fn start_registry_keeping_logs(
     let mut all = vec![
         ("ALLOW_PRIVATE_TOOL_URLS", "true"),
         ("REGISTER_BUILTINS", "false"),
+        // The hashing embedder whether or not the offline model is present, so the
+        // embedding span's attributes are the same on every machine.
+        ("EMBEDDING_PROVIDER", "hash"),
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
     ];
     all.extend_from_slice(env);
