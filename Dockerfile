@@ -38,9 +38,13 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 # 1. Dependencies only. A stub main.rs/lib.rs stands in for the sources.
 #    (Targets declared in Cargo.toml with explicit paths, e.g. a [[bench]],
 #    need a stub here too.)
+#    The workspace's task runner (xtask/) is a member, so its manifest must be
+#    there for Cargo.toml to load; only the root package is built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
+COPY xtask/Cargo.toml ./xtask/Cargo.toml
+RUN mkdir -p src xtask/src \
     && printf 'fn main() {}\n' > src/main.rs \
+    && printf 'fn main() {}\n' > xtask/src/main.rs \
     && : > src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src \

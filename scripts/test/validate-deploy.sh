@@ -240,16 +240,18 @@ sys.exit(bad)
 PY
 }
 
-# The Dockerfile's dependency layer builds Cargo.toml + Cargo.lock with a stub
-# src/main.rs and src/lib.rs: the manifest must accept that layout.
+# The Dockerfile's dependency layer builds Cargo.toml + Cargo.lock (and the task
+# runner's manifest) with stub sources: the manifest must accept that layout.
 check_stub_manifest() {
 	if ! command -v cargo >/dev/null 2>&1; then
 		log "  cargo not found; skipped"
 		return 0
 	fi
 	local dir="$WORK/stub"
-	mkdir -p "$dir/src" && cp Cargo.toml Cargo.lock "$dir/" || return 1
+	mkdir -p "$dir/src" "$dir/xtask/src" && cp Cargo.toml Cargo.lock "$dir/" || return 1
+	cp xtask/Cargo.toml "$dir/xtask/" || return 1
 	printf 'fn main() {}\n' >"$dir/src/main.rs" && : >"$dir/src/lib.rs" || return 1
+	printf 'fn main() {}\n' >"$dir/xtask/src/main.rs" || return 1
 	(cd "$dir" && cargo metadata --offline --no-deps --format-version 1 >/dev/null) || {
 		log "  Cargo.toml does not load with the stub sources of the Dockerfile's dependency layer"
 		return 1
