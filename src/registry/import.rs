@@ -474,6 +474,8 @@ fn patch(existing: &Tool, wanted: NewTool) -> ToolPatch {
         category: wanted.category,
         tags: Some(wanted.tags),
         input_schema: Some(wanted.input_schema),
+        output_schema: Some(wanted.output_schema),
+        metadata: wanted.metadata,
         is_active: Some(true),
         ..ToolPatch::default()
     }

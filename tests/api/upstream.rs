@@ -226,9 +226,14 @@ async fn imported_tools_are_proxied_and_reimports_follow_the_upstream() {
     assert_eq!(failure.is_error, Some(true));
     client.cancel().await.unwrap();
 
-    // The upstream changes: one tool edited, one gone, one new.
+    // The upstream changes: one tool edited (now with an output schema, without its
+    // title and annotations), one gone, one new.
+    let mut edited_add = upstream_tool("add", "Add two numbers, now with more precision");
+    edited_add.output_schema = Some(object(
+        json!({"type": "object", "properties": {"sum": {"type": "number"}}}),
+    ));
     *upstream.tools.write().unwrap() = vec![
-        upstream_tool("add", "Add two numbers, now with more precision"),
+        edited_add,
         upstream_tool("slow", "Takes its time"),
         upstream_tool("multiply", "Multiply two numbers"),
     ];
@@ -240,6 +245,21 @@ async fn imported_tools_are_proxied_and_reimports_follow_the_upstream() {
     assert_eq!(sorted(&report["updated"]), ["up.add"]);
     assert_eq!(sorted(&report["unchanged"]), ["up.slow"]);
     assert_eq!(sorted(&report["deactivated"]), ["up.fail"]);
+    // What the report calls updated is stored: the output schema and the metadata too.
+    let (_, listed) = app.get("/admin/tools?limit=100").await;
+    let stored_add = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "up.add")
+        .expect("up.add listed")
+        .clone();
+    assert_eq!(
+        stored_add["output_schema"],
+        json!({"type": "object", "properties": {"sum": {"type": "number"}}})
+    );
+    assert_eq!(stored_add["metadata"].get("title"), None);
+    assert_eq!(stored_add["metadata"].get("annotations"), None);
     let (status, body) = app
         .post(
             "/mcp/call_tool",
