@@ -29,26 +29,38 @@ pub(super) const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, argu
 /// The columns a tool's vector is read with, with what searches filter it by.
 pub(super) const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
 
+/// Binds a tool's id and the columns both writes of a tool set ($1 to $11, in the order of
+/// `TOOL_COLUMNS`), so that a new column is bound in one place.
+fn bind_tool<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    tool: &'q Tool,
+) -> StoreResult<sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>> {
+    Ok(query
+        .bind(tool.id)
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(&tool.tags)
+        .bind(&tool.input_schema)
+        .bind(&tool.output_schema)
+        .bind(&tool.version)
+        .bind(implementation_json(tool)?)
+        .bind(&tool.metadata)
+        .bind(tool.is_active))
+}
+
 pub(super) async fn insert_tool<'e>(
     executor: impl Executor<'e, Database = Postgres>,
     tool: &Tool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-         output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(tool.id)
-    .bind(&tool.name)
-    .bind(&tool.description)
-    .bind(&tool.category)
-    .bind(&tool.tags)
-    .bind(&tool.input_schema)
-    .bind(&tool.output_schema)
-    .bind(&tool.version)
-    .bind(implementation_json(tool)?)
-    .bind(&tool.metadata)
-    .bind(tool.is_active)
+    bind_tool(
+        sqlx::query(
+            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+             output_schema, version, implementation, metadata, is_active, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        ),
+        tool,
+    )?
     .bind(tool.created_at)
     .bind(tool.updated_at)
     .execute(executor)
@@ -241,24 +253,16 @@ pub(super) async fn update_tool<'e>(
     executor: impl Executor<'e, Database = Postgres>,
     tool: &Tool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
-         input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
-         metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
-         embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
-         WHERE id = $1",
-    )
-    .bind(tool.id)
-    .bind(&tool.name)
-    .bind(&tool.description)
-    .bind(&tool.category)
-    .bind(&tool.tags)
-    .bind(&tool.input_schema)
-    .bind(&tool.output_schema)
-    .bind(&tool.version)
-    .bind(implementation_json(tool)?)
-    .bind(&tool.metadata)
-    .bind(tool.is_active)
+    bind_tool(
+        sqlx::query(
+            "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
+             input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
+             metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
+             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
+             WHERE id = $1",
+        ),
+        tool,
+    )?
     .bind(tool.updated_at)
     .bind(&tool.embedding_model)
     .execute(executor)

@@ -28,26 +28,38 @@ pub(super) const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embeddin
 pub(super) const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
      duration_ms, started_at, completed_at, note";
 
+/// Binds a tool's id and the columns both writes of a tool set (?1 to ?11, in the order of
+/// `TOOL_COLUMNS`), so that a new column is bound in one place.
+fn bind_tool<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    tool: &'q Tool,
+) -> StoreResult<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
+    Ok(query
+        .bind(tool.id.to_string())
+        .bind(&tool.name)
+        .bind(&tool.description)
+        .bind(&tool.category)
+        .bind(to_json(&tool.tags)?)
+        .bind(to_json(&tool.input_schema)?)
+        .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
+        .bind(&tool.version)
+        .bind(to_json(&tool.implementation)?)
+        .bind(to_json(&tool.metadata)?)
+        .bind(tool.is_active))
+}
+
 pub(super) async fn insert_tool<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
     tool: &Tool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO tools (id, name, description, category, tags, input_schema, \
-         output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(tool.id.to_string())
-    .bind(&tool.name)
-    .bind(&tool.description)
-    .bind(&tool.category)
-    .bind(to_json(&tool.tags)?)
-    .bind(to_json(&tool.input_schema)?)
-    .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
-    .bind(&tool.version)
-    .bind(to_json(&tool.implementation)?)
-    .bind(to_json(&tool.metadata)?)
-    .bind(tool.is_active)
+    bind_tool(
+        sqlx::query(
+            "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+             output_schema, version, implementation, metadata, is_active, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        tool,
+    )?
     .bind(tool.created_at.timestamp_micros())
     .bind(tool.updated_at.timestamp_micros())
     .execute(executor)
@@ -108,24 +120,16 @@ pub(super) async fn update_tool<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
     tool: &Tool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
-         input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
-         metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
-         embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END \
-         WHERE id = ?1",
-    )
-    .bind(tool.id.to_string())
-    .bind(&tool.name)
-    .bind(&tool.description)
-    .bind(&tool.category)
-    .bind(to_json(&tool.tags)?)
-    .bind(to_json(&tool.input_schema)?)
-    .bind(tool.output_schema.as_ref().map(to_json).transpose()?)
-    .bind(&tool.version)
-    .bind(to_json(&tool.implementation)?)
-    .bind(to_json(&tool.metadata)?)
-    .bind(tool.is_active)
+    bind_tool(
+        sqlx::query(
+            "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
+             input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
+             metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
+             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END \
+             WHERE id = ?1",
+        ),
+        tool,
+    )?
     .bind(tool.updated_at.timestamp_micros())
     .bind(&tool.embedding_model)
     .execute(executor)
