@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `--backend postgres` runs PostgreSQL on the default settings (`DATABASE_VECTOR_SEARCH=auto`,
-//! the HNSW index kept); `postgres-index` with `DATABASE_VECTOR_SEARCH=hnsw`;
+//! `DATABASE_HNSW_INDEX=auto`); `postgres-index` with `DATABASE_VECTOR_SEARCH=hnsw` (and
+//! measures the index's recall);
 //! `postgres-memory` with `DATABASE_VECTOR_SEARCH=memory` and `DATABASE_HNSW_INDEX=false`. `EXECUTION_RECORDING` (durable or deferred), when set, is
 //! passed to the server.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
@@ -522,7 +523,7 @@ async fn bench_backend(
         "postgres-memory" => ("memory", "false"),
         "postgres-index" => ("hnsw", "true"),
         // What a new deployment runs with.
-        _ => ("auto", "true"),
+        _ => ("auto", "auto"),
     };
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
@@ -672,7 +673,7 @@ async fn bench_backend(
     );
     if let Some(url) = database_url
         && args.only.is_none()
-        && hnsw_index == "true"
+        && backend == "postgres-index"
     {
         hnsw_recall(url, &queries, &args.embedder).await?;
     }

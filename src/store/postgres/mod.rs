@@ -18,7 +18,7 @@ use sqlx::{
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
-pub use self::schema::{PostgresOptions, VectorPlacement};
+pub use self::schema::{HnswIndex, PostgresOptions, VectorPlacement};
 use self::{
     follow::{Followers, follow_changes, listen_for_changes},
     planner_statistics::PlannerStatistics,
@@ -26,7 +26,7 @@ use self::{
         TOOL_COLUMNS, VERSION_COLUMNS, insert_tool, insert_tools, insert_version, push_tool_filter,
         store_embedding, store_embeddings, tool_from_row, update_tool,
     },
-    schema::{choose_vector_search, migrate},
+    schema::{choose_vector_search, migrate, prepare_vectors},
 };
 use super::{
     Catalogue, EmbeddingCounts, Embeddings, StoreError, StoreHealth, StoreResult, ToolCache,
@@ -83,8 +83,10 @@ impl PostgresStore {
             })
             .connect_with(connect)
             .await?;
-        migrate(&pool, dimensions, options.hnsw_index).await?;
+        migrate(&pool).await?;
         let vector_search = choose_vector_search(&pool, dimensions, options.vector_search).await?;
+        let searches_index = vector_search.place == "index";
+        prepare_vectors(&pool, dimensions, options.hnsw_index, searches_index).await?;
         let followers = Followers::new(Mirror::new(
             vector_search.place == "memory",
             Signal::Notifications,
