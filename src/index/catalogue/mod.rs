@@ -306,6 +306,23 @@ mod tests {
     }
 
     #[test]
+    fn a_search_starts_from_zero_after_one_that_panicked() {
+        let mut index = CatalogueIndex::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        index.upsert(a, 1, "t", &terms("weather city"), facets("x", true));
+        index.upsert(b, 1, "t", &terms("stock city"), facets("x", true));
+        let before = index.search(&query("city weather"), 10, |_| true);
+        // The filter panics after the scores are written: the thread's buffers keep them.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            index.search(&query("city weather"), 10, |_| panic!("filter"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(index.search(&query("city weather"), 10, |_| true), before);
+        let stock = index.search(&query("stock"), 10, |_| true);
+        assert_eq!(stock.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b]);
+    }
+
+    #[test]
     fn weights_count_as_repeats() {
         let mut index = CatalogueIndex::default();
         let (named, described) = (Uuid::new_v4(), Uuid::new_v4());
