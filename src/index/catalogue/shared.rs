@@ -1,18 +1,35 @@
 //! The catalogue index a store shares between its requests, fed with whole tools.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use uuid::Uuid;
 
 use super::CatalogueIndex;
 use crate::{
     domain::{Page, Tool, ToolFilter},
-    index::{Facets, fusion::text_score, lexical},
+    index::{
+        Facets,
+        answers::{FilterKey, RecentAnswers},
+        fusion::text_score,
+        lexical,
+    },
 };
 
 /// The index a store shares between its requests, fed with whole tools.
 #[derive(Debug, Clone, Default)]
-pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
+pub struct SharedCatalogueIndex(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    index: RwLock<CatalogueIndex>,
+    /// Bumped by every write, under the write lock: the version of the index kept answers
+    /// were found in.
+    generation: AtomicU64,
+    answers: RecentAnswers<(String, u32, FilterKey)>,
+}
 
 impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
@@ -50,17 +67,27 @@ impl SharedCatalogueIndex {
         *index = fresh;
     }
 
-    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`).
+    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`);
+    /// a search asked again before the index changed is answered from the kept answers.
     pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
+        let index = self.read();
+        let generation = self.0.generation.load(Ordering::Relaxed);
+        let key = (query.to_owned(), k, FilterKey::from(filter));
+        if let Some(found) = self.0.answers.get(&key, generation) {
+            return found;
+        }
         let terms = lexical::query_terms(query);
         if terms.is_empty() {
             return Vec::new();
         }
-        self.read()
+        let found: Vec<(Uuid, f64)> = index
             .search(&terms, k as usize, |facets| facets.matches(filter))
             .into_iter()
             .map(|(id, score)| (id, text_score(score)))
-            .collect()
+            .collect();
+        drop(index);
+        self.0.answers.put(key, generation, &found);
+        found
     }
 
     pub fn id_named(&self, name: &str) -> Option<Uuid> {
@@ -112,10 +139,67 @@ impl SharedCatalogueIndex {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
-        self.0.read().expect("catalogue index lock poisoned")
+        self.0.index.read().expect("catalogue index lock poisoned")
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
-        self.0.write().expect("catalogue index lock poisoned")
+        let index = self.0.index.write().expect("catalogue index lock poisoned");
+        // No reader sees the index between this and the change the guard makes.
+        self.0.generation.fetch_add(1, Ordering::Relaxed);
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_asked_again_sees_every_change_since() {
+        let shared = SharedCatalogueIndex::default();
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let ids = |found: Vec<(Uuid, f64)>| found.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        let weather = Tool {
+            description: "weather forecast for a city".into(),
+            ..Tool::example("weather")
+        };
+        shared.index(&weather);
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        let population = Tool {
+            description: "population of a city".into(),
+            ..Tool::example("population")
+        };
+        shared.index(&population);
+        assert_eq!(shared.search("city forecast", 5, &filter).len(), 2);
+        let switched_off = Tool {
+            is_active: false,
+            updated_at: population.updated_at + chrono::Duration::seconds(1),
+            ..population.clone()
+        };
+        shared.refilter(&switched_off);
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        assert_eq!(
+            shared
+                .search("city forecast", 5, &ToolFilter::default())
+                .len(),
+            2
+        );
+        shared.remove(&weather.id);
+        assert!(shared.search("city forecast", 5, &filter).is_empty());
+        shared.replace(CatalogueIndex::default(), std::iter::empty());
+        assert!(shared.search("city", 5, &ToolFilter::default()).is_empty());
     }
 }
