@@ -52,8 +52,16 @@ impl SharedVectors {
         *index = fresh;
     }
 
-    /// Sets what was read of one tool.
+    /// Sets what was read of one tool. A replica reads back its own writes too: what is
+    /// held already is left alone, without the write lock, and kept answers stay.
     pub fn apply(&self, id: Uuid, stored: StoredVector) {
+        let held = match &stored {
+            Some((id, vector, meta)) => self.read().holds(id, vector, meta),
+            None => self.read().entry(&id).is_none(),
+        };
+        if held {
+            return;
+        }
         let mut index = self.write();
         match stored {
             Some((id, vector, meta)) => index.upsert(id, &vector, meta),
@@ -159,6 +167,28 @@ mod tests {
             tags: vec![],
             is_active: active,
         }
+    }
+
+    #[test]
+    fn a_reread_vector_is_applied_only_when_it_differs() {
+        let shared = SharedVectors::default();
+        let id = Uuid::new_v4();
+        let meta = |active| EntryMeta {
+            model: "m".into(),
+            facets: facets(active),
+        };
+        shared.apply(id, Some((id, vec![3.0, 4.0], meta(true))));
+        let index = shared.read();
+        assert!(index.holds(&id, &[3.0, 4.0], &meta(true)), "held as stored");
+        assert!(!index.holds(&id, &[4.0, 3.0], &meta(true)));
+        assert!(!index.holds(&id, &[3.0, 4.0], &meta(false)));
+        drop(index);
+        shared.apply(id, Some((id, vec![4.0, 3.0], meta(false))));
+        assert!(shared.read().holds(&id, &[4.0, 3.0], &meta(false)));
+        shared.apply(id, None);
+        assert!(shared.is_empty());
+        shared.apply(id, None);
+        assert!(shared.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{
 };
 
 /// What is kept beside each vector: the model that made it and what searches filter on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntryMeta {
     pub model: String,
     pub facets: Facets,
@@ -141,6 +141,13 @@ impl VectorIndex {
                 self.positions.insert(moved, (model, row));
             }
         }
+    }
+
+    /// Whether `id` has this vector (as stored: normalised) with this meta: upserting it
+    /// again would change nothing.
+    pub fn holds(&self, id: &Uuid, vector: &[f32], meta: &EntryMeta) -> bool {
+        self.entry(id)
+            .is_some_and(|(row, held)| held == meta && row == normalised(vector).as_slice())
     }
 
     /// A tool's (normalised) vector and what is kept beside it.

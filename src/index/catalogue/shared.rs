@@ -35,13 +35,17 @@ impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
         // The terms are made before the lock is taken.
         let terms = lexical::tool_terms(tool);
-        self.write().upsert(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            &tool.name,
-            &terms,
-            Facets::of(tool),
-        );
+        let (version, facets) = (tool.updated_at.timestamp_micros(), Facets::of(tool));
+        // A replica reads back its own writes too: what is indexed already is left alone,
+        // without the write lock, and kept answers stay.
+        if self
+            .read()
+            .holds(&tool.id, version, &tool.name, &terms, &facets)
+        {
+            return;
+        }
+        self.write()
+            .upsert(tool.id, version, &tool.name, &terms, facets);
     }
 
     /// A tool switched on or off: its words are unchanged.
@@ -54,7 +58,9 @@ impl SharedCatalogueIndex {
     }
 
     pub fn remove(&self, id: &Uuid) {
-        self.write().remove(id);
+        if self.read().contains(id) {
+            self.write().remove(id);
+        }
     }
 
     /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
