@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{StoreResult, ToolCache, Updated, in_order};
+use super::{Replacement, StoreResult, ToolCache, Updated, in_order};
 use crate::domain::{Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
 
 /// The tools of the catalogue, as stored and as served. Listings, counts and full-text
@@ -39,6 +39,16 @@ pub trait Catalogue: Send + Sync + 'static {
     /// `FOR UPDATE`, SQLite's write lock), so a change decided on an earlier read never
     /// overwrites one made since. `Updated::Changed` writes nothing.
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated>;
+    /// New tools and replacements of stored ones in one transaction: all of them or none.
+    /// Each replacement is written as `update_if` writes it, only while the stored row is
+    /// still the one it `replaces`; when one is not (`Updated::Changed`) or its tool is gone
+    /// (`Updated::NotFound`), nothing at all is written. `StoreError::Duplicate` names the
+    /// first taken name met.
+    async fn write_together(
+        &self,
+        creates: &[Tool],
+        replacements: &[Replacement],
+    ) -> StoreResult<Updated>;
     /// The definitions a tool had before, newest first; they go with the tool.
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     updates_are_written_only_over_the_row_expected,
     concurrent_updates_never_lower_the_version,
     an_update_keeps_a_concurrent_deactivation,
+    writes_together_are_all_or_nothing,
 );
 
 async fn crud_round_trip(backend: Backend) {
@@ -669,4 +670,85 @@ async fn an_update_keeps_a_concurrent_deactivation(backend: Backend) {
         reactivated, 0,
         "an update switched a deactivated tool back on in {reactivated} of {RACES} races"
     );
+}
+
+/// `write_together`: new tools and replacements commit as one, or nothing is written when a
+/// replaced row changed since it was read or a new name is taken.
+async fn writes_together_are_all_or_nothing(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let (a, b) = (
+        tool("keep_a", "t", &[], "first"),
+        tool("keep_b", "t", &[], "second"),
+    );
+    store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    let mut edited_a = a.clone();
+    edited_a.description = "first, edited".into();
+    edited_a.updated_at = now_micros();
+    let mut b_off = b.clone();
+    b_off.is_active = false;
+    let fresh_c = tool("fresh_c", "t", &[], "third");
+    let replacements = |b_read: &Tool| {
+        vec![
+            Replacement {
+                tool: edited_a.clone(),
+                replaces: a.clone(),
+            },
+            Replacement {
+                tool: b_off.clone(),
+                replaces: b_read.clone(),
+            },
+        ]
+    };
+    let unchanged = |store: Arc<dyn ToolStore>| async move {
+        assert!(store.get_by_name("fresh_c").await.unwrap().is_none());
+        assert_eq!(store.get(a.id).await.unwrap().unwrap().description, "first");
+        assert!(store.versions(a.id).await.unwrap().is_empty());
+        assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 2);
+        assert_eq!(
+            served_named(&store, "keep_a").await.unwrap().description,
+            "first"
+        );
+    };
+
+    // The last replacement's row changed since it was read.
+    let mut stale_b = b.clone();
+    stale_b.description = "as read before another writer".into();
+    let written = store
+        .write_together(std::slice::from_ref(&fresh_c), &replacements(&stale_b))
+        .await
+        .unwrap();
+    assert_eq!(written, Updated::Changed);
+    unchanged(store.clone()).await;
+
+    // A new name is taken.
+    let taken = tool("keep_b", "t", &[], "squatter");
+    let err = store
+        .write_together(&[fresh_c.clone(), taken], &replacements(&b))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate(ref n) if n == "keep_b"),
+        "{err:?}"
+    );
+    unchanged(store.clone()).await;
+
+    let mut changes = store.catalogue_changes();
+    let written = store
+        .write_together(std::slice::from_ref(&fresh_c), &replacements(&b))
+        .await
+        .unwrap();
+    assert_eq!(written, Updated::Written);
+    expect_change(&mut changes, "writes together").await;
+    assert_eq!(
+        store.get_by_name("fresh_c").await.unwrap().unwrap(),
+        fresh_c
+    );
+    assert_eq!(served_named(&store, "keep_a").await.unwrap(), edited_a);
+    assert_eq!(store.versions(a.id).await.unwrap().len(), 1);
+    assert!(!store.get(b.id).await.unwrap().unwrap().is_active);
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    assert_eq!(store.count(&active).await.unwrap(), 2);
 }
