@@ -172,6 +172,10 @@ pub fn describe() {
         "client connections closed at once beyond HTTP_MAX_CONNECTIONS and the probe reserve"
     );
     describe_counter!(
+        "http_panics_total",
+        "request handlers that panicked, each answered 500 internal_error"
+    );
+    describe_counter!(
         "http_connections_timed_out_total",
         "client connections closed for slow headers or idleness, by reason"
     );

@@ -605,3 +605,85 @@ async fn a_reimport_with_rotated_url_credentials_updates_the_same_tools() {
         .await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// A `/mcp` request that outlives `REQUEST_TIMEOUT_MS` (a call of a slow upstream tool) is
+/// answered 504 with a JSON-RPC error carrying its id, as MCP clients read errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_mcp_request_gets_a_jsonrpc_error() {
+    let (addr, _upstream) = start_upstream(vec![upstream_tool("slow", "Takes its time")]).await;
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.tools.allow_private_urls = true;
+    settings.tools.timeout_ms = 10_000;
+    settings.server.request_timeout_ms = 500;
+    settings.mcp.tools = McpTools::Both;
+    let app = TestApp::spawn(settings).await;
+    let (status, report) = app
+        .post(
+            "/admin/import",
+            &json!({"url": format!("http://{addr}/mcp"), "prefix": "up"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+
+    // The stateless era's request metadata.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let call = |id: Value, name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": arguments, "_meta": meta}})
+    };
+    let mcp_post = |body: Value, protocol: &'static str| {
+        let name = body["params"]["name"].as_str().unwrap().to_owned();
+        app.client
+            .post(app.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", protocol)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", name)
+            .json(&body)
+            .send()
+    };
+    // A client of the stateless era: one POST per request, answered when it is done.
+    let answer = mcp_post(call(json!(7), "up.slow", json!({})), "2026-07-28")
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 504);
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/json",
+        "{:?}",
+        answer.headers()
+    );
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["id"], 7, "{body}");
+    assert_eq!(body["error"]["data"]["code"], "request_timeout", "{body}");
+    assert_eq!(body["error"]["data"]["status"], 504, "{body}");
+    // Through the meta tool too.
+    let answer = mcp_post(
+        call(
+            json!("late"),
+            "call_tool",
+            json!({"name": "up.slow", "arguments": {}}),
+        ),
+        "2026-07-28",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 504);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["id"], "late", "{body}");
+    assert_eq!(body["error"]["data"]["code"], "request_timeout", "{body}");
+    // REST keeps its own shape.
+    let (status, body) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.slow", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 504);
+    assert_error(&body, "request_timeout");
+}
