@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Replacement, StoreResult, ToolCache, Updated, in_order};
-use crate::domain::{Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
+use crate::domain::{Facets, Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
 
 /// The tools of the catalogue, as stored and as served. Listings, counts and full-text
 /// searches are answered from the store's catalogue index (see `store::mirror`).
@@ -118,6 +118,10 @@ pub trait Catalogue: Send + Sync + 'static {
     /// The id of the tool of this name in the store's catalogue index (kept current with
     /// every change the store makes or hears of), without a database read.
     fn indexed_id_named(&self, name: &str) -> Option<Uuid>;
+
+    /// Hands each switched-on tool's name and facets in the store's catalogue index (kept
+    /// current as `indexed_id_named` says) to `visit`, without a database read.
+    fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &Facets));
 
     /// The tool of this name as served: found through the catalogue index and the tool
     /// cache, so a call needs no database read; the database answers what they cannot.

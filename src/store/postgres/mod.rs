@@ -297,6 +297,10 @@ impl Catalogue for PostgresStore {
         self.mirror().catalogue().id_named(name)
     }
 
+    fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &crate::domain::Facets)) {
+        self.mirror().catalogue().visit_active(visit);
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         self.mirror().tool_cache()
     }

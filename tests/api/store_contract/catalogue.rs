@@ -16,6 +16,7 @@ crate::on_both_backends!(
     concurrent_updates_never_lower_the_version,
     an_update_keeps_a_concurrent_deactivation,
     writes_together_are_all_or_nothing,
+    the_indexed_active_tools_follow_every_change,
 );
 
 async fn crud_round_trip(backend: Backend) {
@@ -751,4 +752,40 @@ async fn writes_together_are_all_or_nothing(backend: Backend) {
         ..ToolFilter::default()
     };
     assert_eq!(store.count(&active).await.unwrap(), 2);
+}
+
+/// Names and categories of the switched-on tools, as the catalogue index gives them.
+fn indexed_active(store: &Arc<dyn ToolStore>) -> Vec<(String, String)> {
+    let mut active = Vec::new();
+    store.visit_indexed_active(&mut |name, facets| {
+        active.push((name.to_owned(), facets.category.clone()))
+    });
+    active.sort();
+    active
+}
+
+/// `visit_indexed_active` (what portable names and category notes read instead of the
+/// database) shows every write at once: created, renamed, switched off, deleted.
+async fn the_indexed_active_tools_follow_every_change(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let pair = |name: &str, category: &str| (name.to_owned(), category.to_owned());
+    let (a, b) = (
+        tool("alpha", "text", &[], "first"),
+        tool("beta", "math", &[], "second"),
+    );
+    store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(
+        indexed_active(&store),
+        [pair("alpha", "text"), pair("beta", "math")]
+    );
+    let mut renamed = a.clone();
+    renamed.name = "alpha2".into();
+    renamed.category = "words".into();
+    renamed.updated_at = now_micros();
+    store.update(&renamed).await.unwrap();
+    store.set_active(b.id, false).await.unwrap();
+    assert_eq!(indexed_active(&store), [pair("alpha2", "words")]);
+    store.set_active(b.id, true).await.unwrap();
+    store.delete(a.id).await.unwrap();
+    assert_eq!(indexed_active(&store), [pair("beta", "math")]);
 }
