@@ -43,7 +43,7 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Each replacement is written as `update_if` writes it, only while the stored row is
     /// still the one it `replaces`; when one is not (`Updated::Changed`) or its tool is gone
     /// (`Updated::NotFound`), nothing at all is written. `StoreError::Duplicate` names the
-    /// first taken name met.
+    /// first taken name met. Nothing to write announces no change.
     async fn write_together(
         &self,
         creates: &[Tool],

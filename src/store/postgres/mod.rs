@@ -194,6 +194,10 @@ impl Catalogue for PostgresStore {
         creates: &[Tool],
         replacements: &[Replacement],
     ) -> StoreResult<Updated> {
+        if creates.is_empty() && replacements.is_empty() {
+            // Nothing changes: no transaction, and nobody is told of a change.
+            return Ok(Updated::Written);
+        }
         let mut tx = self.pool.begin().await?;
         for tool in creates {
             insert_tool(&mut *tx, tool).await?;

@@ -226,6 +226,10 @@ impl Catalogue for EmbeddedStore {
         creates: &[Tool],
         replacements: &[Replacement],
     ) -> StoreResult<Updated> {
+        if creates.is_empty() && replacements.is_empty() {
+            // Nothing changes: no transaction, and nobody is told of a change.
+            return Ok(Updated::Written);
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for tool in creates {
             insert_tool(&mut *tx, tool).await?;

@@ -681,7 +681,9 @@ async fn writes_together_are_all_or_nothing(backend: Backend) {
         tool("keep_a", "t", &[], "first"),
         tool("keep_b", "t", &[], "second"),
     );
+    let mut changes = store.catalogue_changes();
     store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    expect_change(&mut changes, "creating two tools").await;
     let mut edited_a = a.clone();
     edited_a.description = "first, edited".into();
     edited_a.updated_at = now_micros();
@@ -733,7 +735,11 @@ async fn writes_together_are_all_or_nothing(backend: Backend) {
     );
     unchanged(store.clone()).await;
 
-    let mut changes = store.catalogue_changes();
+    assert_eq!(
+        store.write_together(&[], &[]).await.unwrap(),
+        Updated::Written
+    );
+    expect_quiet(&mut changes, "writing nothing together").await;
     let written = store
         .write_together(std::slice::from_ref(&fresh_c), &replacements(&b))
         .await
