@@ -7,7 +7,8 @@
 //!   the process's open-file limit.
 //! - A connection that has begun a request (or is new) and has not sent its complete
 //!   headers within `HTTP_HEADER_READ_TIMEOUT_MS` is closed; so is one with nothing in flight
-//!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer.
+//!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer, and one whose client has taken
+//!   nothing of a done answer for as long.
 //! - At shutdown, connections with no request in flight are closed at once; the others
 //!   finish their answer and close. An answer counts as in flight until hyper has written
 //!   all of it to the socket (its flush after the last frame), not only until its body has
@@ -197,6 +198,13 @@ impl Activity {
         InFlight(self.clone())
     }
 
+    /// Bytes of a done answer reached the socket: the client is taking it.
+    fn wrote_some(&self) {
+        if self.awaiting_flush.load(Ordering::Acquire) > 0 {
+            self.idle_since.store(self.now(), Ordering::Release);
+        }
+    }
+
     /// The socket was flushed: hyper writes every byte it buffered before it flushes, so
     /// the answers whose body was done are written now.
     fn flushed(&self) {
@@ -210,10 +218,19 @@ impl Activity {
 
     /// Why the connection should be closed now, if it should.
     fn expired(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<&'static str> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
+        let in_flight = self.in_flight.load(Ordering::Acquire);
+        let written_out = self.awaiting_flush.load(Ordering::Acquire);
+        if in_flight > written_out {
+            // A handler is answering, or its answer's body still streams.
             return None;
         }
         let now = self.now();
+        if in_flight > 0 {
+            // Every answer is done and waits for the client to take it: a client that
+            // takes nothing for the idle timeout is not held for ever.
+            let stalled = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
+            return (stalled >= idle_timeout.as_millis() as u64).then_some("write_stalled");
+        }
         match self.pending_since.load(Ordering::Acquire) {
             NOTHING_PENDING => {
                 let idle = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
@@ -233,6 +250,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         // Counted out at the next flush (see `Activity::flushed`). An answer hyper drops
         // unwritten is followed by a flush or by the connection's end.
+        self.0.idle_since.store(self.0.now(), Ordering::Release);
         self.0.awaiting_flush.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -264,7 +282,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.wrote_some();
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -286,7 +308,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.wrote_some();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -479,5 +505,35 @@ mod tests {
             .await
             .expect("the server stops once the answer is written")
             .unwrap();
+    }
+
+    /// A client that takes nothing of a done answer is closed after the idle timeout,
+    /// whatever remains to write.
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_is_not_held_for_ever() {
+        let app = Router::new().route("/large", axum::routing::get(|| async { vec![b'x'; LARGE] }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_millis(300),
+        };
+        tokio::spawn(serve(listener, app, limits, CancellationToken::new()));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /large HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut received = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut received))
+            .await
+            .expect("the connection was closed");
+        assert!(
+            received.len() < LARGE,
+            "a stalled client was served {} bytes",
+            received.len()
+        );
     }
 }
