@@ -66,11 +66,8 @@ impl McpServer {
         self
     }
 
-    async fn name_map(&self, wanted: &[&str]) -> Result<Option<Arc<NameMap>>, ErrorData> {
-        match &self.names {
-            Some(names) => names.map(wanted).await.map(Some).map_err(service_fault),
-            None => Ok(None),
-        }
+    fn name_map(&self) -> Option<Arc<NameMap>> {
+        self.names.as_ref().map(|names| names.map())
     }
 
     fn shows_meta(&self) -> bool {
@@ -262,21 +259,21 @@ impl McpServer {
                 .await
                 .map_err(service_fault)?;
             let shown = paged.items.len() as u64;
-            let listed: Vec<&str> = paged.items.iter().map(|t| t.name.as_str()).collect();
-            let names = self.name_map(&listed).await?;
+            let names = self.name_map();
             tools.extend(
                 paged
                     .items
                     .iter()
-                    // In `both`, a registered tool named like a meta tool stays hidden.
-                    .filter(|tool| !(self.shows_meta() && is_meta_tool(&tool.name)))
                     .map(|tool| {
                         let mut shown = as_mcp_tool(tool);
                         if let Some(names) = &names {
                             shown.name = names.presented(&tool.name).to_owned().into();
                         }
                         shown
-                    }),
+                    })
+                    // In `both`, a registered tool shown under a meta tool's name (only
+                    // without portable names, which never present one) stays hidden.
+                    .filter(|shown| !(self.shows_meta() && is_meta_tool(&shown.name))),
             );
             if u64::from(offset) + shown < paged.total {
                 next_cursor = Some(format!("offset:{}", u64::from(offset) + shown));
@@ -300,7 +297,7 @@ impl McpServer {
                 .await
                 .map_err(service_fault)?
         } else if self.shows_registered() {
-            match self.name_map(&[name]).await? {
+            match self.name_map() {
                 Some(names) => self.call_registered(names.real(name), arguments).await?,
                 None => self.call_registered(name, arguments).await?,
             }

@@ -79,6 +79,13 @@ impl SharedCatalogueIndex {
         )
     }
 
+    /// Hands each switched-on tool's name and facets to `visit`, under the read lock.
+    pub fn visit_active(&self, visit: &mut dyn FnMut(&str, &Facets)) {
+        for (name, facets) in self.read().active_entries() {
+            visit(name, facets);
+        }
+    }
+
     /// How many tools are indexed, switched on or off.
     pub fn len(&self) -> usize {
         self.read().len()
