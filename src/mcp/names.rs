@@ -8,14 +8,12 @@
 //! `list_tools`), whatever the mode: a tool whose name would become one (`find.tool`, or
 //! `find_tool` itself) is shown with the hash too, and a warning is logged. `tools/call`
 //! maps a presented name back. The map is built from the catalogue index's names, again
-//! only after a catalogue change.
+//! only after the index changed (this replica's own writes count at once).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
-
-use tokio::sync::broadcast;
 
 use super::meta_tools;
 use crate::registry::ToolRegistry;
@@ -92,45 +90,43 @@ fn stable_hash(name: &str, salt: u32) -> u32 {
 }
 
 /// The current map, made again from the store's catalogue index (no database read) on
-/// its first use after the catalogue changed, and only then: a name the map does not know
+/// its first use after the index changed, and only then: a name the map does not know
 /// costs nothing more than a known one.
 pub struct PortableNames {
     registry: Arc<ToolRegistry>,
-    current: Mutex<Current>,
+    current: Mutex<Option<Current>>,
 }
 
 struct Current {
-    map: Option<Arc<NameMap>>,
-    /// The store's change signal, read at each use: it is sent when a write has reached the
-    /// catalogue index, so a map made after it shows that write.
-    changes: broadcast::Receiver<()>,
+    map: Arc<NameMap>,
+    /// The index's change count read before the names: the map is current while the index
+    /// still counts as many. This replica's own writes count at once; others' once they are
+    /// heard of, as in listings.
+    made_at: u64,
 }
 
 impl PortableNames {
     pub fn start(registry: Arc<ToolRegistry>) -> Arc<Self> {
-        let changes = registry.store().catalogue_changes();
         Arc::new(Self {
             registry,
-            current: Mutex::new(Current { map: None, changes }),
+            current: Mutex::new(None),
         })
     }
 
     /// The map as the catalogue stands.
     pub fn map(&self) -> Arc<NameMap> {
         let mut current = self.current.lock().expect("name map lock poisoned");
-        let mut changed = false;
-        while let Ok(()) | Err(broadcast::error::TryRecvError::Lagged(_)) =
-            current.changes.try_recv()
-        {
-            changed = true;
-        }
-        match &current.map {
-            Some(map) if !changed => map.clone(),
+        let changes = self.registry.store().indexed_changes();
+        match &*current {
+            Some(current) if current.made_at == changes => current.map.clone(),
             _ => {
                 let names = self.registry.active_names();
                 let map = Arc::new(NameMap::build(&names, &meta_tools::NAMES));
                 metrics::counter!("mcp_name_map_builds_total").increment(1);
-                current.map = Some(map.clone());
+                *current = Some(Current {
+                    map: map.clone(),
+                    made_at: changes,
+                });
                 map
             }
         }

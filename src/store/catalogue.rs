@@ -123,6 +123,12 @@ pub trait Catalogue: Send + Sync + 'static {
     /// current as `indexed_id_named` says) to `visit`, without a database read.
     fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &Facets));
 
+    /// How many changes the store's catalogue index has taken, this replica's own writes
+    /// counted as soon as they are indexed (unlike `catalogue_changes`, which on PostgreSQL
+    /// waits for the database's notification): what was read from the index is current
+    /// while this stays the same.
+    fn indexed_changes(&self) -> u64;
+
     /// The tool of this name as served: found through the catalogue index and the tool
     /// cache, so a call needs no database read; the database answers what they cannot.
     /// As fresh as listings and searches: a change by another replica counts once its

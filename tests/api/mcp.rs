@@ -242,7 +242,10 @@ async fn both_mode_shows_meta_tools_then_registered_ones_called_directly() {
     client.cancel().await.unwrap();
 }
 
-crate::on_both_backends!(clients_of_both_eras_hear_that_the_list_changed);
+crate::on_both_backends!(
+    clients_of_both_eras_hear_that_the_list_changed,
+    portable_names_show_this_replicas_writes_at_once,
+);
 
 async fn clients_of_both_eras_hear_that_the_list_changed(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -1061,4 +1064,40 @@ async fn unknown_portable_names_do_not_rebuild_the_name_map() {
         builds + 1.0
     );
     client.cancel().await.unwrap();
+}
+
+/// A tool registered through this replica is listed and called under its portable name at
+/// once, on PostgreSQL too, where the store's change signal waits for the database's
+/// notification of the write.
+async fn portable_names_show_this_replicas_writes_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = db.settings();
+    settings.mcp.tools = McpTools::Direct;
+    settings.tools.register_builtins = false;
+    settings.mcp.portable_names = true;
+    let app = TestApp::spawn(settings).await;
+    for round in 0..10 {
+        app.register(&tool_definition(&format!("late.comer{round}")))
+            .await;
+        // A new client each round: a client may keep a listing for its time to live.
+        let client = stateless_client(&app).await;
+        let shown: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
+        let portable = format!("late_comer{round}");
+        assert!(
+            shown.contains(&portable),
+            "round {round}: {portable} not in {shown:?}"
+        );
+        let result = client
+            .call_tool(call(&portable, json!({"text": "b"})))
+            .await
+            .unwrap();
+        assert_eq!(result.structured_content.unwrap()["result"], "B");
+        client.cancel().await.unwrap();
+    }
 }

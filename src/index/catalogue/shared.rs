@@ -1,6 +1,9 @@
 //! The catalogue index a store shares between its requests, fed with whole tools.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use uuid::Uuid;
 
@@ -12,42 +15,61 @@ use crate::{
 
 /// The index a store shares between its requests, fed with whole tools.
 #[derive(Debug, Clone, Default)]
-pub struct SharedCatalogueIndex(Arc<RwLock<CatalogueIndex>>);
+pub struct SharedCatalogueIndex(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    index: RwLock<CatalogueIndex>,
+    /// Counts the changes made to `index`: what was read from it at one count is current
+    /// while the count stays the same.
+    changes: AtomicU64,
+}
 
 impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
         // The terms are made before the lock is taken.
         let terms = lexical::tool_terms(tool);
-        self.write().upsert(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            &tool.name,
-            &terms,
-            Facets::of(tool),
-        );
+        self.change(|index| {
+            index.upsert(
+                tool.id,
+                tool.updated_at.timestamp_micros(),
+                &tool.name,
+                &terms,
+                Facets::of(tool),
+            );
+        });
     }
 
     /// A tool switched on or off: its words are unchanged.
     pub fn refilter(&self, tool: &Tool) {
-        self.write().update_facets(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            Facets::of(tool),
-        );
+        self.change(|index| {
+            index.update_facets(
+                tool.id,
+                tool.updated_at.timestamp_micros(),
+                Facets::of(tool),
+            );
+        });
     }
 
     pub fn remove(&self, id: &Uuid) {
-        self.write().remove(id);
+        self.change(|index| index.remove(id));
     }
 
     /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
     /// tools in `keep` as they are now.
     pub fn replace<'a>(&self, mut fresh: CatalogueIndex, keep: impl Iterator<Item = &'a Uuid>) {
-        let mut index = self.write();
-        for id in keep {
-            fresh.copy_entry(&index, id);
-        }
-        *index = fresh;
+        self.change(|index| {
+            for id in keep {
+                fresh.copy_entry(index, id);
+            }
+            *index = fresh;
+        });
+    }
+
+    /// The number of changes made to the index so far: a view of it read while this stays
+    /// the same is current. A change is counted once it can be read.
+    pub fn changes(&self) -> u64 {
+        self.0.changes.load(Ordering::Acquire)
     }
 
     /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`).
@@ -119,10 +141,14 @@ impl SharedCatalogueIndex {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogueIndex> {
-        self.0.read().expect("catalogue index lock poisoned")
+        self.0.index.read().expect("catalogue index lock poisoned")
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
-        self.0.write().expect("catalogue index lock poisoned")
+    /// Makes a change under the write lock, and counts it before the lock is let go.
+    fn change<T>(&self, change: impl FnOnce(&mut CatalogueIndex) -> T) -> T {
+        let mut index = self.0.index.write().expect("catalogue index lock poisoned");
+        let changed = change(&mut index);
+        self.0.changes.fetch_add(1, Ordering::AcqRel);
+        changed
     }
 }

@@ -305,6 +305,10 @@ impl Catalogue for PostgresStore {
         self.mirror().catalogue().visit_active(visit);
     }
 
+    fn indexed_changes(&self) -> u64 {
+        self.mirror().catalogue().changes()
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         self.mirror().tool_cache()
     }
