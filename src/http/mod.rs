@@ -179,11 +179,7 @@ async fn answer_panics(request: Request, next: Next) -> Response {
     {
         Ok(response) => response,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let message = crate::telemetry::panic_message(panic.as_ref());
             metrics::counter!("http_panics_total").increment(1);
             ApiError::Internal(format!("the handler of {route} panicked: {message}"))
                 .into_response()

@@ -1,7 +1,12 @@
 //! The MCP handler: `tools/list` and `tools/call` over the registry, in the shape
 //! `MCP_TOOLS` asks for, and list-changed notifications for both protocol eras.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, OnceLock},
+};
+
+use futures_util::FutureExt;
 
 use rmcp::RoleServer;
 use rmcp::{
@@ -177,7 +182,9 @@ impl ServerHandler for McpServer {
             Some(&context.meta.0),
             context.extensions.get(),
         );
-        self.list_tools_in(request).instrument(span).await
+        answer_panics("tools/list", self.list_tools_in(request))
+            .instrument(span)
+            .await
     }
 
     async fn call_tool(
@@ -191,7 +198,9 @@ impl ServerHandler for McpServer {
             Some(&context.meta.0),
             context.extensions.get(),
         );
-        self.call_tool_in(request).instrument(span).await
+        answer_panics("tools/call", self.call_tool_in(request))
+            .instrument(span)
+            .await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -310,5 +319,48 @@ impl McpServer {
             ));
         };
         Ok(result.into())
+    }
+}
+
+/// rmcp runs each request's handler in a task of its own, out of reach of the HTTP stack's
+/// panic guard: a panic there would leave the request unanswered until its deadline. It is
+/// answered at once as an internal error, counted and logged like the HTTP stack's.
+async fn answer_panics<T>(
+    method: &str,
+    work: impl Future<Output = Result<T, ErrorData>>,
+) -> Result<T, ErrorData> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let message = crate::telemetry::panic_message(panic.as_ref());
+            metrics::counter!("http_panics_total").increment(1);
+            tracing::error!(mcp.method = method, panic = %message, "an MCP handler panicked");
+            Err(ErrorData::internal_error(
+                format!("the {method} handler failed unexpectedly"),
+                None,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_as_an_internal_error() {
+        let answer: Result<(), ErrorData> = answer_panics("tools/call", async {
+            panic!("a handler's bug");
+        })
+        .await;
+        let error = answer.unwrap_err();
+        assert_eq!(error.code, rmcp::model::ErrorCode::INTERNAL_ERROR);
+        assert!(error.message.contains("tools/call"), "{}", error.message);
+        assert!(
+            !error.message.contains("bug"),
+            "the panic's text stays in the log"
+        );
+        let fine: Result<u8, ErrorData> = answer_panics("tools/list", async { Ok(7) }).await;
+        assert_eq!(fine.unwrap(), 7);
     }
 }
