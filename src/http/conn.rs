@@ -8,7 +8,8 @@
 //! - A connection that has begun a request (or is new) and has not sent its complete
 //!   headers within `HTTP_HEADER_READ_TIMEOUT_MS` is closed; so is one with nothing in flight
 //!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer, and one whose client has taken
-//!   nothing of a done answer for as long.
+//!   nothing of its answer (done or still streaming) for as long: the socket would not take
+//!   another byte for that long.
 //! - At shutdown, connections with no request in flight are closed at once; the others
 //!   finish their answer and close. An answer counts as in flight until hyper has written
 //!   all of it to the socket (its flush after the last frame), not only until its body has
@@ -161,6 +162,9 @@ struct Activity {
     /// When bytes of a request not yet begun were first read; `NOTHING_PENDING` if none.
     /// A new connection counts as pending from the start: it owes its first request.
     pending_since: AtomicU64,
+    /// Since when the socket has refused every byte of an answer (its send buffer full: the
+    /// client takes nothing); `NOTHING_PENDING` while writes go through.
+    write_blocked_since: AtomicU64,
 }
 
 const NOTHING_PENDING: u64 = u64::MAX;
@@ -173,6 +177,7 @@ impl Activity {
             awaiting_flush: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             pending_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(NOTHING_PENDING),
         })
     }
 
@@ -198,11 +203,20 @@ impl Activity {
         InFlight(self.clone())
     }
 
-    /// Bytes of a done answer reached the socket: the client is taking it.
+    /// Bytes of an answer reached the socket: the client is taking it.
     fn wrote_some(&self) {
-        if self.awaiting_flush.load(Ordering::Acquire) > 0 {
-            self.idle_since.store(self.now(), Ordering::Release);
-        }
+        self.write_blocked_since
+            .store(NOTHING_PENDING, Ordering::Release);
+    }
+
+    /// The socket took nothing of an answer: its clock starts, if it has not.
+    fn write_blocked(&self) {
+        let _ = self.write_blocked_since.compare_exchange(
+            NOTHING_PENDING,
+            self.now(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
     }
 
     /// The socket was flushed: hyper writes every byte it buffered before it flushes, so
@@ -218,23 +232,23 @@ impl Activity {
 
     /// Why the connection should be closed now, if it should.
     fn expired(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<&'static str> {
-        let in_flight = self.in_flight.load(Ordering::Acquire);
-        let written_out = self.awaiting_flush.load(Ordering::Acquire);
-        if in_flight > written_out {
-            // A handler is answering, or its answer's body still streams.
-            return None;
-        }
         let now = self.now();
-        if in_flight > 0 {
-            // Every answer is done and waits for the client to take it: a client that
-            // takes nothing for the idle timeout is not held for ever.
-            let stalled = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
-            return (stalled >= idle_timeout.as_millis() as u64).then_some("write_stalled");
+        let idle_ms = idle_timeout.as_millis() as u64;
+        match self.write_blocked_since.load(Ordering::Acquire) {
+            NOTHING_PENDING => {}
+            // A client that takes nothing of its answer, done or streaming, is not held
+            // for ever.
+            since if now.saturating_sub(since) >= idle_ms => return Some("write_stalled"),
+            _ => {}
+        }
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            // A handler is answering, its answer's body streams, or it waits to be written.
+            return None;
         }
         match self.pending_since.load(Ordering::Acquire) {
             NOTHING_PENDING => {
                 let idle = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
-                (idle >= idle_timeout.as_millis() as u64).then_some("idle")
+                (idle >= idle_ms).then_some("idle")
             }
             since => (now.saturating_sub(since) >= header_timeout.as_millis() as u64)
                 .then_some("header_read"),
@@ -250,7 +264,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         // Counted out at the next flush (see `Activity::flushed`). An answer hyper drops
         // unwritten is followed by a flush or by the connection's end.
-        self.0.idle_since.store(self.0.now(), Ordering::Release);
         self.0.awaiting_flush.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -283,8 +296,10 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.wrote_some();
+        match polled {
+            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
+            Poll::Pending => self.activity.write_blocked(),
+            _ => {}
         }
         polled
     }
@@ -309,8 +324,10 @@ impl AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.wrote_some();
+        match polled {
+            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
+            Poll::Pending => self.activity.write_blocked(),
+            _ => {}
         }
         polled
     }
@@ -507,11 +524,9 @@ mod tests {
             .unwrap();
     }
 
-    /// A client that takes nothing of a done answer is closed after the idle timeout,
-    /// whatever remains to write.
-    #[tokio::test]
-    async fn a_client_that_takes_nothing_is_not_held_for_ever() {
-        let app = Router::new().route("/large", axum::routing::get(|| async { vec![b'x'; LARGE] }));
+    /// A client that takes nothing of its answer is closed after the idle timeout: it gets
+    /// part of the answer (what the sockets' buffers held) and then the connection's end.
+    async fn a_client_that_takes_nothing_of(app: Router, path: &str) -> usize {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = ConnectionLimits {
@@ -521,19 +536,36 @@ mod tests {
         };
         tokio::spawn(serve(listener, app, limits, CancellationToken::new()));
         let mut client = TcpStream::connect(addr).await.unwrap();
-        client
-            .write_all(b"GET /large HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .await
-            .unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let mut received = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut received))
             .await
             .expect("the connection was closed");
+        received.len()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_of_a_done_answer_is_not_held_for_ever() {
+        let large = || async { vec![b'x'; LARGE] };
+        let app = Router::new().route("/large", axum::routing::get(large));
+        let received = a_client_that_takes_nothing_of(app, "/large").await;
         assert!(
-            received.len() < LARGE,
-            "a stalled client was served {} bytes",
-            received.len()
+            received < LARGE,
+            "a stalled client was served {received} bytes"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_of_a_stream_is_not_held_for_ever() {
+        let endless = || async {
+            let chunks = futures_util::stream::repeat_with(|| {
+                Ok::<_, Infallible>(Bytes::from(vec![b'x'; 64 * 1024]))
+            });
+            Body::from_stream(chunks)
+        };
+        let app = Router::new().route("/endless", axum::routing::get(endless));
+        a_client_that_takes_nothing_of(app, "/endless").await;
     }
 }
