@@ -129,10 +129,21 @@ impl ToolRegistry {
             attempts += 1;
             let known = self.imported_under(&source, &request.prefix).await?;
             let plan = plan(&wanted, known)?;
+            let mut created_meanwhile = false;
             for tool in &plan.creates {
-                if self.store.get_by_name(&tool.name).await?.is_some() {
-                    return Err(taken(&tool.name));
+                match self.store.get_by_name(&tool.name).await? {
+                    None => {}
+                    // Created by an import of this upstream and prefix since the listing
+                    // above: a plan made again finds it this import's own.
+                    Some(other) if source.owns(&other) && attempts < WRITE_ATTEMPTS => {
+                        created_meanwhile = true;
+                        break;
+                    }
+                    Some(_) => return Err(taken(&tool.name)),
                 }
+            }
+            if created_meanwhile {
+                continue;
             }
             match self
                 .store
@@ -147,8 +158,16 @@ impl ToolRegistry {
                          to import; nothing was imported, try again"
                     )));
                 }
-                // Another writer took a name since the check: still nothing written.
-                Err(StoreError::Duplicate(name)) => return Err(taken(&name)),
+                // Another writer took a name since the check: nothing was written. An import
+                // of this upstream and prefix made that tool this import's own, and a plan
+                // made again updates it; anyone else took the name.
+                Err(StoreError::Duplicate(name)) => {
+                    let taker = self.store.get_by_name(&name).await?;
+                    if attempts < WRITE_ATTEMPTS && taker.is_some_and(|t| source.owns(&t)) {
+                        continue;
+                    }
+                    return Err(taken(&name));
+                }
                 Err(err) => return Err(err.into()),
             }
         };
@@ -250,12 +269,10 @@ impl ToolRegistry {
             let count = listed.items.len() as u32;
             for tool in listed.items {
                 if let Implementation::Mcp {
-                    url: tool_url,
                     tool: upstream_name,
-                    stdio,
                     ..
                 } = &tool.implementation
-                    && source.holds(tool_url, stdio.as_ref())
+                    && source.owns(&tool)
                     && tool.name.starts_with(&name_start)
                 {
                     found.insert(upstream_name.clone(), tool);
@@ -277,6 +294,14 @@ enum Source {
 }
 
 impl Source {
+    /// Whether `tool` was imported from this source.
+    fn owns(&self, tool: &Tool) -> bool {
+        match &tool.implementation {
+            Implementation::Mcp { url, stdio, .. } => self.holds(url, stdio.as_ref()),
+            _ => false,
+        }
+    }
+
     /// Whether a tool reaching `tool_url` or `stdio` comes from this source. URLs are
     /// compared without their credentials, so a rotated key or password is the same
     /// upstream.

@@ -30,6 +30,7 @@ use crate::helpers::*;
 crate::on_both_backends!(
     an_import_that_meets_a_taken_name_writes_nothing,
     an_import_refused_at_its_last_write_changes_nothing,
+    imports_of_one_upstream_at_once_both_succeed,
 );
 
 /// An upstream MCP server whose tool list the test can change.
@@ -409,6 +410,32 @@ async fn an_import_that_meets_a_taken_name_writes_nothing(backend: Backend) {
         ["up.a", "up.b", "up.c", "up.d", "up.e"]
     );
     assert_eq!(total(&app, "").await, 5);
+}
+
+/// Two imports of one upstream under one prefix at the same time both succeed: the one
+/// that finds its new tools created by the other meanwhile plans again and finds them its
+/// own, instead of reporting their names as taken.
+async fn imports_of_one_upstream_at_once_both_succeed(backend: Backend) {
+    let tools = (0..40)
+        .map(|i| upstream_tool(&format!("t{i}"), &format!("Tool number {i}")))
+        .collect();
+    let (addr, _upstream) = start_upstream(tools).await;
+    let url = format!("http://{addr}/mcp");
+    let (_db, app) = registry_on(backend, true).await;
+    for round in 0..4 {
+        let prefix = format!("race{round}");
+        let import = json!({"url": url, "prefix": prefix});
+        let ((first, first_body), (second, second_body)) = tokio::join!(
+            app.post("/admin/import", &import),
+            app.post("/admin/import", &import)
+        );
+        assert_eq!(first, 200, "round {round}: {first_body}");
+        assert_eq!(second, 200, "round {round}: {second_body}");
+        let created = first_body["created"].as_array().unwrap().len()
+            + second_body["created"].as_array().unwrap().len();
+        assert_eq!(created, 40, "round {round}: each tool created once");
+    }
+    assert_eq!(total(&app, "").await, 160);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
