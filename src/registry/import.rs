@@ -151,7 +151,12 @@ impl ToolRegistry {
                 .await
             {
                 Ok(Updated::Written) => break (plan.to_embed(), plan.report),
-                Ok(_) if attempts < WRITE_ATTEMPTS => continue,
+                Ok(_) if attempts < WRITE_ATTEMPTS => {
+                    // A tool of the import changed meanwhile (often its embedding, being
+                    // made): the next plan waits a little longer each time for it to settle.
+                    tokio::time::sleep(Duration::from_millis(10 << attempts)).await;
+                    continue;
+                }
                 Ok(_) => {
                     return Err(RegistryError::unavailable(format!(
                         "the imported tools changed under each of {WRITE_ATTEMPTS} attempts \
