@@ -305,14 +305,19 @@ fn mcp_mount(
             shutdown.child_token(),
         ),
         open_routes: mcp::authorization::routes(settings.clone()),
-        error_answers: Arc::new(move |request, next| {
-            Box::pin(mcp::transport::jsonrpc_errors(
-                axum::extract::State(errors_settings.clone()),
-                request,
-                next,
-            ))
-        }),
+        error_answers: jsonrpc_error_answers(errors_settings),
     }
+}
+
+/// The JSON-RPC shape of error answers on `/mcp`, as the router's middleware.
+fn jsonrpc_error_answers(settings: Arc<Settings>) -> http::Middleware {
+    Arc::new(move |request, next| {
+        Box::pin(mcp::transport::jsonrpc_errors(
+            axum::extract::State(settings.clone()),
+            request,
+            next,
+        ))
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -337,5 +342,90 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::{Router, routing::get, routing::post};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a handler's bug")
+    }
+
+    /// A panicking handler behind the router's middleware answers 500 in the JSON shape (a
+    /// JSON-RPC error with the request's id on `/mcp`), counted, and the server goes on.
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let scrape = recorder.handle();
+        // One thread, so the recorder local to it sees every task of the server.
+        metrics::with_local_recorder(&recorder, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(panics_are_answered())
+        });
+        let scraped = scrape.render();
+        assert!(
+            scraped.contains("http_panics_total 2"),
+            "panics not counted: {scraped}"
+        );
+    }
+
+    async fn panics_are_answered() {
+        let settings = Arc::new(Settings::for_tests(std::env::temp_dir()));
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }))
+            .route(mcp::transport::MCP_PATH, post(boom));
+        let app = http::with_middleware(routes, &settings, jsonrpc_error_answers(settings.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let limits = http::conn::ConnectionLimits::of(&settings.server);
+        let server = tokio::spawn(http::conn::serve(listener, app, limits, shutdown.clone()));
+        // One connection for every request: it outlives the panics.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let url = |path: &str| format!("http://{addr}{path}");
+
+        let answer = client.get(url("/boom")).send().await.expect("an answer");
+        assert_eq!(answer.status(), 500);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "internal_error", "{body}");
+        assert!(
+            !body.to_string().contains("a handler's bug"),
+            "the panic's message is for the log only: {body}"
+        );
+
+        let answer = client
+            .post(url(mcp::transport::MCP_PATH))
+            .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 500);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["jsonrpc"], "2.0", "{body}");
+        assert_eq!(body["id"], 3, "{body}");
+        assert_eq!(body["error"]["data"]["code"], "internal_error", "{body}");
+
+        let answer = client.get(url("/fine")).send().await.expect("an answer");
+        assert_eq!(answer.status(), 200);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

@@ -172,6 +172,14 @@ pub fn describe() {
         "client connections closed at once beyond HTTP_MAX_CONNECTIONS and the probe reserve"
     );
     describe_counter!(
+        "mcp_name_map_builds_total",
+        "portable name maps built (MCP_PORTABLE_NAMES), once per catalogue change used"
+    );
+    describe_counter!(
+        "http_panics_total",
+        "request handlers that panicked, each answered 500 internal_error"
+    );
+    describe_counter!(
         "http_connections_timed_out_total",
         "client connections closed for slow headers or idleness, by reason"
     );

@@ -27,6 +27,15 @@ pub enum LogFormat {
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
+/// What a caught panic said, for its log line and error.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Installs the global subscriber; `RUST_LOG` overrides the default filter. Logs go to
 /// standard output unless `to_stderr`. With an OTLP endpoint set, spans are exported too
 /// (see [`otel`]); the log filter applies to the logs alone, so the DEBUG spans that feed

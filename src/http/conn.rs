@@ -7,9 +7,13 @@
 //!   the process's open-file limit.
 //! - A connection that has begun a request (or is new) and has not sent its complete
 //!   headers within `HTTP_HEADER_READ_TIMEOUT_MS` is closed; so is one with nothing in flight
-//!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer.
+//!   for `HTTP_IDLE_TIMEOUT_MS` after its last answer, and one whose client has taken
+//!   nothing of its answer (done or still streaming) for as long: the socket would not take
+//!   another byte for that long.
 //! - At shutdown, connections with no request in flight are closed at once; the others
-//!   finish their answer and close.
+//!   finish their answer and close. An answer counts as in flight until hyper has written
+//!   all of it to the socket (its flush after the last frame), not only until its body has
+//!   given its last frame: a large answer still in hyper's buffers is not cut.
 
 use std::{
     convert::Infallible,
@@ -150,11 +154,17 @@ pub async fn serve(
 struct Activity {
     accepted: Instant,
     in_flight: AtomicUsize,
+    /// Answers whose body is done (or dropped) but maybe not yet written to the socket:
+    /// still in flight until the next flush of the socket completes.
+    awaiting_flush: AtomicUsize,
     /// When the last answer ended (or the connection was accepted).
     idle_since: AtomicU64,
     /// When bytes of a request not yet begun were first read; `NOTHING_PENDING` if none.
     /// A new connection counts as pending from the start: it owes its first request.
     pending_since: AtomicU64,
+    /// Since when the socket has refused every byte of an answer (its send buffer full: the
+    /// client takes nothing); `NOTHING_PENDING` while writes go through.
+    write_blocked_since: AtomicU64,
 }
 
 const NOTHING_PENDING: u64 = u64::MAX;
@@ -164,8 +174,10 @@ impl Activity {
         Arc::new(Self {
             accepted: Instant::now(),
             in_flight: AtomicUsize::new(0),
+            awaiting_flush: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             pending_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(NOTHING_PENDING),
         })
     }
 
@@ -191,16 +203,52 @@ impl Activity {
         InFlight(self.clone())
     }
 
+    /// Bytes of an answer reached the socket: the client is taking it.
+    fn wrote_some(&self) {
+        self.write_blocked_since
+            .store(NOTHING_PENDING, Ordering::Release);
+    }
+
+    /// The socket took nothing of an answer: its clock starts, if it has not.
+    fn write_blocked(&self) {
+        let _ = self.write_blocked_since.compare_exchange(
+            NOTHING_PENDING,
+            self.now(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The socket was flushed: hyper writes every byte it buffered before it flushes, so
+    /// the answers whose body was done are written now.
+    fn flushed(&self) {
+        let written = self.awaiting_flush.swap(0, Ordering::AcqRel);
+        if written > 0 {
+            let now = self.now();
+            self.idle_since.store(now, Ordering::Release);
+            self.in_flight.fetch_sub(written, Ordering::AcqRel);
+        }
+    }
+
     /// Why the connection should be closed now, if it should.
     fn expired(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<&'static str> {
+        let now = self.now();
+        let idle_ms = idle_timeout.as_millis() as u64;
+        match self.write_blocked_since.load(Ordering::Acquire) {
+            NOTHING_PENDING => {}
+            // A client that takes nothing of its answer, done or streaming, is not held
+            // for ever.
+            since if now.saturating_sub(since) >= idle_ms => return Some("write_stalled"),
+            _ => {}
+        }
         if self.in_flight.load(Ordering::Acquire) > 0 {
+            // A handler is answering, its answer's body streams, or it waits to be written.
             return None;
         }
-        let now = self.now();
         match self.pending_since.load(Ordering::Acquire) {
             NOTHING_PENDING => {
                 let idle = now.saturating_sub(self.idle_since.load(Ordering::Acquire));
-                (idle >= idle_timeout.as_millis() as u64).then_some("idle")
+                (idle >= idle_ms).then_some("idle")
             }
             since => (now.saturating_sub(since) >= header_timeout.as_millis() as u64)
                 .then_some("header_read"),
@@ -208,14 +256,15 @@ impl Activity {
     }
 }
 
-/// A request being answered, until its answer's body has been sent (or dropped).
+/// A request being answered, until its answer's body is done (or dropped) and the socket
+/// flushed after it.
 struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let now = self.0.now();
-        self.0.idle_since.store(now, Ordering::Release);
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Counted out at the next flush (see `Activity::flushed`). An answer hyper drops
+        // unwritten is followed by a flush or by the connection's end.
+        self.0.awaiting_flush.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -246,11 +295,23 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        match polled {
+            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
+            Poll::Pending => self.activity.write_blocked(),
+            _ => {}
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        // Hyper serves the connection on one task: an answer is done, written and flushed
+        // in turn, never during this call.
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            self.activity.flushed();
+        }
+        polled
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -262,7 +323,13 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        match polled {
+            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
+            Poll::Pending => self.activity.write_blocked(),
+            _ => {}
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -397,5 +464,108 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Far more than loopback's socket buffers hold: most of it is still in hyper's buffers
+    /// after the body gave its one frame.
+    const LARGE: usize = 32 * 1024 * 1024;
+
+    #[tokio::test]
+    async fn a_large_answer_in_flight_at_shutdown_arrives_whole() {
+        let app = Router::new().route("/large", axum::routing::get(|| async { vec![b'x'; LARGE] }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let limits = ConnectionLimits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+        };
+        let server = tokio::spawn(serve(listener, app, limits, shutdown.clone()));
+
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /large HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        // The answer has begun; the client reads no more until shutdown has begun, so the
+        // socket buffers fill and the rest waits in the server.
+        let mut received = vec![0; 64 * 1024];
+        let first = client.read(&mut received).await.unwrap();
+        received.truncate(first);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut received))
+            .await
+            .expect("the answer ends")
+            .expect("the connection closes cleanly");
+
+        let head_end = received
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head")
+            + 4;
+        assert!(received.starts_with(b"HTTP/1.1 200"));
+        assert_eq!(
+            received.len() - head_end,
+            LARGE,
+            "the answer was cut at shutdown"
+        );
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops once the answer is written")
+            .unwrap();
+    }
+
+    /// A client that takes nothing of its answer is closed after the idle timeout: it gets
+    /// part of the answer (what the sockets' buffers held) and then the connection's end.
+    async fn a_client_that_takes_nothing_of(app: Router, path: &str) -> usize {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_millis(300),
+        };
+        tokio::spawn(serve(listener, app, limits, CancellationToken::new()));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut received = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut received))
+            .await
+            .expect("the connection was closed");
+        received.len()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_of_a_done_answer_is_not_held_for_ever() {
+        let large = || async { vec![b'x'; LARGE] };
+        let app = Router::new().route("/large", axum::routing::get(large));
+        let received = a_client_that_takes_nothing_of(app, "/large").await;
+        assert!(
+            received < LARGE,
+            "a stalled client was served {received} bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_of_a_stream_is_not_held_for_ever() {
+        let endless = || async {
+            let chunks = futures_util::stream::repeat_with(|| {
+                Ok::<_, Infallible>(Bytes::from(vec![b'x'; 64 * 1024]))
+            });
+            Body::from_stream(chunks)
+        };
+        let app = Router::new().route("/endless", axum::routing::get(endless));
+        a_client_that_takes_nothing_of(app, "/endless").await;
     }
 }

@@ -71,7 +71,6 @@ pub struct McpMount {
 /// The whole router with its middleware, ready to serve.
 pub fn router(state: AppState, mcp: McpMount) -> Router {
     let settings = state.settings.clone();
-    let timeout = settings.server.request_timeout();
     let tools = Router::from(mcp_rest::router())
         .merge(mcp.endpoint.with_state(()))
         .route_layer(middleware::from_fn_with_state(
@@ -111,9 +110,25 @@ pub fn router(state: AppState, mcp: McpMount) -> Router {
     if telemetry::otel::enabled() {
         routes = routes.layer(middleware::from_fn(telemetry::otel::remember_request_span));
     }
+    with_middleware(routes, &settings, mcp.error_answers).with_state(state)
+}
+
+/// The middleware every route is served behind, outermost first: request ids and the
+/// request span, CORS, the body limit, the deadline (`REQUEST_TIMEOUT_MS`), the request
+/// metrics, the `/mcp` error answers (`error_answers`), and panics caught as 500 answers.
+pub fn with_middleware<S>(
+    routes: Router<S>,
+    settings: &Settings,
+    error_answers: Middleware,
+) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let timeout = settings.server.request_timeout();
     routes
+        .layer(middleware::from_fn(answer_panics))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            (mcp.error_answers)(request, next)
+            (error_answers)(request, next)
         }))
         .layer(middleware::from_fn(observe::record))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -134,14 +149,41 @@ pub fn router(state: AppState, mcp: McpMount) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
 }
 
+/// When a request must be answered (`REQUEST_TIMEOUT_MS` after it arrived), in its
+/// extensions for inner layers that answer a late request in a shape of their own (the
+/// JSON-RPC error of `/mcp`) at the same instant.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub tokio::time::Instant);
+
 /// Answers 504 in the JSON shape when a request outlives the configured limit.
-async fn answer_within(limit: std::time::Duration, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+async fn answer_within(limit: std::time::Duration, mut request: Request, next: Next) -> Response {
+    let deadline = tokio::time::Instant::now() + limit;
+    request.extensions_mut().insert(RequestDeadline(deadline));
+    match tokio::time::timeout_at(deadline, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// A handler that panics answers 500 in the JSON shape (a JSON-RPC error on `/mcp`, whose
+/// error layer is outside this one), counted in `http_panics_total` and logged at ERROR;
+/// the connection and the server go on.
+async fn answer_panics(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let route = request.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = crate::telemetry::panic_message(panic.as_ref());
+            metrics::counter!("http_panics_total").increment(1);
+            ApiError::Internal(format!("the handler of {route} panicked: {message}"))
+                .into_response()
+        }
     }
 }
 

@@ -26,8 +26,11 @@ pub const FIND_TOOL: &str = "find_tool";
 pub const CALL_TOOL: &str = "call_tool";
 pub const LIST_TOOLS: &str = "list_tools";
 
+/// The meta tools' names: reserved, so no registered tool is shown under one of them.
+pub const NAMES: [&str; 3] = [FIND_TOOL, CALL_TOOL, LIST_TOOLS];
+
 pub fn is_meta_tool(name: &str) -> bool {
-    matches!(name, FIND_TOOL | CALL_TOOL | LIST_TOOLS)
+    NAMES.contains(&name)
 }
 
 /// The definitions `tools/list` shows for the meta tools: input schemas derived from the

@@ -106,7 +106,7 @@ pub fn service(
     };
     let mode = settings.mcp.tools;
     let names = (settings.mcp.portable_names && mode != McpTools::Meta)
-        .then(|| names::PortableNames::start(registry.clone(), &hub));
+        .then(|| names::PortableNames::start(registry.clone()));
     let service = StreamableHttpService::new(
         move || {
             Ok(McpServer::new(registry.clone(), hub.clone(), mode)

@@ -1,7 +1,12 @@
 //! The MCP handler: `tools/list` and `tools/call` over the registry, in the shape
 //! `MCP_TOOLS` asks for, and list-changed notifications for both protocol eras.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, OnceLock},
+};
+
+use futures_util::FutureExt;
 
 use rmcp::RoleServer;
 use rmcp::{
@@ -66,11 +71,8 @@ impl McpServer {
         self
     }
 
-    async fn name_map(&self, wanted: &[&str]) -> Result<Option<Arc<NameMap>>, ErrorData> {
-        match &self.names {
-            Some(names) => names.map(wanted).await.map(Some).map_err(service_fault),
-            None => Ok(None),
-        }
+    fn name_map(&self) -> Option<Arc<NameMap>> {
+        self.names.as_ref().map(|names| names.map())
     }
 
     fn shows_meta(&self) -> bool {
@@ -180,7 +182,9 @@ impl ServerHandler for McpServer {
             Some(&context.meta.0),
             context.extensions.get(),
         );
-        self.list_tools_in(request).instrument(span).await
+        answer_panics("tools/list", self.list_tools_in(request))
+            .instrument(span)
+            .await
     }
 
     async fn call_tool(
@@ -194,7 +198,9 @@ impl ServerHandler for McpServer {
             Some(&context.meta.0),
             context.extensions.get(),
         );
-        self.call_tool_in(request).instrument(span).await
+        answer_panics("tools/call", self.call_tool_in(request))
+            .instrument(span)
+            .await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -262,21 +268,21 @@ impl McpServer {
                 .await
                 .map_err(service_fault)?;
             let shown = paged.items.len() as u64;
-            let listed: Vec<&str> = paged.items.iter().map(|t| t.name.as_str()).collect();
-            let names = self.name_map(&listed).await?;
+            let names = self.name_map();
             tools.extend(
                 paged
                     .items
                     .iter()
-                    // In `both`, a registered tool named like a meta tool stays hidden.
-                    .filter(|tool| !(self.shows_meta() && is_meta_tool(&tool.name)))
                     .map(|tool| {
                         let mut shown = as_mcp_tool(tool);
                         if let Some(names) = &names {
                             shown.name = names.presented(&tool.name).to_owned().into();
                         }
                         shown
-                    }),
+                    })
+                    // In `both`, a registered tool shown under a meta tool's name (only
+                    // without portable names, which never present one) stays hidden.
+                    .filter(|shown| !(self.shows_meta() && is_meta_tool(&shown.name))),
             );
             if u64::from(offset) + shown < paged.total {
                 next_cursor = Some(format!("offset:{}", u64::from(offset) + shown));
@@ -300,7 +306,7 @@ impl McpServer {
                 .await
                 .map_err(service_fault)?
         } else if self.shows_registered() {
-            match self.name_map(&[name]).await? {
+            match self.name_map() {
                 Some(names) => self.call_registered(names.real(name), arguments).await?,
                 None => self.call_registered(name, arguments).await?,
             }
@@ -313,5 +319,48 @@ impl McpServer {
             ));
         };
         Ok(result.into())
+    }
+}
+
+/// rmcp runs each request's handler in a task of its own, out of reach of the HTTP stack's
+/// panic guard: a panic there would leave the request unanswered until its deadline. It is
+/// answered at once as an internal error, counted and logged like the HTTP stack's.
+async fn answer_panics<T>(
+    method: &str,
+    work: impl Future<Output = Result<T, ErrorData>>,
+) -> Result<T, ErrorData> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let message = crate::telemetry::panic_message(panic.as_ref());
+            metrics::counter!("http_panics_total").increment(1);
+            tracing::error!(mcp.method = method, panic = %message, "an MCP handler panicked");
+            Err(ErrorData::internal_error(
+                format!("the {method} handler failed unexpectedly"),
+                None,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_as_an_internal_error() {
+        let answer: Result<(), ErrorData> = answer_panics("tools/call", async {
+            panic!("a handler's bug");
+        })
+        .await;
+        let error = answer.unwrap_err();
+        assert_eq!(error.code, rmcp::model::ErrorCode::INTERNAL_ERROR);
+        assert!(error.message.contains("tools/call"), "{}", error.message);
+        assert!(
+            !error.message.contains("bug"),
+            "the panic's text stays in the log"
+        );
+        let fine: Result<u8, ErrorData> = answer_panics("tools/list", async { Ok(7) }).await;
+        assert_eq!(fine.unwrap(), 7);
     }
 }

@@ -3,7 +3,8 @@
 //! SDKs show the `message` of a JSON-RPC error and nothing of other bodies, so every error
 //! answer on `/mcp` (refused credentials, rate limits, oversized bodies, rmcp's plain-text
 //! transport errors) becomes a JSON-RPC error object carrying the request's id, with the
-//! status and headers (`WWW-Authenticate`, `Retry-After`) kept. `DELETE /mcp` answers 204
+//! status and headers (`WWW-Authenticate`, `Retry-After`) kept; so does a request that
+//! outlives `REQUEST_TIMEOUT_MS` (504). `DELETE /mcp` answers 204
 //! (the Python SDK warns on rmcp's 202) and 404 for a session that does not exist.
 
 use std::{
@@ -28,7 +29,10 @@ use rmcp::transport::streamable_http_server::session::{
 use serde_json::{Value, json};
 
 use super::{McpService, authorization};
-use crate::config::Settings;
+use crate::{
+    config::Settings,
+    http::{RequestDeadline, error::ApiError},
+};
 
 /// The path this module's adapters apply to.
 pub const MCP_PATH: &str = "/mcp";
@@ -101,7 +105,9 @@ fn session_id(request: &Request) -> Option<SessionId> {
 /// Middleware over the whole router: error answers on `/mcp` as JSON-RPC error objects.
 /// Up to `ID_PREFIX_BYTES` of a POST body are read first to learn the request's id; the
 /// rest streams on untouched, so a client the inner layers refuse (no key, rate-limited)
-/// cannot make this layer hold a whole body.
+/// cannot make this layer hold a whole body. A request still unanswered at its deadline
+/// (`RequestDeadline`, set by the router's deadline outside this layer) is answered here,
+/// at that instant, with a 504 JSON-RPC error.
 pub async fn jsonrpc_errors(
     State(settings): State<Arc<Settings>>,
     request: Request,
@@ -110,8 +116,22 @@ pub async fn jsonrpc_errors(
     if request.uri().path() != MCP_PATH {
         return next.run(request).await;
     }
-    let (challenge, static_keys) = authorization::challenge(&settings, request.headers());
-    let (request, id) = if request.method() == Method::POST {
+    let Some(RequestDeadline(deadline)) = request.extensions().get::<RequestDeadline>().copied()
+    else {
+        return answer(&settings, request, next, &mut Value::Null).await;
+    };
+    let mut id = Value::Null;
+    match tokio::time::timeout_at(deadline, answer(&settings, request, next, &mut id)).await {
+        Ok(response) => response,
+        Err(_) => as_jsonrpc_error(ApiError::Timeout.into_response(), id, false).await,
+    }
+}
+
+/// The answer to a request on `/mcp`, its error as a JSON-RPC error; `id` is set to the
+/// request's once it is known.
+async fn answer(settings: &Settings, request: Request, next: Next, id: &mut Value) -> Response {
+    let (challenge, static_keys) = authorization::challenge(settings, request.headers());
+    let request = if request.method() == Method::POST {
         let (parts, body) = request.into_parts();
         let mut rest = body.into_data_stream();
         let mut prefix = Vec::new();
@@ -134,16 +154,14 @@ pub async fn jsonrpc_errors(
             }
         }
         // A body longer than the prefix is not parsed here; its errors carry a null id.
-        let id = if whole {
-            request_id(&prefix)
-        } else {
-            Value::Null
-        };
+        if whole {
+            *id = request_id(&prefix);
+        }
         let head = futures_util::stream::once(async move { Ok(Bytes::from(prefix)) });
         let body = Body::from_stream(head.chain(rest));
-        (Request::from_parts(parts, body), id)
+        Request::from_parts(parts, body)
     } else {
-        (request, Value::Null)
+        request
     };
     let mut response = next.run(request).await;
     if response.status().is_success() || response.status().is_redirection() {
@@ -155,7 +173,7 @@ pub async fn jsonrpc_errors(
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, challenge);
     }
-    as_jsonrpc_error(response, id, unauthorized && static_keys).await
+    as_jsonrpc_error(response, id.clone(), unauthorized && static_keys).await
 }
 
 /// The `id` of a single JSON-RPC request; `null` for notifications, batches and garbage.

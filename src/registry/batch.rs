@@ -109,7 +109,10 @@ impl ToolRegistry {
     /// a task of its own, which the indexer leaves alone and which runs to its end even when
     /// nobody waits any more: no embedder work is thrown away. The stored ids are sent when
     /// done.
-    fn embed_in_background(self: Arc<Self>, mut tools: Vec<Tool>) -> oneshot::Receiver<Vec<Uuid>> {
+    pub(super) fn embed_in_background(
+        self: Arc<Self>,
+        mut tools: Vec<Tool>,
+    ) -> oneshot::Receiver<Vec<Uuid>> {
         let (sender, receiver) = oneshot::channel();
         let claim = self
             .indexer

@@ -284,15 +284,26 @@ impl ToolRegistry {
         Ok(self.store.list(filter, page).await?)
     }
 
-    /// The categories of active tools, sorted. It reads the whole catalogue, so it serves
-    /// answers that found nothing (to name the categories there are), not every request.
+    /// The categories of active tools, sorted: from the store's catalogue index, without
+    /// a database read. It walks every indexed tool, so it serves answers that found nothing
+    /// (to name the categories there are), not every request.
     pub async fn active_categories(&self) -> Result<Vec<String>, RegistryError> {
         let mut categories = std::collections::BTreeSet::new();
-        self.visit_active(|tool| {
-            categories.insert(tool.category);
-        })
-        .await?;
+        self.store.visit_indexed_active(&mut |_, facets| {
+            if !categories.contains(&facets.category) {
+                categories.insert(facets.category.clone());
+            }
+        });
         Ok(categories.into_iter().collect())
+    }
+
+    /// The names of active tools, in no order: from the store's catalogue index, without a
+    /// database read.
+    pub fn active_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.store
+            .visit_indexed_active(&mut |name, _| names.push(name.to_owned()));
+        names
     }
 
     /// `list_served` as agents ask it: when a category filter lists nothing, the category

@@ -10,11 +10,15 @@
 //! server's name, so importing again with a changed command, arguments or environment
 //! moves its tools to the new definition.
 //!
-//! An import owns the tools of its URL *and* prefix only: importing the same server under
-//! another prefix makes a second set and leaves the first alone. It is all or nothing: the
-//! URL passes the checks a registration applies before the upstream is contacted, every
-//! definition is checked and every new name found free before anything is written, and
-//! the new tools are stored in one transaction.
+//! An import owns the tools of its upstream *and* prefix only: importing the same server
+//! under another prefix makes a second set and leaves the first alone. An upstream URL is
+//! known without its credentials (user, password, secret query values), so importing again
+//! after rotating them updates the same tools, which then reach it with the new URL.
+//!
+//! It is all or nothing: the URL passes the checks a registration applies before the
+//! upstream is contacted, every definition is checked and every new name found free before
+//! anything is written, and every write (new tools, updates, deactivations) is committed in
+//! one store transaction.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,19 +29,24 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    ToolRegistry,
-    batch::{MAX_BATCH, NewToolBatch},
-    requests::{NewTool, ToolPatch},
-};
-use crate::domain::{
-    ErrorCode, Implementation, Page, RegistryError, StdioServer, Tool, ToolFilter,
-    secrets::{REDACTED, redact_url},
+use super::{ToolRegistry, batch::MAX_BATCH, requests::NewTool};
+use crate::{
+    domain::{
+        ErrorCode, Implementation, Page, RegistryError, StdioServer, Tool, ToolFilter,
+        document::embedded_text,
+        now_micros,
+        secrets::{REDACTED, redact_url, upstream_identity},
+        validation,
+    },
+    store::{Replacement, StoreError, Updated},
 };
 
 /// How long listing the upstream's tools may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_PREFIX_CHARS: usize = 64;
+/// How often an import is planned again after another writer changed one of its tools
+/// between the plan and the write.
+const WRITE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,84 +97,90 @@ impl ToolRegistry {
             }
         }
         .map_err(RegistryError::upstream)?;
-        let mut known = self.imported_under(&source, &request.prefix).await?;
         let category = request
             .category
             .clone()
             .unwrap_or_else(|| request.prefix.clone());
-
-        // Plan and check everything before the first write.
-        let mut report = ImportReport::default();
-        let mut creates = Vec::new();
-        let mut updates = Vec::new();
+        // The definitions wanted, checked as registrations are, before the first write.
+        let mut wanted = Vec::with_capacity(upstream.len());
         let mut names = HashSet::new();
-        for tool in upstream {
-            let wanted = definition(&request, &source, &category, &tool);
-            if !names.insert(wanted.name.clone()) {
+        for tool in &upstream {
+            let definition = definition(&request, &source, &category, tool);
+            if !names.insert(definition.name.clone()) {
                 return Err(RegistryError::duplicate(
                     "prefix",
                     format!(
                         "two upstream tools become '{}' under this prefix; nothing was imported",
-                        wanted.name
+                        definition.name
                     ),
                 ));
             }
-            // Checked as a registration checks it; errors name the upstream tool.
-            self.new_tool(NewTool {
-                upsert: false,
-                ..wanted.clone()
-            })
-            .map_err(|err| upstream_definition_error(&tool.name, err))?;
-            match known.remove(tool.name.as_ref()) {
-                None => creates.push(wanted),
-                Some(existing) if same(&existing, &wanted) => {
-                    report.unchanged.push(existing.name);
-                }
-                Some(existing) => updates.push((existing, wanted)),
-            }
-        }
-        if creates.len() > MAX_BATCH {
-            return Err(RegistryError::invalid(
-                "url",
-                format!(
-                    "the upstream lists {} new tools; one import registers at most {MAX_BATCH}",
-                    creates.len()
-                ),
-            ));
-        }
-        for wanted in &creates {
-            if self.store.get_by_name(&wanted.name).await?.is_some() {
-                return Err(taken(&wanted.name));
-            }
+            let checked = self
+                .new_tool(definition)
+                .map_err(|err| upstream_definition_error(&tool.name, err))?;
+            wanted.push((tool.name.to_string(), checked));
         }
 
-        // New tools in one transaction (all or none), then the changes to tools of this
-        // import, whose names are already theirs.
-        if !creates.is_empty() {
-            report.created = creates.iter().map(|tool| tool.name.clone()).collect();
-            let batch = NewToolBatch { tools: creates };
-            self.register_many_now(batch, embedding_wait)
-                .await
-                .map_err(|err| match err {
-                    // Another writer took a name since the check: still nothing written.
-                    RegistryError {
-                        code: ErrorCode::DuplicateTool,
-                        message,
-                        ..
-                    } => RegistryError::duplicate("prefix", message),
-                    other => other,
-                })?;
-        }
-        for (existing, wanted) in updates {
-            report.updated.push(wanted.name.clone());
-            self.update_now(existing.id, patch(&existing, wanted))
-                .await?;
-        }
-        for (_, vanished) in known {
-            if vanished.is_active {
-                self.set_active_now(vanished.id, false).await?;
-                report.deactivated.push(vanished.name);
+        // Every write of the import (new tools, changed ones, vanished ones switched off)
+        // in one transaction, planned on the tools as read: if another writer changes one
+        // of them first, nothing is written and the plan is made again.
+        let mut attempts = 0;
+        let (mut to_embed, report) = loop {
+            attempts += 1;
+            let known = self.imported_under(&source, &request.prefix).await?;
+            let plan = plan(&wanted, known)?;
+            let mut created_meanwhile = false;
+            for tool in &plan.creates {
+                match self.store.get_by_name(&tool.name).await? {
+                    None => {}
+                    // Created by an import of this upstream and prefix since the listing
+                    // above: a plan made again finds it this import's own.
+                    Some(other) if source.owns(&other) && attempts < WRITE_ATTEMPTS => {
+                        created_meanwhile = true;
+                        break;
+                    }
+                    Some(_) => return Err(taken(&tool.name)),
+                }
             }
+            if created_meanwhile {
+                continue;
+            }
+            match self
+                .store
+                .write_together(&plan.creates, &plan.replacements)
+                .await
+            {
+                Ok(Updated::Written) => break (plan.to_embed(), plan.report),
+                Ok(_) if attempts < WRITE_ATTEMPTS => {
+                    // A tool of the import changed meanwhile (often its embedding, being
+                    // made): the next plan waits a little longer each time for it to settle.
+                    tokio::time::sleep(Duration::from_millis(10 << attempts)).await;
+                    continue;
+                }
+                Ok(_) => {
+                    return Err(RegistryError::unavailable(format!(
+                        "the imported tools changed under each of {WRITE_ATTEMPTS} attempts \
+                         to import; nothing was imported, try again"
+                    )));
+                }
+                // Another writer took a name since the check: nothing was written. An import
+                // of this upstream and prefix made that tool this import's own, and a plan
+                // made again updates it; anyone else took the name.
+                Err(StoreError::Duplicate(name)) => {
+                    let taker = self.store.get_by_name(&name).await?;
+                    if attempts < WRITE_ATTEMPTS && taker.is_some_and(|t| source.owns(&t)) {
+                        continue;
+                    }
+                    return Err(taken(&name));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        };
+        if !to_embed.is_empty() {
+            let embedded = self
+                .clone()
+                .embed_in_background(std::mem::take(&mut to_embed));
+            let _ = tokio::time::timeout(embedding_wait, embedded).await;
         }
         if let Source::Stdio(server) = &source {
             // Tools that named an earlier definition of this server name this one now.
@@ -259,12 +274,10 @@ impl ToolRegistry {
             let count = listed.items.len() as u32;
             for tool in listed.items {
                 if let Implementation::Mcp {
-                    url: tool_url,
                     tool: upstream_name,
-                    stdio,
                     ..
                 } = &tool.implementation
-                    && source.holds(tool_url, stdio.as_ref())
+                    && source.owns(&tool)
                     && tool.name.starts_with(&name_start)
                 {
                     found.insert(upstream_name.clone(), tool);
@@ -286,9 +299,23 @@ enum Source {
 }
 
 impl Source {
+    /// Whether `tool` was imported from this source.
+    fn owns(&self, tool: &Tool) -> bool {
+        match &tool.implementation {
+            Implementation::Mcp { url, stdio, .. } => self.holds(url, stdio.as_ref()),
+            _ => false,
+        }
+    }
+
+    /// Whether a tool reaching `tool_url` or `stdio` comes from this source. URLs are
+    /// compared without their credentials, so a rotated key or password is the same
+    /// upstream.
     fn holds(&self, tool_url: &str, stdio: Option<&StdioServer>) -> bool {
         match (self, stdio) {
-            (Source::Url(url), None) => url == tool_url,
+            (Source::Url(url), None) => {
+                let identity = upstream_identity(url);
+                identity.is_some() && identity == upstream_identity(tool_url)
+            }
             (Source::Stdio(server), Some(stdio)) => server.name == stdio.name,
             _ => false,
         }
@@ -428,57 +455,144 @@ fn imported_metadata(source: &Source, tool: &rmcp::model::Tool) -> Value {
     metadata
 }
 
-fn same(existing: &Tool, wanted: &NewTool) -> bool {
+/// What an import writes: the report it answers, new tools, and the tools of earlier
+/// imports brought in line with the upstream (or switched off).
+struct Plan {
+    report: ImportReport,
+    creates: Vec<Tool>,
+    replacements: Vec<Replacement>,
+}
+
+impl Plan {
+    /// The tools whose embedding the writes leave to make.
+    fn to_embed(&self) -> Vec<Tool> {
+        self.creates
+            .iter()
+            .chain(self.replacements.iter().map(|r| &r.tool))
+            .filter(|tool| tool.embedding_model.is_none())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The writes that bring `known` (an earlier import's tools, by upstream name) in line with
+/// `wanted` (the upstream's tools, by upstream name, as checked new tools).
+fn plan(
+    wanted: &[(String, Tool)],
+    mut known: HashMap<String, Tool>,
+) -> Result<Plan, RegistryError> {
+    let mut plan = Plan {
+        report: ImportReport::default(),
+        creates: Vec::new(),
+        replacements: Vec::new(),
+    };
+    for (upstream_name, tool) in wanted {
+        match known.remove(upstream_name) {
+            None => {
+                plan.report.created.push(tool.name.clone());
+                plan.creates.push(tool.clone());
+            }
+            Some(existing) if same(&existing, tool) => plan.report.unchanged.push(existing.name),
+            Some(existing) => {
+                let tool = brought_in_line(&existing, tool);
+                validation::storable(&tool)?;
+                plan.report.updated.push(tool.name.clone());
+                plan.replacements.push(Replacement {
+                    tool,
+                    replaces: existing,
+                });
+            }
+        }
+    }
+    if plan.creates.len() > MAX_BATCH {
+        return Err(RegistryError::invalid(
+            "url",
+            format!(
+                "the upstream lists {} new tools; one import registers at most {MAX_BATCH}",
+                plan.creates.len()
+            ),
+        ));
+    }
+    // Switched off last, in name order.
+    let mut vanished: Vec<Tool> = known.into_values().filter(|t| t.is_active).collect();
+    vanished.sort_by(|a, b| a.name.cmp(&b.name));
+    for existing in vanished {
+        let mut tool = existing.clone();
+        tool.is_active = false;
+        tool.updated_at = now_micros();
+        plan.report.deactivated.push(tool.name.clone());
+        plan.replacements.push(Replacement {
+            tool,
+            replaces: existing,
+        });
+    }
+    Ok(plan)
+}
+
+fn same(existing: &Tool, wanted: &Tool) -> bool {
     existing.is_active
         && existing.name == wanted.name
         && existing.description == wanted.description
-        && Some(&existing.category) == wanted.category.as_ref()
+        && existing.category == wanted.category
         && existing.tags == wanted.tags
         && existing.input_schema == wanted.input_schema
         && existing.output_schema == wanted.output_schema
-        && Some(&existing.metadata) == wanted.metadata.as_ref()
-        && stdio_of(&existing.implementation) == stdio_of(&wanted.implementation)
+        && existing.metadata == wanted.metadata
+        && reached_the_same_way(&existing.implementation, &wanted.implementation)
 }
 
-fn stdio_of(implementation: &Implementation) -> Option<&StdioServer> {
-    match implementation {
-        Implementation::Mcp { stdio, .. } => stdio.as_ref(),
-        _ => None,
+/// Whether two imported tools' implementations reach their upstream with the same URL
+/// (credentials included) and stdio definition; a tool's own `timeout_ms` is its own.
+fn reached_the_same_way(existing: &Implementation, wanted: &Implementation) -> bool {
+    match (existing, wanted) {
+        (
+            Implementation::Mcp {
+                url, tool, stdio, ..
+            },
+            Implementation::Mcp {
+                url: wanted_url,
+                tool: wanted_tool,
+                stdio: wanted_stdio,
+                ..
+            },
+        ) => url == wanted_url && tool == wanted_tool && stdio == wanted_stdio,
+        _ => false,
     }
 }
 
-/// The update bringing `existing` in line with the upstream. A stdio server's new
-/// definition replaces the old one; the tool's own `timeout_ms` stays.
-fn patch(existing: &Tool, wanted: NewTool) -> ToolPatch {
-    let implementation = match (&existing.implementation, wanted.implementation) {
+/// `existing` brought in line with the upstream: the upstream's definition, reached as the
+/// import reaches it (a rotated credential or a new stdio definition replaces the old), the
+/// tool's own `timeout_ms` and version kept, switched on. A changed embedded text drops the
+/// embedding, to be made again.
+fn brought_in_line(existing: &Tool, wanted: &Tool) -> Tool {
+    let mut tool = existing.clone();
+    tool.name.clone_from(&wanted.name);
+    tool.description.clone_from(&wanted.description);
+    tool.category.clone_from(&wanted.category);
+    tool.tags.clone_from(&wanted.tags);
+    tool.input_schema.clone_from(&wanted.input_schema);
+    tool.output_schema.clone_from(&wanted.output_schema);
+    tool.metadata.clone_from(&wanted.metadata);
+    tool.implementation = match (&existing.implementation, &wanted.implementation) {
         (
             Implementation::Mcp { timeout_ms, .. },
             Implementation::Mcp {
-                url,
-                tool,
-                stdio: Some(stdio),
-                ..
+                url, tool, stdio, ..
             },
-        ) => Some(Implementation::Mcp {
-            url,
-            tool,
+        ) => Implementation::Mcp {
+            url: url.clone(),
+            tool: tool.clone(),
             timeout_ms: *timeout_ms,
-            stdio: Some(stdio),
-        }),
-        _ => None,
+            stdio: stdio.clone(),
+        },
+        (_, wanted) => wanted.clone(),
     };
-    ToolPatch {
-        implementation,
-        name: Some(wanted.name),
-        description: Some(wanted.description),
-        category: wanted.category,
-        tags: Some(wanted.tags),
-        input_schema: Some(wanted.input_schema),
-        output_schema: Some(wanted.output_schema),
-        metadata: wanted.metadata,
-        is_active: Some(true),
-        ..ToolPatch::default()
+    tool.is_active = true;
+    if embedded_text(&tool) != embedded_text(existing) {
+        tool.embedding_model = None;
     }
+    tool.updated_at = now_micros();
+    tool
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{StoreResult, ToolCache, Updated, in_order};
-use crate::domain::{Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
+use super::{Replacement, StoreResult, ToolCache, Updated, in_order};
+use crate::domain::{Facets, Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
 
 /// The tools of the catalogue, as stored and as served. Listings, counts and full-text
 /// searches are answered from the store's catalogue index (see `store::mirror`).
@@ -39,6 +39,16 @@ pub trait Catalogue: Send + Sync + 'static {
     /// `FOR UPDATE`, SQLite's write lock), so a change decided on an earlier read never
     /// overwrites one made since. `Updated::Changed` writes nothing.
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated>;
+    /// New tools and replacements of stored ones in one transaction: all of them or none.
+    /// Each replacement is written as `update_if` writes it, only while the stored row is
+    /// still the one it `replaces`; when one is not (`Updated::Changed`) or its tool is gone
+    /// (`Updated::NotFound`), nothing at all is written. `StoreError::Duplicate` names the
+    /// first taken name met. Nothing to write announces no change.
+    async fn write_together(
+        &self,
+        creates: &[Tool],
+        replacements: &[Replacement],
+    ) -> StoreResult<Updated>;
     /// The definitions a tool had before, newest first; they go with the tool.
     async fn versions(&self, id: Uuid) -> StoreResult<Vec<ToolVersion>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
@@ -108,6 +118,16 @@ pub trait Catalogue: Send + Sync + 'static {
     /// The id of the tool of this name in the store's catalogue index (kept current with
     /// every change the store makes or hears of), without a database read.
     fn indexed_id_named(&self, name: &str) -> Option<Uuid>;
+
+    /// Hands each switched-on tool's name and facets in the store's catalogue index (kept
+    /// current as `indexed_id_named` says) to `visit`, without a database read.
+    fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &Facets));
+
+    /// How many changes the store's catalogue index has taken, this replica's own writes
+    /// counted as soon as they are indexed (unlike `catalogue_changes`, which on PostgreSQL
+    /// waits for the database's notification): what was read from the index is current
+    /// while this stays the same.
+    fn indexed_changes(&self) -> u64;
 
     /// The tool of this name as served: found through the catalogue index and the tool
     /// cache, so a call needs no database read; the database answers what they cannot.

@@ -35,6 +35,13 @@ pub enum Updated {
     Changed,
 }
 
+/// A tool to store in place of the stored row `replaces` (the same tool, as read before).
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub tool: Tool,
+    pub replaces: Tool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EmbeddingCounts {
     pub indexed: u64,

@@ -242,7 +242,10 @@ async fn both_mode_shows_meta_tools_then_registered_ones_called_directly() {
     client.cancel().await.unwrap();
 }
 
-crate::on_both_backends!(clients_of_both_eras_hear_that_the_list_changed);
+crate::on_both_backends!(
+    clients_of_both_eras_hear_that_the_list_changed,
+    portable_names_show_this_replicas_writes_at_once,
+);
 
 async fn clients_of_both_eras_hear_that_the_list_changed(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -948,4 +951,153 @@ async fn portable_names_are_shown_and_called_back() {
         .collect();
     assert!(names.contains(&"late_comer".to_owned()), "{names:?}");
     client.cancel().await.unwrap();
+}
+
+/// In `both` mode with portable names, no registered tool is shown under a meta tool's
+/// name: `find.tool` (and a tool named `find_tool` itself) get names of their own, each
+/// called back to its tool, while `find_tool` stays the meta tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portable_names_never_take_a_meta_tools_name() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.mcp.tools = McpTools::Both;
+    settings.tools.register_builtins = false;
+    settings.mcp.portable_names = true;
+    let app = TestApp::spawn(settings).await;
+    for name in ["find.tool", "list_tools", "plain"] {
+        app.register(&tool_definition(name)).await;
+    }
+    let client = stateless_client(&app).await;
+    let listed = client.list_all_tools().await.unwrap();
+    let shown: Vec<String> = listed.iter().map(|t| t.name.to_string()).collect();
+    let unique: std::collections::HashSet<&String> = shown.iter().collect();
+    assert_eq!(unique.len(), shown.len(), "a name shown twice: {shown:?}");
+    assert_eq!(shown.len(), 6, "{shown:?}");
+    let find = listed.iter().find(|t| t.name == "find_tool").unwrap();
+    assert!(
+        find.description
+            .as_deref()
+            .unwrap()
+            .starts_with("Find the registered tools"),
+        "find_tool is the meta tool"
+    );
+    let dotted = shown
+        .iter()
+        .find(|n| n.starts_with("find_tool_"))
+        .expect("find.tool gets a name of its own");
+    let exact = shown
+        .iter()
+        .find(|n| n.starts_with("list_tools_"))
+        .expect("a tool named list_tools gets a name of its own");
+
+    let result = client
+        .call_tool(call(dotted, json!({"text": "dot"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], "DOT");
+    let result = client
+        .call_tool(call(exact, json!({"text": "exact"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], "EXACT");
+    let (_, executions) = app.get("/admin/executions?tool=find.tool").await;
+    assert_eq!(executions["total"], 1, "{executions}");
+    let found = client
+        .call_tool(call("find_tool", json!({"query": "shout", "mode": "text"})))
+        .await
+        .unwrap();
+    assert!(found.structured_content.unwrap()["tools"].is_array());
+    client.cancel().await.unwrap();
+}
+
+fn counter(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Unknown names cost no rebuild of the portable name map (each one used to read the
+/// whole catalogue); a catalogue change is seen at the next use, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_portable_names_do_not_rebuild_the_name_map() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.mcp.tools = McpTools::Direct;
+    settings.tools.register_builtins = false;
+    settings.mcp.portable_names = true;
+    let app = TestApp::spawn(settings).await;
+    app.register(&tool_definition("known.tool")).await;
+    let client = stateless_client(&app).await;
+    let result = client
+        .call_tool(call("known_tool", json!({"text": "a"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], "A");
+    let builds = counter(&app.metrics().await, "mcp_name_map_builds_total");
+    assert!(builds >= 1.0);
+
+    for attempt in 0..20 {
+        let err = client
+            .call_tool(call(&format!("no_such_tool_{attempt}"), json!({})))
+            .await
+            .unwrap_err();
+        assert!(is_invalid_params(&err), "{err:?}");
+    }
+    assert_eq!(
+        counter(&app.metrics().await, "mcp_name_map_builds_total"),
+        builds,
+        "unknown names rebuilt the name map"
+    );
+
+    // A tool registered now is called by its presented name at once: one build.
+    app.register(&tool_definition("late.comer")).await;
+    let result = client
+        .call_tool(call("late_comer", json!({"text": "b"})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["result"], "B");
+    assert_eq!(
+        counter(&app.metrics().await, "mcp_name_map_builds_total"),
+        builds + 1.0
+    );
+    client.cancel().await.unwrap();
+}
+
+/// A tool registered through this replica is listed and called under its portable name at
+/// once, on PostgreSQL too, where the store's change signal waits for the database's
+/// notification of the write.
+async fn portable_names_show_this_replicas_writes_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = db.settings();
+    settings.mcp.tools = McpTools::Direct;
+    settings.tools.register_builtins = false;
+    settings.mcp.portable_names = true;
+    let app = TestApp::spawn(settings).await;
+    for round in 0..10 {
+        app.register(&tool_definition(&format!("late.comer{round}")))
+            .await;
+        // A new client each round: a client may keep a listing for its time to live.
+        let client = stateless_client(&app).await;
+        let shown: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
+        let portable = format!("late_comer{round}");
+        assert!(
+            shown.contains(&portable),
+            "round {round}: {portable} not in {shown:?}"
+        );
+        let result = client
+            .call_tool(call(&portable, json!({"text": "b"})))
+            .await
+            .unwrap();
+        assert_eq!(result.structured_content.unwrap()["result"], "B");
+        client.cancel().await.unwrap();
+    }
 }

@@ -27,7 +27,11 @@ use tool_registry::config::McpTools;
 
 use crate::helpers::*;
 
-crate::on_both_backends!(an_import_that_meets_a_taken_name_writes_nothing);
+crate::on_both_backends!(
+    an_import_that_meets_a_taken_name_writes_nothing,
+    an_import_refused_at_its_last_write_changes_nothing,
+    imports_of_one_upstream_at_once_both_succeed,
+);
 
 /// An upstream MCP server whose tool list the test can change.
 #[derive(Clone)]
@@ -35,6 +39,8 @@ pub(crate) struct Upstream {
     pub(crate) tools: Arc<RwLock<Vec<Tool>>>,
     /// The `_meta.traceparent` of each call (or "").
     pub(crate) traceparents: Arc<RwLock<Vec<String>>>,
+    /// The query string of each HTTP request the server received (or "").
+    pub(crate) queries: Arc<RwLock<Vec<String>>>,
 }
 
 fn object(value: Value) -> Arc<serde_json::Map<String, Value>> {
@@ -105,6 +111,7 @@ pub(crate) async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
     let upstream = Upstream {
         tools: Arc::new(RwLock::new(tools)),
         traceparents: Arc::default(),
+        queries: Arc::default(),
     };
     let handler = upstream.clone();
     let service = StreamableHttpService::new(
@@ -112,7 +119,17 @@ pub(crate) async fn start_upstream(tools: Vec<Tool>) -> (SocketAddr, Upstream) {
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default(),
     );
-    let router = axum::Router::new().route_service("/mcp", service);
+    let queries = upstream.queries.clone();
+    let router =
+        axum::Router::new()
+            .route_service("/mcp", service)
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let query = request.uri().query().unwrap_or_default().to_owned();
+                    queries.write().unwrap().push(query);
+                    next.run(request)
+                },
+            ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -395,6 +412,32 @@ async fn an_import_that_meets_a_taken_name_writes_nothing(backend: Backend) {
     assert_eq!(total(&app, "").await, 5);
 }
 
+/// Two imports of one upstream under one prefix at the same time both succeed: the one
+/// that finds its new tools created by the other meanwhile plans again and finds them its
+/// own, instead of reporting their names as taken.
+async fn imports_of_one_upstream_at_once_both_succeed(backend: Backend) {
+    let tools = (0..40)
+        .map(|i| upstream_tool(&format!("t{i}"), &format!("Tool number {i}")))
+        .collect();
+    let (addr, _upstream) = start_upstream(tools).await;
+    let url = format!("http://{addr}/mcp");
+    let (_db, app) = registry_on(backend, true).await;
+    for round in 0..4 {
+        let prefix = format!("race{round}");
+        let import = json!({"url": url, "prefix": prefix});
+        let ((first, first_body), (second, second_body)) = tokio::join!(
+            app.post("/admin/import", &import),
+            app.post("/admin/import", &import)
+        );
+        assert_eq!(first, 200, "round {round}: {first_body}");
+        assert_eq!(second, 200, "round {round}: {second_body}");
+        let created = first_body["created"].as_array().unwrap().len()
+            + second_body["created"].as_array().unwrap().len();
+        assert_eq!(created, 40, "round {round}: each tool created once");
+    }
+    assert_eq!(total(&app, "").await, 160);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_prefix_imports_a_second_set_and_leaves_the_first_alone() {
     let (addr, upstream) = start_upstream(vec![
@@ -433,4 +476,241 @@ async fn a_second_prefix_imports_a_second_set_and_leaves_the_first_alone() {
         )
         .await;
     assert_eq!(status, 200, "two.fail is still active: {called}");
+}
+
+/// The whole catalogue as the admin API lists it, switched-off tools included.
+async fn catalogue(app: &TestApp) -> Value {
+    let (status, listed) = app
+        .get("/admin/tools?include_inactive=true&limit=100")
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    listed
+}
+
+/// Makes the database refuse to switch a tool off, as a failure of an import's last write.
+async fn refuse_switching_off(db: &TestDb, refuse: bool) {
+    use sqlx::Connection;
+    match db.database_url() {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let sql = if refuse {
+                "CREATE FUNCTION refuse_switch_off() RETURNS trigger AS $$ BEGIN \
+                   RAISE EXCEPTION 'switching off refused'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_switch_off BEFORE UPDATE ON tools FOR EACH ROW \
+                   WHEN (OLD.is_active AND NOT NEW.is_active) \
+                   EXECUTE FUNCTION refuse_switch_off();"
+            } else {
+                "DROP TRIGGER refuse_switch_off ON tools"
+            };
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        None => {
+            let file = db.data_dir().join("registry.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", file.display()))
+                .await
+                .unwrap();
+            let sql = if refuse {
+                "CREATE TRIGGER refuse_switch_off BEFORE UPDATE ON tools \
+                 WHEN OLD.is_active = 1 AND NEW.is_active = 0 \
+                 BEGIN SELECT RAISE(ABORT, 'switching off refused'); END;"
+            } else {
+                "DROP TRIGGER refuse_switch_off"
+            };
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// An import's writes (a new tool, an update, a deactivation, in that order) are one
+/// transaction: the database refusing the last of them leaves the catalogue as it was, and
+/// the same import goes through once the database accepts it.
+async fn an_import_refused_at_its_last_write_changes_nothing(backend: Backend) {
+    let (addr, upstream) = start_upstream(vec![
+        upstream_tool("add", "Add two numbers"),
+        upstream_tool("fail", "Always fails"),
+    ])
+    .await;
+    let url = format!("http://{addr}/mcp");
+    let (db, app) = registry_on(backend, true).await;
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+
+    *upstream.tools.write().unwrap() = vec![
+        upstream_tool("add", "Add two numbers, exactly"),
+        upstream_tool("multiply", "Multiply two numbers"),
+    ];
+    let before = catalogue(&app).await;
+    refuse_switching_off(&db, true).await;
+    let (status, body) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        catalogue(&app).await,
+        before,
+        "an import that failed at its last write left some of its writes"
+    );
+    let (_, add) = app.get("/admin/tools?include_inactive=true&tags=up").await;
+    let add_id = add["tools"][0]["id"].as_str().unwrap().to_owned();
+    let (_, versions) = app.get(&format!("/admin/tools/{add_id}/versions")).await;
+    assert_eq!(versions["versions"], json!([]), "{versions}");
+
+    refuse_switching_off(&db, false).await;
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": url, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(sorted(&report["created"]), ["up.multiply"]);
+    assert_eq!(sorted(&report["updated"]), ["up.add"]);
+    assert_eq!(sorted(&report["deactivated"]), ["up.fail"]);
+    assert_eq!(total(&app, "").await, 3);
+}
+
+/// Tools are known by their upstream without its credentials: importing again after the
+/// URL's password and key were rotated updates the same tools, which then reach the
+/// upstream with the new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reimport_with_rotated_url_credentials_updates_the_same_tools() {
+    let (addr, upstream) = start_upstream(vec![
+        upstream_tool("add", "Add two numbers"),
+        upstream_tool("fail", "Always fails"),
+    ])
+    .await;
+    let (_db, app) = registry(true).await;
+    let old = format!("http://svc:old-pass@{addr}/mcp?api_key=k1&region=eu");
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": old, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let first = catalogue(&app).await;
+
+    let rotated = format!("http://svc:new-pass@{addr}/mcp?api_key=k2&region=eu");
+    let (status, report) = app
+        .post("/admin/import", &json!({"url": rotated, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["created"], json!([]), "{report}");
+    assert_eq!(sorted(&report["updated"]), ["up.add", "up.fail"]);
+    let again = catalogue(&app).await;
+    assert_eq!(again["total"], 2);
+    for (one, other) in first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(again["tools"].as_array().unwrap())
+    {
+        assert_eq!(one["id"], other["id"], "the same tools");
+    }
+
+    // Calls reach the upstream with the new key.
+    upstream.queries.write().unwrap().clear();
+    let (status, called) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{called}");
+    assert_eq!(called["status"], "success", "{called}");
+    let queries = upstream.queries.read().unwrap().clone();
+    assert!(!queries.is_empty());
+    assert!(
+        queries.iter().all(|q| q.contains("api_key=k2")),
+        "{queries:?}"
+    );
+
+    // The same URL again changes nothing; another region is another upstream.
+    let (_, report) = app
+        .post("/admin/import", &json!({"url": rotated, "prefix": "up"}))
+        .await;
+    assert_eq!(sorted(&report["unchanged"]), ["up.add", "up.fail"]);
+    let elsewhere = format!("http://{addr}/mcp?region=us");
+    let (status, body) = app
+        .post("/admin/import", &json!({"url": elsewhere, "prefix": "up"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+}
+
+/// A `/mcp` request that outlives `REQUEST_TIMEOUT_MS` (a call of a slow upstream tool) is
+/// answered 504 with a JSON-RPC error carrying its id, as MCP clients read errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_mcp_request_gets_a_jsonrpc_error() {
+    let (addr, _upstream) = start_upstream(vec![upstream_tool("slow", "Takes its time")]).await;
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.tools.allow_private_urls = true;
+    settings.tools.timeout_ms = 10_000;
+    settings.server.request_timeout_ms = 500;
+    settings.mcp.tools = McpTools::Both;
+    let app = TestApp::spawn(settings).await;
+    let (status, report) = app
+        .post(
+            "/admin/import",
+            &json!({"url": format!("http://{addr}/mcp"), "prefix": "up"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+
+    // The stateless era's request metadata.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let call = |id: Value, name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": arguments, "_meta": meta}})
+    };
+    let mcp_post = |body: Value, protocol: &'static str| {
+        let name = body["params"]["name"].as_str().unwrap().to_owned();
+        app.client
+            .post(app.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", protocol)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", name)
+            .json(&body)
+            .send()
+    };
+    // A client of the stateless era: one POST per request, answered when it is done.
+    let answer = mcp_post(call(json!(7), "up.slow", json!({})), "2026-07-28")
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 504);
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/json",
+        "{:?}",
+        answer.headers()
+    );
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["id"], 7, "{body}");
+    assert_eq!(body["error"]["data"]["code"], "request_timeout", "{body}");
+    assert_eq!(body["error"]["data"]["status"], 504, "{body}");
+    // Through the meta tool too.
+    let answer = mcp_post(
+        call(
+            json!("late"),
+            "call_tool",
+            json!({"name": "up.slow", "arguments": {}}),
+        ),
+        "2026-07-28",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 504);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["id"], "late", "{body}");
+    assert_eq!(body["error"]["data"]["code"], "request_timeout", "{body}");
+    // REST keeps its own shape.
+    let (status, body) = app
+        .post(
+            "/mcp/call_tool",
+            &json!({"name": "up.slow", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(status, 504);
+    assert_error(&body, "request_timeout");
 }

@@ -91,6 +91,27 @@ pub fn redact_url(text: &str) -> String {
     if changed { url.into() } else { text.to_owned() }
 }
 
+/// What names an upstream whatever credentials reach it: the URL without its user,
+/// password, secret query parameters (see [`query_name_is_secret`]) and fragment, so a
+/// rotated key or password leaves it the same. `None` when the text is no URL.
+pub fn upstream_identity(text: &str) -> Option<String> {
+    let mut url = Url::parse(text).ok()?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(name, _)| !query_name_is_secret(name))
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Some(url.into())
+}
+
 /// `metadata` as it is shown, when its `imported_from` address holds credentials: imports
 /// once stored the upstream URL as given, and metadata is part of the agent view. `None`
 /// when there is nothing to hide.

@@ -109,3 +109,27 @@ fn short_settings_in_headers_stay_in_messages() {
         "HTTP 429: retry in 2 seconds (tenant REDACTED, auth REDACTED)"
     );
 }
+
+#[test]
+fn an_upstream_is_the_same_whatever_credentials_reach_it() {
+    let identity = |url: &str| upstream_identity(url).unwrap();
+    let base = identity("https://mcp.example:8443/v1/mcp?region=eu");
+    for rotated in [
+        "https://al:ice@mcp.example:8443/v1/mcp?region=eu",
+        "https://bob:n3w@mcp.example:8443/v1/mcp?region=eu&api_key=k2",
+        "https://mcp.example:8443/v1/mcp?token=t1&region=eu#x",
+    ] {
+        assert_eq!(identity(rotated), base, "{rotated}");
+    }
+    assert!(!base.contains("al") && !base.contains("k2"), "{base}");
+    for other in [
+        "https://mcp.example:8444/v1/mcp?region=eu",
+        "http://mcp.example:8443/v1/mcp?region=eu",
+        "https://mcp.example:8443/v2/mcp?region=eu",
+        "https://mcp.example:8443/v1/mcp?region=us",
+        "https://other.example:8443/v1/mcp?region=eu",
+    ] {
+        assert_ne!(identity(other), base, "{other}");
+    }
+    assert_eq!(upstream_identity("not a url"), None);
+}

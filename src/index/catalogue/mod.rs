@@ -245,6 +245,15 @@ impl CatalogueIndex {
         self.slot_of.contains_key(id)
     }
 
+    /// Each switched-on tool's name and facets, in no order.
+    pub fn active_entries(&self) -> impl Iterator<Item = (&str, &Facets)> + '_ {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|entry| entry.facets.is_active)
+            .map(|entry| (entry.name.as_str(), &entry.facets))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slot_of.is_empty()
     }

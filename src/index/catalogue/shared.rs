@@ -25,9 +25,10 @@ pub struct SharedCatalogueIndex(Arc<Shared>);
 #[derive(Debug, Default)]
 struct Shared {
     index: RwLock<CatalogueIndex>,
-    /// Bumped by every write, under the write lock: the version of the index kept answers
-    /// were found in.
-    generation: AtomicU64,
+    /// Counts the changes made to `index`: what was read from it at one count is current
+    /// while the count stays the same.
+    changes: AtomicU64,
+    /// Answers of recent searches, kept while `changes` stays the same.
     answers: RecentAnswers<(String, u32, FilterKey)>,
 }
 
@@ -44,40 +45,49 @@ impl SharedCatalogueIndex {
         {
             return;
         }
-        self.write()
-            .upsert(tool.id, version, &tool.name, &terms, facets);
+        self.change(|index| index.upsert(tool.id, version, &tool.name, &terms, facets));
     }
 
     /// A tool switched on or off: its words are unchanged.
     pub fn refilter(&self, tool: &Tool) {
-        self.write().update_facets(
-            tool.id,
-            tool.updated_at.timestamp_micros(),
-            Facets::of(tool),
-        );
+        self.change(|index| {
+            index.update_facets(
+                tool.id,
+                tool.updated_at.timestamp_micros(),
+                Facets::of(tool),
+            );
+        });
     }
 
     pub fn remove(&self, id: &Uuid) {
         if self.read().contains(id) {
-            self.write().remove(id);
+            self.change(|index| index.remove(id));
         }
     }
 
     /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
     /// tools in `keep` as they are now.
     pub fn replace<'a>(&self, mut fresh: CatalogueIndex, keep: impl Iterator<Item = &'a Uuid>) {
-        let mut index = self.write();
-        for id in keep {
-            fresh.copy_entry(&index, id);
-        }
-        *index = fresh;
+        self.change(|index| {
+            for id in keep {
+                fresh.copy_entry(index, id);
+            }
+            *index = fresh;
+        });
+    }
+
+    /// The number of changes made to the index so far: a view of it read while this stays
+    /// the same is current. A change is counted once it can be read.
+    pub fn changes(&self) -> u64 {
+        self.0.changes.load(Ordering::Acquire)
     }
 
     /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`);
     /// a search asked again before the index changed is answered from the kept answers.
     pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
         let index = self.read();
-        let generation = self.0.generation.load(Ordering::Relaxed);
+        // Stays the same while the read lock is held: changes are counted under the write lock.
+        let generation = self.0.changes.load(Ordering::Acquire);
         let key = (query.to_owned(), k, FilterKey::from(filter));
         if let Some(found) = self.0.answers.get(&key, generation) {
             return found;
@@ -110,6 +120,13 @@ impl SharedCatalogueIndex {
             filter,
             known_total,
         )
+    }
+
+    /// Hands each switched-on tool's name and facets to `visit`, under the read lock.
+    pub fn visit_active(&self, visit: &mut dyn FnMut(&str, &Facets)) {
+        for (name, facets) in self.read().active_entries() {
+            visit(name, facets);
+        }
     }
 
     /// How many tools are indexed, switched on or off.
@@ -148,11 +165,12 @@ impl SharedCatalogueIndex {
         self.0.index.read().expect("catalogue index lock poisoned")
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogueIndex> {
-        let index = self.0.index.write().expect("catalogue index lock poisoned");
-        // No reader sees the index between this and the change the guard makes.
-        self.0.generation.fetch_add(1, Ordering::Relaxed);
-        index
+    /// Makes a change under the write lock, and counts it before the lock is let go.
+    fn change<T>(&self, change: impl FnOnce(&mut CatalogueIndex) -> T) -> T {
+        let mut index = self.0.index.write().expect("catalogue index lock poisoned");
+        let changed = change(&mut index);
+        self.0.changes.fetch_add(1, Ordering::AcqRel);
+        changed
     }
 }
 

@@ -29,8 +29,8 @@ use self::{
     schema::{choose_vector_search, migrate, prepare_vectors},
 };
 use super::{
-    Catalogue, EmbeddingCounts, Embeddings, StoreError, StoreHealth, StoreResult, ToolCache,
-    Updated, VectorSearchChoice,
+    Catalogue, EmbeddingCounts, Embeddings, Replacement, StoreError, StoreHealth, StoreResult,
+    ToolCache, Updated, VectorSearchChoice,
     mirror::{Change, Mirror, Signal},
     version_from_tool,
 };
@@ -177,29 +177,56 @@ impl Catalogue for PostgresStore {
         db.collection.name = "tools", code.function.name = "update_if"))]
     async fn update_if(&self, tool: &Tool, expected: Option<&Tool>) -> StoreResult<Updated> {
         let mut tx = self.pool.begin().await?;
-        // The row lock holds off concurrent writers of this tool: the row compared with
-        // `expected` and kept as a version is the one this write replaces.
-        let current = sqlx::query(&format!(
-            "SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(tool.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
-            return Ok(Updated::NotFound);
-        };
-        if expected.is_some_and(|expected| *expected != current) {
-            return Ok(Updated::Changed);
+        let replaced = replace_row(&mut tx, tool, expected).await?;
+        if replaced != Updated::Written {
+            return Ok(replaced);
         }
-        if current.definition() != tool.definition() {
-            insert_version(&mut *tx, &current, tool.updated_at).await?;
-        }
-        update_tool(&mut *tx, tool).await?;
         let change = Change::Updated(tool);
         let write = self.followers.begin_write(&self.pool, vec![tool.id]);
         self.mirror().before_commit(&change);
         tx.commit().await?;
         self.mirror().after_commit(&change);
+        write.applied();
+        Ok(Updated::Written)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "write_together"))]
+    async fn write_together(
+        &self,
+        creates: &[Tool],
+        replacements: &[Replacement],
+    ) -> StoreResult<Updated> {
+        if creates.is_empty() && replacements.is_empty() {
+            // Nothing changes: no transaction, and nobody is told of a change.
+            return Ok(Updated::Written);
+        }
+        let mut tx = self.pool.begin().await?;
+        for tool in creates {
+            insert_tool(&mut *tx, tool).await?;
+        }
+        for Replacement { tool, replaces } in replacements {
+            let replaced = replace_row(&mut tx, tool, Some(replaces)).await?;
+            if replaced != Updated::Written {
+                // Dropping the transaction rolls back what it wrote.
+                return Ok(replaced);
+            }
+        }
+        let changes: Vec<Change<'_>> = replacements
+            .iter()
+            .map(|replacement| Change::Updated(&replacement.tool))
+            .collect();
+        let ids = replacements.iter().map(|r| r.tool.id).collect();
+        let write = self.followers.begin_write(&self.pool, ids);
+        for change in &changes {
+            self.mirror().before_commit(change);
+        }
+        tx.commit().await?;
+        self.mirror().committed(&Change::Created(creates));
+        for change in &changes {
+            self.mirror().after_commit(change);
+        }
         write.applied();
         Ok(Updated::Written)
     }
@@ -278,6 +305,14 @@ impl Catalogue for PostgresStore {
         self.mirror().catalogue().id_named(name)
     }
 
+    fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &crate::domain::Facets)) {
+        self.mirror().catalogue().visit_active(visit);
+    }
+
+    fn indexed_changes(&self) -> u64 {
+        self.mirror().catalogue().changes()
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         self.mirror().tool_cache()
     }
@@ -319,6 +354,34 @@ impl Catalogue for PostgresStore {
     ) -> StoreResult<Vec<(Uuid, f64)>> {
         Ok(self.mirror().catalogue().search(query, k, filter))
     }
+}
+
+/// Writes `tool` over its stored row inside `tx`, if the row is still `expected` (when
+/// given), keeping the row it replaces as a version when the definition changes. The row
+/// lock holds off concurrent writers of this tool: the row compared with `expected` and
+/// kept as a version is the one this write replaces.
+async fn replace_row(
+    tx: &mut sqlx::PgConnection,
+    tool: &Tool,
+    expected: Option<&Tool>,
+) -> StoreResult<Updated> {
+    let current = sqlx::query(&format!(
+        "SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(tool.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
+        return Ok(Updated::NotFound);
+    };
+    if expected.is_some_and(|expected| *expected != current) {
+        return Ok(Updated::Changed);
+    }
+    if current.definition() != tool.definition() {
+        insert_version(&mut *tx, &current, tool.updated_at).await?;
+    }
+    update_tool(&mut *tx, tool).await?;
+    Ok(Updated::Written)
 }
 
 #[async_trait]

@@ -21,8 +21,8 @@ use self::rows::{
     tool_from_row, update_tool, vector_from_row,
 };
 use super::{
-    Catalogue, EmbeddingCounts, Embeddings, StoreError, StoreHealth, StoreResult, ToolCache,
-    Updated, VectorSearchChoice,
+    Catalogue, EmbeddingCounts, Embeddings, Replacement, StoreError, StoreHealth, StoreResult,
+    ToolCache, Updated, VectorSearchChoice,
     mirror::{Change, Mirror, Signal},
     version_from_tool,
 };
@@ -209,22 +209,43 @@ impl Catalogue for EmbeddedStore {
         // IMMEDIATE takes the write lock before reading the current row: the row compared
         // with `expected` and kept as a version is the one this write replaces.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
-            .bind(tool.id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
-            return Ok(Updated::NotFound);
-        };
-        if expected.is_some_and(|expected| *expected != current) {
-            return Ok(Updated::Changed);
+        let replaced = replace_row(&mut tx, tool, expected).await?;
+        if replaced != Updated::Written {
+            return Ok(replaced);
         }
-        if current.definition() != tool.definition() {
-            insert_version(&mut *tx, &current, tool.updated_at).await?;
-        }
-        update_tool(&mut *tx, tool).await?;
         tx.commit().await?;
         self.mirror.committed(&Change::Updated(tool));
+        Ok(Updated::Written)
+    }
+
+    #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tools",
+        otel.kind = "client", db.system.name = "sqlite", db.operation.name = "INSERT",
+        db.collection.name = "tools", code.function.name = "write_together"))]
+    async fn write_together(
+        &self,
+        creates: &[Tool],
+        replacements: &[Replacement],
+    ) -> StoreResult<Updated> {
+        if creates.is_empty() && replacements.is_empty() {
+            // Nothing changes: no transaction, and nobody is told of a change.
+            return Ok(Updated::Written);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for tool in creates {
+            insert_tool(&mut *tx, tool).await?;
+        }
+        for Replacement { tool, replaces } in replacements {
+            let replaced = replace_row(&mut tx, tool, Some(replaces)).await?;
+            if replaced != Updated::Written {
+                // Dropping the transaction rolls back what it wrote.
+                return Ok(replaced);
+            }
+        }
+        tx.commit().await?;
+        self.mirror.committed(&Change::Created(creates));
+        for replacement in replacements {
+            self.mirror.committed(&Change::Updated(&replacement.tool));
+        }
         Ok(Updated::Written)
     }
 
@@ -290,6 +311,14 @@ impl Catalogue for EmbeddedStore {
         self.mirror.catalogue().id_named(name)
     }
 
+    fn visit_indexed_active(&self, visit: &mut dyn FnMut(&str, &crate::domain::Facets)) {
+        self.mirror.catalogue().visit_active(visit);
+    }
+
+    fn indexed_changes(&self) -> u64 {
+        self.mirror.catalogue().changes()
+    }
+
     fn tool_cache(&self) -> &ToolCache {
         self.mirror.tool_cache()
     }
@@ -332,6 +361,30 @@ impl Catalogue for EmbeddedStore {
     ) -> StoreResult<Vec<(Uuid, f64)>> {
         Ok(self.mirror.catalogue().search(query, k, filter))
     }
+}
+
+/// Writes `tool` over its stored row inside `tx`, if the row is still `expected` (when
+/// given), keeping the row it replaces as a version when the definition changes.
+async fn replace_row(
+    tx: &mut sqlx::SqliteConnection,
+    tool: &Tool,
+    expected: Option<&Tool>,
+) -> StoreResult<Updated> {
+    let current = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = ?"))
+        .bind(tool.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(current) = current.as_ref().map(tool_from_row).transpose()? else {
+        return Ok(Updated::NotFound);
+    };
+    if expected.is_some_and(|expected| *expected != current) {
+        return Ok(Updated::Changed);
+    }
+    if current.definition() != tool.definition() {
+        insert_version(&mut *tx, &current, tool.updated_at).await?;
+    }
+    update_tool(&mut *tx, tool).await?;
+    Ok(Updated::Written)
 }
 
 #[async_trait]

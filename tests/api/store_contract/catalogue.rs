@@ -15,6 +15,8 @@ crate::on_both_backends!(
     updates_are_written_only_over_the_row_expected,
     concurrent_updates_never_lower_the_version,
     an_update_keeps_a_concurrent_deactivation,
+    writes_together_are_all_or_nothing,
+    the_indexed_active_tools_follow_every_change,
 );
 
 async fn crud_round_trip(backend: Backend) {
@@ -718,4 +720,127 @@ async fn an_update_keeps_a_concurrent_deactivation(backend: Backend) {
         reactivated, 0,
         "an update switched a deactivated tool back on in {reactivated} of {RACES} races"
     );
+}
+
+/// `write_together`: new tools and replacements commit as one, or nothing is written when a
+/// replaced row changed since it was read or a new name is taken.
+async fn writes_together_are_all_or_nothing(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let (a, b) = (
+        tool("keep_a", "t", &[], "first"),
+        tool("keep_b", "t", &[], "second"),
+    );
+    let mut changes = store.catalogue_changes();
+    store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    expect_change(&mut changes, "creating two tools").await;
+    let mut edited_a = a.clone();
+    edited_a.description = "first, edited".into();
+    edited_a.updated_at = now_micros();
+    let mut b_off = b.clone();
+    b_off.is_active = false;
+    let fresh_c = tool("fresh_c", "t", &[], "third");
+    let replacements = |b_read: &Tool| {
+        vec![
+            Replacement {
+                tool: edited_a.clone(),
+                replaces: a.clone(),
+            },
+            Replacement {
+                tool: b_off.clone(),
+                replaces: b_read.clone(),
+            },
+        ]
+    };
+    let unchanged = |store: Arc<dyn ToolStore>| async move {
+        assert!(store.get_by_name("fresh_c").await.unwrap().is_none());
+        assert_eq!(store.get(a.id).await.unwrap().unwrap().description, "first");
+        assert!(store.versions(a.id).await.unwrap().is_empty());
+        assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 2);
+        assert_eq!(
+            served_named(&store, "keep_a").await.unwrap().description,
+            "first"
+        );
+    };
+
+    // The last replacement's row changed since it was read.
+    let mut stale_b = b.clone();
+    stale_b.description = "as read before another writer".into();
+    let written = store
+        .write_together(std::slice::from_ref(&fresh_c), &replacements(&stale_b))
+        .await
+        .unwrap();
+    assert_eq!(written, Updated::Changed);
+    unchanged(store.clone()).await;
+
+    // A new name is taken.
+    let taken = tool("keep_b", "t", &[], "squatter");
+    let err = store
+        .write_together(&[fresh_c.clone(), taken], &replacements(&b))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate(ref n) if n == "keep_b"),
+        "{err:?}"
+    );
+    unchanged(store.clone()).await;
+
+    assert_eq!(
+        store.write_together(&[], &[]).await.unwrap(),
+        Updated::Written
+    );
+    expect_quiet(&mut changes, "writing nothing together").await;
+    let written = store
+        .write_together(std::slice::from_ref(&fresh_c), &replacements(&b))
+        .await
+        .unwrap();
+    assert_eq!(written, Updated::Written);
+    expect_change(&mut changes, "writes together").await;
+    assert_eq!(
+        store.get_by_name("fresh_c").await.unwrap().unwrap(),
+        fresh_c
+    );
+    assert_eq!(served_named(&store, "keep_a").await.unwrap(), edited_a);
+    assert_eq!(store.versions(a.id).await.unwrap().len(), 1);
+    assert!(!store.get(b.id).await.unwrap().unwrap().is_active);
+    let active = ToolFilter {
+        active_only: true,
+        ..ToolFilter::default()
+    };
+    assert_eq!(store.count(&active).await.unwrap(), 2);
+}
+
+/// Names and categories of the switched-on tools, as the catalogue index gives them.
+fn indexed_active(store: &Arc<dyn ToolStore>) -> Vec<(String, String)> {
+    let mut active = Vec::new();
+    store.visit_indexed_active(&mut |name, facets| {
+        active.push((name.to_owned(), facets.category.clone()))
+    });
+    active.sort();
+    active
+}
+
+/// `visit_indexed_active` (what portable names and category notes read instead of the
+/// database) shows every write at once: created, renamed, switched off, deleted.
+async fn the_indexed_active_tools_follow_every_change(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let pair = |name: &str, category: &str| (name.to_owned(), category.to_owned());
+    let (a, b) = (
+        tool("alpha", "text", &[], "first"),
+        tool("beta", "math", &[], "second"),
+    );
+    store.create_many(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(
+        indexed_active(&store),
+        [pair("alpha", "text"), pair("beta", "math")]
+    );
+    let mut renamed = a.clone();
+    renamed.name = "alpha2".into();
+    renamed.category = "words".into();
+    renamed.updated_at = now_micros();
+    store.update(&renamed).await.unwrap();
+    store.set_active(b.id, false).await.unwrap();
+    assert_eq!(indexed_active(&store), [pair("alpha2", "words")]);
+    store.set_active(b.id, true).await.unwrap();
+    store.delete(a.id).await.unwrap();
+    assert_eq!(indexed_active(&store), [pair("beta", "math")]);
 }

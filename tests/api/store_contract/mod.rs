@@ -19,7 +19,7 @@ use tool_registry::{
         now_micros,
     },
     registry::requests::{NewTool, ToolPatch},
-    store::{StoreError, StoreResult, ToolStore, Updated},
+    store::{Replacement, StoreError, StoreResult, ToolStore, Updated},
 };
 use uuid::Uuid;
 
