@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `--backend postgres` runs PostgreSQL on the default settings (`DATABASE_VECTOR_SEARCH=auto`,
-//! the HNSW index kept); `postgres-index` with `DATABASE_VECTOR_SEARCH=hnsw`;
+//! `DATABASE_HNSW_INDEX=auto`); `postgres-index` with `DATABASE_VECTOR_SEARCH=hnsw` (and
+//! measures the index's recall);
 //! `postgres-memory` with `DATABASE_VECTOR_SEARCH=memory` and `DATABASE_HNSW_INDEX=false`. `EXECUTION_RECORDING` (durable or deferred), when set, is
 //! passed to the server.
 //! Registration sends `--batch` tools per request (`POST /admin/tools/batch`; 1 sends each
@@ -60,6 +61,14 @@ struct Args {
     /// Only the workloads whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// On PostgreSQL, once every tool is embedded: start a second replica on the same
+    /// database and time it until ready (its resident memory then is the catalogue's).
+    #[arg(long)]
+    replica: bool,
+    /// After the workloads, keep the server (with its catalogue) up this many seconds and
+    /// print its address, for another load generator such as wrk.
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
     /// Internal: run as the server child.
     #[arg(long, hide = true)]
     serve: bool,
@@ -133,6 +142,12 @@ impl Server {
         if let Ok(mode) = std::env::var("EXECUTION_RECORDING") {
             command.env("EXECUTION_RECORDING", mode);
         }
+        // Other vector sizes (the hash embedder's) and memory budgets likewise.
+        for name in ["EMBEDDING_DIMENSIONS", "DATABASE_VECTOR_MEMORY_MIB"] {
+            if let Ok(value) = std::env::var(name) {
+                command.env(name, value);
+            }
+        }
         // Tracing (off unless an OTLP endpoint is given) is measured the same way.
         command.envs(std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")));
         let child = command.spawn().context("start the server child")?;
@@ -148,14 +163,17 @@ impl Server {
         process_usage(&self.child.id().to_string())
     }
 
+    /// Waits until the server answers ready (a start that builds the HNSW index of a large
+    /// catalogue takes minutes); polled often, as start-up is measured with it.
     async fn wait_ready(&self, http: &reqwest::Client) -> anyhow::Result<()> {
-        for _ in 0..600 {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        while Instant::now() < deadline {
             if let Ok(answer) = http.get(format!("{}/health/ready", self.base)).send().await
                 && answer.status().is_success()
             {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         bail!("the server did not become ready")
     }
@@ -522,7 +540,7 @@ async fn bench_backend(
         "postgres-memory" => ("memory", "false"),
         "postgres-index" => ("hnsw", "true"),
         // What a new deployment runs with.
-        _ => ("auto", "true"),
+        _ => ("auto", "auto"),
     };
     let catalogue = catalogue(args.tools)?;
     let batch = args.batch as usize;
@@ -580,6 +598,12 @@ async fn bench_backend(
         args.tools as f64 / elapsed,
         100.0 * (cpu_after - cpu_before) / elapsed,
     );
+
+    if args.replica
+        && let Some(url) = database_url
+    {
+        replica_start(args, url, vector_search, hnsw_index, &http, backend).await?;
+    }
 
     let hot: Arc<Vec<String>> = Arc::new(queries.iter().take(50).cloned().collect());
     let deep_offset = (args.tools.saturating_sub(50)) as u64;
@@ -661,6 +685,15 @@ async fn bench_backend(
             "| {backend} | the registration meanwhile ({batch} per request, 2 clients), answered | {per_second:.0} tools/s | | | | | | |"
         );
     }
+    if args.hold > 0 {
+        println!(
+            "| {backend} | held for {} s at {} (pid {}) | | | | | | | |",
+            args.hold,
+            server.base,
+            server.child.id()
+        );
+        tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    }
     let pid = server.child.id().to_string();
     let (anonymous, file) = (
         resident_mib(&pid, &["RssAnon"]),
@@ -672,10 +705,43 @@ async fn bench_backend(
     );
     if let Some(url) = database_url
         && args.only.is_none()
-        && hnsw_index == "true"
+        && backend == "postgres-index"
     {
         hnsw_recall(url, &queries, &args.embedder).await?;
     }
+    Ok(())
+}
+
+/// Starts another replica on the database the first one filled and times it until ready:
+/// it reads the catalogue (and, searching in memory, every vector), and builds the HNSW
+/// index when it searches through one that is missing. Its resident memory then is what the
+/// catalogue takes, before any request.
+async fn replica_start(
+    args: &Args,
+    url: &str,
+    vector_search: &str,
+    hnsw_index: &str,
+    http: &reqwest::Client,
+    backend: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let replica = Server::start(args, Some(url), vector_search, hnsw_index)?;
+    replica.wait_ready(http).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let health: Value = http
+        .get(format!("{}/health", replica.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let pid = replica.child.id().to_string();
+    println!(
+        "| {backend} | another replica's start-up with {} tools, until ready (searches: {}) | {seconds:.2} s | | | | | | {:.0} ({:.0} anonymous) |",
+        args.tools,
+        health["storage"]["vector_search"].as_str().unwrap_or("?"),
+        resident_mib(&pid, &["VmRSS"]),
+        resident_mib(&pid, &["RssAnon"]),
+    );
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 use serde::Deserialize;
 
 use super::Secret;
-use crate::store::postgres::{PostgresOptions, VectorPlacement};
+use crate::store::postgres::{HnswIndex, PostgresOptions, VectorPlacement};
 
 /// Where a PostgreSQL replica searches vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,13 +44,42 @@ pub struct DatabaseSettings {
     /// start, searches go through the HNSW index.
     #[serde(rename = "database_vector_memory_mib")]
     pub vector_memory_mib: u64,
-    /// With PostgreSQL: whether the database keeps the HNSW index; only searches through
-    /// it need it, and inserting into it is most of what a registration costs there.
-    #[serde(rename = "database_hnsw_index")]
-    pub hnsw_index: bool,
+    /// With PostgreSQL: whether the database keeps the HNSW index (`auto`, `true` or
+    /// `false`); only searches through it need it, and inserting into it is most of what a
+    /// registration costs there.
+    #[serde(
+        rename = "database_hnsw_index",
+        deserialize_with = "hnsw_index_setting"
+    )]
+    pub hnsw_index: HnswIndex,
     /// Where the embedded store keeps `registry.db`.
     #[serde(rename = "registry_data_dir")]
     pub data_dir: PathBuf,
+}
+
+/// `DATABASE_HNSW_INDEX`: `auto`, or `true` / `false` (read from the environment as a
+/// boolean or as text).
+fn hnsw_index_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HnswIndex, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Flag(bool),
+        Word(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::Flag(true) => Ok(HnswIndex::Kept),
+        Given::Flag(false) => Ok(HnswIndex::Dropped),
+        Given::Word(word) => match word.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(HnswIndex::Auto),
+            "true" => Ok(HnswIndex::Kept),
+            "false" => Ok(HnswIndex::Dropped),
+            other => Err(serde::de::Error::custom(format!(
+                "'{other}' is not auto, true or false"
+            ))),
+        },
+    }
 }
 
 impl DatabaseSettings {

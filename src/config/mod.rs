@@ -20,6 +20,7 @@ use std::{fmt, path::PathBuf};
 use config::{Config, Environment, File};
 use serde::Deserialize;
 
+pub use crate::store::postgres::HnswIndex;
 pub use auth::{
     ADMIN_SCOPE, AdminAuth, AuthSettings, MIN_JWT_SECRET_BYTES, TOOLS_SCOPE, check_jwt_secret,
 };
@@ -93,7 +94,7 @@ impl Settings {
             .set_default("database_acquire_timeout_ms", 3000)?
             .set_default("database_vector_search", "auto")?
             .set_default("database_vector_memory_mib", DEFAULT_VECTOR_MEMORY_MIB)?
-            .set_default("database_hnsw_index", true)?
+            .set_default("database_hnsw_index", "auto")?
             .set_default("registry_data_dir", "./data")?
             .set_default("embedding_provider", "local")?
             .set_default("embedding_model_dir", "./models/all-MiniLM-L6-v2")?
@@ -200,7 +201,9 @@ impl Settings {
                 "EMBEDDING_URL is required when EMBEDDING_PROVIDER=http".into(),
             ));
         }
-        if !self.database.hnsw_index && self.database.vector_search != VectorSearch::Memory {
+        if self.database.hnsw_index == HnswIndex::Dropped
+            && self.database.vector_search != VectorSearch::Memory
+        {
             return Err(config::ConfigError::Message(
                 "DATABASE_HNSW_INDEX=false needs DATABASE_VECTOR_SEARCH=memory: searches \
                  through the database (hnsw, or auto beyond its memory budget) would scan \
@@ -294,7 +297,16 @@ mod tests {
         assert!(err.to_string().contains("DATABASE_HNSW_INDEX"), "{err}");
         let memory = ("DATABASE_VECTOR_SEARCH", "memory");
         let settings = Settings::from_sources(None, env(&[no_index, memory])).unwrap();
-        assert!(!settings.database.hnsw_index);
+        assert_eq!(settings.database.hnsw_index, HnswIndex::Dropped);
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(defaults.database.hnsw_index, HnswIndex::Auto);
+        for (given, read) in [("auto", HnswIndex::Auto), ("true", HnswIndex::Kept)] {
+            let settings = Settings::from_sources(None, env(&[("DATABASE_HNSW_INDEX", given)]));
+            assert_eq!(settings.unwrap().database.hnsw_index, read, "{given}");
+        }
+        let err =
+            Settings::from_sources(None, env(&[("DATABASE_HNSW_INDEX", "sometimes")])).unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
         let auto = ("DATABASE_VECTOR_SEARCH", "auto");
         let err = Settings::from_sources(None, env(&[no_index, auto])).unwrap_err();
         assert!(err.to_string().contains("DATABASE_HNSW_INDEX"), "{err}");

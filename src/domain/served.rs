@@ -29,6 +29,9 @@ struct Encoded {
     /// The metadata as stored, when the served one hides credentials (see
     /// `secrets::redacted_metadata`).
     stored_metadata: Option<Box<Value>>,
+    /// The tool decoded, once per encoding and only for a tool that is called: each
+    /// call reads it.
+    decoded: std::sync::OnceLock<Arc<Tool>>,
 }
 
 /// A tool as agents see it: what it does and how to call it through the registry.
@@ -99,6 +102,7 @@ impl ServedTool {
             public: serde_json::value::to_raw_value(&public)?,
             implementation: serde_json::value::to_raw_value(&tool.implementation)?,
             stored_metadata: shown_metadata.map(|_| Box::new(tool.metadata.clone())),
+            decoded: std::sync::OnceLock::new(),
         })))
     }
 
@@ -124,6 +128,15 @@ impl ServedTool {
             tool.metadata = (**metadata).clone();
         }
         Ok(tool)
+    }
+
+    /// The whole tool, decoded at its first call and shared by the calls after it.
+    pub fn decoded(&self) -> Result<Arc<Tool>, serde_json::Error> {
+        if let Some(tool) = self.0.decoded.get() {
+            return Ok(tool.clone());
+        }
+        let tool = Arc::new(self.decode()?);
+        Ok(self.0.decoded.get_or_init(|| tool).clone())
     }
 
     /// The operator view: the whole tool, its secrets redacted.
@@ -243,6 +256,22 @@ mod tests {
             "{admin}"
         );
         assert_eq!(served.decode().unwrap(), tool);
+    }
+
+    #[test]
+    fn a_called_tool_is_decoded_once_with_its_stored_secrets() {
+        let tool = Tool {
+            metadata: json!({"api_key": "k3y", "owner": "ops"}),
+            ..tool()
+        };
+        let served = ServedTool::from(&tool);
+        let first = served.decoded().unwrap();
+        assert_eq!(*first, tool, "the stored metadata, not the redacted one");
+        let again = served.clone().decoded().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "decoded once, shared by its copies"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Pure and synchronous: no database, no network, no runtime. The stores keep these
 //! structures current with every write (see `store::mirror`); searches read them.
 
+pub mod answers;
 pub mod best_k;
 pub mod catalogue;
 pub mod fusion;

@@ -1,12 +1,16 @@
 //! The vector index a store shares between its requests: the embedded store's every vector,
 //! or a PostgreSQL replica's copy of them (`DATABASE_VECTOR_SEARCH=memory`).
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    RwLock, RwLockReadGuard, RwLockWriteGuard,
+    atomic::{AtomicU64, Ordering},
+};
 
 use uuid::Uuid;
 
 use super::{
     Facets,
+    answers::{FilterKey, RecentAnswers},
     fusion::unit_score,
     vector::{EntryMeta, VectorIndex},
 };
@@ -18,6 +22,19 @@ pub type StoredVector = Option<(Uuid, Vec<f32>, EntryMeta)>;
 #[derive(Debug, Default)]
 pub struct SharedVectors {
     index: RwLock<VectorIndex>,
+    /// Bumped by every write, under the write lock: the version of the index kept answers
+    /// were found in.
+    generation: AtomicU64,
+    answers: RecentAnswers<NearestQuery>,
+}
+
+/// A vector search as the key of its kept answer: the query's exact components.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NearestQuery {
+    components: Vec<u32>,
+    model: String,
+    k: u32,
+    filter: FilterKey,
 }
 
 impl SharedVectors {
@@ -35,8 +52,16 @@ impl SharedVectors {
         *index = fresh;
     }
 
-    /// Sets what was read of one tool.
+    /// Sets what was read of one tool. A replica reads back its own writes too: what is
+    /// held already is left alone, without the write lock, and kept answers stay.
     pub fn apply(&self, id: Uuid, stored: StoredVector) {
+        let held = match &stored {
+            Some((id, vector, meta)) => self.read().holds(id, vector, meta),
+            None => self.read().entry(&id).is_none(),
+        };
+        if held {
+            return;
+        }
         let mut index = self.write();
         match stored {
             Some((id, vector, meta)) => index.upsert(id, &vector, meta),
@@ -94,7 +119,8 @@ impl SharedVectors {
         self.index.read().expect("vector index lock poisoned")
     }
 
-    /// The `k` nearest (id, cosine as a unit score) among vectors of `model`.
+    /// The `k` nearest (id, cosine as a unit score) among vectors of `model`; a search
+    /// asked again before the index changed is answered from the kept answers.
     pub fn nearest(
         &self,
         query: &[f32],
@@ -102,14 +128,108 @@ impl SharedVectors {
         k: u32,
         filter: &ToolFilter,
     ) -> Vec<(Uuid, f64)> {
-        self.read()
+        let index = self.read();
+        let generation = self.generation.load(Ordering::Relaxed);
+        let key = NearestQuery {
+            components: query.iter().map(|x| x.to_bits()).collect(),
+            model: model.to_owned(),
+            k,
+            filter: filter.into(),
+        };
+        if let Some(found) = self.answers.get(&key, generation) {
+            return found;
+        }
+        let found: Vec<(Uuid, f64)> = index
             .nearest(query, model, k as usize, |meta| meta.facets.matches(filter))
             .into_iter()
             .map(|(id, cosine)| (id, unit_score(f64::from(cosine))))
-            .collect()
+            .collect();
+        drop(index);
+        self.answers.put(key, generation, &found);
+        found
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, VectorIndex> {
-        self.index.write().expect("vector index lock poisoned")
+        let index = self.index.write().expect("vector index lock poisoned");
+        // No reader sees the index between this and the change the guard makes.
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facets(active: bool) -> Facets {
+        Facets {
+            category: "c".into(),
+            tags: vec![],
+            is_active: active,
+        }
+    }
+
+    #[test]
+    fn a_reread_vector_is_applied_only_when_it_differs() {
+        let shared = SharedVectors::default();
+        let id = Uuid::new_v4();
+        let meta = |active| EntryMeta {
+            model: "m".into(),
+            facets: facets(active),
+        };
+        shared.apply(id, Some((id, vec![3.0, 4.0], meta(true))));
+        let index = shared.read();
+        assert!(index.holds(&id, &[3.0, 4.0], &meta(true)), "held as stored");
+        assert!(!index.holds(&id, &[4.0, 3.0], &meta(true)));
+        assert!(!index.holds(&id, &[3.0, 4.0], &meta(false)));
+        drop(index);
+        shared.apply(id, Some((id, vec![4.0, 3.0], meta(false))));
+        assert!(shared.read().holds(&id, &[4.0, 3.0], &meta(false)));
+        shared.apply(id, None);
+        assert!(shared.is_empty());
+        shared.apply(id, None);
+        assert!(shared.is_empty());
+    }
+
+    #[test]
+    fn a_search_asked_again_sees_every_change_since() {
+        let shared = SharedVectors::default();
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        shared.set(a, &[1.0, 0.2], "m", facets(true));
+        let ids = |found: Vec<(Uuid, f64)>| found.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
+        // Each kind of write: a nearer vector, a tool switched off, one removed.
+        shared.set(b, &[1.0, 0.0], "m", facets(true));
+        assert_eq!(
+            ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)),
+            vec![b, a]
+        );
+        shared.set(b, &[1.0, 0.0], "m", facets(false));
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
+        shared.remove(&a);
+        assert!(shared.nearest(&[1.0, 0.0], "m", 5, &filter).is_empty());
+        // Another question, another answer: the key is the whole search.
+        shared.set(a, &[1.0, 0.2], "m", facets(true));
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
+        assert!(shared.nearest(&[1.0, 0.0], "other", 5, &filter).is_empty());
+        let all = ToolFilter::default();
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &all)), vec![b, a]);
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 1, &all)), vec![b]);
+        let mut fresh = VectorIndex::default();
+        fresh.upsert(
+            b,
+            &[1.0, 0.0],
+            EntryMeta {
+                model: "m".into(),
+                facets: facets(true),
+            },
+        );
+        shared.replace(fresh, &[]);
+        assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![b]);
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 
 /// What is kept beside each vector: the model that made it and what searches filter on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EntryMeta {
     pub model: String,
     pub facets: Facets,
@@ -143,6 +143,13 @@ impl VectorIndex {
         }
     }
 
+    /// Whether `id` has this vector (as stored: normalised) with this meta: upserting it
+    /// again would change nothing.
+    pub fn holds(&self, id: &Uuid, vector: &[f32], meta: &EntryMeta) -> bool {
+        self.entry(id)
+            .is_some_and(|(row, held)| held == meta && row == normalised(vector).as_slice())
+    }
+
     /// A tool's (normalised) vector and what is kept beside it.
     pub fn entry(&self, id: &Uuid) -> Option<(&[f32], &EntryMeta)> {
         let (model, row) = self.positions.get(id)?;
@@ -228,62 +235,110 @@ impl VectorIndex {
         let query = normalised(query);
         let quantised = QuantisedQuery::new(&query);
         let rows = partition.ids.len();
-        let mut sums = vec![0i32; rows];
-        simd::code_dot_each_row(&partition.codes, &quantised.codes, &mut sums);
-        // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD; the
-        // two passes below then compare one number a row.
-        let (lowers, uppers): (Vec<f32>, Vec<f32>) = sums
-            .iter()
-            .zip(&partition.scales)
-            .map(|(&sum, &scale)| {
+        SCAN_BUFFERS.with_borrow_mut(|buffers| {
+            let ScanBuffers {
+                sums,
+                lowers,
+                uppers,
+            } = buffers;
+            sums.resize(rows, 0);
+            simd::code_dot_each_row(&partition.codes, &quantised.codes, sums);
+            // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD;
+            // the two passes below then compare one number a row.
+            lowers.resize(rows, 0.0);
+            uppers.resize(rows, 0.0);
+            let bounds = lowers.iter_mut().zip(uppers.iter_mut());
+            for ((lower, upper), (&sum, &scale)) in bounds.zip(sums.iter().zip(&partition.scales)) {
                 let (estimate, error) = quantised.estimate(sum, scale);
-                (estimate - error, estimate + error)
-            })
-            .unzip();
-
-        // The k best lower bounds: the k-th of them is below the k-th best exact score.
-        let mut floor = BestK::new(k);
-        // Once the floor is full, a row whose bound is below its worst cannot enter it: one
-        // float comparison settles most rows (a tie may still enter, by id).
-        let mut floor_worst = f32::NEG_INFINITY;
-        for (row, &lower) in lowers.iter().enumerate() {
-            if lower < floor_worst {
-                continue;
+                *lower = estimate - error;
+                *upper = estimate + error;
             }
-            let lower = Candidate {
-                score: lower,
-                id: partition.ids[row],
-            };
-            // The filter is asked only of rows good enough to enter the best k.
-            if floor.admits(&lower) && keep(&partition.metas[row]) {
-                floor.push(lower);
-                if let Some(worst) = floor.worst_when_full() {
-                    floor_worst = worst.score;
-                }
-            }
-        }
-        let cut = floor_worst;
-
-        // Every row that might beat the cut is scored exactly; the others cannot be among
-        // the best k.
-        let mut best = BestK::new(k);
-        for (row, &upper) in uppers.iter().enumerate() {
-            if upper < cut || !keep(&partition.metas[row]) {
-                continue;
-            }
-            let candidate = Candidate {
-                score: simd::dot(partition.row(row), &query),
-                id: partition.ids[row],
-            };
-            if best.admits(&candidate) {
-                best.push(candidate);
-            }
-        }
-        best.into_sorted()
-            .into_iter()
-            .map(|hit| (hit.id, hit.score))
-            .collect()
+            let found = best_rows(partition, &query, k, &keep, lowers, uppers);
+            buffers.shrink_beyond(SCAN_BUFFERS_KEPT);
+            found
+        })
     }
+}
+
+/// The buffers of one vector scan, kept by each thread between its scans: allocating and
+/// freeing them (three of 40 KB a query at 10,000 tools) cost more than filling them.
+#[derive(Default)]
+struct ScanBuffers {
+    sums: Vec<i32>,
+    lowers: Vec<f32>,
+    uppers: Vec<f32>,
+}
+
+/// Rows whose scan buffers a thread keeps between scans: a scan of more frees its buffers'
+/// room beyond this after it.
+const SCAN_BUFFERS_KEPT: usize = 1 << 17;
+
+impl ScanBuffers {
+    fn shrink_beyond(&mut self, rows: usize) {
+        if self.sums.capacity() > rows {
+            self.sums = Vec::new();
+            self.lowers = Vec::new();
+            self.uppers = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    static SCAN_BUFFERS: std::cell::RefCell<ScanBuffers> = std::cell::RefCell::default();
+}
+
+/// The `k` best rows of `partition` accepted by `keep`, given each row's lower and upper
+/// bound of its score: rows that might be among them are scored exactly.
+fn best_rows(
+    partition: &Partition,
+    query: &[f32],
+    k: usize,
+    keep: &impl Fn(&EntryMeta) -> bool,
+    lowers: &[f32],
+    uppers: &[f32],
+) -> Vec<(Uuid, f32)> {
+    // The k best lower bounds: the k-th of them is below the k-th best exact score.
+    let mut floor = BestK::new(k);
+    // Once the floor is full, a row whose bound is below its worst cannot enter it: one
+    // float comparison settles most rows (a tie may still enter, by id).
+    let mut floor_worst = f32::NEG_INFINITY;
+    for (row, &lower) in lowers.iter().enumerate() {
+        if lower < floor_worst {
+            continue;
+        }
+        let lower = Candidate {
+            score: lower,
+            id: partition.ids[row],
+        };
+        // The filter is asked only of rows good enough to enter the best k.
+        if floor.admits(&lower) && keep(&partition.metas[row]) {
+            floor.push(lower);
+            if let Some(worst) = floor.worst_when_full() {
+                floor_worst = worst.score;
+            }
+        }
+    }
+    let cut = floor_worst;
+
+    // Every row that might beat the cut is scored exactly; the others cannot be among
+    // the best k.
+    let mut best = BestK::new(k);
+    for (row, &upper) in uppers.iter().enumerate() {
+        if upper < cut || !keep(&partition.metas[row]) {
+            continue;
+        }
+        let candidate = Candidate {
+            score: simd::dot(partition.row(row), query),
+            id: partition.ids[row],
+        };
+        if best.admits(&candidate) {
+            best.push(candidate);
+        }
+    }
+    best.into_sorted()
+        .into_iter()
+        .map(|hit| (hit.id, hit.score))
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@ use crate::{
 impl ToolRegistry {
     /// The tool a call by name runs, as served (no database read while the tool cache holds
     /// it), so it is switched off for calls when it is for listings and searches.
-    async fn callable(&self, name: &str) -> Result<Tool, RegistryError> {
+    async fn callable(&self, name: &str) -> Result<std::sync::Arc<Tool>, RegistryError> {
         let served = self
             .store
             .served_by_name(name)
             .await?
             .ok_or_else(|| RegistryError::tool_not_found(format_args!("named '{name}'")))?;
-        served.decode().map_err(|err| {
+        served.decoded().map_err(|err| {
             RegistryError::internal(format!("the stored tool '{name}' cannot be read: {err}"))
         })
     }
@@ -92,7 +92,7 @@ impl ToolRegistry {
             .record(duration_ms / 1000.0);
         let answer = CallResult {
             execution_id: execution.id,
-            tool: tool.name,
+            tool: tool.name.clone(),
             status,
             result,
             error,

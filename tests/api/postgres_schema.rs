@@ -8,7 +8,7 @@ use tool_registry::{
     domain::ToolFilter,
     store::{
         Catalogue, Embeddings, PostgresStore, StoreHealth, estimated_bytes_per_vector,
-        postgres::{PostgresOptions, VectorPlacement},
+        postgres::{HnswIndex, PostgresOptions, VectorPlacement},
     },
 };
 
@@ -65,7 +65,11 @@ async fn the_hnsw_index_follows_the_setting() {
             } else {
                 VectorPlacement::Memory
             },
-            hnsw_index,
+            hnsw_index: if hnsw_index {
+                HnswIndex::Kept
+            } else {
+                HnswIndex::Dropped
+            },
             ..PostgresOptions::default()
         };
         PostgresStore::connect(url, dims, &options)
@@ -87,6 +91,54 @@ async fn the_hnsw_index_follows_the_setting() {
     assert!(has_hnsw_index(url).await);
     open(32, true).await;
     assert!(has_hnsw_index(url).await);
+}
+
+/// By default (`auto`) the index is built only by a replica that searches through it, so
+/// registering into a catalogue searched in memory inserts into no index; once built it is
+/// kept, for the replicas that search through it.
+#[tokio::test]
+async fn by_default_the_hnsw_index_is_built_only_to_search_through_it() {
+    crate::skip_without_postgres!();
+    let db = TestDb::new(Backend::Postgres).await;
+    let url = db.database_url().expect("a PostgreSQL database");
+    let dims = 8;
+    let open = |budget_tools: u64| async move {
+        let options = PostgresOptions {
+            vector_search: VectorPlacement::Auto {
+                budget_bytes: budget_tools * estimated_bytes_per_vector(dims),
+            },
+            ..PostgresOptions::default()
+        };
+        assert_eq!(options.hnsw_index, HnswIndex::Auto);
+        PostgresStore::connect(url, dims, &options).await.unwrap()
+    };
+    let store = open(1).await;
+    assert_eq!(store.vector_search().place, "memory");
+    assert!(
+        !has_hnsw_index(url).await,
+        "searches in memory need no index"
+    );
+    for name in ["auto.a", "auto.b"] {
+        let t = tool(name, "general", &[], "A tool");
+        store.create(&t).await.unwrap();
+        store.set_embedding(t.id, &[1.0; 8], "m").await.unwrap();
+    }
+    store.close().await;
+
+    let store = open(1).await;
+    assert_eq!(store.vector_search().place, "index");
+    assert!(has_hnsw_index(url).await, "built to search through it");
+    let found = store
+        .nearest_ids(&[1.0; 8], "m", 10, &ToolFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    store.close().await;
+
+    let store = open(10).await;
+    assert_eq!(store.vector_search().place, "memory");
+    assert!(has_hnsw_index(url).await, "kept once there");
+    store.close().await;
 }
 
 /// `auto` searches in memory while the catalogue's vectors fit the budget at start, and

@@ -14,6 +14,22 @@ const K1: f32 = 1.2;
 /// Length normalisation: how much a long tool text is penalised against a short one.
 const B: f32 = 0.75;
 
+/// The scores of one search and the slots it touched, kept by each thread between its
+/// searches: a search sets every score it wrote back to 0, so the next one starts from zero
+/// without allocating and clearing an array of the whole catalogue.
+#[derive(Default)]
+struct ScoreBuffers {
+    scores: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+/// Slots whose scores a thread keeps between searches.
+const SCORE_BUFFERS_KEPT: usize = 1 << 18;
+
+thread_local! {
+    static SCORE_BUFFERS: std::cell::RefCell<ScoreBuffers> = std::cell::RefCell::default();
+}
+
 impl CatalogueIndex {
     /// The `k` best (id, BM25 score) pairs among tools accepted by `keep`, best first.
     /// `query_terms` are analysed like the tools' terms and free of repeats.
@@ -27,10 +43,35 @@ impl CatalogueIndex {
         if k == 0 || documents == 0 {
             return Vec::new();
         }
+        SCORE_BUFFERS.with_borrow_mut(|buffers| {
+            let found = self.search_with(query_terms, k, keep, buffers);
+            // Every score written was set back to 0; the room beyond what a catalogue of
+            // ordinary size needs is given back.
+            if buffers.scores.capacity() > SCORE_BUFFERS_KEPT {
+                *buffers = ScoreBuffers::default();
+            }
+            found
+        })
+    }
+
+    fn search_with(
+        &self,
+        query_terms: &[String],
+        k: usize,
+        keep: impl Fn(&Facets) -> bool,
+        buffers: &mut ScoreBuffers,
+    ) -> Vec<(Uuid, f64)> {
+        let documents = self.len();
         let average_length = (self.total_length / documents as f64).max(f64::MIN_POSITIVE) as f32;
         let length_weight = B / average_length;
-        let mut scores = vec![0.0f32; self.slots.len()];
-        let mut touched: Vec<u32> = Vec::new();
+        let ScoreBuffers { scores, touched } = buffers;
+        // Slots left scored by a search that did not finish (a panic in `keep`) start at 0.
+        for slot in touched.drain(..) {
+            scores[slot as usize] = 0.0;
+        }
+        if scores.len() < self.slots.len() {
+            scores.resize(self.slots.len(), 0.0);
+        }
         for term in query_terms {
             let Some(&term_id) = self.term_ids.get(term) else {
                 continue;
@@ -55,8 +96,8 @@ impl CatalogueIndex {
         // most touched tools score below the worst kept and are passed over unread.
         let mut best = BestK::new(k);
         let mut worst_kept = 0.0f32;
-        for slot in touched {
-            let score = scores[slot as usize];
+        for &slot in touched.iter() {
+            let score = std::mem::take(&mut scores[slot as usize]);
             if score <= 0.0 || score < worst_kept {
                 continue;
             }
@@ -74,6 +115,7 @@ impl CatalogueIndex {
                 }
             }
         }
+        touched.clear();
         best.into_sorted()
             .into_iter()
             .map(|hit| (hit.id, f64::from(hit.score)))

@@ -30,6 +30,8 @@ struct Entry {
     version: i64,
     name: String,
     terms: Vec<u32>,
+    /// Of the terms with their frequencies, to tell a re-read of the same words cheaply.
+    terms_fingerprint: u64,
     facets: Facets,
 }
 
@@ -91,6 +93,7 @@ impl CatalogueIndex {
             }
             *frequencies.entry(term_id).or_default() += weight;
         }
+        let terms_fingerprint = fingerprint(&frequencies);
         let length: f32 = frequencies.values().sum();
         for (&term_id, &frequency) in &frequencies {
             self.postings[term_id as usize].push((slot, frequency));
@@ -106,9 +109,42 @@ impl CatalogueIndex {
             version,
             name: name.to_owned(),
             terms: frequencies.into_keys().collect(),
+            terms_fingerprint,
             facets,
         });
         self.slot_of.insert(id, slot);
+    }
+
+    /// Whether `id`'s entry is this version with these words and facets: upserting them
+    /// again would change nothing.
+    pub fn holds(
+        &self,
+        id: &Uuid,
+        version: i64,
+        name: &str,
+        terms: &[(String, f32)],
+        facets: &Facets,
+    ) -> bool {
+        let Some(entry) = self
+            .slot_of
+            .get(id)
+            .and_then(|&slot| self.slots[slot as usize].as_ref())
+        else {
+            return false;
+        };
+        if entry.version != version || entry.name != name || entry.facets != *facets {
+            return false;
+        }
+        // As `upsert` counts them; a word never indexed cannot be this entry's.
+        let mut frequencies: HashMap<u32, f32> = HashMap::with_capacity(terms.len());
+        for (term, weight) in terms {
+            let Some(&term_id) = self.term_ids.get(term) else {
+                return false;
+            };
+            *frequencies.entry(term_id).or_default() += weight;
+        }
+        frequencies.len() == entry.terms.len()
+            && fingerprint(&frequencies) == entry.terms_fingerprint
     }
 
     /// Changes what a tool is filtered by (switched on or off) without re-reading its text.
@@ -205,6 +241,10 @@ impl CatalogueIndex {
         self.slot_of.len()
     }
 
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.slot_of.contains_key(id)
+    }
+
     /// Each switched-on tool's name and facets, in no order.
     pub fn active_entries(&self) -> impl Iterator<Item = (&str, &Facets)> + '_ {
         self.slots
@@ -225,6 +265,19 @@ impl CatalogueIndex {
             .flatten()
             .map(|entry| (entry.id, entry.version))
     }
+}
+
+/// A hash of term ids and their frequencies, in any order.
+fn fingerprint(frequencies: &HashMap<u32, f32>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut pairs: Vec<(u32, u32)> = frequencies
+        .iter()
+        .map(|(&term_id, &frequency)| (term_id, frequency.to_bits()))
+        .collect();
+    pairs.sort_unstable();
+    let mut hasher = std::hash::DefaultHasher::new();
+    pairs.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -312,6 +365,52 @@ mod tests {
         assert_eq!(only_y.iter().map(|h| h.0).collect::<Vec<_>>(), vec![c]);
         assert!(index.search(&query("unknown"), 10, |_| true).is_empty());
         assert_eq!(index.search(&query("city"), 1, |_| true).len(), 1);
+    }
+
+    #[test]
+    fn a_search_starts_from_zero_after_one_that_panicked() {
+        let mut index = CatalogueIndex::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        index.upsert(a, 1, "t", &terms("weather city"), facets("x", true));
+        index.upsert(b, 1, "t", &terms("stock city"), facets("x", true));
+        let before = index.search(&query("city weather"), 10, |_| true);
+        // The filter panics after the scores are written: the thread's buffers keep them.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            index.search(&query("city weather"), 10, |_| panic!("filter"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(index.search(&query("city weather"), 10, |_| true), before);
+        let stock = index.search(&query("stock"), 10, |_| true);
+        assert_eq!(stock.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b]);
+    }
+
+    #[test]
+    fn an_entry_holds_only_its_own_version_words_and_facets() {
+        let mut index = CatalogueIndex::default();
+        let id = Uuid::new_v4();
+        let words = terms("weather city city");
+        index.upsert(id, 5, "weather", &words, facets("x", true));
+        assert!(index.holds(&id, 5, "weather", &words, &facets("x", true)));
+        assert!(!index.holds(&id, 6, "weather", &words, &facets("x", true)));
+        assert!(!index.holds(&id, 5, "forecast", &words, &facets("x", true)));
+        assert!(!index.holds(&id, 5, "weather", &words, &facets("x", false)));
+        assert!(!index.holds(
+            &id,
+            5,
+            "weather",
+            &terms("weather city"),
+            &facets("x", true)
+        ));
+        assert!(!index.holds(
+            &id,
+            5,
+            "weather",
+            &terms("weather town"),
+            &facets("x", true)
+        ));
+        let weighted = vec![("weather".to_owned(), 2.0), ("city".to_owned(), 2.0)];
+        assert!(!index.holds(&id, 5, "weather", &weighted, &facets("x", true)));
+        assert!(!index.holds(&Uuid::new_v4(), 5, "weather", &words, &facets("x", true)));
     }
 
     #[test]

@@ -10,7 +10,12 @@ use uuid::Uuid;
 use super::CatalogueIndex;
 use crate::{
     domain::{Page, Tool, ToolFilter},
-    index::{Facets, fusion::text_score, lexical},
+    index::{
+        Facets,
+        answers::{FilterKey, RecentAnswers},
+        fusion::text_score,
+        lexical,
+    },
 };
 
 /// The index a store shares between its requests, fed with whole tools.
@@ -23,21 +28,24 @@ struct Shared {
     /// Counts the changes made to `index`: what was read from it at one count is current
     /// while the count stays the same.
     changes: AtomicU64,
+    /// Answers of recent searches, kept while `changes` stays the same.
+    answers: RecentAnswers<(String, u32, FilterKey)>,
 }
 
 impl SharedCatalogueIndex {
     pub fn index(&self, tool: &Tool) {
         // The terms are made before the lock is taken.
         let terms = lexical::tool_terms(tool);
-        self.change(|index| {
-            index.upsert(
-                tool.id,
-                tool.updated_at.timestamp_micros(),
-                &tool.name,
-                &terms,
-                Facets::of(tool),
-            );
-        });
+        let (version, facets) = (tool.updated_at.timestamp_micros(), Facets::of(tool));
+        // A replica reads back its own writes too: what is indexed already is left alone,
+        // without the write lock, and kept answers stay.
+        if self
+            .read()
+            .holds(&tool.id, version, &tool.name, &terms, &facets)
+        {
+            return;
+        }
+        self.change(|index| index.upsert(tool.id, version, &tool.name, &terms, facets));
     }
 
     /// A tool switched on or off: its words are unchanged.
@@ -52,7 +60,9 @@ impl SharedCatalogueIndex {
     }
 
     pub fn remove(&self, id: &Uuid) {
-        self.change(|index| index.remove(id));
+        if self.read().contains(id) {
+            self.change(|index| index.remove(id));
+        }
     }
 
     /// Replaces the whole index with `fresh`, but keeps the entries (or absence) of the
@@ -72,17 +82,28 @@ impl SharedCatalogueIndex {
         self.0.changes.load(Ordering::Acquire)
     }
 
-    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`).
+    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`);
+    /// a search asked again before the index changed is answered from the kept answers.
     pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
+        let index = self.read();
+        // Stays the same while the read lock is held: changes are counted under the write lock.
+        let generation = self.0.changes.load(Ordering::Acquire);
+        let key = (query.to_owned(), k, FilterKey::from(filter));
+        if let Some(found) = self.0.answers.get(&key, generation) {
+            return found;
+        }
         let terms = lexical::query_terms(query);
         if terms.is_empty() {
             return Vec::new();
         }
-        self.read()
+        let found: Vec<(Uuid, f64)> = index
             .search(&terms, k as usize, |facets| facets.matches(filter))
             .into_iter()
             .map(|(id, score)| (id, text_score(score)))
-            .collect()
+            .collect();
+        drop(index);
+        self.0.answers.put(key, generation, &found);
+        found
     }
 
     pub fn id_named(&self, name: &str) -> Option<Uuid> {
@@ -150,5 +171,59 @@ impl SharedCatalogueIndex {
         let changed = change(&mut index);
         self.0.changes.fetch_add(1, Ordering::AcqRel);
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_asked_again_sees_every_change_since() {
+        let shared = SharedCatalogueIndex::default();
+        let filter = ToolFilter {
+            active_only: true,
+            ..ToolFilter::default()
+        };
+        let ids = |found: Vec<(Uuid, f64)>| found.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        let weather = Tool {
+            description: "weather forecast for a city".into(),
+            ..Tool::example("weather")
+        };
+        shared.index(&weather);
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        let population = Tool {
+            description: "population of a city".into(),
+            ..Tool::example("population")
+        };
+        shared.index(&population);
+        assert_eq!(shared.search("city forecast", 5, &filter).len(), 2);
+        let switched_off = Tool {
+            is_active: false,
+            updated_at: population.updated_at + chrono::Duration::seconds(1),
+            ..population.clone()
+        };
+        shared.refilter(&switched_off);
+        assert_eq!(
+            ids(shared.search("city forecast", 5, &filter)),
+            vec![weather.id]
+        );
+        assert_eq!(
+            shared
+                .search("city forecast", 5, &ToolFilter::default())
+                .len(),
+            2
+        );
+        shared.remove(&weather.id);
+        assert!(shared.search("city forecast", 5, &filter).is_empty());
+        shared.replace(CatalogueIndex::default(), std::iter::empty());
+        assert!(shared.search("city", 5, &ToolFilter::default()).is_empty());
     }
 }

@@ -11,7 +11,7 @@
 //! re-read it causes, come after any earlier write's own change of the copy: the last
 //! re-read of a tool always sets what the database holds.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures_util::TryStreamExt;
 use sqlx::{PgPool, postgres::PgListener};
@@ -23,7 +23,10 @@ use super::{
 };
 use crate::{
     domain::Tool,
-    index::{catalogue::CatalogueIndex, shared_vectors::StoredVector, vector::VectorIndex},
+    index::{
+        catalogue::CatalogueIndex,
+        vector::{EntryMeta, VectorIndex},
+    },
     store::{StoreResult, mirror::Mirror},
 };
 
@@ -54,13 +57,21 @@ async fn read_catalogue(pool: &PgPool) -> StoreResult<CatalogueIndex> {
     Ok(index)
 }
 
-/// One tool as stored; `None` once deleted.
-async fn read_tool(pool: &PgPool, id: Uuid) -> StoreResult<Option<Tool>> {
-    let row = sqlx::query(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(tool_from_row).transpose()?)
+/// These tools as stored, by id; a deleted one is missing.
+async fn read_tools(pool: &PgPool, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Tool>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {TOOL_COLUMNS} FROM tools WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| tool_from_row(row).map(|tool| (tool.id, tool)))
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
 }
 
 /// Every stored vector, in a fresh index.
@@ -80,17 +91,29 @@ async fn read_vectors(pool: &PgPool) -> StoreResult<VectorIndex> {
     Ok(index)
 }
 
-/// One tool's vector.
-async fn read_vector(pool: &PgPool, id: Uuid) -> StoreResult<StoredVector> {
-    let row = sqlx::query(&format!(
+/// These tools' vectors, by id; a tool without one is missing.
+async fn read_vectors_of(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> StoreResult<HashMap<Uuid, (Uuid, Vec<f32>, EntryMeta)>> {
+    let rows = sqlx::query(&format!(
         "SELECT {VECTOR_COLUMNS} FROM tools \
-         WHERE id = $1 AND embedding IS NOT NULL AND embedding_model IS NOT NULL"
+         WHERE id = ANY($1) AND embedding IS NOT NULL AND embedding_model IS NOT NULL"
     ))
-    .bind(id)
-    .fetch_optional(pool)
+    .bind(ids)
+    .fetch_all(pool)
     .await?;
-    Ok(row.as_ref().map(vector_from_row).transpose()?.flatten())
+    let mut vectors = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(stored) = vector_from_row(row)? {
+            vectors.insert(stored.0, stored);
+        }
+    }
+    Ok(vectors)
 }
+
+/// The most notifications followed with one read of the tools they name.
+const NOTIFICATIONS_READ_TOGETHER: usize = 1_000;
 
 /// Follows the catalogue's notifications, whichever replica caused them: the tool named is
 /// dropped from the tool cache and read again into the catalogue index (and the replica's
@@ -100,13 +123,36 @@ async fn read_vector(pool: &PgPool, id: Uuid) -> StoreResult<StoredVector> {
 pub(super) async fn follow_changes(pool: PgPool, mut listener: PgListener, followers: Followers) {
     loop {
         let (refreshed, catalogue_changed) = match listener.try_recv().await {
-            Ok(Some(notification)) => {
-                let id = Uuid::parse_str(notification.payload()).ok();
-                // A stored embedding changes no definition: nothing to re-index, nobody to tell.
-                let catalogue_changed = notification.channel() != EMBEDDING_CHANNEL;
-                let refreshed = match id {
-                    Some(id) => followers.refresh(&pool, id, catalogue_changed).await,
-                    None => followers.reload(&pool).await,
+            Ok(Some(first)) => {
+                // The notifications that arrived with it are followed together: a batch of
+                // writes announces each of its tools, and one read serves them all.
+                let mut named: Vec<(Uuid, bool)> = Vec::new();
+                let mut position: HashMap<Uuid, usize> = HashMap::new();
+                let mut unnamed = false;
+                let mut catalogue_changed = false;
+                let mut next = Some(first);
+                while let Some(notification) = next.take() {
+                    // A stored embedding changes no definition: nothing to re-index, nobody
+                    // to tell.
+                    let definition = notification.channel() != EMBEDDING_CHANNEL;
+                    catalogue_changed |= definition;
+                    match Uuid::parse_str(notification.payload()) {
+                        Ok(id) => match position.get(&id) {
+                            Some(&at) => named[at].1 |= definition,
+                            None => {
+                                position.insert(id, named.len());
+                                named.push((id, definition));
+                            }
+                        },
+                        Err(_) => unnamed = true,
+                    }
+                    if named.len() < NOTIFICATIONS_READ_TOGETHER {
+                        next = listener.next_buffered();
+                    }
+                }
+                let refreshed = match unnamed {
+                    true => followers.reload(&pool).await,
+                    false => followers.refresh(&pool, &named).await,
                 };
                 (refreshed, catalogue_changed)
             }
@@ -163,23 +209,36 @@ impl Followers {
         }
     }
 
-    /// Follows one tool's change: `definition` when the catalogue's channel named it (its
-    /// text, filters or existence), otherwise only its embedding changed.
-    async fn refresh(&self, pool: &PgPool, id: Uuid, definition: bool) -> StoreResult<()> {
-        self.mirror.tool_cache().drop_tool(&id);
+    /// Follows changes of these tools, each with `true` when the catalogue's channel named
+    /// it (its text, filters or existence), otherwise only its embedding changed. The tools
+    /// and their vectors are read in one query each.
+    async fn refresh(&self, pool: &PgPool, changes: &[(Uuid, bool)]) -> StoreResult<()> {
+        for (id, _) in changes {
+            self.mirror.tool_cache().drop_tool(id);
+        }
         let start = self.own_changes.begin_read();
-        let tool = match definition {
-            true => read_tool(pool, id).await.map(Some),
-            false => Ok(None),
-        };
-        let vector = match self.mirror.vectors() {
-            Some(_) => read_vector(pool, id).await.map(Some),
+        let redefined: Vec<Uuid> = changes
+            .iter()
+            .filter(|(_, definition)| *definition)
+            .map(|(id, _)| *id)
+            .collect();
+        let tools = read_tools(pool, &redefined).await;
+        let vectors = match self.mirror.vectors() {
+            Some(_) => {
+                let ids: Vec<Uuid> = changes.iter().map(|(id, _)| *id).collect();
+                read_vectors_of(pool, &ids).await.map(Some)
+            }
             None => Ok(None),
         };
         self.own_changes.end_read(start, |changed| {
-            let (tool, vector) = (tool?, vector?);
-            if !changed.contains(&id) {
-                self.mirror.apply_read(id, tool, vector);
+            let (mut tools, mut vectors) = (tools?, vectors?);
+            for (id, definition) in changes {
+                if changed.contains(id) {
+                    continue;
+                }
+                let tool = definition.then(|| tools.remove(id));
+                let vector = vectors.as_mut().map(|vectors| vectors.remove(id));
+                self.mirror.apply_read(*id, tool, vector);
             }
             Ok(())
         })
@@ -245,13 +304,11 @@ impl Drop for OwnWrite {
             let (followers, pool) = (self.followers.clone(), self.pool.clone());
             let ids = std::mem::take(&mut self.ids);
             runtime.spawn(async move {
-                for id in ids {
-                    if let Err(err) = followers.refresh(&pool, id, true).await {
-                        // The notification connection is likely lost too; its return
-                        // reloads everything.
-                        tracing::warn!(%err, "cannot re-read a tool after a failed write");
-                        return;
-                    }
+                let changes: Vec<(Uuid, bool)> = ids.into_iter().map(|id| (id, true)).collect();
+                if let Err(err) = followers.refresh(&pool, &changes).await {
+                    // The notification connection is likely lost too; its return reloads
+                    // everything.
+                    tracing::warn!(%err, "cannot re-read tools after a failed write");
                 }
             });
         }

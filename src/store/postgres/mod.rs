@@ -18,15 +18,15 @@ use sqlx::{
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
-pub use self::schema::{PostgresOptions, VectorPlacement};
+pub use self::schema::{HnswIndex, PostgresOptions, VectorPlacement};
 use self::{
     follow::{Followers, follow_changes, listen_for_changes},
     planner_statistics::PlannerStatistics,
     rows::{
-        TOOL_COLUMNS, VERSION_COLUMNS, insert_tool, insert_version, push_tool_filter,
-        store_embedding, tool_from_row, update_tool,
+        TOOL_COLUMNS, VERSION_COLUMNS, insert_tool, insert_tools, insert_version, push_tool_filter,
+        store_embedding, store_embeddings, tool_from_row, update_tool,
     },
-    schema::{choose_vector_search, migrate},
+    schema::{choose_vector_search, migrate, prepare_vectors},
 };
 use super::{
     Catalogue, EmbeddingCounts, Embeddings, Replacement, StoreError, StoreHealth, StoreResult,
@@ -83,8 +83,10 @@ impl PostgresStore {
             })
             .connect_with(connect)
             .await?;
-        migrate(&pool, dimensions, options.hnsw_index).await?;
+        migrate(&pool).await?;
         let vector_search = choose_vector_search(&pool, dimensions, options.vector_search).await?;
+        let searches_index = vector_search.place == "index";
+        prepare_vectors(&pool, dimensions, options.hnsw_index, searches_index).await?;
         let followers = Followers::new(Mirror::new(
             vector_search.place == "memory",
             Signal::Notifications,
@@ -136,9 +138,11 @@ impl Catalogue for PostgresStore {
         if let [tool] = tools {
             insert_tool(&self.pool, tool).await?;
         } else {
+            // One statement for the batch; a taken name rolls it back, so none is stored.
             let mut tx = self.pool.begin().await?;
-            for tool in tools {
-                insert_tool(&mut *tx, tool).await?;
+            if let Some(refused) = insert_tools(&mut *tx, tools).await? {
+                tx.rollback().await?;
+                return Err(StoreError::Duplicate(refused.name.clone()));
             }
             tx.commit().await?;
         }
@@ -424,9 +428,7 @@ impl Embeddings for PostgresStore {
             }
             _ => {
                 let mut tx = self.pool.begin().await?;
-                for (id, embedding) in embeddings {
-                    stored.push(store_embedding(&mut *tx, *id, embedding, model).await?);
-                }
+                stored = store_embeddings(&mut *tx, embeddings, model).await?;
                 Some(tx)
             }
         };

@@ -69,6 +69,122 @@ pub(super) async fn insert_tool<'e>(
     Ok(())
 }
 
+/// Inserts many new tools in one statement (each column sent as one array), skipping those
+/// whose name (or id) is taken. Returns the first tool of `tools`, in their order, not inserted: the
+/// caller rolls back when there is one.
+pub(super) async fn insert_tools<'e, 't>(
+    executor: impl Executor<'e, Database = Postgres>,
+    tools: &'t [Tool],
+) -> StoreResult<Option<&'t Tool>> {
+    let implementations = tools
+        .iter()
+        .map(implementation_json)
+        .collect::<StoreResult<Vec<_>>>()?;
+    // A row's tags go as one JSON array: PostgreSQL's arrays of arrays must be rectangular.
+    let tags: Vec<serde_json::Value> = tools.iter().map(|tool| tool.tags.clone().into()).collect();
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO tools (id, name, description, category, tags, input_schema, \
+         output_schema, version, implementation, metadata, is_active, created_at, updated_at) \
+         SELECT id, name, description, category, \
+                ARRAY(SELECT jsonb_array_elements_text(tags)), input_schema, output_schema, \
+                version, implementation, metadata, is_active, created_at, updated_at \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], \
+                     $6::jsonb[], $7::jsonb[], $8::text[], $9::jsonb[], $10::jsonb[], \
+                     $11::boolean[], $12::timestamptz[], $13::timestamptz[]) \
+              AS batch(id, name, description, category, tags, input_schema, output_schema, \
+                       version, implementation, metadata, is_active, created_at, updated_at) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(tools.iter().map(|tool| tool.id).collect::<Vec<_>>())
+    .bind(
+        tools
+            .iter()
+            .map(|tool| tool.name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        tools
+            .iter()
+            .map(|tool| tool.description.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        tools
+            .iter()
+            .map(|tool| tool.category.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(tags)
+    .bind(
+        tools
+            .iter()
+            .map(|tool| &tool.input_schema)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        tools
+            .iter()
+            .map(|tool| tool.output_schema.as_ref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        tools
+            .iter()
+            .map(|tool| tool.version.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(implementations)
+    .bind(tools.iter().map(|tool| &tool.metadata).collect::<Vec<_>>())
+    .bind(tools.iter().map(|tool| tool.is_active).collect::<Vec<_>>())
+    .bind(tools.iter().map(|tool| tool.created_at).collect::<Vec<_>>())
+    .bind(tools.iter().map(|tool| tool.updated_at).collect::<Vec<_>>())
+    .fetch_all(executor)
+    .await?;
+    if inserted.len() == tools.len() {
+        return Ok(None);
+    }
+    // A name met twice in the batch keeps its first row, as inserting in order would.
+    let mut inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    Ok(tools.iter().find(|tool| !inserted.remove(&tool.id)))
+}
+
+/// Stores many embeddings in one statement; each one's tool's filter fields, in the order
+/// given, or `None` where there is no such tool. An id given twice gets its last vector.
+pub(super) async fn store_embeddings<'e>(
+    executor: impl Executor<'e, Database = Postgres>,
+    embeddings: &[(Uuid, &[f32])],
+    model: &str,
+) -> StoreResult<Vec<Option<Facets>>> {
+    let mut last_of_id = std::collections::HashMap::with_capacity(embeddings.len());
+    for (at, (id, _)) in embeddings.iter().enumerate() {
+        last_of_id.insert(*id, at);
+    }
+    let (ids, vectors): (Vec<Uuid>, Vec<Vector>) = embeddings
+        .iter()
+        .enumerate()
+        .filter(|(at, (id, _))| last_of_id[id] == *at)
+        .map(|(_, (id, vector))| (*id, Vector::from(vector.to_vec())))
+        .unzip();
+    let rows = sqlx::query(
+        "UPDATE tools SET embedding = batch.embedding, embedding_model = $3 \
+         FROM UNNEST($1::uuid[], $2::vector[]) AS batch(id, embedding) \
+         WHERE tools.id = batch.id RETURNING tools.id, category, tags, is_active",
+    )
+    .bind(ids)
+    .bind(vectors)
+    .bind(model)
+    .fetch_all(executor)
+    .await?;
+    let mut facets = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        facets.insert(row.try_get::<Uuid, _>("id")?, facets_from_row(row)?);
+    }
+    Ok(embeddings
+        .iter()
+        .map(|(id, _)| facets.get(id).cloned())
+        .collect())
+}
+
 /// Stores one embedding; the tool's filter fields, or `None` if there is no such tool.
 pub(super) async fn store_embedding<'e>(
     executor: impl Executor<'e, Database = Postgres>,

@@ -25,9 +25,23 @@ pub struct PostgresOptions {
     /// Where vectors are searched: in this replica's memory (exact) or through the HNSW
     /// index, or chosen at start by the memory the vectors need.
     pub vector_search: VectorPlacement,
-    /// Keep the HNSW index: built at start when missing, dropped at start when not wanted
-    /// (only with vectors in memory, where nothing searches through it).
-    pub hnsw_index: bool,
+    /// Whether the database keeps the HNSW index.
+    pub hnsw_index: HnswIndex,
+}
+
+/// Whether the database keeps pgvector's HNSW index of the embeddings. Inserting into it
+/// is most of what storing a vector costs (about 1.7 ms each here), building it afresh far
+/// less (3 s for 10,000 vectors), and only searches through the database need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HnswIndex {
+    /// Built at start by a replica that searches through it (`hnsw`, or `auto` beyond its
+    /// memory budget) when missing; kept once there, since other replicas may search
+    /// through it; never built for searches in memory.
+    Auto,
+    /// Built at start when missing.
+    Kept,
+    /// Dropped at start: only for replicas that search in memory.
+    Dropped,
 }
 
 impl Default for PostgresOptions {
@@ -37,7 +51,7 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(3),
             hnsw_ef_search: 100,
             vector_search: VectorPlacement::Index,
-            hnsw_index: true,
+            hnsw_index: HnswIndex::Auto,
         }
     }
 }
@@ -100,11 +114,27 @@ pub(super) async fn choose_vector_search(
     Ok(choice)
 }
 
-/// Applies migrations and makes the embedding column `vector(dimensions)` with its index.
-/// A change of dimension drops the old vectors: they cannot be compared with new ones. The
-/// change of type resets the column's storage, so migration 0006's is set again.
-pub(super) async fn migrate(pool: &PgPool, dimensions: usize, hnsw_index: bool) -> StoreResult<()> {
+/// Applies migrations.
+pub(super) async fn migrate(pool: &PgPool) -> StoreResult<()> {
     MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Makes the embedding column `vector(dimensions)`, with the HNSW index as `hnsw_index`
+/// and where this replica searches (`searches_index`) want it. A change of dimension drops
+/// the old vectors: they cannot be compared with new ones. The change of type resets the
+/// column's storage, so migration 0006's is set again.
+pub(super) async fn prepare_vectors(
+    pool: &PgPool,
+    dimensions: usize,
+    hnsw_index: HnswIndex,
+    searches_index: bool,
+) -> StoreResult<()> {
+    let (build, drop) = match hnsw_index {
+        HnswIndex::Auto => (searches_index, false),
+        HnswIndex::Kept => (true, false),
+        HnswIndex::Dropped => (false, true),
+    };
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SCHEMA_LOCK_KEY)
@@ -141,14 +171,14 @@ pub(super) async fn migrate(pool: &PgPool, dimensions: usize, hnsw_index: bool) 
         sqlx::query_scalar("SELECT to_regclass('tools_embedding_hnsw_idx') IS NOT NULL")
             .fetch_one(&mut *tx)
             .await?;
-    if hnsw_index && !indexed {
+    if build && !indexed {
         tracing::info!("building the HNSW index of the embeddings");
         tx.execute(
             "CREATE INDEX tools_embedding_hnsw_idx ON tools \
                  USING hnsw (embedding vector_cosine_ops)",
         )
         .await?;
-    } else if !hnsw_index && indexed {
+    } else if drop && indexed {
         tracing::warn!(
             "dropping the HNSW index (DATABASE_HNSW_INDEX=false): replicas searching through \
              the database now scan every vector"

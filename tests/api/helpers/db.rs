@@ -7,7 +7,7 @@ use tool_registry::{
     config::{EmbeddingProvider, Secret, Settings, VectorSearch},
     store::{
         EmbeddedStore, PostgresStore, ToolStore,
-        postgres::{PostgresOptions, VectorPlacement},
+        postgres::{HnswIndex, PostgresOptions, VectorPlacement},
     },
 };
 use uuid::Uuid;
@@ -126,7 +126,11 @@ impl TestDb {
             } else {
                 VectorPlacement::Index
             },
-            hnsw_index: !self.vectors_in_memory,
+            hnsw_index: if self.vectors_in_memory {
+                HnswIndex::Dropped
+            } else {
+                HnswIndex::Kept
+            },
             ..PostgresOptions::default()
         }
     }
@@ -140,7 +144,7 @@ impl TestDb {
         // of tests in memory on both.
         if self.vectors_in_memory {
             settings.database.vector_search = VectorSearch::Memory;
-            settings.database.hnsw_index = false;
+            settings.database.hnsw_index = HnswIndex::Dropped;
         } else {
             settings.database.vector_search = VectorSearch::Hnsw;
         }

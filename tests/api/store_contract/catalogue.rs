@@ -144,13 +144,22 @@ async fn duplicate_names_are_refused(backend: Backend) {
 
 async fn batches_are_stored_all_or_nothing(backend: Backend) {
     let (_db, store) = fresh(backend).await;
+    let tags: [&[&str]; 3] = [&[], &["one"], &["two", "three"]];
     let batch: Vec<Tool> = (0..5)
-        .map(|i| tool(&format!("batch_{i}"), "b", &[], "batched tool"))
+        .map(|i| {
+            let mut tool = tool(&format!("batch_{i}"), "b", tags[i % 3], "batched tool");
+            if i % 2 == 1 {
+                tool.output_schema = Some(json!({"type": "object"}));
+            }
+            tool
+        })
         .collect();
     store.create_many(&batch).await.unwrap();
     let listed = store.list(&ToolFilter::default(), ALL).await.unwrap();
     assert_eq!(listed.total, 5);
-    assert_eq!(store.get(batch[3].id).await.unwrap().unwrap(), batch[3]);
+    for stored in &batch {
+        assert_eq!(&store.get(stored.id).await.unwrap().unwrap(), stored);
+    }
     assert_eq!(
         store
             .text_search_ids("batched", 10, &ToolFilter::default())
@@ -172,6 +181,20 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
         "{err:?}"
     );
     assert!(store.get_by_name("fresh_a").await.unwrap().is_none());
+    assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 5);
+
+    // A name twice in the batch itself: refused the same way.
+    let repeated = vec![
+        tool("fresh_c", "b", &[], "v"),
+        tool("fresh_d", "b", &[], "v"),
+        tool("fresh_c", "b", &[], "w"),
+    ];
+    let err = store.create_many(&repeated).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Duplicate(ref n) if n == "fresh_c"),
+        "{err:?}"
+    );
+    assert!(store.get_by_name("fresh_d").await.unwrap().is_none());
     assert_eq!(store.count(&ToolFilter::default()).await.unwrap(), 5);
 
     // Embeddings in one call: a tool that does not exist is reported, the others stored.
@@ -200,6 +223,32 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
     let counts = store.embedding_counts("test-model").await.unwrap();
     assert_eq!(counts.indexed, 2);
 
+    // A tool given twice in one call keeps the vector given last.
+    let written = store
+        .set_embeddings(
+            "test-model",
+            &[(batch[3].id, &vecs[0]), (batch[3].id, &vecs[1])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, [true, true]);
+    let hit = &store
+        .nearest(&vecs[1], "test-model", 1, &ToolFilter::default())
+        .await
+        .unwrap()[0];
+    assert_eq!(hit.tool.id, batch[3].id);
+    assert!(hit.score > 0.99, "{}", hit.score);
+    let kept = store
+        .embedding(batch[3].id, "test-model")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cosine(&kept, &vecs[1]) > 0.999);
+    assert_eq!(
+        store.embedding_counts("test-model").await.unwrap().indexed,
+        3
+    );
+
     // One vector of the wrong dimension refuses the whole call.
     let short = vec![1.0; DIMS - 1];
     assert!(
@@ -213,7 +262,7 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
     );
     assert_eq!(
         store.embedding_counts("test-model").await.unwrap().indexed,
-        2
+        3
     );
 }
 
