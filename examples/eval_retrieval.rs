@@ -1,7 +1,8 @@
 //! Retrieval quality of find_tool: loads a tools.jsonl into a registry, runs a
 //! queries.jsonl through `/mcp/find_tool` in each mode and prints hit@1, recall@5,
 //! any-hit@5 (at least one relevant tool in the top 5) and nDCG@10, for all queries and
-//! for those with one relevant tool and with several.
+//! for those with one relevant tool and with several, and for those the service cuts into
+//! steps (`steps`; their `ms/query` is the multi-step find's latency).
 //!
 //! ```sh
 //! cargo run --release --example eval_retrieval -- \
@@ -30,6 +31,7 @@ use serde_json::{Value, json};
 use tool_registry::{
     App,
     config::{EmbeddingProvider, Settings},
+    registry::steps,
 };
 
 struct Options {
@@ -372,8 +374,12 @@ async fn main() -> anyhow::Result<()> {
     println!("| mode             | subset |     n | hit@1 | rec@5 | any@5 | nDCG10 | ms/query |");
     println!("|------------------|--------|-------|-------|-------|-------|--------|----------|");
     for (label, mode, weight) in runs {
-        let (mut all, mut single, mut multi) =
-            (Scores::default(), Scores::default(), Scores::default());
+        let (mut all, mut single, mut multi, mut stepped) = (
+            Scores::default(),
+            Scores::default(),
+            Scores::default(),
+            Scores::default(),
+        );
         for query in &queries {
             let relevant = relevant_of(query);
             let mut body = json!({"query": query["query"], "mode": mode, "limit": 10});
@@ -398,10 +404,17 @@ async fn main() -> anyhow::Result<()> {
                 &mut multi
             }
             .add(&ranked, &relevant, took_ms);
+            if query["query"]
+                .as_str()
+                .is_some_and(|q| !steps::split(q).is_empty())
+            {
+                stepped.add(&ranked, &relevant, took_ms);
+            }
         }
         println!("{}", all.row(&label, "all"));
         println!("{}", single.row(&label, "single"));
         println!("{}", multi.row(&label, "multi"));
+        println!("{}", stepped.row(&label, "steps"));
     }
     let _ = stop.send(());
     server.await??;

@@ -53,8 +53,10 @@ impl ToolRegistry {
             active_only: true,
         };
         let limit = request.limit;
-        // A request of several steps is searched whole and step by step; all its texts are
-        // embedded in one model call.
+        // A request of several steps is searched whole and step by step. Only the steps go
+        // through the model, in one call: the whole request's vector is their mean, which
+        // ranks as well as its own and spares a pass over the whole request's tokens (the
+        // batch would otherwise pad every step to the whole request's length).
         let steps = steps::split(&request.query);
         let texts: Vec<&str> = std::iter::once(request.query.as_str())
             .chain(steps.iter().map(String::as_str))
@@ -62,8 +64,15 @@ impl ToolRegistry {
         let vectors = if request.mode == SearchMode::Text {
             None
         } else {
-            match self.embedder.embed(&texts).await {
-                Ok(vectors) if vectors.len() == texts.len() => Some(vectors),
+            let embedded = if steps.is_empty() {
+                &texts[..]
+            } else {
+                &texts[1..]
+            };
+            match self.embedder.embed(embedded).await {
+                Ok(vectors) if vectors.len() == embedded.len() => {
+                    Some(steps::with_whole(&steps, vectors))
+                }
                 Ok(_) => None,
                 Err(err) => {
                     log_embed_failure(&err);

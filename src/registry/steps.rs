@@ -219,6 +219,28 @@ pub fn split(query: &str) -> Vec<String> {
     steps
 }
 
+/// The vectors of a request's steps, with the whole request's first: the steps' mean,
+/// each weighted by its words (a request with no steps has its own vector, which is kept).
+pub fn with_whole(steps: &[String], mut vectors: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    if steps.is_empty() || steps.len() != vectors.len() {
+        return vectors;
+    }
+    let dims = vectors[0].len();
+    let mut whole = vec![0f32; dims];
+    for (step, vector) in steps.iter().zip(&vectors) {
+        let words = step.split_whitespace().count() as f32;
+        for (sum, x) in whole.iter_mut().zip(vector) {
+            *sum += words * x;
+        }
+    }
+    let norm = whole.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        whole.iter_mut().for_each(|x| *x /= norm);
+    }
+    vectors.insert(0, whole);
+    vectors
+}
+
 fn strip_please(text: &str) -> &str {
     text.strip_prefix("please ").unwrap_or(text).trim_start()
 }
@@ -420,6 +442,18 @@ mod tests {
             vector_score: None,
             text_score: None,
         }
+    }
+
+    #[test]
+    fn the_whole_request_is_the_word_weighted_mean_of_its_steps() {
+        let steps = vec!["get the weather".to_owned(), "post it to slack".to_owned()];
+        let vectors = with_whole(&steps, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        assert_eq!(vectors.len(), 3);
+        // 3 words and 4: the whole leans to the longer step, at unit length.
+        assert!((vectors[0][0] - 0.6).abs() < 1e-6 && (vectors[0][1] - 0.8).abs() < 1e-6);
+        assert_eq!(vectors[1..], [vec![1.0, 0.0], vec![0.0, 1.0]]);
+        // A request of one step keeps its own vector.
+        assert_eq!(with_whole(&[], vec![vec![0.5, 0.5]]), [vec![0.5, 0.5]]);
     }
 
     #[test]

@@ -311,18 +311,29 @@ fn task_failed(e: tokio::task::JoinError) -> EmbedError {
 }
 
 /// Splits texts sorted by length (shortest first) into consecutive batches of at most
-/// [`BATCH_SIZE`] texts and [`MAX_BATCH_TOKENS`] padded tokens; a text longer than the budget
-/// alone still makes a batch. Returns each batch's size.
+/// [`BATCH_SIZE`] texts and [`MAX_BATCH_TOKENS`] padded tokens, padded to at most half again
+/// their own tokens; a text longer than the budget alone still makes a batch. Returns each
+/// batch's size.
+///
+/// The padding cap matters for the steps of a request (a few texts of unlike lengths): one
+/// batch pads each short step to the longest, and a pass over the padding costs as much as
+/// over text, more than a second pass does.
 fn batch_sizes(sorted_lengths: &[usize]) -> Vec<usize> {
     let mut sizes = Vec::new();
-    let mut count = 0;
+    let (mut count, mut tokens) = (0, 0);
     for &length in sorted_lengths {
         // Sorted, so this text is the longest of the batch it joins.
-        if count > 0 && (count == BATCH_SIZE || (count + 1) * length > MAX_BATCH_TOKENS) {
+        let padded = (count + 1) * length;
+        if count > 0
+            && (count == BATCH_SIZE
+                || padded > MAX_BATCH_TOKENS
+                || 2 * padded > 3 * (tokens + length))
+        {
             sizes.push(count);
-            count = 0;
+            (count, tokens) = (0, 0);
         }
         count += 1;
+        tokens += length;
     }
     if count > 0 {
         sizes.push(count);

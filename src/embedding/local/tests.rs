@@ -138,16 +138,19 @@ fn batches_hold_at_most_their_count_and_token_budget() {
     // Growing lengths: each batch closes where its longest text would pass the budget.
     let lengths = [20, 20, 30, 100, 100, 200, 200, 200, 200, 200, 256, 256];
     let sizes = batch_sizes(&lengths);
-    assert_eq!(sizes, [10, 2]);
+    assert_eq!(sizes, [3, 8, 1]);
     let mut start = 0;
     for size in sizes {
         let batch = &lengths[start..start + size];
-        assert!(
-            batch.len() * batch[size - 1] <= MAX_BATCH_TOKENS,
-            "{batch:?}"
-        );
+        let padded = batch.len() * batch[size - 1];
+        assert!(padded <= MAX_BATCH_TOKENS, "{batch:?}");
+        assert!(2 * padded <= 3 * batch.iter().sum::<usize>(), "{batch:?}");
         start += size;
     }
+    // The steps of a request, one much longer than the others: the short ones are not
+    // padded to its length.
+    assert_eq!(batch_sizes(&[8, 9, 10, 40]), [3, 1]);
+    assert_eq!(batch_sizes(&[12, 14, 15, 16]), [4]);
     // A text over the budget (not possible after truncation, but harmless) goes alone.
     assert_eq!(batch_sizes(&[10, 5000, 6000]), [1, 1, 1]);
 }
