@@ -203,8 +203,12 @@ impl Catalogue for PostgresStore {
             return Ok(Updated::Written);
         }
         let mut tx = self.pool.begin().await?;
-        for tool in creates {
-            insert_tool(&mut *tx, tool).await?;
+        // The new tools in one statement, as `create_many` stores a batch.
+        if !creates.is_empty()
+            && let Some(refused) = insert_tools(&mut *tx, creates).await?
+        {
+            // Dropping the transaction rolls back what it wrote.
+            return Err(StoreError::Duplicate(refused.name.clone()));
         }
         for Replacement { tool, replaces } in replacements {
             let replaced = replace_row(&mut tx, tool, Some(replaces)).await?;

@@ -69,6 +69,11 @@ pub(super) async fn insert_tool<'e>(
     Ok(())
 }
 
+/// One field of every tool, as the array a batch statement binds for its column.
+fn column<'t, T>(tools: &'t [Tool], field: impl Fn(&'t Tool) -> T) -> Vec<T> {
+    tools.iter().map(field).collect()
+}
+
 /// Inserts many new tools in one statement (each column sent as one array), skipping those
 /// whose name (or id) is taken. Returns the first tool of `tools`, in their order, not inserted: the
 /// caller rolls back when there is one.
@@ -95,49 +100,19 @@ pub(super) async fn insert_tools<'e, 't>(
                        version, implementation, metadata, is_active, created_at, updated_at) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
-    .bind(tools.iter().map(|tool| tool.id).collect::<Vec<_>>())
-    .bind(
-        tools
-            .iter()
-            .map(|tool| tool.name.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        tools
-            .iter()
-            .map(|tool| tool.description.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        tools
-            .iter()
-            .map(|tool| tool.category.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(tools, |tool| tool.id))
+    .bind(column(tools, |tool| tool.name.as_str()))
+    .bind(column(tools, |tool| tool.description.as_str()))
+    .bind(column(tools, |tool| tool.category.as_str()))
     .bind(tags)
-    .bind(
-        tools
-            .iter()
-            .map(|tool| &tool.input_schema)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        tools
-            .iter()
-            .map(|tool| tool.output_schema.as_ref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        tools
-            .iter()
-            .map(|tool| tool.version.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(tools, |tool| &tool.input_schema))
+    .bind(column(tools, |tool| tool.output_schema.as_ref()))
+    .bind(column(tools, |tool| tool.version.as_str()))
     .bind(implementations)
-    .bind(tools.iter().map(|tool| &tool.metadata).collect::<Vec<_>>())
-    .bind(tools.iter().map(|tool| tool.is_active).collect::<Vec<_>>())
-    .bind(tools.iter().map(|tool| tool.created_at).collect::<Vec<_>>())
-    .bind(tools.iter().map(|tool| tool.updated_at).collect::<Vec<_>>())
+    .bind(column(tools, |tool| &tool.metadata))
+    .bind(column(tools, |tool| tool.is_active))
+    .bind(column(tools, |tool| tool.created_at))
+    .bind(column(tools, |tool| tool.updated_at))
     .fetch_all(executor)
     .await?;
     if inserted.len() == tools.len() {
