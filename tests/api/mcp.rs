@@ -894,14 +894,20 @@ async fn protected_resource_metadata_points_clients_at_the_authorization_server(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portable_names_are_shown_and_called_back() {
-    let db = TestDb::new(Backend::Embedded).await;
+/// The app with portable names in `tools` mode and no built-in tools.
+async fn portable_names_app(backend: Backend, tools: McpTools) -> (TestDb, TestApp) {
+    let db = TestDb::new(backend).await;
     let mut settings = db.settings();
-    settings.mcp.tools = McpTools::Direct;
+    settings.mcp.tools = tools;
     settings.tools.register_builtins = false;
     settings.mcp.portable_names = true;
     let app = TestApp::spawn(settings).await;
+    (db, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portable_names_are_shown_and_called_back() {
+    let (_db, app) = portable_names_app(Backend::Embedded, McpTools::Direct).await;
     for name in ["github.create_issue", "x.y", "x_y"] {
         app.register(&tool_definition(name)).await;
     }
@@ -958,12 +964,7 @@ async fn portable_names_are_shown_and_called_back() {
 /// called back to its tool, while `find_tool` stays the meta tool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portable_names_never_take_a_meta_tools_name() {
-    let db = TestDb::new(Backend::Embedded).await;
-    let mut settings = db.settings();
-    settings.mcp.tools = McpTools::Both;
-    settings.tools.register_builtins = false;
-    settings.mcp.portable_names = true;
-    let app = TestApp::spawn(settings).await;
+    let (_db, app) = portable_names_app(Backend::Embedded, McpTools::Both).await;
     for name in ["find.tool", "list_tools", "plain"] {
         app.register(&tool_definition(name)).await;
     }
@@ -1023,12 +1024,7 @@ fn counter(scrape: &str, name: &str) -> f64 {
 /// whole catalogue); a catalogue change is seen at the next use, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_portable_names_do_not_rebuild_the_name_map() {
-    let db = TestDb::new(Backend::Embedded).await;
-    let mut settings = db.settings();
-    settings.mcp.tools = McpTools::Direct;
-    settings.tools.register_builtins = false;
-    settings.mcp.portable_names = true;
-    let app = TestApp::spawn(settings).await;
+    let (_db, app) = portable_names_app(Backend::Embedded, McpTools::Direct).await;
     app.register(&tool_definition("known.tool")).await;
     let client = stateless_client(&app).await;
     let result = client
@@ -1070,12 +1066,7 @@ async fn unknown_portable_names_do_not_rebuild_the_name_map() {
 /// once, on PostgreSQL too, where the store's change signal waits for the database's
 /// notification of the write.
 async fn portable_names_show_this_replicas_writes_at_once(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let mut settings = db.settings();
-    settings.mcp.tools = McpTools::Direct;
-    settings.tools.register_builtins = false;
-    settings.mcp.portable_names = true;
-    let app = TestApp::spawn(settings).await;
+    let (_db, app) = portable_names_app(backend, McpTools::Direct).await;
     for round in 0..10 {
         app.register(&tool_definition(&format!("late.comer{round}")))
             .await;
