@@ -203,20 +203,24 @@ impl Activity {
         InFlight(self.clone())
     }
 
-    /// Bytes of an answer reached the socket: the client is taking it.
-    fn wrote_some(&self) {
-        self.write_blocked_since
-            .store(NOTHING_PENDING, Ordering::Release);
-    }
-
-    /// The socket took nothing of an answer: its clock starts, if it has not.
-    fn write_blocked(&self) {
-        let _ = self.write_blocked_since.compare_exchange(
-            NOTHING_PENDING,
-            self.now(),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+    /// Notes what a write of an answer's bytes did: bytes that reached the socket show the
+    /// client taking them; a socket that took nothing starts its clock, if it has not.
+    fn wrote(&self, polled: &Poll<std::io::Result<usize>>) {
+        match polled {
+            Poll::Ready(Ok(written)) if *written > 0 => {
+                self.write_blocked_since
+                    .store(NOTHING_PENDING, Ordering::Release);
+            }
+            Poll::Pending => {
+                let _ = self.write_blocked_since.compare_exchange(
+                    NOTHING_PENDING,
+                    self.now(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            _ => {}
+        }
     }
 
     /// The socket was flushed: hyper writes every byte it buffered before it flushes, so
@@ -296,11 +300,7 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        match polled {
-            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
-            Poll::Pending => self.activity.write_blocked(),
-            _ => {}
-        }
+        self.activity.wrote(&polled);
         polled
     }
 
@@ -324,11 +324,7 @@ impl AsyncWrite for Watched {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        match polled {
-            Poll::Ready(Ok(written)) if written > 0 => self.activity.wrote_some(),
-            Poll::Pending => self.activity.write_blocked(),
-            _ => {}
-        }
+        self.activity.wrote(&polled);
         polled
     }
 
