@@ -8,6 +8,7 @@
 //! `/health` and `/metrics`.
 
 use std::{
+    collections::{BTreeSet, VecDeque},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -16,6 +17,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -267,36 +269,96 @@ async fn write_loop(
     counters: Arc<Counters>,
     retry_for: Duration,
 ) {
-    let mut batch: Vec<Execution> = Vec::with_capacity(MAX_BATCH);
-    let mut writers: Vec<oneshot::Sender<()>> = Vec::new();
-    let mut flushers: Vec<oneshot::Sender<()>> = Vec::new();
-    let mut callers: Vec<crate::telemetry::otel::Caller> = Vec::new();
-    while let Some(first) = inbox.recv().await {
+    let at_once = store.concurrent_record_writes().max(1);
+    // Batches being written, by their number in the order they were gathered; each one's
+    // callers are answered when it is written, whatever the others do.
+    let mut writing = FuturesUnordered::new();
+    let mut unfinished: BTreeSet<u64> = BTreeSet::new();
+    // Flushes with the number of the batch they came in: one is answered once that batch
+    // and every one before it are done.
+    let mut flushes: VecDeque<(u64, oneshot::Sender<()>)> = VecDeque::new();
+    let mut gathered: u64 = 0;
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some(finished) = writing.next(), if !writing.is_empty() => {
+                unfinished.remove(&finished);
+                let oldest = unfinished.first().copied().unwrap_or(u64::MAX);
+                while flushes.front().is_some_and(|(batch, _)| *batch < oldest) {
+                    let (_, done) = flushes.pop_front().expect("just looked");
+                    let _ = done.send(());
+                }
+            }
+            message = inbox.recv(), if open && writing.len() < at_once => match message {
+                Some(first) => {
+                    let (batch, flushers) = Batch::gather(first, &mut inbox);
+                    let number = gathered;
+                    gathered += 1;
+                    unfinished.insert(number);
+                    flushes.extend(flushers.into_iter().map(|done| (number, done)));
+                    let write = batch.write(store.as_ref(), &counters, retry_for);
+                    writing.push(async move {
+                        write.await;
+                        number
+                    });
+                }
+                None => open = false,
+            },
+            else => break,
+        }
+    }
+}
+
+/// Records written together, who waits for them, and the spans of their calls.
+struct Batch {
+    records: Vec<Execution>,
+    writers: Vec<oneshot::Sender<()>>,
+    callers: Vec<crate::telemetry::otel::Caller>,
+}
+
+impl Batch {
+    /// `first` and what is queued behind it, up to `MAX_BATCH` records, and the flushes
+    /// among them.
+    fn gather(
+        first: Message,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> (Self, Vec<oneshot::Sender<()>>) {
+        let mut batch = Self {
+            records: Vec::new(),
+            writers: Vec::new(),
+            callers: Vec::new(),
+        };
+        let mut flushers = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Record(execution, written, caller) => {
-                    batch.push(*execution);
-                    writers.extend(written);
-                    callers.extend(caller);
+                    batch.records.push(*execution);
+                    batch.writers.extend(written);
+                    batch.callers.extend(caller);
                 }
                 Message::Flush(done) => flushers.push(done),
             }
-            if batch.len() < MAX_BATCH {
+            if batch.records.len() < MAX_BATCH {
                 next = inbox.try_recv().ok();
             }
         }
+        (batch, flushers)
+    }
+
+    /// Writes the records and answers their callers once they are written (or given up).
+    async fn write(self, store: &dyn ToolStore, counters: &Counters, retry_for: Duration) {
         let span = tracing::debug_span!(
             "recorder.write_batch",
-            recorder.batch_size = batch.len() as i64
+            recorder.batch_size = self.records.len() as i64
         );
-        crate::telemetry::otel::link_callers(&span, callers.drain(..));
-        write_batch(store.as_ref(), &batch, &counters, retry_for)
+        crate::telemetry::otel::link_callers(&span, self.callers.into_iter());
+        write_batch(store, &self.records, counters, retry_for)
             .instrument(span)
             .await;
-        counters.settled(batch.len() as u64);
-        batch.clear();
-        for done in writers.drain(..).chain(flushers.drain(..)) {
+        counters.settled(self.records.len() as u64);
+        for done in self.writers {
             let _ = done.send(());
         }
     }

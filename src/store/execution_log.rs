@@ -15,6 +15,11 @@ pub trait ExecutionLog: Send + Sync + 'static {
     /// What a tool returned is stored as it is where the database can hold it; where it
     /// cannot (NUL characters in PostgreSQL), it is altered and the record's note says so.
     async fn record_executions(&self, executions: &[Execution]) -> StoreResult<()>;
+    /// Writes of records worth running at once: the recorder starts a batch while this many
+    /// less one are being written, so a batch need not wait for the commit before it.
+    fn concurrent_record_writes(&self) -> usize {
+        1
+    }
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<Execution>>;
     /// Newest first.
     async fn list_executions(

@@ -360,3 +360,123 @@ async fn shutdown_keeps_its_deadline_while_the_database_hangs() {
     );
     println!("shutdown with SHUTDOWN_TIMEOUT_MS=1000 and writes hanging took {took:?}");
 }
+
+// ---------------------------------------------------------------- batches written at once
+
+/// On PostgreSQL a batch of records does not wait for the commit of the batch before it: a
+/// durable caller is answered while an earlier batch is held up, while a flush (what reads
+/// and the shutdown wait for) still waits for every batch before it. Before, one batch was
+/// written at a time and the later caller waited too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_up_batch_delays_flushes_but_not_later_callers() {
+    crate::skip_without_postgres!();
+    use sqlx::{Connection, Executor};
+    use tool_registry::{
+        domain::{Execution, ExecutionStatus, now_micros},
+        registry::recorder::{ExecutionRecorder, RecorderOptions},
+    };
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = db.open(DIMS).await;
+    let recorder = ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: 64,
+            mode: ExecutionRecording::Durable,
+            retry_for: Duration::from_secs(30),
+        },
+    );
+    let record = |n: i64| {
+        let started_at = now_micros() - chrono::Duration::seconds(n);
+        Execution {
+            id: uuid::Uuid::new_v4(),
+            tool_id: uuid::Uuid::new_v4(),
+            tool_name: "held".into(),
+            status: ExecutionStatus::Success,
+            arguments: json!({"n": n}),
+            result: Some(json!(n)),
+            error: None,
+            duration_ms: 1.0,
+            started_at,
+            completed_at: started_at,
+            note: None,
+        }
+    };
+    let (held, later) = (record(2), record(1));
+
+    // Another session inserts the first record's id and keeps its transaction open: the
+    // recorder's insert of that id waits for it.
+    let url = db.database_url().unwrap();
+    let mut blocker = sqlx::PgConnection::connect(url).await.unwrap();
+    blocker.execute("BEGIN").await.unwrap();
+    sqlx::query(
+        "INSERT INTO tool_executions (id, tool_id, tool_name, status, arguments, duration_ms, \
+         started_at, completed_at) VALUES ($1, $2, 'held', 'success', '{}', 1, now(), now())",
+    )
+    .bind(held.id)
+    .bind(held.tool_id)
+    .execute(&mut blocker)
+    .await
+    .unwrap();
+    let first = tokio::spawn({
+        let (recorder, held) = (recorder.clone(), held.clone());
+        async move { recorder.record(held).await }
+    });
+    let mut watcher = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut waiting = 0i64;
+    for _ in 0..100 {
+        waiting = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        waiting, 1,
+        "the first batch's insert never waited on the lock"
+    );
+
+    tokio::time::timeout(Duration::from_secs(5), recorder.record(later.clone()))
+        .await
+        .expect("a caller waited for the commit of an earlier, held-up batch");
+    assert_eq!(
+        store.get_execution(later.id).await.unwrap().as_ref(),
+        Some(&later)
+    );
+    assert!(
+        !first.is_finished(),
+        "the held-up batch cannot be written yet"
+    );
+    let flush = tokio::spawn({
+        let recorder = recorder.clone();
+        async move { recorder.flush().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !flush.is_finished(),
+        "a flush was answered before an earlier batch was written"
+    );
+    assert_eq!(recorder.backlog(), 1);
+
+    // The other session gives the id up: the held-up record is written, once.
+    blocker.execute("ROLLBACK").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), first)
+        .await
+        .expect("the held-up caller was answered")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), flush)
+        .await
+        .expect("the flush was answered")
+        .unwrap();
+    assert_eq!(
+        store.get_execution(held.id).await.unwrap().as_ref(),
+        Some(&held)
+    );
+    let health = recorder.health();
+    assert_eq!((health.written, health.lost, health.backlog), (2, 0, 0));
+}

@@ -15,6 +15,11 @@ use crate::{
     store::{ExecutionLog, StoreResult},
 };
 
+/// One field of every record, as the array the insert binds for its column.
+fn column<'e, T>(records: &'e [Cow<'_, Execution>], field: impl Fn(&'e Execution) -> T) -> Vec<T> {
+    records.iter().map(|record| field(record)).collect()
+}
+
 #[async_trait]
 impl ExecutionLog for PostgresStore {
     #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "INSERT tool_executions",
@@ -24,27 +29,37 @@ impl ExecutionLog for PostgresStore {
         if executions.is_empty() {
             return Ok(());
         }
-        let mut qb = QueryBuilder::new(format!(
-            "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) "
-        ));
         let storable: Vec<Cow<'_, Execution>> =
             executions.iter().map(without_nul_characters).collect();
-        qb.push_values(&storable, |mut row, e| {
-            row.push_bind(e.id)
-                .push_bind(e.tool_id)
-                .push_bind(e.tool_name.clone())
-                .push_bind(e.status.as_str())
-                .push_bind(e.arguments.clone())
-                .push_bind(e.result.clone())
-                .push_bind(e.error.clone())
-                .push_bind(e.duration_ms)
-                .push_bind(e.started_at)
-                .push_bind(e.completed_at)
-                .push_bind(e.note.clone());
-        });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        qb.build().execute(&self.pool).await?;
+        // Each column as one array: the statement's text is the same whatever the batch's
+        // size, so it is prepared once per connection, and its parameters are 11, not 11 a row.
+        sqlx::query(&format!(
+            "INSERT INTO tool_executions ({EXECUTION_COLUMNS}) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], \
+                                  $6::jsonb[], $7::text[], $8::float8[], $9::timestamptz[], \
+                                  $10::timestamptz[], $11::text[]) \
+             ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(column(&storable, |e| e.id))
+        .bind(column(&storable, |e| e.tool_id))
+        .bind(column(&storable, |e| e.tool_name.as_str()))
+        .bind(column(&storable, |e| e.status.as_str()))
+        .bind(column(&storable, |e| &e.arguments))
+        .bind(column(&storable, |e| e.result.as_ref()))
+        .bind(column(&storable, |e| e.error.as_deref()))
+        .bind(column(&storable, |e| e.duration_ms))
+        .bind(column(&storable, |e| e.started_at))
+        .bind(column(&storable, |e| e.completed_at))
+        .bind(column(&storable, |e| e.note.as_deref()))
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// Two: a batch is gathered and sent while the one before it commits, on another of
+    /// the pool's connections. More measured no faster and with a worse p99.
+    fn concurrent_record_writes(&self) -> usize {
+        2
     }
 
     #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tool_executions",

@@ -7,6 +7,7 @@ crate::on_both_backends!(
     calls_are_counted_per_interval,
     executions_keep_what_tools_return_or_say_what_changed,
     a_record_the_database_refuses_does_not_block_the_others,
+    concurrent_durable_records_are_each_written_once_before_their_answer,
 );
 
 async fn executions_and_stats(backend: Backend) {
@@ -281,4 +282,64 @@ async fn a_record_the_database_refuses_does_not_block_the_others(backend: Backen
     );
     assert!(!health.failing, "the last write succeeded");
     assert!(health.last_error.unwrap().contains("poisoned record"));
+}
+
+/// Many callers recording at once (durable): each returns only once its record is stored,
+/// every record is stored exactly once, and a flush afterwards leaves no backlog. The
+/// recorder writes several batches at once where the store allows it.
+async fn concurrent_durable_records_are_each_written_once_before_their_answer(backend: Backend) {
+    use tool_registry::{
+        config::ExecutionRecording,
+        registry::recorder::{ExecutionRecorder, RecorderOptions},
+    };
+    let (_db, store) = fresh(backend).await;
+    let t = tool("called_at_once", "x", &[], "called by many");
+    store.create(&t).await.unwrap();
+    let recorder = ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: 64,
+            mode: ExecutionRecording::Durable,
+            retry_for: std::time::Duration::from_secs(5),
+        },
+    );
+    let mut callers = JoinSet::new();
+    for caller in 0..32 {
+        let (recorder, store, t) = (recorder.clone(), store.clone(), t.clone());
+        callers.spawn(async move {
+            let mut ids = Vec::new();
+            for call in 0..10 {
+                let record = execution(&t, ExecutionStatus::Success, 1.0, caller * 10 + call);
+                recorder.record(record.clone()).await;
+                // Answered: the record is there for any reader.
+                assert_eq!(
+                    store.get_execution(record.id).await.unwrap().as_ref(),
+                    Some(&record)
+                );
+                ids.push(record.id);
+            }
+            ids
+        });
+    }
+    let mut answered = std::collections::HashSet::new();
+    while let Some(ids) = callers.join_next().await {
+        answered.extend(ids.unwrap());
+    }
+    assert_eq!(answered.len(), 320);
+    recorder.flush().await;
+    let stored = store
+        .list_executions(
+            &ExecutionFilter {
+                tool_id: Some(t.id),
+                ..Default::default()
+            },
+            ALL,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.total, 320);
+    let stored: std::collections::HashSet<Uuid> = stored.items.iter().map(|e| e.id).collect();
+    assert_eq!(stored, answered);
+    let health = recorder.health();
+    assert_eq!((health.written, health.lost, health.backlog), (320, 0, 0));
 }
