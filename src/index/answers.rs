@@ -36,17 +36,17 @@ impl From<&ToolFilter> for FilterKey {
 
 /// Kept answers by search, all of one generation of the index.
 #[derive(Debug)]
-pub struct RecentAnswers<K> {
-    kept: Mutex<Kept<K>>,
+pub struct RecentAnswers<K, Hit = (Uuid, f64)> {
+    kept: Mutex<Kept<K, Hit>>,
 }
 
 #[derive(Debug)]
-struct Kept<K> {
+struct Kept<K, Hit> {
     generation: u64,
-    answers: HashMap<K, Vec<(Uuid, f64)>>,
+    answers: HashMap<K, Vec<Hit>>,
 }
 
-impl<K> Default for RecentAnswers<K> {
+impl<K, Hit> Default for RecentAnswers<K, Hit> {
     fn default() -> Self {
         Self {
             kept: Mutex::new(Kept {
@@ -57,9 +57,9 @@ impl<K> Default for RecentAnswers<K> {
     }
 }
 
-impl<K: Hash + Eq> RecentAnswers<K> {
+impl<K: Hash + Eq, Hit: Clone> RecentAnswers<K, Hit> {
     /// The answer kept for `key`, if it was found at `generation`.
-    pub fn get(&self, key: &K, generation: u64) -> Option<Vec<(Uuid, f64)>> {
+    pub fn get(&self, key: &K, generation: u64) -> Option<Vec<Hit>> {
         let kept = self.lock();
         if kept.generation != generation {
             return None;
@@ -69,7 +69,7 @@ impl<K: Hash + Eq> RecentAnswers<K> {
 
     /// Keeps the answer found for `key` at `generation`; the answers of an older generation
     /// go, and an answer of an older generation than those kept is not kept.
-    pub fn put(&self, key: K, generation: u64, answer: &[(Uuid, f64)]) {
+    pub fn put(&self, key: K, generation: u64, answer: &[Hit]) {
         let mut kept = self.lock();
         if generation < kept.generation {
             return;
@@ -81,7 +81,7 @@ impl<K: Hash + Eq> RecentAnswers<K> {
         kept.answers.insert(key, answer.to_vec());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept<K>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept<K, Hit>> {
         // The map is whole at every step: a panic elsewhere leaves nothing half-written.
         self.kept
             .lock()

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::catalogue::TextHit;
+
 /// A score as every search reports it: in [0, 1], higher is better. Cosines below 0 (opposed
 /// texts) and rounding above 1 are clamped here and nowhere else.
 pub fn unit_score(score: f64) -> f64 {
@@ -64,22 +66,32 @@ fn min_max(scores: impl Iterator<Item = f64>) -> impl Fn(f64) -> f64 {
     }
 }
 
-/// Weighted fusion of the two candidate lists of (id, score) pairs, best first (ties by
-/// id). Both signals are brought to one scale before weighting. The text ranks are min-max
-/// normalised over their candidates (their scale depends on the query). This model's
-/// cosines crowd into a narrow band, so raw they would leave the ranking to the text side
-/// whatever the weight says; they are stretched from that band onto [0, 1] by a fixed
-/// calibration instead of min-max, which measured worse: it makes the best vector candidate
-/// of every query look like a perfect match, however poor. A tool missing from one list
-/// gets that list's lowest score: it ranked below every candidate there.
-pub fn fuse(vector: &[(Uuid, f64)], text: &[(Uuid, f64)], vector_weight: f64) -> Vec<Fused> {
+/// How much of the query a text candidate must account for to keep its whole text rank:
+/// the rank is scaled by the square root of its coverage (see [`TextHit::coverage`]).
+fn coverage_factor(coverage: f64) -> f64 {
+    coverage.clamp(0.0, 1.0).sqrt()
+}
+
+/// Weighted fusion of the vector candidates, (id, cosine) pairs, and the text candidates,
+/// best first (ties by id). Both signals are brought to one scale before weighting. The
+/// text ranks are min-max normalised over their candidates (their scale depends on the
+/// query), then scaled by how much of the query each candidate accounts for: BM25 ranks
+/// the tools that share some rare word with a request first even when that word is all
+/// they share, and a request phrased in words the catalogue does not use (as people write)
+/// is one whose text ranking says little. This model's cosines crowd into a narrow band,
+/// so raw they would leave the ranking to the text side whatever the weight says; they
+/// are stretched from that band onto [0, 1] by a fixed calibration instead of min-max,
+/// which measured worse: it makes the best vector candidate of every query look like a
+/// perfect match, however poor. A tool missing from one list gets that list's lowest
+/// score: it ranked below every candidate there.
+pub fn fuse(vector: &[(Uuid, f64)], text: &[TextHit], vector_weight: f64) -> Vec<Fused> {
     let vector_floor = vector.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
     let vector_floor = if vector_floor.is_finite() {
         vector_floor
     } else {
         COSINE_UNRELATED
     };
-    let normalise_text = min_max(text.iter().map(|h| h.1));
+    let normalise_text = min_max(text.iter().map(|h| h.score));
 
     let mut merged: HashMap<Uuid, Fused> = HashMap::with_capacity(vector.len() + text.len());
     for &(id, cosine) in vector {
@@ -94,23 +106,28 @@ pub fn fuse(vector: &[(Uuid, f64)], text: &[(Uuid, f64)], vector_weight: f64) ->
             },
         );
     }
-    for &(id, rank) in text {
+    let mut coverage: HashMap<Uuid, f64> = HashMap::with_capacity(text.len());
+    for hit in text {
+        coverage.insert(hit.id, hit.coverage);
         merged
-            .entry(id)
+            .entry(hit.id)
             .or_insert(Fused {
-                id,
+                id: hit.id,
                 score: 0.0,
                 relevance: vector_floor,
                 vector_score: None,
                 text_score: None,
             })
-            .text_score = Some(rank);
+            .text_score = Some(hit.score);
     }
     let mut fused: Vec<Fused> = merged
         .into_values()
         .map(|mut hit| {
             let semantic = calibrate(hit.vector_score.unwrap_or(vector_floor));
-            let lexical = hit.text_score.map(&normalise_text).unwrap_or(0.0);
+            let lexical = hit.text_score.map_or(0.0, |rank| {
+                normalise_text(rank)
+                    * coverage_factor(coverage.get(&hit.id).copied().unwrap_or(0.0))
+            });
             hit.score = unit_score(vector_weight * semantic + (1.0 - vector_weight) * lexical);
             hit
         })
@@ -119,15 +136,28 @@ pub fn fuse(vector: &[(Uuid, f64)], text: &[(Uuid, f64)], vector_weight: f64) ->
     fused
 }
 
-/// The candidates of one ranking alone (vector or full text), as fusion would give them.
-pub fn single_list(hits: &[(Uuid, f64)], vector: bool) -> Vec<Fused> {
+/// The candidates of the vector ranking alone, as fusion would give them.
+pub fn vector_list(hits: &[(Uuid, f64)]) -> Vec<Fused> {
     hits.iter()
         .map(|&(id, score)| Fused {
             id,
             score,
             relevance: score,
-            vector_score: vector.then_some(score),
-            text_score: (!vector).then_some(score),
+            vector_score: Some(score),
+            text_score: None,
+        })
+        .collect()
+}
+
+/// The candidates of the full-text ranking alone, as fusion would give them.
+pub fn text_list(hits: &[TextHit]) -> Vec<Fused> {
+    hits.iter()
+        .map(|hit| Fused {
+            id: hit.id,
+            score: hit.score,
+            relevance: hit.score,
+            vector_score: None,
+            text_score: Some(hit.score),
         })
         .collect()
 }
@@ -140,10 +170,19 @@ mod tests {
         Uuid::from_u128(name.bytes().fold(7u128, |h, b| h * 31 + u128::from(b)))
     }
 
+    /// A text candidate that accounts for the whole query.
+    fn text_hit(name: &str, score: f64) -> TextHit {
+        TextHit {
+            id: id(name),
+            score,
+            coverage: 1.0,
+        }
+    }
+
     #[test]
     fn fusion_weighs_both_signals_on_one_scale() {
         let vector = [(id("a"), 0.6), (id("b"), 0.5), (id("c"), 0.35)];
-        let text = [(id("b"), 8.0), (id("d"), 2.0)];
+        let text = [text_hit("b", 8.0), text_hit("d", 2.0)];
         let fused = fuse(&vector, &text, 0.7);
         let by_id: HashMap<_, _> = fused.iter().map(|h| (h.id, h)).collect();
         assert!((by_id[&id("a")].score - 0.7).abs() < 1e-9);
@@ -166,7 +205,7 @@ mod tests {
         // the difference was a third of what its weight said); the weight must be able to
         // let that difference beat a text lead, and the other way round.
         let vector = [(id("dense"), 0.45), (id("lexical"), 0.20)];
-        let text = [(id("lexical"), 9.0), (id("dense"), 3.0)];
+        let text = [text_hit("lexical", 9.0), text_hit("dense", 3.0)];
         assert_eq!(fuse(&vector, &text, 0.7)[0].id, id("dense"));
         assert_eq!(fuse(&vector, &text, 0.3)[0].id, id("lexical"));
     }
@@ -174,10 +213,37 @@ mod tests {
     #[test]
     fn fusion_of_empty_lists_is_empty_and_never_nan() {
         assert!(fuse(&[], &[], 0.7).is_empty());
-        let only_text = fuse(&[], &[(id("x"), 1.0)], 0.5);
+        let only_text = fuse(&[], &[text_hit("x", 1.0)], 0.5);
         assert!((only_text[0].score - 0.5).abs() < 1e-9);
         let only_vector = fuse(&[(id("y"), 0.35)], &[], 1.0);
         assert!((only_vector[0].score - 0.5).abs() < 1e-9);
         assert!((only_vector[0].relevance - 0.35).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_text_rank_counts_as_much_as_its_tool_accounts_for_the_query() {
+        // "give a thumbs-up to the last message": `rare` shares only the rare word
+        // "thumbs" with the request and leads BM25; `covering` shares most of its words.
+        let vector = [(id("rare"), 0.30), (id("covering"), 0.30)];
+        let text = [
+            TextHit {
+                coverage: 0.25,
+                ..text_hit("rare", 9.0)
+            },
+            TextHit {
+                coverage: 0.81,
+                ..text_hit("covering", 6.0)
+            },
+            text_hit("floor", 1.0),
+        ];
+        let fused = fuse(&vector, &text, 0.4);
+        assert_eq!(fused[0].id, id("covering"));
+        let by_id: HashMap<_, _> = fused.iter().map(|h| (h.id, h)).collect();
+        // The text rank 5/8 of `covering` keeps 0.9 of itself, that of `rare` (1) half.
+        let semantic = 0.4 * calibrate(0.30);
+        assert!((by_id[&id("covering")].score - (semantic + 0.6 * 0.625 * 0.9)).abs() < 1e-9);
+        assert!((by_id[&id("rare")].score - (semantic + 0.6 * 0.5)).abs() < 1e-9);
+        // What each hit reports is its text score as ranked, not scaled.
+        assert_eq!(by_id[&id("rare")].text_score, Some(9.0));
     }
 }

@@ -67,6 +67,11 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a query or tool term is an ordered pair of words (`csv>json`), not a word.
+pub fn is_ordered_pair(term: &str) -> bool {
+    term.contains(PAIR_JOINER)
+}
+
 /// Each word paired, in order, with each of the next `reach` words.
 fn ordered_pairs(words: &[String], reach: usize) -> impl Iterator<Item = String> + '_ {
     words.iter().enumerate().flat_map(move |(i, first)| {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
-    index::fusion,
+    index::{catalogue::TextHit, fusion},
     telemetry::otel::{self, searched},
 };
 
@@ -89,7 +89,12 @@ impl ToolRegistry {
         let mut rankings = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
             let vector = vectors.as_ref().map(|v| v[i].as_slice());
-            let mut ranked = self.rank(mode, text, vector, request, &filter).await?;
+            // The whole of a request of several steps asks for several tools, none of
+            // which accounts for all its words: its text ranks are taken as they are.
+            let whole_of_steps = i == 0 && !steps.is_empty();
+            let mut ranked = self
+                .rank(mode, text, vector, request, &filter, whole_of_steps)
+                .await?;
             // The fused score ranks within one answer only; the floor is absolute.
             ranked.retain(|hit| hit.relevance >= request.threshold);
             rankings.push(ranked);
@@ -153,6 +158,7 @@ impl ToolRegistry {
         vector: Option<&[f32]>,
         request: &SearchRequest,
         filter: &ToolFilter,
+        whole_of_steps: bool,
     ) -> Result<Vec<fusion::Fused>, RegistryError> {
         let limit = request.limit;
         let model = self.embedder.model_id();
@@ -164,7 +170,7 @@ impl ToolRegistry {
                     self.store.nearest_ids(vector, model, limit, filter),
                 )
                 .await?;
-                fusion::single_list(&near, true)
+                fusion::vector_list(&near)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
@@ -181,6 +187,17 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
+                let lexical = if whole_of_steps {
+                    lexical
+                        .into_iter()
+                        .map(|hit| TextHit {
+                            coverage: 1.0,
+                            ..hit
+                        })
+                        .collect()
+                } else {
+                    lexical
+                };
                 fusion::fuse(&near, &lexical, request.vector_weight)
             }
             _ => {
@@ -190,7 +207,7 @@ impl ToolRegistry {
                     self.store.text_search_ids(text, limit, filter),
                 )
                 .await?;
-                fusion::single_list(&lexical, false)
+                fusion::text_list(&lexical)
             }
         })
     }
@@ -252,7 +269,7 @@ impl ToolRegistry {
             .await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);
-        let mut hits = self.with_tools(fusion::single_list(&near, true)).await?;
+        let mut hits = self.with_tools(fusion::vector_list(&near)).await?;
         search::sort_hits(&mut hits);
         Ok(hits)
     }

@@ -117,4 +117,4 @@ pub fn sort_hits(hits: &mut [SearchHit]) {
     });
 }
 
-pub use crate::index::fusion::{Fused, fuse, hybrid_candidates, single_list};
+pub use crate::index::fusion::{Fused, fuse, hybrid_candidates, text_list, vector_list};

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Replacement, StoreResult, ToolCache, Updated, in_order};
-use crate::domain::{Facets, Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion};
+use crate::{
+    domain::{Facets, Page, Paged, ServedTool, Tool, ToolFilter, ToolVersion},
+    index::catalogue::TextHit,
+};
 
 /// The tools of the catalogue, as stored and as served. Listings, counts and full-text
 /// searches are answered from the store's catalogue index (see `store::mirror`).
@@ -157,5 +160,5 @@ pub trait Catalogue: Send + Sync + 'static {
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<(Uuid, f64)>>;
+    ) -> StoreResult<Vec<TextHit>>;
 }

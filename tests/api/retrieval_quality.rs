@@ -12,9 +12,9 @@ use crate::helpers::{Backend, TestApp, TestDb, find, names};
 
 /// Every `SAMPLE_EVERY`-th query of the set is asked.
 const SAMPLE_EVERY: usize = 3;
-/// Measured on this sample (44 queries, built-ins included) with the defaults: hit@1 .614,
+/// Measured on this sample (44 queries, built-ins included) with the defaults: hit@1 .636,
 /// recall@5 .736. The floors sit 7 to 9 points lower.
-const HIT_AT_1_FLOOR: f64 = 0.52;
+const HIT_AT_1_FLOOR: f64 = 0.55;
 const RECALL_AT_5_FLOOR: f64 = 0.66;
 
 fn read_jsonl(path: &Path) -> Vec<Value> {

@@ -17,6 +17,7 @@ use std::{
 
 use uuid::Uuid;
 
+pub use bm25::TextHit;
 pub use shared::SharedCatalogueIndex;
 
 use super::{Facets, lexical};
@@ -326,7 +327,7 @@ mod tests {
         let (index, names) = builtins_index();
         let first = |q: &str| {
             let hits = index.search(&lexical::query_terms(q), 5, |_| true);
-            names[&hits[0].0].clone()
+            names[&hits[0].id].clone()
         };
         for query in [
             "convert csv to json",
@@ -357,14 +358,47 @@ mod tests {
         index.upsert(b, 1, "t", &terms("city population city"), facets("x", true));
         index.upsert(c, 1, "t", &terms("stock price city"), facets("y", true));
         let hits = index.search(&query("forecast city"), 10, |_| true);
-        assert_eq!(hits[0].0, a, "the rare word decides");
+        assert_eq!(hits[0].id, a, "the rare word decides");
         assert_eq!(hits.len(), 3);
         let population = index.search(&query("city"), 10, |_| true);
-        assert_eq!(population[0].0, b, "two mentions beat one");
+        assert_eq!(population[0].id, b, "two mentions beat one");
         let only_y = index.search(&query("city"), 10, |f| f.category == "y");
-        assert_eq!(only_y.iter().map(|h| h.0).collect::<Vec<_>>(), vec![c]);
+        assert_eq!(only_y.iter().map(|h| h.id).collect::<Vec<_>>(), vec![c]);
         assert!(index.search(&query("unknown"), 10, |_| true).is_empty());
         assert_eq!(index.search(&query("city"), 1, |_| true).len(), 1);
+    }
+
+    #[test]
+    fn coverage_is_the_share_of_the_query_a_tool_holds_by_rarity() {
+        let mut index = CatalogueIndex::default();
+        let (both, common, rare) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        index.upsert(
+            both,
+            1,
+            "t",
+            &terms("send slack message"),
+            facets("x", true),
+        );
+        index.upsert(common, 1, "t", &terms("send email"), facets("x", true));
+        index.upsert(rare, 1, "t", &terms("slack channels"), facets("x", true));
+        let coverage = |q: &str| -> HashMap<Uuid, f64> {
+            index
+                .search(&query(q), 10, |_| true)
+                .into_iter()
+                .map(|hit| (hit.id, hit.coverage))
+                .collect()
+        };
+        let found = coverage("send slack");
+        assert!((found[&both] - 1.0).abs() < 1e-6);
+        // "send" and "slack" are each in two of the three tools, so they weigh alike and
+        // each of the other tools holds half the query.
+        assert!((found[&common] - 0.5).abs() < 1e-6);
+        assert!((found[&rare] - 0.5).abs() < 1e-6);
+        // A word no tool holds counts as the rarest of all; ordered pairs count for nothing.
+        let with_unknown = coverage("send slack zzyzx send>slack");
+        assert!(with_unknown[&both] < 0.5 && with_unknown[&both] > 0.2);
+        // Scores were cleared between searches: asking again gives the same.
+        assert_eq!(coverage("send slack"), found);
     }
 
     #[test]
@@ -381,7 +415,7 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(index.search(&query("city weather"), 10, |_| true), before);
         let stock = index.search(&query("stock"), 10, |_| true);
-        assert_eq!(stock.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(stock.iter().map(|h| h.id).collect::<Vec<_>>(), vec![b]);
     }
 
     #[test]
@@ -433,8 +467,8 @@ mod tests {
             facets("x", true),
         );
         let hits = index.search(&query("issue"), 10, |_| true);
-        assert_eq!(hits[0].0, named);
-        assert!(hits[0].1 > hits[1].1);
+        assert_eq!(hits[0].id, named);
+        assert!(hits[0].score > hits[1].score);
     }
 
     #[test]
@@ -444,7 +478,7 @@ mod tests {
         index.upsert(id, 2, "t", &terms("new words"), facets("x", true));
         index.upsert(id, 1, "t", &terms("old words"), facets("x", true));
         assert!(index.search(&query("old"), 10, |_| true).is_empty());
-        assert_eq!(index.search(&query("new"), 10, |_| true)[0].0, id);
+        assert_eq!(index.search(&query("new"), 10, |_| true)[0].id, id);
         index.update_facets(id, 3, facets("x", false));
         assert!(index.search(&query("new"), 10, |f| f.is_active).is_empty());
         index.update_facets(id, 2, facets("x", true));
@@ -521,10 +555,10 @@ mod tests {
         assert_eq!(all.len(), 21);
         assert!(
             all.iter()
-                .all(|(id, _)| *id == fresh || ids.iter().skip(1).step_by(2).any(|k| k == id))
+                .all(|hit| hit.id == fresh || ids.iter().skip(1).step_by(2).any(|k| *k == hit.id))
         );
         assert!(index.search(&query("word0"), 10, |_| true).is_empty());
-        assert_eq!(index.search(&query("word1"), 10, |_| true)[0].0, ids[1]);
+        assert_eq!(index.search(&query("word1"), 10, |_| true)[0].id, ids[1]);
     }
 
     #[test]

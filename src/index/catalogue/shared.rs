@@ -7,7 +7,7 @@ use std::sync::{
 
 use uuid::Uuid;
 
-use super::CatalogueIndex;
+use super::{CatalogueIndex, TextHit};
 use crate::{
     domain::{Page, Tool, ToolFilter},
     index::{
@@ -29,7 +29,7 @@ struct Shared {
     /// while the count stays the same.
     changes: AtomicU64,
     /// Answers of recent searches, kept while `changes` stays the same.
-    answers: RecentAnswers<(String, u32, FilterKey)>,
+    answers: RecentAnswers<(String, u32, FilterKey), TextHit>,
 }
 
 impl SharedCatalogueIndex {
@@ -82,9 +82,9 @@ impl SharedCatalogueIndex {
         self.0.changes.load(Ordering::Acquire)
     }
 
-    /// The `k` best (id, text score) pairs for a free-text query (see `fusion::text_score`);
-    /// a search asked again before the index changed is answered from the kept answers.
-    pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<(Uuid, f64)> {
+    /// The `k` best tools for a free-text query, scored by `fusion::text_score`; a search
+    /// asked again before the index changed is answered from the kept answers.
+    pub fn search(&self, query: &str, k: u32, filter: &ToolFilter) -> Vec<TextHit> {
         let index = self.read();
         // Stays the same while the read lock is held: changes are counted under the write lock.
         let generation = self.0.changes.load(Ordering::Acquire);
@@ -96,10 +96,13 @@ impl SharedCatalogueIndex {
         if terms.is_empty() {
             return Vec::new();
         }
-        let found: Vec<(Uuid, f64)> = index
+        let found: Vec<TextHit> = index
             .search(&terms, k as usize, |facets| facets.matches(filter))
             .into_iter()
-            .map(|(id, score)| (id, text_score(score)))
+            .map(|hit| TextHit {
+                score: text_score(hit.score),
+                ..hit
+            })
             .collect();
         drop(index);
         self.0.answers.put(key, generation, &found);
@@ -185,7 +188,7 @@ mod tests {
             active_only: true,
             ..ToolFilter::default()
         };
-        let ids = |found: Vec<(Uuid, f64)>| found.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        let ids = |found: Vec<TextHit>| found.into_iter().map(|h| h.id).collect::<Vec<_>>();
         let weather = Tool {
             description: "weather forecast for a city".into(),
             ..Tool::example("weather")

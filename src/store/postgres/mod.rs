@@ -36,7 +36,7 @@ use super::{
 };
 use crate::{
     domain::{Page, Paged, Tool, ToolFilter, ToolVersion},
-    index::{fusion::unit_score, vector::estimated_bytes_per_vector},
+    index::{catalogue::TextHit, fusion::unit_score, vector::estimated_bytes_per_vector},
 };
 
 pub struct PostgresStore {
@@ -355,7 +355,7 @@ impl Catalogue for PostgresStore {
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<(Uuid, f64)>> {
+    ) -> StoreResult<Vec<TextHit>> {
         Ok(self.mirror().catalogue().search(query, k, filter))
     }
 }

@@ -28,7 +28,11 @@ use super::{
 };
 use crate::{
     domain::{Page, Paged, Tool, ToolFilter, ToolVersion, now_micros},
-    index::{catalogue::CatalogueIndex, shared_vectors::SharedVectors, vector::VectorIndex},
+    index::{
+        catalogue::{CatalogueIndex, TextHit},
+        shared_vectors::SharedVectors,
+        vector::VectorIndex,
+    },
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/embedded");
@@ -358,7 +362,7 @@ impl Catalogue for EmbeddedStore {
         query: &str,
         k: u32,
         filter: &ToolFilter,
-    ) -> StoreResult<Vec<(Uuid, f64)>> {
+    ) -> StoreResult<Vec<TextHit>> {
         Ok(self.mirror.catalogue().search(query, k, filter))
     }
 }

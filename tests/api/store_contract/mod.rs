@@ -130,7 +130,7 @@ impl SearchWithTools for Arc<dyn ToolStore> {
         filter: &ToolFilter,
     ) -> StoreResult<Vec<Scored>> {
         let ranked = self.text_search_ids(query, k, filter).await?;
-        with_tools(self, ranked).await
+        with_tools(self, ranked.iter().map(|hit| (hit.id, hit.score)).collect()).await
     }
 }
 
