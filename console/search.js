@@ -78,6 +78,7 @@ function hit(found) {
       h('dl', { class: 'explain' },
         why.step ? [h('dt', { text: 'step' }), h('dd', { text: why.step })] : null,
         Object.entries(why.matched || {}).map(([part, words]) => [h('dt', { text: part }), h('dd', { text: words.join(', ') || '—' })]),
+        why.text_coverage !== undefined ? [h('dt', { text: 'text coverage' }), h('dd', { text: why.text_coverage.toFixed(2) })] : null,
         h('dt', { text: 'fused' }), h('dd', { text: why.fused_score.toFixed(4) }),
         why.vector_weight !== undefined ? [h('dt', { text: 'vector weight' }), h('dd', { text: String(why.vector_weight) })] : null)) : null);
 }

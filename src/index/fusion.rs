@@ -38,6 +38,9 @@ pub struct Fused {
     pub relevance: f64,
     pub vector_score: Option<f64>,
     pub text_score: Option<f64>,
+    /// The share of the query a text candidate accounts for, when fusion scaled its text
+    /// rank by it (see [`TextHit::coverage`]).
+    pub text_coverage: Option<f64>,
 }
 
 /// The band the cosines of all-MiniLM-L6-v2 fall in between a task and a tool: about 0.1 for
@@ -84,7 +87,14 @@ fn coverage_factor(coverage: f64) -> f64 {
 /// which measured worse: it makes the best vector candidate of every query look like a
 /// perfect match, however poor. A tool missing from one list gets that list's lowest
 /// score: it ranked below every candidate there.
-pub fn fuse(vector: &[(Uuid, f64)], text: &[TextHit], vector_weight: f64) -> Vec<Fused> {
+/// `by_coverage` false fuses the text ranks as they are: for a text of which no one tool
+/// can account for all (the whole of a request of several steps).
+pub fn fuse(
+    vector: &[(Uuid, f64)],
+    text: &[TextHit],
+    vector_weight: f64,
+    by_coverage: bool,
+) -> Vec<Fused> {
     let vector_floor = vector.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
     let vector_floor = if vector_floor.is_finite() {
         vector_floor
@@ -103,30 +113,28 @@ pub fn fuse(vector: &[(Uuid, f64)], text: &[TextHit], vector_weight: f64) -> Vec
                 relevance: cosine,
                 vector_score: Some(cosine),
                 text_score: None,
+                text_coverage: None,
             },
         );
     }
-    let mut coverage: HashMap<Uuid, f64> = HashMap::with_capacity(text.len());
     for hit in text {
-        coverage.insert(hit.id, hit.coverage);
-        merged
-            .entry(hit.id)
-            .or_insert(Fused {
-                id: hit.id,
-                score: 0.0,
-                relevance: vector_floor,
-                vector_score: None,
-                text_score: None,
-            })
-            .text_score = Some(hit.score);
+        let fused = merged.entry(hit.id).or_insert(Fused {
+            id: hit.id,
+            score: 0.0,
+            relevance: vector_floor,
+            vector_score: None,
+            text_score: None,
+            text_coverage: None,
+        });
+        fused.text_score = Some(hit.score);
+        fused.text_coverage = by_coverage.then_some(hit.coverage);
     }
     let mut fused: Vec<Fused> = merged
         .into_values()
         .map(|mut hit| {
             let semantic = calibrate(hit.vector_score.unwrap_or(vector_floor));
             let lexical = hit.text_score.map_or(0.0, |rank| {
-                normalise_text(rank)
-                    * coverage_factor(coverage.get(&hit.id).copied().unwrap_or(0.0))
+                normalise_text(rank) * hit.text_coverage.map_or(1.0, coverage_factor)
             });
             hit.score = unit_score(vector_weight * semantic + (1.0 - vector_weight) * lexical);
             hit
@@ -145,6 +153,7 @@ pub fn vector_list(hits: &[(Uuid, f64)]) -> Vec<Fused> {
             relevance: score,
             vector_score: Some(score),
             text_score: None,
+            text_coverage: None,
         })
         .collect()
 }
@@ -158,6 +167,7 @@ pub fn text_list(hits: &[TextHit]) -> Vec<Fused> {
             relevance: hit.score,
             vector_score: None,
             text_score: Some(hit.score),
+            text_coverage: None,
         })
         .collect()
 }
@@ -183,7 +193,7 @@ mod tests {
     fn fusion_weighs_both_signals_on_one_scale() {
         let vector = [(id("a"), 0.6), (id("b"), 0.5), (id("c"), 0.35)];
         let text = [text_hit("b", 8.0), text_hit("d", 2.0)];
-        let fused = fuse(&vector, &text, 0.7);
+        let fused = fuse(&vector, &text, 0.7, true);
         let by_id: HashMap<_, _> = fused.iter().map(|h| (h.id, h)).collect();
         assert!((by_id[&id("a")].score - 0.7).abs() < 1e-9);
         assert!((by_id[&id("b")].score - (0.7 * 0.8 + 0.3)).abs() < 1e-9);
@@ -206,16 +216,16 @@ mod tests {
         // let that difference beat a text lead, and the other way round.
         let vector = [(id("dense"), 0.45), (id("lexical"), 0.20)];
         let text = [text_hit("lexical", 9.0), text_hit("dense", 3.0)];
-        assert_eq!(fuse(&vector, &text, 0.7)[0].id, id("dense"));
-        assert_eq!(fuse(&vector, &text, 0.3)[0].id, id("lexical"));
+        assert_eq!(fuse(&vector, &text, 0.7, true)[0].id, id("dense"));
+        assert_eq!(fuse(&vector, &text, 0.3, true)[0].id, id("lexical"));
     }
 
     #[test]
     fn fusion_of_empty_lists_is_empty_and_never_nan() {
-        assert!(fuse(&[], &[], 0.7).is_empty());
-        let only_text = fuse(&[], &[text_hit("x", 1.0)], 0.5);
+        assert!(fuse(&[], &[], 0.7, true).is_empty());
+        let only_text = fuse(&[], &[text_hit("x", 1.0)], 0.5, true);
         assert!((only_text[0].score - 0.5).abs() < 1e-9);
-        let only_vector = fuse(&[(id("y"), 0.35)], &[], 1.0);
+        let only_vector = fuse(&[(id("y"), 0.35)], &[], 1.0, true);
         assert!((only_vector[0].score - 0.5).abs() < 1e-9);
         assert!((only_vector[0].relevance - 0.35).abs() < 1e-9);
     }
@@ -236,14 +246,19 @@ mod tests {
             },
             text_hit("floor", 1.0),
         ];
-        let fused = fuse(&vector, &text, 0.4);
+        let fused = fuse(&vector, &text, 0.4, true);
         assert_eq!(fused[0].id, id("covering"));
         let by_id: HashMap<_, _> = fused.iter().map(|h| (h.id, h)).collect();
         // The text rank 5/8 of `covering` keeps 0.9 of itself, that of `rare` (1) half.
         let semantic = 0.4 * calibrate(0.30);
         assert!((by_id[&id("covering")].score - (semantic + 0.6 * 0.625 * 0.9)).abs() < 1e-9);
         assert!((by_id[&id("rare")].score - (semantic + 0.6 * 0.5)).abs() < 1e-9);
-        // What each hit reports is its text score as ranked, not scaled.
+        // What each hit reports is its text score as ranked, not scaled, and its coverage.
         assert_eq!(by_id[&id("rare")].text_score, Some(9.0));
+        assert_eq!(by_id[&id("rare")].text_coverage, Some(0.25));
+        // Without coverage the BM25 lead wins, and no coverage is reported.
+        let as_ranked = fuse(&vector, &text, 0.4, false);
+        assert_eq!(as_ranked[0].id, id("rare"));
+        assert_eq!(as_ranked[0].text_coverage, None);
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
-    index::{catalogue::TextHit, fusion},
+    index::fusion,
     telemetry::otel::{self, searched},
 };
 
@@ -129,6 +129,7 @@ impl ToolRegistry {
                     matched,
                     vector_score: hit.vector_score,
                     text_score: hit.text_score,
+                    text_coverage: hit.text_coverage,
                     fused_score: hit.score,
                     vector_weight: (mode == AnsweredMode::Hybrid).then_some(request.vector_weight),
                 });
@@ -187,18 +188,7 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
-                let lexical = if whole_of_steps {
-                    lexical
-                        .into_iter()
-                        .map(|hit| TextHit {
-                            coverage: 1.0,
-                            ..hit
-                        })
-                        .collect()
-                } else {
-                    lexical
-                };
-                fusion::fuse(&near, &lexical, request.vector_weight)
+                fusion::fuse(&near, &lexical, request.vector_weight, !whole_of_steps)
             }
             _ => {
                 let lexical = searched(
@@ -233,6 +223,7 @@ impl ToolRegistry {
                     score: hit.score,
                     vector_score: hit.vector_score,
                     text_score: hit.text_score,
+                    text_coverage: hit.text_coverage,
                     explain: None,
                 })
             })

@@ -76,6 +76,9 @@ pub struct SearchHit {
     pub score: f64,
     pub vector_score: Option<f64>,
     pub text_score: Option<f64>,
+    /// What `explain` reports as `text_coverage`; not part of a hit otherwise.
+    #[serde(skip)]
+    pub text_coverage: Option<f64>,
     /// Present when the request asked for `explain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explanation>,
@@ -94,6 +97,10 @@ pub struct Explanation {
     pub vector_score: Option<f64>,
     /// The raw text score, `s / (1 + s)` of BM25; absent if not a text candidate.
     pub text_score: Option<f64>,
+    /// The share of the query (or step) the tool accounts for, its words weighted by
+    /// rarity; the text rank counted in proportion to its square root (hybrid mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_coverage: Option<f64>,
     /// The score that ranked the hit (in hybrid mode the weighted sum of both normalised).
     pub fused_score: f64,
     /// The vector weight the fusion used (hybrid mode only).

@@ -441,6 +441,7 @@ mod tests {
             relevance: 0.5,
             vector_score: None,
             text_score: None,
+            text_coverage: None,
         }
     }
 

@@ -524,6 +524,12 @@ async fn explain_says_why_a_tool_ranks(backend: Backend) {
     assert_eq!(explain["vector_score"], first["vector_score"]);
     assert_eq!(explain["fused_score"], first["score"]);
     assert_eq!(explain["vector_weight"], 0.4);
+    // The tool holds "issue" and "github", the query's rarest words, but not "open".
+    let coverage = explain["text_coverage"]
+        .as_f64()
+        .expect("hybrid reports text coverage");
+    assert!(coverage > 0.5 && coverage <= 1.0, "{explain}");
+    assert!(first.get("text_coverage").is_none(), "{first}");
     assert!(explain.get("step").is_none(), "{explain}");
 
     // A request of two steps: both tools in the top three, hits of a step say which.
