@@ -2,11 +2,11 @@
 //! dot product per tool: estimated from one byte per component for every tool, then
 //! computed in full for the few whose estimate's error bound reaches the best ones.
 //!
-//! A tool has two vectors: one of its whole document and one of its description and description
-//! alone (`document::description_text`), the second kept only as one byte per component. A tool's
-//! score is the first cosine raised by part of the second's excess over it
-//! ([`tool_score`]): a tool whose description alone reads as the query gains, while the
-//! whole document still decides for the rest.
+//! A tool has two vectors: one of its whole document and one of its description alone
+//! (`document::description_text`), the second kept only as one byte per component. A
+//! tool's score is the first cosine raised by part of the second's excess over it
+//! ([`tool_score`]): a tool whose description reads as the query gains, while the whole
+//! document still decides for the rest.
 
 use std::collections::HashMap;
 
@@ -25,13 +25,14 @@ pub struct EntryMeta {
     pub facets: Facets,
 }
 
-/// How much of the description vector's excess over the document's cosine a tool's score gains.
-/// Chosen on the development sets (docs/search.md): 0.3 to 0.7 all gained hit@1, 1 (the
-/// better of the two) lost it.
+/// How much of the description vector's excess over the document's cosine a tool's score
+/// gains. Chosen on the development sets (docs/search.md): at 0.5 no set lost hit@1 or
+/// recall@5 in any mode; 0.4 and 0.6 each lost somewhere, 1 (the better of the two) more.
 pub const DESCRIPTION_EXCESS_WEIGHT: f64 = 0.5;
 
 /// A tool's vector score from the cosine of its whole document and, when it has one, of
-/// its description vector: the first raised by [`DESCRIPTION_EXCESS_WEIGHT`] of the second's excess.
+/// its description vector: the first raised by [`DESCRIPTION_EXCESS_WEIGHT`] of the
+/// second's excess.
 pub fn tool_score(document: f64, description: Option<f64>) -> f64 {
     match description {
         Some(description) if description > document => {
@@ -43,9 +44,10 @@ pub fn tool_score(document: f64, description: Option<f64>) -> f64 {
 
 /// Vectors of one model, stored row after row in one buffer so a search streams through
 /// memory, twice: in full precision and as one byte per component with a scale per row
-/// (`simd::quantise_row`), which a search scans first. Each row's description vector is kept as
-/// one byte per component only (`description_codes`, `description_scales`; a scale of 0 when the tool
-/// has none yet). `ids[i]`, `scales[i]`, `description_scales[i]` and `metas[i]` belong to row `i`.
+/// (`simd::quantise_row`), which a search scans first. Each row's description vector is
+/// kept as one byte per component only (`description_codes`, `description_scales`; a scale
+/// of 0 when the tool has none yet). `ids[i]`, `scales[i]`, `description_scales[i]` and
+/// `metas[i]` belong to row `i`.
 #[derive(Debug, Default)]
 struct Partition {
     dimensions: usize,
@@ -58,8 +60,8 @@ struct Partition {
     metas: Vec<EntryMeta>,
 }
 
-/// A tool's entry as held: its normalised document vector, its description vector's codes and
-/// scale (scale 0: none) and what is kept beside them.
+/// A tool's entry as held: its normalised document vector, its description vector's codes
+/// and scale (scale 0: none) and what is kept beside them.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
     pub vector: &'a [f32],
@@ -378,7 +380,7 @@ impl VectorIndex {
             // the two passes below then compare one number a row. The score never falls
             // below the document's cosine, and grows with both cosines, so the document's
             // lower bound and the score of both upper bounds bound it (a row without a
-            // description vector has scale 0: its description bound is 0 ± 1e-6, which only loosens it).
+            // description vector has scale 0: its bound is 0 ± 1e-6, which only loosens it).
             lowers.resize(rows, 0.0);
             uppers.resize(rows, 0.0);
             let weight = DESCRIPTION_EXCESS_WEIGHT as f32;

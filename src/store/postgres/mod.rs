@@ -533,9 +533,9 @@ impl Embeddings for PostgresStore {
             return Ok(vectors.nearest(query, model, k, filter));
         }
         // The candidates are the nearest by the document vector (what the HNSW index holds),
-        // twice as many as asked for, rescored with the description vector: a tool whose description vector
-        // would lift it from further down is not found this way, which the exact search in
-        // memory does find.
+        // twice as many as asked for, rescored with the description vector: a tool that its
+        // description vector would lift from further down is not found this way, which the
+        // exact search in memory does find.
         let vector = Vector::from(query.to_vec());
         let mut qb = QueryBuilder::new("SELECT id, 1 - (embedding <=> ");
         qb.push_bind(vector.clone())

@@ -150,8 +150,8 @@ pub(super) async fn store_embeddings<'e>(
         }
     }
     let rows = sqlx::query(
-        "UPDATE tools SET embedding = batch.embedding, description_embedding = batch.description_embedding, \
-         embedding_model = $4 \
+        "UPDATE tools SET embedding = batch.embedding, \
+         description_embedding = batch.description_embedding, embedding_model = $4 \
          FROM UNNEST($1::uuid[], $2::vector[], $3::vector[]) \
          AS batch(id, embedding, description_embedding) \
          WHERE tools.id = batch.id RETURNING tools.id, category, tags, is_active",
@@ -366,7 +366,8 @@ pub(super) async fn update_tool<'e>(
              input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
              metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
              embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END, \
-             description_embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE description_embedding END \
+             description_embedding = \
+                CASE WHEN $13::text IS NULL THEN NULL ELSE description_embedding END \
              WHERE id = $1",
         ),
         tool,

@@ -102,7 +102,8 @@ impl EmbeddedStore {
                 "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
             );
             sqlx::query(
-                "UPDATE tools SET embedding = NULL, description_embedding = NULL, embedding_model = NULL",
+                "UPDATE tools SET embedding = NULL, description_embedding = NULL, \
+                 embedding_model = NULL",
             )
             .execute(&mut *tx)
             .await?;

@@ -127,7 +127,8 @@ pub(super) async fn update_tool<'e>(
              input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
              metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
              embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END, \
-             description_embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE description_embedding END \
+             description_embedding = \
+                CASE WHEN ?13 IS NULL THEN NULL ELSE description_embedding END \
              WHERE id = ?1",
         ),
         tool,
