@@ -510,6 +510,37 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Some(count) = get("--embedtime") {
+        // Model time of registration: each tool's document alone, then with its description
+        // in the same calls, in batches of 64 tools, alternated twice.
+        let count: usize = count.parse()?;
+        let tools = &tools[..count.min(tools.len())];
+        for round in 0..2 {
+            for with_description in [false, true] {
+                let clock = std::time::Instant::now();
+                for batch in tools.chunks(64) {
+                    let documents: Vec<String> = batch
+                        .iter()
+                        .map(tool_registry::domain::document::embedded_text)
+                        .collect();
+                    let mut texts: Vec<&str> = Vec::new();
+                    for (tool, document) in batch.iter().zip(&documents) {
+                        texts.push(document);
+                        if with_description {
+                            texts.push(&tool.description);
+                        }
+                    }
+                    embedder.embed_documents(&texts).await.unwrap();
+                }
+                println!(
+                    "round {round} {} tools, description vector {with_description}: {:.1} s",
+                    tools.len(),
+                    clock.elapsed().as_secs_f64()
+                );
+            }
+        }
+        return Ok(());
+    }
     let mut index = CatalogueIndex::default();
     for tool in &tools {
         index.upsert(
