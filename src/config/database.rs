@@ -21,8 +21,8 @@ pub enum VectorSearch {
 }
 
 /// The default memory budget of a replica's copy of the vectors, sized for a 512 MiB
-/// container: the local model, caches and requests keep the rest. About 50,000 tools at 384
-/// dimensions, 14,000 at 1,536 (see `store::estimated_bytes_per_vector`); a reload briefly
+/// container: the local model, caches and requests keep the rest. About 43,000 tools at 384
+/// dimensions, 12,000 at 1,536 (see `store::estimated_bytes_per_vector`); a reload briefly
 /// holds a second copy.
 pub const DEFAULT_VECTOR_MEMORY_MIB: u64 = 128;
 

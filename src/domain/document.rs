@@ -57,6 +57,13 @@ pub fn embedded_text(tool: &Tool) -> String {
     text
 }
 
+/// The text of a tool's second vector: its description alone, so that a tool whose own
+/// description reads as the query is not drowned by its name, parameters and tags (measured
+/// against the name with the description and the description with tags: docs/search.md).
+pub fn description_text(tool: &Tool) -> &str {
+    &tool.description
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -78,6 +85,7 @@ mod tests {
             embedded_text(&tool),
             "weather.now: Current weather\nTags: weather, forecast\n- city: City name\n- units"
         );
+        assert_eq!(description_text(&tool), "Current weather");
         let fields = searchable_fields(&tool);
         assert_eq!(
             fields[3],

@@ -16,8 +16,12 @@ use super::{
 };
 use crate::domain::{Tool, ToolFilter};
 
-/// A tool's vector as stored; `None` when it has none.
-pub type StoredVector = Option<(Uuid, Vec<f32>, EntryMeta)>;
+/// A tool's vectors as stored: its id, document vector, description vector (if made yet) and
+/// meta.
+pub type VectorRow = (Uuid, Vec<f32>, Option<Vec<f32>>, EntryMeta);
+
+/// A tool's vectors as stored; `None` when it has none.
+pub type StoredVector = Option<VectorRow>;
 
 #[derive(Debug, Default)]
 pub struct SharedVectors {
@@ -44,7 +48,7 @@ impl SharedVectors {
         let mut index = self.write();
         for id in keep {
             match index.entry(id) {
-                Some((vector, meta)) => fresh.upsert(*id, vector, meta.clone()),
+                Some(entry) => fresh.upsert_entry(*id, entry),
                 None => fresh.remove(id),
             }
         }
@@ -56,7 +60,9 @@ impl SharedVectors {
     /// held already is left alone, without the write lock, and kept answers stay.
     pub fn apply(&self, id: Uuid, stored: StoredVector) {
         let held = match &stored {
-            Some((id, vector, meta)) => self.read().holds(id, vector, meta),
+            Some((id, vector, description, meta)) => {
+                self.read().holds(id, vector, description.as_deref(), meta)
+            }
             None => self.read().entry(&id).is_none(),
         };
         if held {
@@ -64,17 +70,26 @@ impl SharedVectors {
         }
         let mut index = self.write();
         match stored {
-            Some((id, vector, meta)) => index.upsert(id, &vector, meta),
+            Some((id, vector, description, meta)) => {
+                index.upsert(id, &vector, description.as_deref(), meta)
+            }
             None => index.remove(&id),
         }
     }
 
-    pub fn set(&self, id: Uuid, vector: &[f32], model: &str, facets: Facets) {
+    pub fn set(
+        &self,
+        id: Uuid,
+        vector: &[f32],
+        description: Option<&[f32]>,
+        model: &str,
+        facets: Facets,
+    ) {
         let meta = EntryMeta {
             model: model.to_owned(),
             facets,
         };
-        self.write().upsert(id, vector, meta);
+        self.write().upsert(id, vector, description, meta);
     }
 
     /// Follows a tool's new definition: its vector goes when its text changed (no model).
@@ -177,14 +192,28 @@ mod tests {
             model: "m".into(),
             facets: facets(active),
         };
-        shared.apply(id, Some((id, vec![3.0, 4.0], meta(true))));
+        shared.apply(id, Some((id, vec![3.0, 4.0], None, meta(true))));
         let index = shared.read();
-        assert!(index.holds(&id, &[3.0, 4.0], &meta(true)), "held as stored");
-        assert!(!index.holds(&id, &[4.0, 3.0], &meta(true)));
-        assert!(!index.holds(&id, &[3.0, 4.0], &meta(false)));
+        assert!(
+            index.holds(&id, &[3.0, 4.0], None, &meta(true)),
+            "held as stored"
+        );
+        assert!(!index.holds(&id, &[4.0, 3.0], None, &meta(true)));
+        assert!(!index.holds(&id, &[3.0, 4.0], None, &meta(false)));
+        assert!(!index.holds(&id, &[3.0, 4.0], Some(&[1.0, 0.0]), &meta(true)));
         drop(index);
-        shared.apply(id, Some((id, vec![4.0, 3.0], meta(false))));
-        assert!(shared.read().holds(&id, &[4.0, 3.0], &meta(false)));
+        shared.apply(id, Some((id, vec![4.0, 3.0], None, meta(false))));
+        assert!(shared.read().holds(&id, &[4.0, 3.0], None, &meta(false)));
+        // The description vector, made later, is a change; read again, it is held.
+        shared.apply(
+            id,
+            Some((id, vec![4.0, 3.0], Some(vec![0.0, 2.0]), meta(false))),
+        );
+        assert!(
+            shared
+                .read()
+                .holds(&id, &[4.0, 3.0], Some(&[0.0, 2.0]), &meta(false))
+        );
         shared.apply(id, None);
         assert!(shared.is_empty());
         shared.apply(id, None);
@@ -199,22 +228,22 @@ mod tests {
             ..ToolFilter::default()
         };
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        shared.set(a, &[1.0, 0.2], "m", facets(true));
+        shared.set(a, &[1.0, 0.2], None, "m", facets(true));
         let ids = |found: Vec<(Uuid, f64)>| found.into_iter().map(|h| h.0).collect::<Vec<_>>();
         assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
         assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
         // Each kind of write: a nearer vector, a tool switched off, one removed.
-        shared.set(b, &[1.0, 0.0], "m", facets(true));
+        shared.set(b, &[1.0, 0.0], None, "m", facets(true));
         assert_eq!(
             ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)),
             vec![b, a]
         );
-        shared.set(b, &[1.0, 0.0], "m", facets(false));
+        shared.set(b, &[1.0, 0.0], None, "m", facets(false));
         assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
         shared.remove(&a);
         assert!(shared.nearest(&[1.0, 0.0], "m", 5, &filter).is_empty());
         // Another question, another answer: the key is the whole search.
-        shared.set(a, &[1.0, 0.2], "m", facets(true));
+        shared.set(a, &[1.0, 0.2], None, "m", facets(true));
         assert_eq!(ids(shared.nearest(&[1.0, 0.0], "m", 5, &filter)), vec![a]);
         assert!(shared.nearest(&[1.0, 0.0], "other", 5, &filter).is_empty());
         let all = ToolFilter::default();
@@ -224,6 +253,7 @@ mod tests {
         fresh.upsert(
             b,
             &[1.0, 0.0],
+            None,
             EntryMeta {
                 model: "m".into(),
                 facets: facets(true),

@@ -1,6 +1,12 @@
 //! An exact in-memory cosine index: every vector is L2-normalised once, so a query is one
 //! dot product per tool: estimated from one byte per component for every tool, then
 //! computed in full for the few whose estimate's error bound reaches the best ones.
+//!
+//! A tool has two vectors: one of its whole document and one of its description alone
+//! (`document::description_text`), the second kept only as one byte per component. A
+//! tool's score is the first cosine raised by part of the second's excess over it
+//! ([`tool_score`]): a tool whose description reads as the query gains, while the whole
+//! document still decides for the rest.
 
 use std::collections::HashMap;
 
@@ -19,9 +25,28 @@ pub struct EntryMeta {
     pub facets: Facets,
 }
 
+/// How much of the description vector's excess over the document's cosine a tool's score
+/// gains. Chosen on the development sets (docs/search.md): at 0.5 no set lost hit@1 or
+/// recall@5 in any mode; 0.4 and 0.6 each lost somewhere, 1 (the better of the two) more.
+pub const DESCRIPTION_EXCESS_WEIGHT: f64 = 0.5;
+
+/// A tool's vector score from the cosine of its whole document and, when it has one, of
+/// its description vector: the first raised by [`DESCRIPTION_EXCESS_WEIGHT`] of the
+/// second's excess.
+pub fn tool_score(document: f64, description: Option<f64>) -> f64 {
+    match description {
+        Some(description) if description > document => {
+            document + DESCRIPTION_EXCESS_WEIGHT * (description - document)
+        }
+        _ => document,
+    }
+}
+
 /// Vectors of one model, stored row after row in one buffer so a search streams through
 /// memory, twice: in full precision and as one byte per component with a scale per row
-/// (`simd::quantise_row`), which a search scans first. `ids[i]`, `scales[i]` and
+/// (`simd::quantise_row`), which a search scans first. Each row's description vector is
+/// kept as one byte per component only (`description_codes`, `description_scales`; a scale
+/// of 0 when the tool has none yet). `ids[i]`, `scales[i]`, `description_scales[i]` and
 /// `metas[i]` belong to row `i`.
 #[derive(Debug, Default)]
 struct Partition {
@@ -29,8 +54,39 @@ struct Partition {
     rows: Vec<f32>,
     codes: Vec<i8>,
     scales: Vec<f32>,
+    description_codes: Vec<i8>,
+    description_scales: Vec<f32>,
     ids: Vec<Uuid>,
     metas: Vec<EntryMeta>,
+}
+
+/// A tool's entry as held: its normalised document vector, its description vector's codes
+/// and scale (scale 0: none) and what is kept beside them.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub vector: &'a [f32],
+    pub description_codes: &'a [i8],
+    pub description_scale: f32,
+    pub meta: &'a EntryMeta,
+}
+
+impl Entry<'_> {
+    /// Whether the tool has its description vector.
+    pub fn has_description_vector(&self) -> bool {
+        self.description_scale > 0.0
+    }
+}
+
+/// The codes and scale a description vector is held as; zeros and 0 for none.
+fn description_codes(description: Option<&[f32]>, dimensions: usize) -> (Vec<i8>, f32) {
+    let mut codes = Vec::with_capacity(dimensions);
+    match description.filter(|description| description.len() == dimensions) {
+        Some(description) => {
+            let scale = simd::quantise_row(&normalised(description), &mut codes);
+            (codes, scale)
+        }
+        None => (vec![0; dimensions], 0.0),
+    }
 }
 
 impl Partition {
@@ -38,16 +94,34 @@ impl Partition {
         &self.rows[i * self.dimensions..(i + 1) * self.dimensions]
     }
 
-    fn push(&mut self, id: Uuid, unit: &[f32], meta: EntryMeta) {
+    fn description_codes_of(&self, i: usize) -> &[i8] {
+        &self.description_codes[i * self.dimensions..(i + 1) * self.dimensions]
+    }
+
+    fn push(&mut self, id: Uuid, unit: &[f32], description: (&[i8], f32), meta: EntryMeta) {
         reserve_gently(&mut self.rows, unit.len());
         reserve_gently(&mut self.codes, unit.len());
         reserve_gently(&mut self.scales, 1);
+        reserve_gently(&mut self.description_codes, unit.len());
+        reserve_gently(&mut self.description_scales, 1);
         reserve_gently(&mut self.ids, 1);
         reserve_gently(&mut self.metas, 1);
         self.rows.extend_from_slice(unit);
         self.scales.push(simd::quantise_row(unit, &mut self.codes));
+        self.description_codes.extend_from_slice(description.0);
+        self.description_scales.push(description.1);
         self.ids.push(id);
         self.metas.push(meta);
+    }
+
+    /// Row `i`'s score for `query` (normalised): its document cosine, in full precision,
+    /// raised by its description vector's excess.
+    fn score(&self, i: usize, query: &[f32]) -> f32 {
+        let document = simd::dot(self.row(i), query);
+        let scale = self.description_scales[i];
+        let description =
+            (scale > 0.0).then(|| simd::code_dot_f32(self.description_codes_of(i), query) * scale);
+        tool_score(f64::from(document), description.map(f64::from)) as f32
     }
 
     /// Removes row `i` by moving the last row into its place.
@@ -59,10 +133,14 @@ impl Partition {
                 .copy_within(last * dims..(last + 1) * dims, i * dims);
             self.codes
                 .copy_within(last * dims..(last + 1) * dims, i * dims);
+            self.description_codes
+                .copy_within(last * dims..(last + 1) * dims, i * dims);
         }
         self.rows.truncate(last * dims);
         self.codes.truncate(last * dims);
+        self.description_codes.truncate(last * dims);
         self.scales.swap_remove(i);
+        self.description_scales.swap_remove(i);
         self.metas.swap_remove(i);
         self.ids.swap_remove(i);
         self.ids.get(i).copied().unwrap_or(Uuid::nil())
@@ -84,12 +162,13 @@ fn reserve_gently<T>(buffer: &mut Vec<T>, additional: usize) {
 /// `estimate_covers_what_vectors_take` at 384 and 1,536 dimensions.
 const BYTES_PER_VECTOR_BESIDE_COMPONENTS: u64 = 512;
 
-/// What one vector of `dimensions` components takes in a [`VectorIndex`], as an upper
-/// estimate for tools with ordinary metadata: each component is kept in full (4 bytes) and
-/// as one byte, with an eighth of growth room, plus what is kept beside it. About 2.6 KiB at
-/// 384 dimensions and 8.9 KiB at 1,536.
+/// What one tool's vectors of `dimensions` components take in a [`VectorIndex`], as an
+/// upper estimate for tools with ordinary metadata: each component of the document vector
+/// is kept in full (4 bytes) and as one byte, each of the description vector as one byte, with an
+/// eighth of growth room, plus what is kept beside them. About 3.0 KiB at 384 dimensions
+/// (2.6 KiB before the description vector) and 10.6 KiB at 1,536.
 pub fn estimated_bytes_per_vector(dimensions: usize) -> u64 {
-    (dimensions as u64 * 5).div_ceil(8) * 9 + BYTES_PER_VECTOR_BESIDE_COMPONENTS
+    (dimensions as u64 * 6 + 4).div_ceil(8) * 9 + BYTES_PER_VECTOR_BESIDE_COMPONENTS
 }
 
 /// Vectors partitioned by the model that made them: a search reads only the partition of
@@ -102,7 +181,36 @@ pub struct VectorIndex {
 }
 
 impl VectorIndex {
-    pub fn upsert(&mut self, id: Uuid, vector: &[f32], meta: EntryMeta) {
+    /// Sets a tool's document vector and, when it has one, its description vector (of the same
+    /// model and dimension; another length counts as none).
+    pub fn upsert(
+        &mut self,
+        id: Uuid,
+        vector: &[f32],
+        description: Option<&[f32]>,
+        meta: EntryMeta,
+    ) {
+        let (codes, scale) = description_codes(description, vector.len());
+        self.upsert_held(id, vector, (&codes, scale), meta);
+    }
+
+    /// Copies a tool's entry as another index holds it.
+    pub fn upsert_entry(&mut self, id: Uuid, entry: Entry<'_>) {
+        self.upsert_held(
+            id,
+            entry.vector,
+            (entry.description_codes, entry.description_scale),
+            entry.meta.clone(),
+        );
+    }
+
+    fn upsert_held(
+        &mut self,
+        id: Uuid,
+        vector: &[f32],
+        description: (&[i8], f32),
+        meta: EntryMeta,
+    ) {
         self.remove(&id);
         let partition = self.partitions.entry(meta.model.clone()).or_default();
         if partition.ids.is_empty() {
@@ -113,7 +221,7 @@ impl VectorIndex {
         }
         let row = partition.ids.len();
         self.positions.insert(id, (meta.model.clone(), row));
-        partition.push(id, &normalised(vector), meta);
+        partition.push(id, &normalised(vector), description, meta);
     }
 
     /// Updates the filter fields of an indexed tool; tools without a vector are ignored.
@@ -143,25 +251,41 @@ impl VectorIndex {
         }
     }
 
-    /// Whether `id` has this vector (as stored: normalised) with this meta: upserting it
-    /// again would change nothing.
-    pub fn holds(&self, id: &Uuid, vector: &[f32], meta: &EntryMeta) -> bool {
-        self.entry(id)
-            .is_some_and(|(row, held)| held == meta && row == normalised(vector).as_slice())
+    /// Whether `id` has these vectors (as stored: normalised, the description vector quantised)
+    /// with this meta: upserting them again would change nothing.
+    pub fn holds(
+        &self,
+        id: &Uuid,
+        vector: &[f32],
+        description: Option<&[f32]>,
+        meta: &EntryMeta,
+    ) -> bool {
+        self.entry(id).is_some_and(|held| {
+            let (codes, scale) = description_codes(description, vector.len());
+            held.meta == meta
+                && held.vector == normalised(vector).as_slice()
+                && held.description_scale == scale
+                && held.description_codes == codes.as_slice()
+        })
     }
 
-    /// A tool's (normalised) vector and what is kept beside it.
-    pub fn entry(&self, id: &Uuid) -> Option<(&[f32], &EntryMeta)> {
+    /// A tool's entry: its (normalised) vector, its description vector as held, its meta.
+    pub fn entry(&self, id: &Uuid) -> Option<Entry<'_>> {
         let (model, row) = self.positions.get(id)?;
         let partition = self.partitions.get(model)?;
-        Some((partition.row(*row), &partition.metas[*row]))
+        Some(Entry {
+            vector: partition.row(*row),
+            description_codes: partition.description_codes_of(*row),
+            description_scale: partition.description_scales[*row],
+            meta: &partition.metas[*row],
+        })
     }
 
     /// A tool's (normalised) vector when `model` made it.
     pub fn vector_of(&self, id: &Uuid, model: &str) -> Option<Vec<f32>> {
         self.entry(id)
-            .filter(|(_, meta)| meta.model == model)
-            .map(|(vector, _)| vector.to_vec())
+            .filter(|entry| entry.meta.model == model)
+            .map(|entry| entry.vector.to_vec())
     }
 
     pub fn len(&self) -> usize {
@@ -190,6 +314,8 @@ impl VectorIndex {
                 p.rows.capacity() * size_of::<f32>()
                     + p.codes.capacity()
                     + p.scales.capacity() * size_of::<f32>()
+                    + p.description_codes.capacity()
+                    + p.description_scales.capacity() * size_of::<f32>()
                     + p.ids.capacity() * size_of::<Uuid>()
                     + p.metas.capacity() * size_of::<EntryMeta>()
                     + p.metas.iter().map(strings).sum::<usize>()
@@ -217,8 +343,8 @@ impl VectorIndex {
         self.partitions.get(model).map_or(0, |p| p.ids.len())
     }
 
-    /// The `k` best (id, cosine) pairs among the vectors of `model` accepted by `keep`,
-    /// best first (ties by id).
+    /// The `k` best (id, score) pairs among the vectors of `model` accepted by `keep`,
+    /// best first (ties by id); the score is [`tool_score`] of the tool's two cosines.
     pub fn nearest(
         &self,
         query: &[f32],
@@ -238,20 +364,39 @@ impl VectorIndex {
         SCAN_BUFFERS.with_borrow_mut(|buffers| {
             let ScanBuffers {
                 sums,
+                description_sums,
                 lowers,
                 uppers,
             } = buffers;
             sums.resize(rows, 0);
             simd::code_dot_each_row(&partition.codes, &quantised.codes, sums);
+            description_sums.resize(rows, 0);
+            simd::code_dot_each_row(
+                &partition.description_codes,
+                &quantised.codes,
+                description_sums,
+            );
             // Each row's bounds in a loop of plain arithmetic the compiler turns into SIMD;
-            // the two passes below then compare one number a row.
+            // the two passes below then compare one number a row. The score never falls
+            // below the document's cosine, and grows with both cosines, so the document's
+            // lower bound and the score of both upper bounds bound it (a row without a
+            // description vector has scale 0: its bound is 0 ± 1e-6, which only loosens it).
             lowers.resize(rows, 0.0);
             uppers.resize(rows, 0.0);
+            let weight = DESCRIPTION_EXCESS_WEIGHT as f32;
             let bounds = lowers.iter_mut().zip(uppers.iter_mut());
-            for ((lower, upper), (&sum, &scale)) in bounds.zip(sums.iter().zip(&partition.scales)) {
+            let document = sums.iter().zip(&partition.scales);
+            let description = description_sums.iter().zip(&partition.description_scales);
+            for ((lower, upper), ((&sum, &scale), (&description_sum, &description_scale))) in
+                bounds.zip(document.zip(description))
+            {
                 let (estimate, error) = quantised.estimate(sum, scale);
+                let (description_estimate, description_error) =
+                    quantised.estimate(description_sum, description_scale);
+                let upper_document = estimate + error;
+                let upper_description = description_estimate + description_error;
                 *lower = estimate - error;
-                *upper = estimate + error;
+                *upper = upper_document + weight * (upper_description - upper_document).max(0.0);
             }
             let found = best_rows(partition, &query, k, &keep, lowers, uppers);
             buffers.shrink_beyond(SCAN_BUFFERS_KEPT);
@@ -261,10 +406,11 @@ impl VectorIndex {
 }
 
 /// The buffers of one vector scan, kept by each thread between its scans: allocating and
-/// freeing them (three of 40 KB a query at 10,000 tools) cost more than filling them.
+/// freeing them (four of 40 KB a query at 10,000 tools) cost more than filling them.
 #[derive(Default)]
 struct ScanBuffers {
     sums: Vec<i32>,
+    description_sums: Vec<i32>,
     lowers: Vec<f32>,
     uppers: Vec<f32>,
 }
@@ -277,6 +423,7 @@ impl ScanBuffers {
     fn shrink_beyond(&mut self, rows: usize) {
         if self.sums.capacity() > rows {
             self.sums = Vec::new();
+            self.description_sums = Vec::new();
             self.lowers = Vec::new();
             self.uppers = Vec::new();
         }
@@ -328,7 +475,7 @@ fn best_rows(
             continue;
         }
         let candidate = Candidate {
-            score: simd::dot(partition.row(row), query),
+            score: partition.score(row, query),
             id: partition.ids[row],
         };
         if best.admits(&candidate) {
@@ -360,9 +507,9 @@ mod tests {
     fn nearest_orders_by_cosine_and_filters() {
         let mut index = VectorIndex::default();
         let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        index.upsert(a, &[1.0, 0.0], meta("x"));
-        index.upsert(b, &[1.0, 1.0], meta("x"));
-        index.upsert(c, &[0.0, 5.0], meta("y"));
+        index.upsert(a, &[1.0, 0.0], None, meta("x"));
+        index.upsert(b, &[1.0, 1.0], None, meta("x"));
+        index.upsert(c, &[0.0, 5.0], None, meta("y"));
         let hits = index.nearest(&[2.0, 0.1], "m", 3, |_| true);
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![a, b, c]);
         let expected = 2.1 / (4.01f32.sqrt() * 2f32.sqrt());
@@ -383,7 +530,7 @@ mod tests {
         for (n, id) in ids.iter().enumerate() {
             let mut v = vec![0.0; 12];
             v[n % 12] = 1.0 + n as f32;
-            index.upsert(*id, &v, meta("x"));
+            index.upsert(*id, &v, None, meta("x"));
         }
         for id in ids.iter().step_by(3) {
             index.remove(id);
@@ -391,7 +538,7 @@ mod tests {
         // Re-inserting under another model moves the vector out of the first partition.
         let mut other = meta("x");
         other.model = "m2".into();
-        index.upsert(ids[1], &[1.0; 12], other);
+        index.upsert(ids[1], &[1.0; 12], None, other);
         for (n, id) in ids.iter().enumerate() {
             let mut q = vec![0.0; 12];
             q[n % 12] = 1.0;
@@ -405,10 +552,10 @@ mod tests {
         for (n, id) in ids.iter().enumerate().skip(2) {
             let entry = index
                 .entry(id)
-                .map(|(row, meta)| (row[n % 12], meta.model.as_str()));
+                .map(|entry| (entry.vector[n % 12], entry.meta.model.as_str()));
             assert_eq!(entry, (n % 3 != 0).then_some((1.0, "m")), "tool {n}");
         }
-        assert_eq!(index.entry(&ids[1]).unwrap().1.model, "m2");
+        assert_eq!(index.entry(&ids[1]).unwrap().meta.model, "m2");
     }
 
     /// The estimate the start-up choice relies on covers what vectors of ordinary tools
@@ -428,7 +575,7 @@ mod tests {
                         is_active: true,
                     },
                 };
-                index.upsert(Uuid::new_v4(), &vector, meta);
+                index.upsert(Uuid::new_v4(), &vector, Some(&vector), meta);
             }
             let measured = index.heap_bytes() / count as u64;
             let estimate = estimated_bytes_per_vector(dimensions);
@@ -443,7 +590,7 @@ mod tests {
     fn buffers_grow_by_an_eighth_not_double() {
         let mut index = VectorIndex::default();
         for n in 0..3_000 {
-            index.upsert(Uuid::new_v4(), &[1.0 + n as f32; 16], meta("x"));
+            index.upsert(Uuid::new_v4(), &[1.0 + n as f32; 16], None, meta("x"));
         }
         let partition = &index.partitions["m"];
         assert_eq!(partition.rows.len(), 3_000 * 16);
@@ -451,6 +598,44 @@ mod tests {
         assert!(partition.rows.capacity() <= partition.rows.len() / 8 * 9 + 16);
         assert!(partition.codes.capacity() <= partition.codes.len() / 8 * 9 + 16);
         assert!(partition.ids.capacity() <= partition.ids.len() / 8 * 9 + 1);
+    }
+
+    #[test]
+    fn a_tool_scores_its_document_cosine_raised_by_half_its_description_vectors_excess() {
+        assert_eq!(tool_score(0.4, None), 0.4);
+        assert_eq!(
+            tool_score(0.4, Some(0.3)),
+            0.4,
+            "a lower description cosine takes nothing"
+        );
+        assert!((tool_score(0.4, Some(0.6)) - 0.5).abs() < 1e-12);
+        assert_eq!(tool_score(-0.2, Some(0.2)), 0.0);
+    }
+
+    /// A tool whose description and description alone match the query rises above one whose whole
+    /// document matches a little better; a tool without a description vector keeps its cosine.
+    #[test]
+    fn the_description_vector_lifts_a_tool_and_a_tool_without_one_keeps_its_cosine() {
+        let mut index = VectorIndex::default();
+        let (plain, named, old) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        index.upsert(plain, &[0.8, 0.6], Some(&[0.0, 1.0]), meta("x"));
+        index.upsert(named, &[0.7, 0.714], Some(&[1.0, 0.0]), meta("x"));
+        index.upsert(old, &[0.6, 0.8], None, meta("x"));
+        let hits = index.nearest(&[1.0, 0.0], "m", 3, |_| true);
+        assert_eq!(
+            hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            vec![named, plain, old]
+        );
+        let document = 0.7 / (0.7f64 * 0.7 + 0.714 * 0.714).sqrt();
+        assert!((f64::from(hits[0].1) - tool_score(document, Some(1.0))).abs() < 1e-3);
+        assert!((hits[1].1 - 0.8).abs() < 1e-6 && (hits[2].1 - 0.6).abs() < 1e-6);
+        assert!(index.entry(&named).unwrap().has_description_vector());
+        assert!(!index.entry(&old).unwrap().has_description_vector());
+        // Its description vector comes later: the tool keeps its row and gains the score.
+        index.upsert(old, &[0.6, 0.8], Some(&[1.0, 0.0]), meta("x"));
+        let hits = index.nearest(&[1.0, 0.0], "m", 3, |_| true);
+        assert_eq!(hits[0].0, named);
+        assert!((hits.iter().find(|h| h.0 == old).unwrap().1 - 0.8).abs() < 1e-3);
     }
 
     /// The best-k scan answers what scoring, filtering and sorting every row would:
@@ -466,8 +651,22 @@ mod tests {
                 .collect();
             let id = Uuid::from_u128(u128::from(n) * 7919 % 1009);
             let category = if n % 4 == 0 { "odd" } else { "x" };
-            index.upsert(id, &vector, meta(category));
-            rows.push((id, normalised(&vector), category));
+            // Two rows in three have a description vector, as held: one byte per component.
+            let description: Option<Vec<f32>> = (n % 3 != 0).then(|| {
+                (0..24)
+                    .map(|d| ((seed * 7 + d * 11) % 17) as f32 - 8.0)
+                    .collect()
+            });
+            index.upsert(id, &vector, description.as_deref(), meta(category));
+            let held_description = description.map(|description| {
+                let mut codes = Vec::new();
+                let scale = simd::quantise_row(&normalised(&description), &mut codes);
+                codes
+                    .iter()
+                    .map(|&c| f32::from(c) * scale)
+                    .collect::<Vec<f32>>()
+            });
+            rows.push((id, normalised(&vector), held_description, category));
         }
         for q in 0..20u32 {
             let query: Vec<f32> = (0..24)
@@ -476,8 +675,15 @@ mod tests {
             let unit = normalised(&query);
             let mut expected: Vec<(Uuid, f32)> = rows
                 .iter()
-                .filter(|row| row.2 == "x")
-                .map(|row| (row.0, simd::dot(&row.1, &unit)))
+                .filter(|row| row.3 == "x")
+                .map(|row| {
+                    let document = f64::from(simd::dot(&row.1, &unit));
+                    let description = row
+                        .2
+                        .as_ref()
+                        .map(|description| f64::from(simd::dot(description, &unit)));
+                    (row.0, tool_score(document, description) as f32)
+                })
                 .collect();
             expected.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             for k in [1, 7, 50, 400] {

@@ -6,9 +6,52 @@ use uuid::Uuid;
 
 use super::ToolRegistry;
 use crate::{
-    domain::{RegistryError, Tool, document::embedded_text},
-    embedding::EmbedError,
+    domain::{
+        RegistryError, Tool,
+        document::{description_text, embedded_text},
+    },
+    embedding::{EmbedError, Embedder},
+    store::ToolVectors,
 };
+
+/// A tool's two vectors: of its whole document and of its description.
+pub(super) type TwoVectors = (Vec<f32>, Vec<f32>);
+
+/// The vectors of tools' documents and descriptions, all made in one embedder call.
+pub(super) async fn embed_tools(
+    embedder: &dyn Embedder,
+    tools: &[Tool],
+) -> Result<Vec<TwoVectors>, EmbedError> {
+    let documents: Vec<String> = tools.iter().map(embedded_text).collect();
+    let texts: Vec<&str> = tools
+        .iter()
+        .zip(&documents)
+        .flat_map(|(tool, document)| [document.as_str(), description_text(tool)])
+        .collect();
+    let vectors = embedder.embed_documents(&texts).await?;
+    if vectors.len() != texts.len() {
+        return Err(EmbedError::BadResponse(format!(
+            "{} vectors for {} texts",
+            vectors.len(),
+            texts.len()
+        )));
+    }
+    let mut vectors = vectors.into_iter();
+    Ok(std::iter::from_fn(|| Some((vectors.next()?, vectors.next()?))).collect())
+}
+
+/// What the store takes of tools' vectors.
+pub(super) fn tool_vectors<'a>(tools: &[Tool], vectors: &'a [TwoVectors]) -> Vec<ToolVectors<'a>> {
+    tools
+        .iter()
+        .zip(vectors)
+        .map(|(tool, (document, description))| ToolVectors {
+            id: tool.id,
+            document,
+            description: Some(description),
+        })
+        .collect()
+}
 
 /// What a re-embedding pass started with.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,16 +92,11 @@ impl ToolRegistry {
     }
 
     /// The vectors of tools' texts, or `None` (logged) when the embedder cannot make them.
-    pub(super) async fn embed_texts(&self, tools: &[Tool]) -> Option<Vec<Vec<f32>>> {
-        let texts: Vec<String> = tools.iter().map(embedded_text).collect();
-        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        match self.embedder.embed_documents(&texts).await {
-            Ok(vectors) if vectors.len() == tools.len() => Some(vectors),
-            Ok(_) => {
-                tracing::warn!(
-                    tools = tools.len(),
-                    "embedder returned too few vectors; pending"
-                );
+    pub(super) async fn embed_texts(&self, tools: &[Tool]) -> Option<Vec<TwoVectors>> {
+        match embed_tools(self.embedder.as_ref(), tools).await {
+            Ok(vectors) => Some(vectors),
+            Err(err @ EmbedError::BadResponse(_)) => {
+                tracing::warn!(%err, tools = tools.len(), "embedder answered badly; pending");
                 None
             }
             Err(err) => {
@@ -70,13 +108,9 @@ impl ToolRegistry {
     }
 
     /// Stores tools' vectors and marks the tools stored with the current model.
-    pub(super) async fn store_vectors(&self, tools: &mut [Tool], vectors: &[Vec<f32>]) {
+    pub(super) async fn store_vectors(&self, tools: &mut [Tool], vectors: &[TwoVectors]) {
         let model = self.embedder.model_id().to_owned();
-        let embeddings: Vec<(Uuid, &[f32])> = tools
-            .iter()
-            .zip(vectors)
-            .map(|(tool, vector)| (tool.id, vector.as_slice()))
-            .collect();
+        let embeddings = tool_vectors(tools, vectors);
         match self.store.set_embeddings(&model, &embeddings).await {
             Ok(written) => {
                 for (tool, written) in tools.iter_mut().zip(written) {

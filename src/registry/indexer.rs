@@ -1,6 +1,7 @@
-//! Keeps every tool's vector made by the current model: a background task embeds tools
-//! whose embedding is pending (the embedder was down when they were written) or stale (made
-//! by another model), and can re-embed the whole catalogue on request.
+//! Keeps every tool's vectors made by the current model: a background task embeds tools
+//! whose embedding is pending (the embedder was down when they were written), stale (made
+//! by another model) or without a description vector (stored before there were any), and can
+//! re-embed the whole catalogue on request.
 
 use std::{
     collections::HashSet,
@@ -15,8 +16,9 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::embeddings::{embed_tools, tool_vectors};
 use crate::{
-    domain::{Page, Tool, ToolFilter, document::embedded_text},
+    domain::{Page, Tool, ToolFilter},
     embedding::Embedder,
     store::ToolStore,
 };
@@ -205,9 +207,7 @@ impl Indexer {
 
     /// Embeds and stores one batch; false when the embedder or the store failed.
     pub async fn embed_batch(&self, tools: &[Tool], model: &str) -> bool {
-        let texts: Vec<String> = tools.iter().map(embedded_text).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = match self.embedder.embed_documents(&refs).await {
+        let vectors = match embed_tools(self.embedder.as_ref(), tools).await {
             Ok(vectors) => vectors,
             Err(err) => {
                 self.failed_batches.fetch_add(1, Ordering::Relaxed);
@@ -215,11 +215,7 @@ impl Indexer {
                 return false;
             }
         };
-        let embeddings: Vec<(Uuid, &[f32])> = tools
-            .iter()
-            .zip(&vectors)
-            .map(|(tool, vector)| (tool.id, vector.as_slice()))
-            .collect();
+        let embeddings = tool_vectors(tools, &vectors);
         match self.store.set_embeddings(model, &embeddings).await {
             Ok(written) => {
                 let stored = written.iter().filter(|written| **written).count();

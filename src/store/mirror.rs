@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::ToolCache;
+use super::{ToolCache, ToolVectors};
 use crate::{
     domain::Tool,
     index::{
@@ -41,7 +41,7 @@ pub enum Change<'a> {
     /// Vectors stored by `model`; each with its tool's facets, `None` when no such tool.
     Embedded {
         model: &'a str,
-        vectors: &'a [(Uuid, &'a [f32])],
+        vectors: &'a [ToolVectors<'a>],
         facets: &'a [Option<Facets>],
     },
 }
@@ -119,9 +119,15 @@ impl Mirror {
                 vectors: written,
                 facets,
             } => {
-                for ((id, vector), facets) in written.iter().zip(*facets) {
+                for (written, facets) in written.iter().zip(*facets) {
                     if let Some(facets) = facets {
-                        vectors.set(*id, vector, model, facets.clone());
+                        vectors.set(
+                            written.id,
+                            written.document,
+                            written.description,
+                            model,
+                            facets.clone(),
+                        );
                     }
                 }
             }
@@ -159,9 +165,9 @@ impl Mirror {
                 facets,
                 ..
             } => {
-                for ((id, _), facets) in written.iter().zip(*facets) {
+                for (written, facets) in written.iter().zip(*facets) {
                     if facets.is_some() {
-                        self.tool_cache.drop_tool(id);
+                        self.tool_cache.drop_tool(&written.id);
                     }
                 }
                 false

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use catalogue::Catalogue;
-pub use embeddings::Embeddings;
+pub use embeddings::{Embeddings, ToolVectors};
 pub use error::{StoreError, StoreResult};
 pub use execution_log::ExecutionLog;
 pub use postgres::PostgresStore;

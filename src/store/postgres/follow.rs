@@ -23,10 +23,7 @@ use super::{
 };
 use crate::{
     domain::Tool,
-    index::{
-        catalogue::CatalogueIndex,
-        vector::{EntryMeta, VectorIndex},
-    },
+    index::{catalogue::CatalogueIndex, shared_vectors::VectorRow, vector::VectorIndex},
     store::{StoreResult, mirror::Mirror},
 };
 
@@ -84,18 +81,15 @@ async fn read_vectors(pool: &PgPool) -> StoreResult<VectorIndex> {
     let mut rows = sqlx::query(&query).fetch(pool);
     let mut index = VectorIndex::default();
     while let Some(row) = rows.try_next().await? {
-        if let Some((id, vector, meta)) = vector_from_row(&row)? {
-            index.upsert(id, &vector, meta);
+        if let Some((id, vector, description, meta)) = vector_from_row(&row)? {
+            index.upsert(id, &vector, description.as_deref(), meta);
         }
     }
     Ok(index)
 }
 
 /// These tools' vectors, by id; a tool without one is missing.
-async fn read_vectors_of(
-    pool: &PgPool,
-    ids: &[Uuid],
-) -> StoreResult<HashMap<Uuid, (Uuid, Vec<f32>, EntryMeta)>> {
+async fn read_vectors_of(pool: &PgPool, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, VectorRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {VECTOR_COLUMNS} FROM tools \
          WHERE id = ANY($1) AND embedding IS NOT NULL AND embedding_model IS NOT NULL"

@@ -30,14 +30,22 @@ use self::{
 };
 use super::{
     Catalogue, EmbeddingCounts, Embeddings, Replacement, StoreError, StoreHealth, StoreResult,
-    ToolCache, Updated, VectorSearchChoice,
+    ToolCache, ToolVectors, Updated, VectorSearchChoice,
     mirror::{Change, Mirror, Signal},
     version_from_tool,
 };
 use crate::{
     domain::{Page, Paged, Tool, ToolFilter, ToolVersion},
-    index::{catalogue::TextHit, fusion::unit_score, vector::estimated_bytes_per_vector},
+    index::{
+        catalogue::TextHit,
+        fusion::unit_score,
+        vector::{estimated_bytes_per_vector, tool_score},
+    },
 };
+
+/// A search through the HNSW index takes this many candidates per hit asked for by the
+/// document vector, then rescores them with the description vector too.
+const HNSW_CANDIDATES_PER_HIT: i64 = 2;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -418,16 +426,19 @@ impl Embeddings for PostgresStore {
     async fn set_embeddings(
         &self,
         model: &str,
-        embeddings: &[(Uuid, &[f32])],
+        embeddings: &[ToolVectors<'_>],
     ) -> StoreResult<Vec<bool>> {
-        for (_, embedding) in embeddings {
-            self.check_dimensions(embedding)?;
+        for vectors in embeddings {
+            self.check_dimensions(vectors.document)?;
+            if let Some(description) = vectors.description {
+                self.check_dimensions(description)?;
+            }
         }
         let mut stored = Vec::with_capacity(embeddings.len());
         // The vectors in memory change before the commit, so they need a transaction.
         let tx = match (self.mirror().vectors(), embeddings) {
-            (None, [(id, embedding)]) => {
-                stored.push(store_embedding(&self.pool, *id, embedding, model).await?);
+            (None, [vectors]) => {
+                stored.push(store_embedding(&self.pool, vectors, model).await?);
                 None
             }
             _ => {
@@ -441,7 +452,7 @@ impl Embeddings for PostgresStore {
             .iter()
             .zip(&found)
             .filter(|(_, found)| **found)
-            .map(|((id, _), _)| *id)
+            .map(|(vectors, _)| vectors.id)
             .collect();
         let change = Change::Embedded {
             model,
@@ -476,7 +487,9 @@ impl Embeddings for PostgresStore {
         let rows = sqlx::query(&format!(
             "SELECT {TOOL_COLUMNS} FROM tools \
              WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM $1 \
-             ORDER BY (embedding IS NOT NULL), updated_at LIMIT $2"
+                OR description_embedding IS NULL \
+             ORDER BY (embedding IS NOT NULL), (embedding_model IS NOT DISTINCT FROM $1), \
+                updated_at LIMIT $2"
         ))
         .bind(model)
         .bind(i64::from(limit))
@@ -520,24 +533,40 @@ impl Embeddings for PostgresStore {
         if let Some(vectors) = self.mirror().vectors() {
             return Ok(vectors.nearest(query, model, k, filter));
         }
+        // The candidates are the nearest by the document vector (what the HNSW index holds),
+        // twice as many as asked for, rescored with the description vector: a tool that its
+        // description vector would lift from further down is not found this way, which the
+        // exact search in memory does find.
         let vector = Vector::from(query.to_vec());
         let mut qb = QueryBuilder::new("SELECT id, 1 - (embedding <=> ");
         qb.push_bind(vector.clone())
-            .push(") AS similarity FROM tools WHERE embedding IS NOT NULL AND embedding_model = ")
+            .push(") AS similarity, 1 - (description_embedding <=> ")
+            .push_bind(vector.clone())
+            .push(
+                ") AS description_similarity FROM tools \
+                 WHERE embedding IS NOT NULL AND embedding_model = ",
+            )
             .push_bind(model.to_owned());
         push_tool_filter(&mut qb, filter);
         qb.push(" ORDER BY embedding <=> ")
             .push_bind(vector)
             .push(", id LIMIT ")
-            .push_bind(i64::from(k));
+            .push_bind(i64::from(k) * HNSW_CANDIDATES_PER_HIT);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
+        let mut found = rows
+            .iter()
             .map(|row| {
                 let similarity: f64 = row.try_get("similarity")?;
-                Ok((row.try_get("id")?, unit_score(similarity)))
+                let description: Option<f64> = row.try_get("description_similarity")?;
+                Ok((
+                    row.try_get("id")?,
+                    unit_score(tool_score(similarity, description)),
+                ))
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect::<Result<Vec<(Uuid, f64)>, sqlx::Error>>()?;
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        found.truncate(k as usize);
+        Ok(found)
     }
 
     #[tracing::instrument(level = "debug", name = "db", skip_all, fields(otel.name = "SELECT tools",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     domain::{Execution, ExecutionStatus, Tool, ToolFilter},
     index::{shared_vectors::StoredVector, vector::EntryMeta},
-    store::{Facets, StoreError, StoreResult},
+    store::{Facets, StoreError, StoreResult, ToolVectors},
 };
 
 pub(super) const TOOL_COLUMNS: &str = "id, name, description, category, tags, input_schema, output_schema, \
@@ -27,7 +27,8 @@ pub(super) const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, argu
      duration_ms, started_at, completed_at, note";
 
 /// The columns a tool's vector is read with, with what searches filter it by.
-pub(super) const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
+pub(super) const VECTOR_COLUMNS: &str =
+    "id, category, tags, is_active, embedding, description_embedding, embedding_model";
 
 /// Binds a tool's id and the columns both writes of a tool set ($1 to $11, in the order of
 /// `TOOL_COLUMNS`), so that a new column is bound in one place.
@@ -127,26 +128,37 @@ pub(super) async fn insert_tools<'e, 't>(
 /// given, or `None` where there is no such tool. An id given twice gets its last vector.
 pub(super) async fn store_embeddings<'e>(
     executor: impl Executor<'e, Database = Postgres>,
-    embeddings: &[(Uuid, &[f32])],
+    embeddings: &[ToolVectors<'_>],
     model: &str,
 ) -> StoreResult<Vec<Option<Facets>>> {
     let mut last_of_id = std::collections::HashMap::with_capacity(embeddings.len());
-    for (at, (id, _)) in embeddings.iter().enumerate() {
-        last_of_id.insert(*id, at);
+    for (at, vectors) in embeddings.iter().enumerate() {
+        last_of_id.insert(vectors.id, at);
     }
-    let (ids, vectors): (Vec<Uuid>, Vec<Vector>) = embeddings
-        .iter()
-        .enumerate()
-        .filter(|(at, (id, _))| last_of_id[id] == *at)
-        .map(|(_, (id, vector))| (*id, Vector::from(vector.to_vec())))
-        .unzip();
+    let mut ids = Vec::with_capacity(last_of_id.len());
+    let mut documents = Vec::with_capacity(last_of_id.len());
+    let mut descriptions: Vec<Option<Vector>> = Vec::with_capacity(last_of_id.len());
+    for (at, vectors) in embeddings.iter().enumerate() {
+        if last_of_id[&vectors.id] == at {
+            ids.push(vectors.id);
+            documents.push(Vector::from(vectors.document.to_vec()));
+            descriptions.push(
+                vectors
+                    .description
+                    .map(|description| Vector::from(description.to_vec())),
+            );
+        }
+    }
     let rows = sqlx::query(
-        "UPDATE tools SET embedding = batch.embedding, embedding_model = $3 \
-         FROM UNNEST($1::uuid[], $2::vector[]) AS batch(id, embedding) \
+        "UPDATE tools SET embedding = batch.embedding, \
+         description_embedding = batch.description_embedding, embedding_model = $4 \
+         FROM UNNEST($1::uuid[], $2::vector[], $3::vector[]) \
+         AS batch(id, embedding, description_embedding) \
          WHERE tools.id = batch.id RETURNING tools.id, category, tags, is_active",
     )
     .bind(ids)
-    .bind(vectors)
+    .bind(documents)
+    .bind(descriptions)
     .bind(model)
     .fetch_all(executor)
     .await?;
@@ -156,23 +168,27 @@ pub(super) async fn store_embeddings<'e>(
     }
     Ok(embeddings
         .iter()
-        .map(|(id, _)| facets.get(id).cloned())
+        .map(|vectors| facets.get(&vectors.id).cloned())
         .collect())
 }
 
-/// Stores one embedding; the tool's filter fields, or `None` if there is no such tool.
+/// Stores one tool's vectors; the tool's filter fields, or `None` if there is no such tool.
 pub(super) async fn store_embedding<'e>(
     executor: impl Executor<'e, Database = Postgres>,
-    id: Uuid,
-    embedding: &[f32],
+    vectors: &ToolVectors<'_>,
     model: &str,
 ) -> StoreResult<Option<Facets>> {
     let row = sqlx::query(
-        "UPDATE tools SET embedding = $2, embedding_model = $3 WHERE id = $1 \
-         RETURNING category, tags, is_active",
+        "UPDATE tools SET embedding = $2, description_embedding = $3, embedding_model = $4 \
+         WHERE id = $1 RETURNING category, tags, is_active",
     )
-    .bind(id)
-    .bind(Vector::from(embedding.to_vec()))
+    .bind(vectors.id)
+    .bind(Vector::from(vectors.document.to_vec()))
+    .bind(
+        vectors
+            .description
+            .map(|description| Vector::from(description.to_vec())),
+    )
     .bind(model)
     .fetch_optional(executor)
     .await?;
@@ -349,7 +365,9 @@ pub(super) async fn update_tool<'e>(
             "UPDATE tools SET name = $2, description = $3, category = $4, tags = $5, \
              input_schema = $6, output_schema = $7, version = $8, implementation = $9, \
              metadata = $10, is_active = $11, updated_at = $12, embedding_model = $13, \
-             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END \
+             embedding = CASE WHEN $13::text IS NULL THEN NULL ELSE embedding END, \
+             description_embedding = \
+                CASE WHEN $13::text IS NULL THEN NULL ELSE description_embedding END \
              WHERE id = $1",
         ),
         tool,
@@ -365,9 +383,11 @@ pub(super) async fn update_tool<'e>(
 /// A tool's vector row (`VECTOR_COLUMNS`) as an entry of the vector index.
 pub(super) fn vector_from_row(row: &PgRow) -> Result<StoredVector, sqlx::Error> {
     let vector: Vector = row.try_get("embedding")?;
+    let description: Option<Vector> = row.try_get("description_embedding")?;
     Ok(Some((
         row.try_get("id")?,
         vector.to_vec(),
+        description.map(|description| description.to_vec()),
         EntryMeta {
             model: row.try_get("embedding_model")?,
             facets: facets_from_row(row)?,

@@ -161,7 +161,8 @@ pub(super) async fn prepare_vectors(
             format!(
                 "ALTER TABLE tools ALTER COLUMN embedding TYPE vector({dims}) USING NULL; \
                      ALTER TABLE tools ALTER COLUMN embedding SET STORAGE MAIN; \
-                     UPDATE tools SET embedding_model = NULL WHERE embedding IS NULL"
+                     UPDATE tools SET embedding_model = NULL, description_embedding = NULL \
+                     WHERE embedding IS NULL"
             )
             .as_str(),
         )

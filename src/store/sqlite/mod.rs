@@ -22,7 +22,7 @@ use self::rows::{
 };
 use super::{
     Catalogue, EmbeddingCounts, Embeddings, Replacement, StoreError, StoreHealth, StoreResult,
-    ToolCache, Updated, VectorSearchChoice,
+    ToolCache, ToolVectors, Updated, VectorSearchChoice,
     mirror::{Change, Mirror, Signal},
     version_from_tool,
 };
@@ -105,9 +105,12 @@ impl EmbeddedStore {
                 to = self.dimensions,
                 "embedding dimension changed; stored vectors are dropped and tools will be re-embedded"
             );
-            sqlx::query("UPDATE tools SET embedding = NULL, embedding_model = NULL")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE tools SET embedding = NULL, description_embedding = NULL, \
+                 embedding_model = NULL",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO registry_meta (key, value) VALUES (?, ?) \
@@ -130,8 +133,8 @@ impl EmbeddedStore {
         let mut rows = sqlx::query(&query).fetch(&self.pool);
         let mut index = VectorIndex::default();
         while let Some(row) = rows.try_next().await? {
-            let (id, vector, meta) = vector_from_row(&row)?;
-            index.upsert(id, &vector, meta);
+            let (id, vector, description, meta) = vector_from_row(&row)?;
+            index.upsert(id, &vector, description.as_deref(), meta);
         }
         Ok(index)
     }
@@ -410,18 +413,21 @@ impl Embeddings for EmbeddedStore {
     async fn set_embeddings(
         &self,
         model: &str,
-        embeddings: &[(Uuid, &[f32])],
+        embeddings: &[ToolVectors<'_>],
     ) -> StoreResult<Vec<bool>> {
-        for (_, embedding) in embeddings {
-            self.check_dimensions(embedding)?;
+        for vectors in embeddings {
+            self.check_dimensions(vectors.document)?;
+            if let Some(description) = vectors.description {
+                self.check_dimensions(description)?;
+            }
         }
         let mut stored = Vec::with_capacity(embeddings.len());
-        if let [(id, embedding)] = embeddings {
-            stored.push(store_embedding(&self.pool, *id, embedding, model).await?);
+        if let [vectors] = embeddings {
+            stored.push(store_embedding(&self.pool, vectors, model).await?);
         } else {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            for (id, embedding) in embeddings {
-                stored.push(store_embedding(&mut *tx, *id, embedding, model).await?);
+            for vectors in embeddings {
+                stored.push(store_embedding(&mut *tx, vectors, model).await?);
             }
             tx.commit().await?;
         }
@@ -440,14 +446,17 @@ impl Embeddings for EmbeddedStore {
         // Chosen from the indexes in memory: a query would read the whole table (every vector
         // and schema) each time the indexer wakes, which is once per registered batch.
         let tools = self.mirror.catalogue().versions();
-        let mut waiting: Vec<(bool, i64, Uuid)> = {
+        let mut waiting: Vec<(u8, i64, Uuid)> = {
             let index = self.vectors().read();
             tools
                 .into_iter()
-                .filter_map(|(id, version)| match index.model_of(&id) {
-                    Some(made_by) if made_by == model => None,
-                    // Tools without a vector first, then those with another model's.
-                    made_by => Some((made_by.is_some(), version, id)),
+                .filter_map(|(id, version)| match index.entry(&id) {
+                    // Tools without a vector first, then those with another model's, then
+                    // those stored before description vectors were made.
+                    None => Some((0, version, id)),
+                    Some(entry) if entry.meta.model != model => Some((1, version, id)),
+                    Some(entry) if !entry.has_description_vector() => Some((2, version, id)),
+                    Some(_) => None,
                 })
                 .collect()
         };

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{Execution, ExecutionStatus, Tool},
-    index::vector::EntryMeta,
-    store::{Facets, StoreError, StoreResult},
+    index::{shared_vectors::VectorRow, vector::EntryMeta},
+    store::{Facets, StoreError, StoreResult, ToolVectors},
 };
 
 pub(super) const TOOL_COLUMNS: &str = "tools.id, tools.name, tools.description, tools.category, tools.tags, \
@@ -23,7 +23,8 @@ pub(super) const VERSION_COLUMNS: &str = "tool_id AS id, name, description, cate
      changed_at AS created_at, changed_at AS updated_at";
 
 /// The columns a tool's vector is read with, with what searches filter it by.
-pub(super) const VECTOR_COLUMNS: &str = "id, category, tags, is_active, embedding, embedding_model";
+pub(super) const VECTOR_COLUMNS: &str =
+    "id, category, tags, is_active, embedding, description_embedding, embedding_model";
 
 pub(super) const EXECUTION_COLUMNS: &str = "id, tool_id, tool_name, status, arguments, result, error, \
      duration_ms, started_at, completed_at, note";
@@ -68,19 +69,19 @@ pub(super) async fn insert_tool<'e>(
     Ok(())
 }
 
-/// Stores one embedding; the tool's filter fields, or `None` if there is no such tool.
+/// Stores one tool's vectors; the tool's filter fields, or `None` if there is no such tool.
 pub(super) async fn store_embedding<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
-    id: Uuid,
-    embedding: &[f32],
+    vectors: &ToolVectors<'_>,
     model: &str,
 ) -> StoreResult<Option<Facets>> {
     let row = sqlx::query(
-        "UPDATE tools SET embedding = ?2, embedding_model = ?3 WHERE id = ?1 \
-         RETURNING category, tags, is_active",
+        "UPDATE tools SET embedding = ?2, description_embedding = ?3, embedding_model = ?4 \
+         WHERE id = ?1 RETURNING category, tags, is_active",
     )
-    .bind(id.to_string())
-    .bind(vector_to_blob(embedding))
+    .bind(vectors.id.to_string())
+    .bind(vector_to_blob(vectors.document))
+    .bind(vectors.description.map(vector_to_blob))
     .bind(model)
     .fetch_optional(executor)
     .await?;
@@ -125,7 +126,9 @@ pub(super) async fn update_tool<'e>(
             "UPDATE tools SET name = ?2, description = ?3, category = ?4, tags = ?5, \
              input_schema = ?6, output_schema = ?7, version = ?8, implementation = ?9, \
              metadata = ?10, is_active = ?11, updated_at = ?12, embedding_model = ?13, \
-             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END \
+             embedding = CASE WHEN ?13 IS NULL THEN NULL ELSE embedding END, \
+             description_embedding = \
+                CASE WHEN ?13 IS NULL THEN NULL ELSE description_embedding END \
              WHERE id = ?1",
         ),
         tool,
@@ -217,11 +220,13 @@ pub(super) fn execution_from_row(row: &SqliteRow) -> Result<Execution, sqlx::Err
 }
 
 /// A tool's vector row (`VECTOR_COLUMNS`) as an entry of the vector index.
-pub(super) fn vector_from_row(row: &SqliteRow) -> Result<(Uuid, Vec<f32>, EntryMeta), sqlx::Error> {
+pub(super) fn vector_from_row(row: &SqliteRow) -> Result<VectorRow, sqlx::Error> {
     let blob: &[u8] = row.try_get("embedding")?;
+    let description: Option<&[u8]> = row.try_get("description_embedding")?;
     Ok((
         parse_uuid(row.try_get("id")?)?,
         vector_from_blob(blob),
+        description.map(vector_from_blob),
         EntryMeta {
             model: row.try_get("embedding_model")?,
             facets: facets_from_row(row)?,

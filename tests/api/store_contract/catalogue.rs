@@ -204,9 +204,9 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
         .set_embeddings(
             "test-model",
             &[
-                (batch[0].id, &vecs[0]),
-                (unknown, &vecs[1]),
-                (batch[4].id, &vecs[2]),
+                document_only(batch[0].id, &vecs[0]),
+                document_only(unknown, &vecs[1]),
+                document_only(batch[4].id, &vecs[2]),
             ],
         )
         .await
@@ -227,7 +227,10 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
     let written = store
         .set_embeddings(
             "test-model",
-            &[(batch[3].id, &vecs[0]), (batch[3].id, &vecs[1])],
+            &[
+                document_only(batch[3].id, &vecs[0]),
+                document_only(batch[3].id, &vecs[1]),
+            ],
         )
         .await
         .unwrap();
@@ -255,7 +258,10 @@ async fn batches_are_stored_all_or_nothing(backend: Backend) {
         store
             .set_embeddings(
                 "test-model",
-                &[(batch[1].id, &vecs[1]), (batch[2].id, &short)]
+                &[
+                    document_only(batch[1].id, &vecs[1]),
+                    document_only(batch[2].id, &short)
+                ]
             )
             .await
             .is_err()

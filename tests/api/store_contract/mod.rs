@@ -19,7 +19,7 @@ use tool_registry::{
         now_micros,
     },
     registry::requests::{NewTool, ToolPatch},
-    store::{Replacement, StoreError, StoreResult, ToolStore, Updated},
+    store::{Replacement, StoreError, StoreResult, ToolStore, ToolVectors, Updated},
 };
 use uuid::Uuid;
 
@@ -54,6 +54,15 @@ async fn fresh(backend: Backend) -> (TestDb, Arc<dyn ToolStore>) {
     let db = TestDb::new(backend).await;
     let store = db.open(DIMS).await;
     (db, store)
+}
+
+/// A tool's document vector, without a description vector.
+fn document_only(id: Uuid, document: &[f32]) -> ToolVectors<'_> {
+    ToolVectors {
+        id,
+        document,
+        description: None,
+    }
 }
 
 /// Deterministic pseudo-random vectors (a linear congruential generator).

@@ -195,6 +195,56 @@ async fn postgres_replicas_serve_each_others_changes() {
     assert_eq!(served_named(&first, "served.renamed").await, None);
 }
 
+/// A description vector filled in by another replica (the model unchanged, as the indexer does for
+/// tools stored before description vectors) reaches a replica searching in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_hear_a_description_vector_filled_in_elsewhere() {
+    crate::skip_without_postgres!();
+    let db = TestDb::new(Backend::PostgresVectorsInMemory).await;
+    let first = db.open(DIMS).await;
+    let second = db.open(DIMS).await;
+    let t = tool(
+        "named.elsewhere",
+        "general",
+        &[],
+        "Its description vector comes later",
+    );
+    second.create(&t).await.unwrap();
+    let mut document = vec![0.0; DIMS];
+    (document[0], document[1]) = (0.6, 0.8);
+    let mut query = vec![0.0; DIMS];
+    query[0] = 1.0;
+    second.set_embedding(t.id, &document, "m").await.unwrap();
+    let score = || {
+        let (first, query) = (first.clone(), query.clone());
+        async move {
+            let hits = first
+                .nearest(&query, "m", 1, &ToolFilter::default())
+                .await
+                .unwrap();
+            hits.first().map(|hit| (hit.score * 100.0).round() / 100.0)
+        }
+    };
+    eventually_equal(score, Some(0.6), "the document vector stored elsewhere").await;
+    second
+        .set_embeddings(
+            "m",
+            &[ToolVectors {
+                id: t.id,
+                document: &document,
+                description: Some(&query),
+            }],
+        )
+        .await
+        .unwrap();
+    eventually_equal(
+        score,
+        Some(0.8),
+        "the description vector filled in elsewhere",
+    )
+    .await;
+}
+
 /// With vectors in each replica's memory, a replica searches what another one stored,
 /// switched off, edited or deleted, once the notification arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,8 @@ crate::on_both_backends!(
     full_text_ranks_name_matches_first,
     changed_text_drops_the_embedding,
     a_new_dimension_drops_old_vectors,
+    description_vectors_lift_their_tools_and_tools_without_one_keep_their_cosine,
+    a_tool_stored_before_description_vectors_gets_one_in_the_background,
 );
 
 /// Each write is searched as soon as it returns, while the notifications of the writes
@@ -293,8 +295,8 @@ async fn changed_text_drops_the_embedding(backend: Backend) {
         .collect();
     assert_eq!(
         needing,
-        vec!["c_tool", "b_tool"],
-        "missing first, then stale"
+        vec!["c_tool", "b_tool", "a_tool"],
+        "missing first, then stale, then without a description vector"
     );
     assert_eq!(
         store
@@ -405,5 +407,198 @@ async fn a_new_dimension_drops_old_vectors(backend: Backend) {
             .unwrap()
             .len(),
         1
+    );
+}
+
+/// A unit vector at `cosine` to the first axis, turned towards axis `towards`.
+fn at_cosine(cosine: f32, towards: usize) -> Vec<f32> {
+    let mut vector = vec![0.0; DIMS];
+    vector[0] = cosine;
+    vector[towards] = (1.0 - cosine * cosine).sqrt();
+    vector
+}
+
+/// The score is the document's cosine raised by part of the description vector's excess, on every
+/// variant (PostgreSQL's HNSW search rescores its candidates with both); a tool with its
+/// document vector alone is found by it and waits for its description vector.
+async fn description_vectors_lift_their_tools_and_tools_without_one_keep_their_cosine(
+    backend: Backend,
+) {
+    use tool_registry::index::vector::tool_score;
+    let (_db, store) = fresh(backend).await;
+    let whole = tool("whole_document", "c", &[], "v");
+    let named = tool("named", "c", &[], "v");
+    let old = tool("stored_before", "c", &[], "v");
+    for t in [&whole, &named, &old] {
+        store.create(t).await.unwrap();
+    }
+    let query = at_cosine(1.0, 1);
+    let (whole_doc, whole_name) = (at_cosine(0.8, 1), at_cosine(0.0, 2));
+    let (named_doc, named_name) = (at_cosine(0.75, 3), at_cosine(1.0, 1));
+    let written = store
+        .set_embeddings(
+            "m",
+            &[
+                ToolVectors {
+                    id: whole.id,
+                    document: &whole_doc,
+                    description: Some(&whole_name),
+                },
+                ToolVectors {
+                    id: named.id,
+                    document: &named_doc,
+                    description: Some(&named_name),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, [true, true]);
+    assert!(
+        store
+            .set_embedding(old.id, &at_cosine(0.6, 4), "m")
+            .await
+            .unwrap()
+    );
+
+    let hits = store
+        .nearest(&query, "m", 3, &ToolFilter::default())
+        .await
+        .unwrap();
+    let ranked: Vec<(&str, f64)> = hits
+        .iter()
+        .map(|h| (h.tool.name.as_str(), h.score))
+        .collect();
+    let names: Vec<&str> = ranked.iter().map(|h| h.0).collect();
+    assert_eq!(
+        names,
+        ["named", "whole_document", "stored_before"],
+        "{ranked:?}"
+    );
+    // The description vector is held as one byte per component in memory: scores agree to 1e-3.
+    let expected = [tool_score(0.75, Some(1.0)), 0.8, 0.6];
+    for ((name, score), want) in ranked.iter().zip(expected) {
+        assert!(
+            (score - want).abs() < 1e-3,
+            "{name}: {score} against {want}"
+        );
+    }
+    let waiting: Vec<Uuid> = store
+        .tools_needing_embedding("m", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        waiting,
+        [old.id],
+        "only the tool without a description vector waits"
+    );
+    assert_eq!(store.embedding_counts("m").await.unwrap().indexed, 3);
+
+    // Its description vector made, it rises and waits no more.
+    let old_name = at_cosine(1.0, 1);
+    let old_doc = at_cosine(0.6, 4);
+    store
+        .set_embeddings(
+            "m",
+            &[ToolVectors {
+                id: old.id,
+                document: &old_doc,
+                description: Some(&old_name),
+            }],
+        )
+        .await
+        .unwrap();
+    let hits = store
+        .nearest(&query, "m", 3, &ToolFilter::default())
+        .await
+        .unwrap();
+    let old_score = hits.iter().find(|h| h.tool.id == old.id).unwrap().score;
+    assert!(
+        (old_score - tool_score(0.6, Some(1.0))).abs() < 1e-3,
+        "{old_score}"
+    );
+    assert!(
+        store
+            .tools_needing_embedding("m", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A change of its text drops both vectors: it waits for both again.
+    let mut changed = store.get(named.id).await.unwrap().unwrap();
+    changed.description = "another text".into();
+    changed.embedding_model = None;
+    store.update(&changed).await.unwrap();
+    let hits = store
+        .nearest(&query, "m", 3, &ToolFilter::default())
+        .await
+        .unwrap();
+    assert!(hits.iter().all(|h| h.tool.id != named.id));
+    let waiting = store.tools_needing_embedding("m", 10).await.unwrap();
+    assert_eq!(waiting.iter().map(|t| t.id).collect::<Vec<_>>(), [named.id]);
+}
+
+/// A tool stored with its document vector alone (as before description vectors) is found by it at
+/// once, and the indexer gives it its description vector in the background.
+async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(backend: Backend) {
+    use tool_registry::{
+        domain::document::embedded_text,
+        registry::search::{SearchMode, SearchRequest},
+    };
+    let db = TestDb::new(backend).await;
+    let t = tool("weather_now", "c", &[], "Current weather for a city");
+    {
+        let settings = db.settings();
+        let registry = build_registry(&settings).await.unwrap();
+        let store = registry.store().clone();
+        let model = registry.embedder().model_id().to_owned();
+        let text = embedded_text(&t);
+        let vector = registry.embedder().embed(&[&text]).await.unwrap().remove(0);
+        store.create(&t).await.unwrap();
+        assert!(store.set_embedding(t.id, &vector, &model).await.unwrap());
+        let waiting = store.tools_needing_embedding(&model, 10).await.unwrap();
+        assert_eq!(waiting.len(), 1, "stored as before: no description vector");
+    }
+    // A new start: the indexer finds it waiting, and meanwhile search finds it.
+    let registry = build_registry(&db.settings()).await.unwrap();
+    let model = registry.embedder().model_id().to_owned();
+    let request = SearchRequest {
+        query: "current weather for a city".into(),
+        limit: 5,
+        threshold: 0.0,
+        category: None,
+        mode: SearchMode::Semantic,
+        vector_weight: 0.4,
+        explain: false,
+    };
+    let found = registry.find(&request).await.unwrap();
+    assert_eq!(
+        found.tools.first().map(|h| h.tool.name()),
+        Some("weather_now")
+    );
+    let mut filled = false;
+    for _ in 0..200 {
+        if registry
+            .store()
+            .tools_needing_embedding(&model, 10)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            filled = true;
+            break;
+        }
+        registry.indexer().wake();
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(filled, "the indexer gave the tool its description vector");
+    let found = registry.find(&request).await.unwrap();
+    assert_eq!(
+        found.tools.first().map(|h| h.tool.name()),
+        Some("weather_now")
     );
 }

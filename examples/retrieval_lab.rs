@@ -1,0 +1,742 @@
+//! Offline lab: find_tool's ranking rebuilt from its parts (lexical index, exact cosine,
+//! fusion, steps) so that tool-text variants can be compared without a registry.
+use std::{
+    collections::{HashMap, HashSet},
+    io::{Read, Write},
+    path::Path,
+};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tool_registry::{
+    domain::{Facets, Tool},
+    embedding::{Embedder, local::LocalEmbedder},
+    index::{
+        catalogue::{CatalogueIndex, TextHit},
+        fusion, lexical,
+    },
+    registry::steps,
+};
+use uuid::Uuid;
+
+fn read_jsonl(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn tool_name(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else if c == '/' {
+                '.'
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect()
+}
+
+fn tool_of(line: &Value, n: usize) -> Tool {
+    let name = tool_name(
+        line["qualified_name"]
+            .as_str()
+            .or(line["name"].as_str())
+            .unwrap_or_default(),
+    );
+    let description = line["description"]
+        .as_str()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.chars().take(8000).collect::<String>())
+        .unwrap_or(name.clone());
+    let schema = match &line["input_schema"] {
+        Value::Object(_) => line["input_schema"].clone(),
+        _ => json!({"type": "object"}),
+    };
+    let tags: Vec<String> = line["tags"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t.as_str())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::from_value(json!({
+        "id": Uuid::from_u128(n as u128 + 1),
+        "name": name, "description": description, "category": "general", "tags": tags,
+        "input_schema": schema, "version": "1", "implementation": {"kind": "http", "url": "https://x.invalid"},
+        "metadata": {}, "is_active": true, "embedding_model": null,
+        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
+    }))
+    .unwrap()
+}
+
+struct Cache {
+    path: String,
+    map: HashMap<String, Vec<f32>>,
+    dirty: bool,
+}
+
+impl Cache {
+    fn open(path: &str) -> Self {
+        let mut map = HashMap::new();
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).unwrap();
+            let mut at = 0;
+            while at < buf.len() {
+                let len = u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+                at += 4;
+                let text = String::from_utf8(buf[at..at + len].to_vec()).unwrap();
+                at += len;
+                let v: Vec<f32> = buf[at..at + 384 * 4]
+                    .chunks(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                at += 384 * 4;
+                map.insert(text, v);
+            }
+        }
+        Self {
+            path: path.into(),
+            map,
+            dirty: false,
+        }
+    }
+    async fn fill(&mut self, embedder: &LocalEmbedder, texts: &[String]) {
+        let mut missing: Vec<&str> = texts
+            .iter()
+            .filter(|t| !self.map.contains_key(*t))
+            .map(String::as_str)
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return;
+        }
+        eprintln!("embedding {} texts", missing.len());
+        for chunk in missing.chunks(256) {
+            let vectors = embedder.embed_documents(chunk).await.unwrap();
+            for (t, v) in chunk.iter().zip(vectors) {
+                self.map.insert((*t).to_owned(), v);
+            }
+        }
+        self.dirty = true;
+    }
+    fn save(&self) {
+        if !self.dirty {
+            return;
+        }
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&self.path).unwrap());
+        for (t, v) in &self.map {
+            out.write_all(&(t.len() as u32).to_le_bytes()).unwrap();
+            out.write_all(t.as_bytes()).unwrap();
+            for x in v {
+                out.write_all(&x.to_le_bytes()).unwrap();
+            }
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum()
+}
+
+/// Text variants of a tool's document. Each returns the texts of its vectors.
+fn variant_texts(variant: &str, tool: &Tool) -> Vec<String> {
+    let full = tool_registry::domain::document::embedded_text(tool);
+    let params: Vec<(String, Option<String>)> = tool_registry::domain::document::parameters(tool)
+        .map(|(n, d)| (n.to_owned(), d.map(str::to_owned)))
+        .collect();
+    let name_words = {
+        let mut s = String::new();
+        for w in tool.name.split(|c: char| !c.is_alphanumeric()) {
+            if !w.is_empty() {
+                s.push_str(w);
+                s.push(' ');
+            }
+        }
+        s.trim().to_owned()
+    };
+    let desc = || format!("{}: {}", tool.name, tool.description);
+    let name_params = || {
+        let mut t = tool.name.clone();
+        for (n, _) in &params {
+            t.push_str("\n- ");
+            t.push_str(n);
+        }
+        t
+    };
+    let enums = || {
+        let mut t = String::new();
+        if let Some(props) = tool
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.as_object())
+        {
+            for (_, spec) in props {
+                if let Some(e) = spec.get("enum").and_then(|e| e.as_array()) {
+                    let vals: Vec<&str> = e.iter().filter_map(|v| v.as_str()).collect();
+                    if !vals.is_empty() {
+                        t.push_str(" (");
+                        t.push_str(&vals.join(", "));
+                        t.push(')');
+                    }
+                }
+            }
+        }
+        t
+    };
+    match variant {
+        "full" => vec![full],
+        "desc" => vec![desc()],
+        "namewords_desc" => vec![format!("{name_words}: {}", tool.description)],
+        "full+desc" => vec![full, desc()],
+        "full+nwdesc" => vec![full, format!("{name_words}: {}", tool.description)],
+        "full+desconly" => vec![full, tool.description.clone()],
+        "full+desctags" => {
+            let mut t = desc();
+            if !tool.tags.is_empty() {
+                t.push_str("\nTags: ");
+                t.push_str(&tool.tags.join(", "));
+            }
+            vec![full, t]
+        }
+        "full+np" => vec![full, name_params()],
+        "desc+np" => vec![desc(), name_params()],
+        "full+desc+np" => vec![full, desc(), name_params()],
+        "full_enums" => vec![full + &enums()],
+        "first_sentence+full" => {
+            let first = tool.description.split(". ").next().unwrap_or("").to_owned();
+            vec![full, format!("{}: {first}", tool.name)]
+        }
+        "full_et" => {
+            // Each parameter line with its title and allowed values.
+            let mut text = format!("{}: {}", tool.name, tool.description);
+            if !tool.tags.is_empty() {
+                text.push_str("\nTags: ");
+                text.push_str(&tool.tags.join(", "));
+            }
+            if let Some(props) = tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+            {
+                for (name, spec) in props {
+                    text.push_str("\n- ");
+                    text.push_str(name);
+                    if let Some(t) = spec.get("title").and_then(|d| d.as_str())
+                        && !t.eq_ignore_ascii_case(name)
+                    {
+                        text.push_str(" (");
+                        text.push_str(t);
+                        text.push(')');
+                    }
+                    if let Some(d) = spec.get("description").and_then(|d| d.as_str()) {
+                        text.push_str(": ");
+                        text.push_str(d);
+                    }
+                    if let Some(e) = spec.get("enum").and_then(|e| e.as_array()) {
+                        let vals: Vec<&str> = e.iter().filter_map(|v| v.as_str()).collect();
+                        if !vals.is_empty() {
+                            text.push_str(" [");
+                            text.push_str(&vals.join(", "));
+                            text.push(']');
+                        }
+                    }
+                }
+            }
+            vec![text]
+        }
+        "namewords_full" => vec![full.replacen(&tool.name, &name_words, 1)],
+        "namewords2_full" => {
+            let mut words = Vec::new();
+            for run in tool
+                .name
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                let chars: Vec<(usize, char)> = run.char_indices().collect();
+                let mut start = 0;
+                for (i, &(at, ch)) in chars.iter().enumerate().skip(1) {
+                    let prev = chars[i - 1].1;
+                    let next_lower = chars.get(i + 1).is_some_and(|(_, c)| c.is_lowercase());
+                    if ch.is_uppercase()
+                        && (prev.is_lowercase()
+                            || prev.is_ascii_digit()
+                            || (prev.is_uppercase() && next_lower))
+                    {
+                        words.push(&run[start..at]);
+                        start = at;
+                    }
+                }
+                words.push(&run[start..]);
+            }
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| {
+                    if w.chars().skip(1).any(char::is_uppercase) {
+                        (*w).to_owned()
+                    } else {
+                        w.to_lowercase()
+                    }
+                })
+                .collect();
+            vec![full.replacen(&tool.name, &words.join(" "), 1)]
+        }
+        other => panic!("unknown variant {other}"),
+    }
+}
+
+#[derive(Default, Clone)]
+struct Scores {
+    n: usize,
+    hit1: f64,
+    rec5: f64,
+    any5: f64,
+    ndcg: f64,
+}
+impl Scores {
+    fn add(&mut self, ranked: &[Uuid], relevant: &HashSet<Uuid>) {
+        let found = |k: usize| {
+            ranked
+                .iter()
+                .take(k)
+                .filter(|n| relevant.contains(n))
+                .count() as f64
+        };
+        self.n += 1;
+        self.hit1 += found(1);
+        self.rec5 += found(5) / relevant.len() as f64;
+        self.any5 += f64::from(found(5) > 0.0);
+        let dcg: f64 = ranked
+            .iter()
+            .take(10)
+            .enumerate()
+            .filter(|(_, n)| relevant.contains(n))
+            .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
+            .sum();
+        let ideal: f64 = (0..relevant.len().min(10))
+            .map(|i| 1.0 / ((i + 2) as f64).log2())
+            .sum();
+        self.ndcg += dcg / ideal;
+    }
+    fn show(&self) -> String {
+        let n = self.n.max(1) as f64;
+        format!(
+            "{:.3}/{:.3}/{:.3}/{:.3} (n={})",
+            self.hit1 / n,
+            self.rec5 / n,
+            self.any5 / n,
+            self.ndcg / n,
+            self.n
+        )
+    }
+}
+
+fn lab_fuse(
+    kind: &str,
+    vector: &[(Uuid, f64)],
+    text_hits: &[TextHit],
+    w: f64,
+    by_coverage: bool,
+) -> Vec<fusion::Fused> {
+    if kind == "cur" {
+        return fusion::fuse(vector, text_hits, w, by_coverage);
+    }
+    let text: Vec<(Uuid, f64)> = text_hits.iter().map(|h| (h.id, h.score)).collect();
+    let cal = |c: f64| ((c - 0.1) / 0.5).clamp(0.0, 1.0);
+    let vfloor = vector.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let vfloor = if vfloor.is_finite() { vfloor } else { 0.1 };
+    let tmax = text.iter().map(|h| h.1).fold(0.0, f64::max);
+    let tmin = text.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let mut m: HashMap<Uuid, (Option<f64>, Option<f64>)> = HashMap::new();
+    for &(id, c) in vector {
+        m.entry(id).or_default().0 = Some(c);
+    }
+    for &(id, t) in &text {
+        m.entry(id).or_default().1 = Some(t);
+    }
+    let norm_t = |t: f64| -> f64 {
+        match kind {
+            "max" => {
+                if tmax > 0.0 {
+                    t / tmax
+                } else {
+                    0.0
+                }
+            }
+            "abs" => t,
+            // min-max, but the floor is zero match rather than the worst candidate
+            "mm0" => {
+                if tmax > tmin {
+                    (t - tmin) / (tmax - tmin)
+                } else {
+                    1.0
+                }
+            }
+            _ => panic!("fusion {kind}"),
+        }
+    };
+    let mut out: Vec<fusion::Fused> = m
+        .into_iter()
+        .map(|(id, (c, t))| {
+            let s = w * cal(c.unwrap_or(vfloor)) + (1.0 - w) * t.map(norm_t).unwrap_or(0.0);
+            fusion::Fused {
+                id,
+                score: s,
+                relevance: c.unwrap_or(vfloor),
+                vector_score: c,
+                text_score: t,
+                text_coverage: None,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+    };
+    let tools_path = get("--tools").context("--tools")?;
+    let queries_path = get("--queries").context("--queries")?;
+    let split = get("--split");
+    let variants = get("--variants").unwrap_or("full".into());
+    let weights: Vec<f64> = get("--weights")
+        .unwrap_or("0.4".into())
+        .split(',')
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let combine = get("--combine").unwrap_or("max".into());
+    let cache_path = get("--cache").unwrap_or("/tmp/lab_cache.bin".into());
+    let failures = get("--failures").is_some();
+    let fusion_kind = get("--fusion").unwrap_or("cur".into());
+    let model_dir = std::env::var("EMBEDDING_MODEL_DIR").context("EMBEDDING_MODEL_DIR")?;
+    let embedder = LocalEmbedder::load(Path::new(&model_dir), None)?;
+    let mut cache = Cache::open(&cache_path);
+
+    let tools: Vec<Tool> = read_jsonl(&tools_path)
+        .iter()
+        .enumerate()
+        .map(|(n, l)| tool_of(l, n))
+        .collect();
+    let by_name: HashMap<String, Uuid> = tools.iter().map(|t| (t.name.clone(), t.id)).collect();
+    let name_of: HashMap<Uuid, String> = tools.iter().map(|t| (t.id, t.name.clone())).collect();
+    let mut queries = read_jsonl(&queries_path);
+    if let Some(split) = &split {
+        queries.retain(|q| q["split"].as_str() == Some(split));
+    }
+    if get("--latency").is_some() {
+        let multi: Vec<&str> = queries
+            .iter()
+            .map(|q| q["query"].as_str().unwrap())
+            .filter(|q| !steps::split(q).is_empty())
+            .take(40)
+            .collect();
+        let time = |label: &str, ms: &mut Vec<f64>| {
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{label:<28} p50 {:6.1} p90 {:6.1} ms (n={})",
+                ms[ms.len() / 2],
+                ms[ms.len() * 9 / 10],
+                ms.len()
+            );
+        };
+        for round in 0..2 {
+            let (mut one, mut batched, mut split_ms) = (vec![], vec![], vec![]);
+            let mut each_ms = vec![];
+            let mut grouped_ms = vec![];
+            for q in &multi {
+                let steps = steps::split(q);
+                let texts: Vec<&str> = std::iter::once(*q)
+                    .chain(steps.iter().map(String::as_str))
+                    .collect();
+                let c = std::time::Instant::now();
+                embedder.embed(&[q]).await.unwrap();
+                one.push(c.elapsed().as_secs_f64() * 1e3);
+                let c = std::time::Instant::now();
+                embedder.embed(&texts).await.unwrap();
+                batched.push(c.elapsed().as_secs_f64() * 1e3);
+                let c = std::time::Instant::now();
+                embedder.embed(&texts[1..]).await.unwrap();
+                split_ms.push(c.elapsed().as_secs_f64() * 1e3);
+                let c = std::time::Instant::now();
+                for t in &texts[1..] {
+                    embedder.embed(&[t]).await.unwrap();
+                }
+                each_ms.push(c.elapsed().as_secs_f64() * 1e3);
+                // Steps sorted by length, a new batch where padding would waste over half.
+                let mut sorted: Vec<&str> = texts[1..].to_vec();
+                sorted.sort_by_key(|t| t.split_whitespace().count());
+                let mut groups: Vec<Vec<&str>> = Vec::new();
+                for t in sorted {
+                    let len = t.split_whitespace().count() + 2;
+                    match groups.last_mut() {
+                        Some(g)
+                            if {
+                                let real: usize = g
+                                    .iter()
+                                    .map(|x| x.split_whitespace().count() + 2)
+                                    .sum::<usize>()
+                                    + len;
+                                (g.len() + 1) * len * 2 <= real * 3
+                            } =>
+                        {
+                            g.push(t)
+                        }
+                        _ => groups.push(vec![t]),
+                    }
+                }
+                let c = std::time::Instant::now();
+                for g in &groups {
+                    embedder.embed(g).await.unwrap();
+                }
+                grouped_ms.push(c.elapsed().as_secs_f64() * 1e3);
+            }
+            if round == 1 {
+                time("whole only", &mut one);
+                time("whole + steps, one batch", &mut batched);
+                time("steps only, one batch", &mut split_ms);
+                time("steps only, one by one", &mut each_ms);
+                time("steps, grouped by length", &mut grouped_ms);
+            }
+        }
+        return Ok(());
+    }
+    if let Some(count) = get("--embedtime") {
+        // Model time of registration: each tool's document alone, then with its description
+        // in the same calls, in batches of 64 tools, alternated twice.
+        let count: usize = count.parse()?;
+        let tools = &tools[..count.min(tools.len())];
+        for round in 0..2 {
+            for with_description in [false, true] {
+                let clock = std::time::Instant::now();
+                for batch in tools.chunks(64) {
+                    let documents: Vec<String> = batch
+                        .iter()
+                        .map(tool_registry::domain::document::embedded_text)
+                        .collect();
+                    let mut texts: Vec<&str> = Vec::new();
+                    for (tool, document) in batch.iter().zip(&documents) {
+                        texts.push(document);
+                        if with_description {
+                            texts.push(&tool.description);
+                        }
+                    }
+                    embedder.embed_documents(&texts).await.unwrap();
+                }
+                println!(
+                    "round {round} {} tools, description vector {with_description}: {:.1} s",
+                    tools.len(),
+                    clock.elapsed().as_secs_f64()
+                );
+            }
+        }
+        return Ok(());
+    }
+    let mut index = CatalogueIndex::default();
+    for tool in &tools {
+        index.upsert(
+            tool.id,
+            0,
+            &tool.name,
+            &lexical::tool_terms(tool),
+            Facets::of(tool),
+        );
+    }
+    // Query texts: whole + steps.
+    let mut query_texts: Vec<Vec<String>> = Vec::new();
+    for q in &queries {
+        let text = q["query"].as_str().unwrap().to_owned();
+        let mut texts = vec![text.clone()];
+        texts.extend(steps::split(&text));
+        query_texts.push(texts);
+    }
+    let all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
+    cache.fill(&embedder, &all_q).await;
+    let stepsonly = get("--stepsonly").is_some();
+
+    for variant in variants.split(';') {
+        let doc_texts: Vec<Vec<String>> = tools.iter().map(|t| variant_texts(variant, t)).collect();
+        let flat: Vec<String> = doc_texts.iter().flatten().cloned().collect();
+        cache.fill(&embedder, &flat).await;
+        cache.save();
+        // `--q8`: every vector after the first held as i8 with one scale per vector.
+        let q8 = get("--q8").is_some();
+        let quantised: HashMap<&str, Vec<f32>> = if q8 {
+            doc_texts
+                .iter()
+                .flat_map(|d| d.iter().skip(1))
+                .map(|t| {
+                    let v = &cache.map[t];
+                    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+                    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                    let q: Vec<f32> = v
+                        .iter()
+                        .map(|x| ((x / scale).round().clamp(-127.0, 127.0) as i8) as f32 * scale)
+                        .collect();
+                    (t.as_str(), q)
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let cosine = |q: &[f32], i: usize| -> f64 {
+            let s: Vec<f64> = doc_texts[i]
+                .iter()
+                .enumerate()
+                .map(|(j, t)| match quantised.get(t.as_str()) {
+                    Some(v) if j > 0 => dot(q, v),
+                    _ => dot(q, &cache.map[t]),
+                })
+                .collect();
+            if let Some(k) = combine.strip_prefix("excess") {
+                let k: f64 = k.parse().unwrap();
+                let m = s[1..].iter().cloned().fold(f64::MIN, f64::max);
+                return s[0] + k * (m - s[0]).max(0.0);
+            }
+            match combine.as_str() {
+                "max" => s.iter().cloned().fold(f64::MIN, f64::max),
+                "mean" => s.iter().sum::<f64>() / s.len() as f64,
+                "first" => s[0],
+                // The first vector, raised by the others' excess over it, half-weighted.
+                "soft" => {
+                    let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                    0.5 * (s[0] + m)
+                }
+                other => panic!("combine {other}"),
+            }
+        };
+        let nearest = |q: &[f32], k: usize| -> Vec<(Uuid, f64)> {
+            let mut all: Vec<(Uuid, f64)> = (0..tools.len())
+                .map(|i| (tools[i].id, fusion::unit_score(cosine(q, i))))
+                .collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(k);
+            all
+        };
+        let text_search = |q: &str, k: usize| -> Vec<TextHit> {
+            let terms = lexical::query_terms(q);
+            index
+                .search(&terms, k, |_| true)
+                .into_iter()
+                .map(|hit| TextHit {
+                    score: fusion::text_score(hit.score),
+                    ..hit
+                })
+                .collect()
+        };
+        let mut modes: Vec<(String, Option<f64>)> =
+            vec![("semantic".into(), None), ("text".into(), None)];
+        for w in &weights {
+            modes.push((format!("hybrid{w}"), Some(*w)));
+        }
+        for (mode, weight) in &modes {
+            let (mut all, mut single, mut multi) =
+                (Scores::default(), Scores::default(), Scores::default());
+            let mut fails = Vec::new();
+            for (qi, q) in queries.iter().enumerate() {
+                let relevant: HashSet<Uuid> = q["relevant"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|n| by_name.get(&tool_name(n.as_str().unwrap())).copied())
+                    .collect();
+                if relevant.is_empty() {
+                    continue;
+                }
+                let mut rankings: Vec<Vec<fusion::Fused>> = Vec::new();
+                let plain: Vec<String> = std::iter::once(q["query"].as_str().unwrap().to_owned())
+                    .chain(steps::split(q["query"].as_str().unwrap()))
+                    .collect();
+                for (i, (text, key)) in plain.iter().zip(&query_texts[qi]).enumerate() {
+                    let mut qv = cache.map[key].clone();
+                    if i == 0 && stepsonly && query_texts[qi].len() > 1 {
+                        qv = vec![0.0; qv.len()];
+                        for st in &plain[1..] {
+                            let words = if get("--uniform").is_some() {
+                                1.0
+                            } else if get("--sqrtw").is_some() {
+                                (st.split_whitespace().count() as f32).sqrt()
+                            } else {
+                                st.split_whitespace().count() as f32
+                            };
+                            for (x, v) in qv.iter_mut().zip(&cache.map[st]) {
+                                *x += words * v;
+                            }
+                        }
+                        let n = qv.iter().map(|x| x * x).sum::<f32>().sqrt();
+                        qv.iter_mut().for_each(|x| *x /= n);
+                    }
+                    let qv = &qv;
+                    let ranked = match (mode.as_str(), weight) {
+                        ("semantic", _) => fusion::vector_list(&nearest(qv, 10)),
+                        ("text", _) => fusion::text_list(&text_search(text, 10)),
+                        (_, Some(w)) => lab_fuse(
+                            &fusion_kind,
+                            &nearest(qv, 50),
+                            &text_search(text, 50),
+                            *w,
+                            !(i == 0 && plain.len() > 1),
+                        ),
+                        _ => unreachable!(),
+                    };
+                    rankings.push(ranked);
+                }
+                let whole = rankings.remove(0);
+                let ranked: Vec<Uuid> = if rankings.is_empty() {
+                    whole.into_iter().take(10).map(|h| h.id).collect()
+                } else {
+                    steps::merge(whole, rankings, 10)
+                        .into_iter()
+                        .map(|(h, _)| h.id)
+                        .collect()
+                };
+                all.add(&ranked, &relevant);
+                if relevant.len() == 1 {
+                    &mut single
+                } else {
+                    &mut multi
+                }
+                .add(&ranked, &relevant);
+                if failures && ranked.first().is_none_or(|r| !relevant.contains(r)) {
+                    fails.push(format!(
+                        "{} | {} | rel={:?} | top3={:?}",
+                        q["id"].as_str().unwrap_or(""),
+                        q["query"].as_str().unwrap(),
+                        relevant.iter().map(|i| &name_of[i]).collect::<Vec<_>>(),
+                        ranked
+                            .iter()
+                            .take(3)
+                            .map(|i| &name_of[i])
+                            .collect::<Vec<_>>()
+                    ));
+                }
+            }
+            println!(
+                "{variant:<20} {combine:<5} {mode:<12} all {}  single {}  multi {}",
+                all.show(),
+                single.show(),
+                multi.show()
+            );
+            for f in fails {
+                println!("  MISS {f}");
+            }
+        }
+    }
+    cache.save();
+    Ok(())
+}
