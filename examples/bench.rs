@@ -35,11 +35,6 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
-/// The bench runs the service as its own child process, so it carries the service's
-/// allocator (see src/main.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug, Clone)]
 struct Args {
     /// embedded, postgres (the default settings), postgres-index (vectors searched through

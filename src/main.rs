@@ -9,13 +9,6 @@ use tool_registry::{
     open_store, shutdown_signal, telemetry, vector_dimensions,
 };
 
-/// mimalloc (its v2, without transparent huge pages) in place of glibc's malloc: under
-/// calls and searches the system allocator took up to a seventh of the server's time, more
-/// as the heap grew, and this one measured 30–60% more requests a second for a few MiB
-/// more resident memory (docs/performance.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A tool registry that AI agents use over MCP.
 #[derive(Parser)]
 #[command(version, about)]
