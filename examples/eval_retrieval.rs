@@ -18,6 +18,9 @@
 //! candidates, 50 each, with their raw scores, as JSON lines).
 //! Tool names are taken from `qualified_name` (with `/` as `.`) when present, else `name`.
 
+#[path = "common/tool_lines.rs"]
+mod tool_lines;
+
 use std::{
     collections::HashSet,
     io::Write,
@@ -100,57 +103,6 @@ fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Value>> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).context("a line is not JSON"))
         .collect()
-}
-
-/// The registry name of a tool line: `qualified_name` with `/` as `.`, else `name`.
-fn tool_name(line: &Value) -> String {
-    let raw = line["qualified_name"]
-        .as_str()
-        .or(line["name"].as_str())
-        .unwrap_or_default();
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else if c == '/' {
-                '.'
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect()
-}
-
-fn definition(line: &Value) -> Value {
-    let name = tool_name(line);
-    let description = line["description"]
-        .as_str()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or(&name);
-    let schema = match &line["input_schema"] {
-        Value::Object(_) if jsonschema::meta::is_valid(&line["input_schema"]) => {
-            line["input_schema"].clone()
-        }
-        _ => json!({"type": "object"}),
-    };
-    let tags: Vec<String> = line["tags"]
-        .as_array()
-        .map(|tags| {
-            tags.iter()
-                .filter_map(|t| t.as_str())
-                .map(|t| t.chars().take(64).collect())
-                .take(32)
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "name": name,
-        "description": description.chars().take(8000).collect::<String>(),
-        "tags": tags,
-        "input_schema": schema,
-        "implementation": {"kind": "http", "url": "https://tools.invalid/run"}
-    })
 }
 
 /// Sums of the per-query measures of one run over one subset of the queries.
@@ -263,7 +215,7 @@ fn relevant_of(query: &Value) -> HashSet<String> {
         .map(|r| {
             r.iter()
                 .filter_map(|n| n.as_str())
-                .map(|n| tool_name(&json!({"name": n})))
+                .map(|n| tool_lines::tool_name(&json!({"name": n})))
                 .collect()
         })
         .unwrap_or_default()
@@ -296,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
     let registered: Vec<bool> = futures_util::stream::iter(tools.iter().map(|line| {
         let client = client.clone();
         let url = format!("{base}/admin/tools");
-        let body = definition(line);
+        let body = tool_lines::definition(line);
         async move {
             client
                 .post(&url)

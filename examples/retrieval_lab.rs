@@ -1,5 +1,8 @@
 //! Offline lab: find_tool's ranking rebuilt from its parts (lexical index, exact cosine,
 //! fusion, steps) so that tool-text variants can be compared without a registry.
+#[path = "common/tool_lines.rs"]
+mod tool_lines;
+
 use std::{
     collections::{HashMap, HashSet},
     io::{Read, Write},
@@ -28,54 +31,18 @@ fn read_jsonl(path: &str) -> Vec<Value> {
         .collect()
 }
 
-fn tool_name(raw: &str) -> String {
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else if c == '/' {
-                '.'
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect()
-}
-
+/// A tool line as the registry would store it, under a fixed id.
 fn tool_of(line: &Value, n: usize) -> Tool {
-    let name = tool_name(
-        line["qualified_name"]
-            .as_str()
-            .or(line["name"].as_str())
-            .unwrap_or_default(),
-    );
-    let description = line["description"]
-        .as_str()
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| d.chars().take(8000).collect::<String>())
-        .unwrap_or(name.clone());
-    let schema = match &line["input_schema"] {
-        Value::Object(_) => line["input_schema"].clone(),
-        _ => json!({"type": "object"}),
-    };
-    let tags: Vec<String> = line["tags"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .filter_map(|t| t.as_str())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    serde_json::from_value(json!({
-        "id": Uuid::from_u128(n as u128 + 1),
-        "name": name, "description": description, "category": "general", "tags": tags,
-        "input_schema": schema, "version": "1", "implementation": {"kind": "http", "url": "https://x.invalid"},
+    let mut stored = tool_lines::definition(line);
+    let extra = json!({
+        "id": Uuid::from_u128(n as u128 + 1), "category": "general", "version": "1",
         "metadata": {}, "is_active": true, "embedding_model": null,
         "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
-    }))
-    .unwrap()
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        stored[key] = value.clone();
+    }
+    serde_json::from_value(stored).unwrap()
 }
 
 struct Cache {
@@ -653,7 +620,11 @@ async fn main() -> anyhow::Result<()> {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .filter_map(|n| by_name.get(&tool_name(n.as_str().unwrap())).copied())
+                    .filter_map(|n| {
+                        by_name
+                            .get(&tool_lines::tool_name(&json!({"name": n})))
+                            .copied()
+                    })
                     .collect();
                 if relevant.is_empty() {
                     continue;
