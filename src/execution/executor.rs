@@ -74,6 +74,9 @@ fn checked_proxy(url: &str) -> anyhow::Result<reqwest::Proxy> {
 
 const MAX_REDIRECTS: usize = 5;
 
+/// Built-in calls with arguments up to this size (as JSON) run on the request's task.
+const INLINE_BUILTIN_BYTES: usize = 4096;
+
 pub struct Executor {
     builtins: HashMap<&'static str, Arc<dyn BuiltinTool>>,
     http: reqwest::Client,
@@ -182,11 +185,21 @@ impl Executor {
                         "unknown built-in handler '{handler}'"
                     )));
                 };
-                // Built-ins are CPU work bounded by their input limits; keep them off the
-                // async workers all the same.
-                let result = tokio::task::spawn_blocking(move || builtin.execute(&arguments))
-                    .await
-                    .map_err(|e| RegistryError::internal(format!("built-in tool panicked: {e}")))?;
+                // Built-ins are CPU work bounded by their input: a small input runs here, as
+                // a handoff to the blocking pool and back costs more than the work; a large
+                // one runs off the async workers.
+                let result =
+                    if super::schemas::json_size_up_to(&arguments, INLINE_BUILTIN_BYTES + 1)
+                        <= INLINE_BUILTIN_BYTES
+                    {
+                        builtin.execute(&arguments)
+                    } else {
+                        tokio::task::spawn_blocking(move || builtin.execute(&arguments))
+                            .await
+                            .map_err(|e| {
+                                RegistryError::internal(format!("built-in tool panicked: {e}"))
+                            })?
+                    };
                 Ok(match result {
                     Ok(value) => Outcome::Success(value),
                     Err(err) => Outcome::Error(err.message),

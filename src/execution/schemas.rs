@@ -104,7 +104,7 @@ impl CompiledSchemas {
 }
 
 /// The length of `value` as compact JSON, counted up to `limit` (then `limit` is returned).
-fn json_size_up_to(value: &Value, limit: usize) -> usize {
+pub(super) fn json_size_up_to(value: &Value, limit: usize) -> usize {
     struct Counter {
         written: usize,
         limit: usize,

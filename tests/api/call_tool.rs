@@ -159,6 +159,24 @@ async fn builtins_are_registered_and_callable() {
     assert_eq!(body["result"], Value::Null);
 }
 
+/// Small built-in calls run on the request's task and large ones on the blocking pool;
+/// either way the answer and its record are the same.
+#[tokio::test]
+async fn builtins_answer_alike_on_small_and_large_input() {
+    let (_db, app) = app_with(false).await;
+    for words in [3, 1_000, 20_000] {
+        let text = vec!["word"; words].join(" ");
+        let (status, body) = call(&app, "string_word_count", json!({"text": text})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "success", "{body}");
+        assert_eq!(body["result"]["words"], words, "{words} words");
+        let id = body["execution_id"].as_str().unwrap();
+        let (status, record) = app.get(&format!("/admin/executions/{id}")).await;
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(record["arguments"]["text"].as_str().unwrap().len(), text.len());
+    }
+}
+
 #[tokio::test]
 async fn starting_twice_registers_builtins_once() {
     let db = TestDb::new(Backend::Embedded).await;
