@@ -192,7 +192,11 @@ impl Executor {
                     if super::schemas::json_size_up_to(&arguments, INLINE_BUILTIN_BYTES + 1)
                         <= INLINE_BUILTIN_BYTES
                     {
-                        builtin.execute(&arguments)
+                        // A panic is the same error answer as on the blocking pool.
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            builtin.execute(&arguments)
+                        }))
+                        .map_err(|_| RegistryError::internal("built-in tool panicked"))?
                     } else {
                         tokio::task::spawn_blocking(move || builtin.execute(&arguments))
                             .await

@@ -173,7 +173,10 @@ async fn builtins_answer_alike_on_small_and_large_input() {
         let id = body["execution_id"].as_str().unwrap();
         let (status, record) = app.get(&format!("/admin/executions/{id}")).await;
         assert_eq!(status, 200, "{record}");
-        assert_eq!(record["arguments"]["text"].as_str().unwrap().len(), text.len());
+        assert_eq!(
+            record["arguments"]["text"].as_str().unwrap().len(),
+            text.len()
+        );
     }
 }
 
