@@ -14,7 +14,7 @@
 //! is an error, not a silent fall-back), `--modes semantic,text,hybrid`, `--weights 0.5,0.7`
 //! (hybrid vector weights; default: the service's own), `--max-queries N`, `--split NAME`,
 //! `--data DIR` (keep the catalogue there: a second run over the same tools skips
-//! registering and embedding them), `--dump FILE` (write each query's semantic and text
+//! registering and embedding them), `--dump FILE` (write each query's semantic, text and hybrid
 //! candidates, 50 each, with their raw scores, as JSON lines).
 //! Tool names are taken from `qualified_name` (with `/` as `.`) when present, else `name`.
 
@@ -282,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         for query in &queries {
             let mut lists = json!({"query": query["query"], "relevant": query["relevant"]});
-            for mode in ["semantic", "text"] {
+            for mode in ["semantic", "text", "hybrid"] {
                 let answer = find(
                     &client,
                     &base,

@@ -18,7 +18,7 @@ use tool_registry::{
         catalogue::{CatalogueIndex, TextHit},
         fusion, lexical,
     },
-    registry::steps,
+    registry::{literals, steps},
 };
 use uuid::Uuid;
 
@@ -526,11 +526,24 @@ async fn main() -> anyhow::Result<()> {
     }
     // Query texts: whole + steps.
     let mut query_texts: Vec<Vec<String>> = Vec::new();
+    // As the service embeds them: literal values generalised (`--keep-literals`: as written).
+    let keep_literals = args.iter().any(|a| a == "--keep-literals");
     for q in &queries {
         let text = q["query"].as_str().unwrap().to_owned();
         let mut texts = vec![text.clone()];
         texts.extend(steps::split(&text));
-        query_texts.push(texts);
+        query_texts.push(
+            texts
+                .iter()
+                .map(|t| {
+                    if keep_literals {
+                        t.clone()
+                    } else {
+                        literals::generalised(t).into_owned()
+                    }
+                })
+                .collect(),
+        );
     }
     let all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
     cache.fill(&embedder, &all_q).await;

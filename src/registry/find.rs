@@ -1,6 +1,6 @@
 //! Finding tools: for a task described in words (`find_tool`), and near a given tool.
 
-use std::{collections::HashMap, time::Instant};
+use std::{borrow::Cow, collections::HashMap, time::Instant};
 
 use uuid::Uuid;
 
@@ -8,6 +8,7 @@ use super::{
     ToolRegistry,
     catalogue::no_such_category,
     embeddings::log_embed_failure,
+    literals,
     search::{self, AnsweredMode, SearchHit, SearchMode, SearchRequest, SearchResult},
     steps,
 };
@@ -69,7 +70,14 @@ impl ToolRegistry {
             } else {
                 &texts[1..]
             };
-            match self.embedder.embed(embedded).await {
+            // The model reads literal values (quoted names, addresses, paths) as what they
+            // are; full-text search matches them as written.
+            let generalised: Vec<Cow<'_, str>> = embedded
+                .iter()
+                .map(|text| literals::generalised(text))
+                .collect();
+            let embedded: Vec<&str> = generalised.iter().map(AsRef::as_ref).collect();
+            match self.embedder.embed(&embedded).await {
                 Ok(vectors) if vectors.len() == embedded.len() => {
                     Some(steps::with_whole(&steps, vectors))
                 }

@@ -24,6 +24,7 @@ pub mod embeddings;
 pub mod find;
 pub mod import;
 pub mod indexer;
+pub mod literals;
 pub mod recorder;
 pub mod requests;
 pub mod search;

@@ -4,7 +4,7 @@
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -302,12 +302,15 @@ struct EmbeddingServer {
     addr: SocketAddr,
     failing: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
+    /// Every text the server was asked to embed, in order.
+    inputs: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone)]
 struct ServerState {
     failing: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
+    inputs: Arc<Mutex<Vec<String>>>,
     embedder: Arc<HashEmbedder>,
 }
 
@@ -321,6 +324,7 @@ async fn embeddings(
     }
     let inputs: Vec<String> =
         serde_json::from_value(body["input"].clone()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    state.inputs.lock().unwrap().extend(inputs.iter().cloned());
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let vectors = state
         .embedder
@@ -341,6 +345,7 @@ async fn embedding_server(failing: bool) -> EmbeddingServer {
     let state = ServerState {
         failing: Arc::new(AtomicBool::new(failing)),
         requests: Arc::new(AtomicUsize::new(0)),
+        inputs: Arc::default(),
         embedder: Arc::new(HashEmbedder::new(APP_DIMS)),
     };
     let app = Router::new()
@@ -353,6 +358,7 @@ async fn embedding_server(failing: bool) -> EmbeddingServer {
         addr,
         failing: state.failing,
         requests: state.requests,
+        inputs: state.inputs,
     }
 }
 
@@ -494,6 +500,38 @@ async fn a_model_change_re_embeds_and_never_mixes_vectors() {
     .await;
     assert_eq!(names(&answer), vec!["fs.read_file"]);
     third.stop().await;
+}
+
+/// The model is asked for a request's task with its literal values generalised; full-text
+/// search still matches them as written.
+#[tokio::test]
+async fn the_model_reads_literal_values_as_what_they_are() {
+    let server = embedding_server(false).await;
+    let db = TestDb::new(Backend::Embedded).await;
+    let app = TestApp::spawn(http_embedder_settings(&db, &server)).await;
+    for definition in catalogue() {
+        app.register(&definition).await;
+    }
+    server.inputs.lock().unwrap().clear();
+    let answer = find(
+        &app,
+        json!({"query": "Post 'deploy done' to the room at https://chat.example/r/1 and to ops@example.com",
+               "mode": "hybrid", "explain": true}),
+    )
+    .await;
+    assert_eq!(answer["mode"], "hybrid", "{answer}");
+    assert_eq!(
+        *server.inputs.lock().unwrap(),
+        vec!["Post something to the room at a web address and to an email address"]
+    );
+
+    // A literal is still a word full-text search can match.
+    let answer = find(
+        &app,
+        json!({"query": "'slack'", "mode": "text", "limit": 1}),
+    )
+    .await;
+    assert_eq!(names(&answer), vec!["slack.post_message"], "{answer}");
 }
 
 async fn explain_says_why_a_tool_ranks(backend: Backend) {

@@ -1,0 +1,229 @@
+//! Literal values in a request: quoted names, web and e-mail addresses, file paths. An
+//! agent's request carries the values it will pass ("Rename 'Q3 plan' to …", "Open
+//! https://…", "Read src/main.rs"); the model reads their characters as words, which pulls
+//! the request's vector away from the task. The vector side embeds the request with each
+//! literal replaced by what it is; full-text search keeps them, as a tool may hold the word.
+
+use std::borrow::Cow;
+
+/// A quoted literal longer than this is read as prose, not replaced.
+const MAX_QUOTED_CHARS: usize = 80;
+
+/// What a quoted literal becomes.
+const QUOTED: &str = "something";
+const WEB_ADDRESS: &str = "a web address";
+const EMAIL_ADDRESS: &str = "an email address";
+const FILE: &str = "a file";
+
+/// Extensions that make a bare name (`package.json`, no slash) read as a file.
+const FILE_EXTENSIONS: &[&str] = &[
+    "c", "cfg", "conf", "cpp", "cs", "css", "csv", "doc", "docx", "env", "gif", "go", "gz", "h",
+    "html", "ini", "ipynb", "java", "jpeg", "jpg", "js", "json", "jsx", "kt", "log", "lock", "md",
+    "mp3", "mp4", "pdf", "php", "png", "ppt", "pptx", "py", "rb", "rs", "sh", "sql", "svg",
+    "swift", "tar", "toml", "ts", "tsx", "txt", "wav", "xls", "xlsx", "xml", "yaml", "yml", "zip",
+];
+
+/// The request as the vector side reads it: each literal replaced by what it is. Borrowed
+/// when there is none.
+pub fn generalised(text: &str) -> Cow<'_, str> {
+    let unquoted = without_quoted(text);
+    if !unquoted
+        .split_whitespace()
+        .any(|token| kind(core(token).1).is_some())
+    {
+        return unquoted;
+    }
+    let mut out = String::with_capacity(unquoted.len());
+    let mut rest = unquoted.as_ref();
+    while !rest.is_empty() {
+        let space = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..space]);
+        rest = &rest[space..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let token = &rest[..end];
+        let (lead, word, trail) = core(token);
+        match kind(word) {
+            Some(name) => {
+                out.push_str(lead);
+                out.push_str(name);
+                out.push_str(trail);
+            }
+            None => out.push_str(token),
+        }
+        rest = &rest[end..];
+    }
+    Cow::Owned(out)
+}
+
+/// The closing mark of an opening quotation mark.
+fn closing(open: char) -> Option<char> {
+    match open {
+        '\'' => Some('\''),
+        '"' => Some('"'),
+        '‘' => Some('’'),
+        '“' => Some('”'),
+        _ => None,
+    }
+}
+
+/// Replaces each quoted span. A mark opens a span only after a non-word character and
+/// closes it only before one, so the apostrophes of "don't" and "Maria's" never do.
+fn without_quoted(text: &str) -> Cow<'_, str> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, mark) = chars[i];
+        let after_word = i > 0 && chars[i - 1].1.is_alphanumeric();
+        let Some(close) = closing(mark).filter(|_| !after_word) else {
+            i += 1;
+            continue;
+        };
+        let end = (i + 1..chars.len().min(i + 2 + MAX_QUOTED_CHARS)).find(|&j| {
+            chars[j].1 == close && chars.get(j + 1).is_none_or(|(_, c)| !c.is_alphanumeric())
+        });
+        match end {
+            Some(j) if j > i + 1 && !chars[i + 1].1.is_whitespace() => {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..at]);
+                out.push_str(QUOTED);
+                copied = chars.get(j + 1).map_or(text.len(), |(next, _)| *next);
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// A token without the punctuation around it: (leading, core, trailing).
+fn core(token: &str) -> (&str, &str, &str) {
+    let start = token.len() - token.trim_start_matches(['(', '[', '{', '<']).len();
+    let inner = &token[start..];
+    let word = inner.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}', '>']);
+    (&token[..start], word, &inner[word.len()..])
+}
+
+/// What a literal is, by its shape; `None` for a word.
+fn kind(word: &str) -> Option<&'static str> {
+    let lower = word.to_ascii_lowercase();
+    if (lower.starts_with("https://") || lower.starts_with("http://")) && word.len() > 8 {
+        return Some(WEB_ADDRESS);
+    }
+    if let Some((local, domain)) = word.split_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+    {
+        return Some(EMAIL_ADDRESS);
+    }
+    is_file_path(word).then_some(FILE)
+}
+
+/// `src/main.rs`, `./build`, `~/notes`, `/etc/hosts`, `C:\logs\app.log`, `package.json`:
+/// a path with a root or an extension, or a bare name with a file extension. A capitalised
+/// bare name (`Node.js`) is a product, not a file.
+fn is_file_path(word: &str) -> bool {
+    let rooted = ["/", "./", "../", "~/"]
+        .iter()
+        .any(|root| word.starts_with(root))
+        || word.get(1..3) == Some(":\\");
+    if rooted && word.len() > 2 {
+        return true;
+    }
+    let last = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let Some((name, extension)) = last.rsplit_once('.') else {
+        return false;
+    };
+    let has_extension = !extension.is_empty()
+        && extension.len() <= 5
+        && extension.chars().all(|c| c.is_ascii_alphanumeric())
+        && extension.chars().any(|c| c.is_ascii_alphabetic());
+    if word.contains(['/', '\\']) {
+        return has_extension && !name.is_empty();
+    }
+    let mut letters = name.chars();
+    let capitalised = letters.next().is_some_and(char::is_uppercase)
+        && letters.next().is_some_and(char::is_lowercase);
+    has_extension
+        && !capitalised
+        && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_names_addresses_and_paths_read_as_what_they_are() {
+        for (request, read) in [
+            (
+                "Pick 'Express shipping' from the delivery options dropdown.",
+                "Pick something from the delivery options dropdown.",
+            ),
+            (
+                "Comment \"reviewed, LGTM\" on it",
+                "Comment something on it",
+            ),
+            ("Rename “Q3 plan” now", "Rename something now"),
+            (
+                "Open https://example.com/a?b=1, then wait",
+                "Open a web address, then wait",
+            ),
+            (
+                "Enter jane@example.com into the email box.",
+                "Enter an email address into the email box.",
+            ),
+            (
+                "Grab src/main.rs from the repo",
+                "Grab a file from the repo",
+            ),
+            (
+                "Open package.json, tsconfig.json and ./build (twice)",
+                "Open a file, a file and a file (twice)",
+            ),
+            ("Read C:\\logs\\app.log", "Read a file"),
+        ] {
+            assert_eq!(generalised(request), read, "{request}");
+        }
+    }
+
+    #[test]
+    fn words_apostrophes_and_names_stay() {
+        for request in [
+            "What's in Maria's thread? I don't know.",
+            "the users' table and the admins' one",
+            "How do I write middleware in the latest Next.js?",
+            "What are the lat/long of the tower, in m/s^2 or 3.14?",
+            "Compare main with feature/search in acme/webapp",
+            "a lone ' quote and an empty '' pair",
+            "e-mail me @ noon",
+        ] {
+            assert!(
+                matches!(generalised(request), Cow::Borrowed(_)),
+                "{request} became {}",
+                generalised(request)
+            );
+        }
+    }
+
+    #[test]
+    fn long_quotes_stay_and_nothing_panics_on_odd_text() {
+        let long = format!("say '{}' please", "word ".repeat(30));
+        assert_eq!(generalised(&long), long);
+        for odd in [
+            "'", "\"", "“", "'a", "a'", "@", "http://", "/", "./", "é'ü'", "'\u{0}'",
+        ] {
+            let _ = generalised(odd);
+        }
+        assert_eq!(generalised("'\u{0}'"), QUOTED);
+    }
+}
