@@ -650,7 +650,7 @@ async fn main() -> anyhow::Result<()> {
                     let mut qv = cache.map[key].clone();
                     if i == 0 && stepsonly && query_texts[qi].len() > 1 {
                         qv = vec![0.0; qv.len()];
-                        for st in &plain[1..] {
+                        for (st, key) in plain[1..].iter().zip(&query_texts[qi][1..]) {
                             let words = if get("--uniform").is_some() {
                                 1.0
                             } else if get("--sqrtw").is_some() {
@@ -658,7 +658,7 @@ async fn main() -> anyhow::Result<()> {
                             } else {
                                 st.split_whitespace().count() as f32
                             };
-                            for (x, v) in qv.iter_mut().zip(&cache.map[st]) {
+                            for (x, v) in qv.iter_mut().zip(&cache.map[key]) {
                                 *x += words * v;
                             }
                         }

@@ -24,12 +24,28 @@ const FILE_EXTENSIONS: &[&str] = &[
 ];
 
 /// The request as the vector side reads it: each literal replaced by what it is. Borrowed
-/// when there is none.
+/// when there is none, and when the request is nothing but a literal ("'weather in Paris'"):
+/// then the literal is what it asks.
 pub fn generalised(text: &str) -> Cow<'_, str> {
+    let read = literals_replaced(text);
+    if let Cow::Owned(read) = &read {
+        let own_words = [QUOTED, WEB_ADDRESS, EMAIL_ADDRESS, FILE]
+            .iter()
+            .fold(read.clone(), |rest, placeholder| {
+                rest.replace(placeholder, " ")
+            });
+        if !own_words.chars().any(char::is_alphanumeric) {
+            return Cow::Borrowed(text);
+        }
+    }
+    read
+}
+
+fn literals_replaced(text: &str) -> Cow<'_, str> {
     let unquoted = without_quoted(text);
     if !unquoted
         .split_whitespace()
-        .any(|token| kind(core(token).1).is_some())
+        .any(|token| replaced(core(token).1).is_some())
     {
         return unquoted;
     }
@@ -42,10 +58,10 @@ pub fn generalised(text: &str) -> Cow<'_, str> {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let token = &rest[..end];
         let (lead, word, trail) = core(token);
-        match kind(word) {
-            Some(name) => {
+        match replaced(word) {
+            Some(read) => {
                 out.push_str(lead);
-                out.push_str(name);
+                out.push_str(&read);
                 out.push_str(trail);
             }
             None => out.push_str(token),
@@ -60,14 +76,16 @@ fn closing(open: char) -> Option<char> {
     match open {
         '\'' => Some('\''),
         '"' => Some('"'),
+        '`' => Some('`'),
         '‘' => Some('’'),
         '“' => Some('”'),
         _ => None,
     }
 }
 
-/// Replaces each quoted span. A mark opens a span only after a non-word character and
-/// closes it only before one, so the apostrophes of "don't" and "Maria's" never do.
+/// Replaces each quoted span: by what it holds when that is an address or a path, else by
+/// "something". A mark opens a span only after a non-word character and closes it only
+/// before one, so the apostrophes of "don't" and "Maria's" never do.
 fn without_quoted(text: &str) -> Cow<'_, str> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out: Option<String> = None;
@@ -87,7 +105,8 @@ fn without_quoted(text: &str) -> Cow<'_, str> {
             Some(j) if j > i + 1 && !chars[i + 1].1.is_whitespace() => {
                 let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
                 out.push_str(&text[copied..at]);
-                out.push_str(QUOTED);
+                let inner = text[at + mark.len_utf8()..chars[j].0].trim();
+                out.push_str(kind(inner).unwrap_or(QUOTED));
                 copied = chars.get(j + 1).map_or(text.len(), |(next, _)| *next);
                 i = j + 1;
             }
@@ -103,59 +122,97 @@ fn without_quoted(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// A token without the punctuation around it: (leading, core, trailing).
+/// A token without the punctuation and markup around it: (leading, core, trailing).
 fn core(token: &str) -> (&str, &str, &str) {
-    let start = token.len() - token.trim_start_matches(['(', '[', '{', '<']).len();
+    let start = token.len()
+        - token
+            .trim_start_matches(['(', '[', '{', '<', '*', '`', '"', '\''])
+            .len();
     let inner = &token[start..];
-    let word = inner.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}', '>']);
+    let word = inner.trim_end_matches([
+        '.', ',', ';', ':', '!', '?', ')', ']', '}', '>', '*', '`', '"', '\'',
+    ]);
     (&token[..start], word, &inner[word.len()..])
+}
+
+/// A token's core as the model reads it, if it holds a literal: the whole of it, or a web
+/// address inside it (`[docs](https://…)` keeps its `[docs](`).
+fn replaced(word: &str) -> Option<Cow<'static, str>> {
+    if let Some(name) = kind(word) {
+        return Some(Cow::Borrowed(name));
+    }
+    let lower = word.to_ascii_lowercase();
+    let at = lower.find("https://").or_else(|| lower.find("http://"))?;
+    kind(&word[at..]).map(|name| Cow::Owned(format!("{}{name}", &word[..at])))
 }
 
 /// What a literal is, by its shape; `None` for a word.
 fn kind(word: &str) -> Option<&'static str> {
     let lower = word.to_ascii_lowercase();
-    if (lower.starts_with("https://") || lower.starts_with("http://")) && word.len() > 8 {
-        return Some(WEB_ADDRESS);
+    let scheme = ["https://", "http://"]
+        .iter()
+        .find(|scheme| lower.starts_with(*scheme));
+    if let Some(scheme) = scheme {
+        return (word.len() > scheme.len()).then_some(WEB_ADDRESS);
     }
-    if let Some((local, domain)) = word.split_once('@')
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-    {
+    if is_email_address(word) {
         return Some(EMAIL_ADDRESS);
     }
     is_file_path(word).then_some(FILE)
 }
 
+/// `jane@example.com`; not `lodash@4.17.21`, `@alice` or `git@github.com:org/repo.git`.
+fn is_email_address(word: &str) -> bool {
+    let Some((local, domain)) = word.split_once('@') else {
+        return false;
+    };
+    let top_level = domain.rsplit('.').next().unwrap_or("");
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.contains(['@', ':', '/'])
+        && top_level.len() >= 2
+        && top_level.chars().all(|c| c.is_ascii_alphabetic())
+}
+
 /// `src/main.rs`, `./build`, `~/notes`, `/etc/hosts`, `C:\logs\app.log`, `package.json`:
-/// a path with a root or an extension, or a bare name with a file extension. A capitalised
-/// bare name (`Node.js`) is a product, not a file.
+/// a path with a root and a second part or an extension, or a name with a file extension.
+/// `Node.js` (a capitalised name ending in `.js`) is a product, not a file; `/deploy` is
+/// a command.
 fn is_file_path(word: &str) -> bool {
-    let rooted = ["/", "./", "../", "~/"]
+    if ["./", "../", "~/"]
         .iter()
         .any(|root| word.starts_with(root))
-        || word.get(1..3) == Some(":\\");
-    if rooted && word.len() > 2 {
+        && word.len() > 2
+        || word.get(1..3) == Some(":\\")
+    {
         return true;
     }
     let last = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    let Some((name, extension)) = last.rsplit_once('.') else {
+    let extension = last
+        .rsplit_once('.')
+        .filter(|(name, extension)| {
+            !name.is_empty()
+                && !extension.is_empty()
+                && extension.len() <= 5
+                && extension.chars().all(|c| c.is_ascii_alphanumeric())
+                && extension.chars().any(|c| c.is_ascii_alphabetic())
+        })
+        .map(|(name, extension)| (name, extension.to_ascii_lowercase()));
+    if let Some(rest) = word.strip_prefix('/') {
+        return rest.contains('/') || extension.is_some();
+    }
+    if word.contains(['/', '\\']) {
+        return extension.is_some();
+    }
+    let Some((name, extension)) = extension else {
         return false;
     };
-    let has_extension = !extension.is_empty()
-        && extension.len() <= 5
-        && extension.chars().all(|c| c.is_ascii_alphanumeric())
-        && extension.chars().any(|c| c.is_ascii_alphabetic());
-    if word.contains(['/', '\\']) {
-        return has_extension && !name.is_empty();
-    }
     let mut letters = name.chars();
-    let capitalised = letters.next().is_some_and(char::is_uppercase)
+    let product = extension == "js"
+        && letters.next().is_some_and(char::is_uppercase)
         && letters.next().is_some_and(char::is_lowercase);
-    has_extension
-        && !capitalised
-        && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    !product && FILE_EXTENSIONS.contains(&extension.as_str())
 }
 
 #[cfg(test)]
@@ -191,6 +248,20 @@ mod tests {
                 "Open a file, a file and a file (twice)",
             ),
             ("Read C:\\logs\\app.log", "Read a file"),
+            ("Read `src/main.rs` now", "Read a file now"),
+            (
+                "Fetch 'https://x.test/a' please",
+                "Fetch a web address please",
+            ),
+            (
+                "See [docs](https://x.test/d) first",
+                "See [docs](a web address) first",
+            ),
+            ("Open **package.json** today", "Open **a file** today"),
+            (
+                "Attach Report.pdf and /etc/hosts",
+                "Attach a file and a file",
+            ),
         ] {
             assert_eq!(generalised(request), read, "{request}");
         }
@@ -206,6 +277,7 @@ mod tests {
             "Compare main with feature/search in acme/webapp",
             "a lone ' quote and an empty '' pair",
             "e-mail me @ noon",
+            "pin lodash@4.17.21, mention @alice, run /deploy",
         ] {
             assert!(
                 matches!(generalised(request), Cow::Borrowed(_)),
@@ -224,6 +296,25 @@ mod tests {
         ] {
             let _ = generalised(odd);
         }
-        assert_eq!(generalised("'\u{0}'"), QUOTED);
+        let quoted = |chars: usize| format!("say '{}' now", "x".repeat(chars));
+        assert_eq!(generalised(&quoted(MAX_QUOTED_CHARS)), "say something now");
+        assert_eq!(
+            generalised(&quoted(MAX_QUOTED_CHARS + 1)),
+            quoted(MAX_QUOTED_CHARS + 1)
+        );
+    }
+
+    #[test]
+    fn a_request_that_is_only_a_literal_is_read_as_written() {
+        for request in [
+            "\"weather forecast for Paris\"",
+            "'\u{0}'",
+            " `src/main.rs` ",
+        ] {
+            assert!(
+                matches!(generalised(request), Cow::Borrowed(_)),
+                "{request}"
+            );
+        }
     }
 }

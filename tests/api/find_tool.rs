@@ -525,13 +525,19 @@ async fn the_model_reads_literal_values_as_what_they_are() {
         vec!["Post something to the room at a web address and to an email address"]
     );
 
-    // A literal is still a word full-text search can match.
+    // A literal is still a word full-text search matches, and explain reports it.
     let answer = find(
         &app,
-        json!({"query": "'slack'", "mode": "text", "limit": 1}),
+        json!({"query": "post to 'slack'", "mode": "hybrid", "explain": true}),
     )
     .await;
-    assert_eq!(names(&answer), vec!["slack.post_message"], "{answer}");
+    assert_eq!(names(&answer)[0], "slack.post_message", "{answer}");
+    assert!(
+        answer["tools"][0]["explain"]["matched"]
+            .to_string()
+            .contains("slack"),
+        "{answer}"
+    );
 }
 
 async fn explain_says_why_a_tool_ranks(backend: Backend) {
