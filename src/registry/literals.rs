@@ -84,12 +84,34 @@ fn closing(open: char) -> Option<char> {
 }
 
 /// Replaces each quoted span: by what it holds when that is an address or a path, else by
-/// "something". A mark opens a span only after a non-word character and closes it only
-/// before one, so the apostrophes of "don't" and "Maria's" never do.
+/// "something".
 fn without_quoted(text: &str) -> Cow<'_, str> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut out: Option<String> = None;
+    let spans = quoted_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
     let mut copied = 0;
+    for span in spans {
+        out.push_str(&text[copied..span.start]);
+        let quoted = &text[span.clone()];
+        let open = quoted.chars().next().map_or(0, char::len_utf8);
+        let close = quoted.chars().next_back().map_or(0, char::len_utf8);
+        let inner = quoted[open..quoted.len() - close].trim();
+        out.push_str(kind(inner).unwrap_or(QUOTED));
+        copied = span.end;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// The byte ranges of a text's quoted spans, marks included. A mark opens a span only
+/// after a non-word character and closes it only before one, so the apostrophes of "don't"
+/// and "Maria's" never do; a span holds at most `MAX_QUOTED_CHARS` characters, and does
+/// not start with white space.
+pub fn quoted_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let (at, mark) = chars[i];
@@ -103,23 +125,13 @@ fn without_quoted(text: &str) -> Cow<'_, str> {
         });
         match end {
             Some(j) if j > i + 1 && !chars[i + 1].1.is_whitespace() => {
-                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                out.push_str(&text[copied..at]);
-                let inner = text[at + mark.len_utf8()..chars[j].0].trim();
-                out.push_str(kind(inner).unwrap_or(QUOTED));
-                copied = chars.get(j + 1).map_or(text.len(), |(next, _)| *next);
+                spans.push(at..chars[j].0 + close.len_utf8());
                 i = j + 1;
             }
             _ => i += 1,
         }
     }
-    match out {
-        Some(mut out) => {
-            out.push_str(&text[copied..]);
-            Cow::Owned(out)
-        }
-        None => Cow::Borrowed(text),
-    }
+    spans
 }
 
 /// A token without the punctuation and markup around it: (leading, core, trailing).

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
+use super::literals;
 use crate::index::fusion::Fused;
 
 /// At most this many steps are searched: the cost grows with each, and requests of more
@@ -245,13 +246,18 @@ fn strip_please(text: &str) -> &str {
     text.strip_prefix("please ").unwrap_or(text).trim_start()
 }
 
-/// Sentences: cut after `.`, `!`, `?` or `;` followed by white space, and at line breaks.
+/// Sentences: cut after `.`, `!`, `?` or `;` followed by white space, and at line breaks,
+/// never inside a quoted span ("Post 'Done. Shipping now.' to the channel").
 fn sentences(text: &str) -> Vec<&str> {
+    let quoted = literals::quoted_spans(text);
     let mut out = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((at, ch)) = chars.next() {
         let next_is_space = chars.peek().is_none_or(|(_, c)| c.is_whitespace());
+        if quoted.iter().any(|span| span.contains(&at)) {
+            continue;
+        }
         if ch == '\n' || (matches!(ch, '.' | '!' | '?' | ';') && next_is_space) {
             out.push(&text[start..at]);
             start = at + ch.len_utf8();
@@ -265,8 +271,9 @@ fn sentences(text: &str) -> Vec<&str> {
 }
 
 /// Cuts a sentence before each comma or "and" that starts a new action: the piece after it
-/// opens with a chaining word or an action verb.
+/// opens with a chaining word or an action verb. A quoted span is never cut.
 fn actions(sentence: &str) -> Vec<&str> {
+    let quoted = literals::quoted_spans(sentence);
     // ASCII lower-casing keeps every byte offset (Unicode's can change byte lengths, and
     // a cut found in `lower` would then fall inside a character of `sentence`).
     let lower = sentence.to_ascii_lowercase();
@@ -278,7 +285,9 @@ fn actions(sentence: &str) -> Vec<&str> {
         .chain(lower.match_indices(" then "))
     {
         let end = at + separator.len();
-        if cuts.iter().any(|&(s, e)| at < e && s < end) {
+        if cuts.iter().any(|&(s, e)| at < e && s < end)
+            || quoted.iter().any(|span| at < span.end && span.start < end)
+        {
             continue;
         }
         let rest = &lower[end..];
@@ -403,6 +412,16 @@ mod tests {
         ] {
             assert!(split(query).is_empty(), "{query}: {:?}", split(query));
         }
+    }
+
+    #[test]
+    fn quoted_text_is_never_cut() {
+        assert!(split("Comment 'build passed then deployed, and send it' on the PR").is_empty());
+        assert!(split("Post \"Done. Send the invoice now.\" to the channel").is_empty());
+        assert_eq!(
+            split("Post 'Done. Shipping' to the channel, then close the issue"),
+            vec!["Post 'Done. Shipping' to the channel", "close the issue"]
+        );
     }
 
     #[test]
