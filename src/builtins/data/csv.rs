@@ -11,7 +11,7 @@ use crate::builtins::{
         check_serialized_size, json_type_name, object_args, optional_bool, optional_str, required,
         required_str,
     },
-    output::OutputBudget,
+    output::{OutputBudget, json_len, json_str_len},
 };
 
 fn cell_text(value: &Value) -> String {
@@ -260,7 +260,12 @@ fn record_line(text: &str, byte: u64) -> u64 {
     breaks as u64 + 1
 }
 
-fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value, ToolError> {
+fn csv_to_records(
+    text: &str,
+    delimiter: u8,
+    infer_types: bool,
+    max_output_bytes: usize,
+) -> Result<Value, ToolError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
@@ -284,7 +289,9 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             ToolError::new(format!("malformed CSV{place}: {err}"))
         }
     };
-    let header = reader.headers().map_err(describe)?.clone();
+    let header_record = reader.headers().map_err(describe)?.clone();
+    // The names once as a list: iterating a record checks its text again in debug builds.
+    let header: Vec<&str> = header_record.iter().collect();
     let mut names = HashSet::new();
     for name in &header {
         if !names.insert(name) {
@@ -293,9 +300,22 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             )));
         }
     }
+    // Every row repeats the header names as keys, so the result is counted as it is built:
+    // a few long names over many short rows would otherwise make a huge result.
+    let mut budget = OutputBudget::new(max_output_bytes);
+    // The brackets of the array, and for each row its braces, every `"name":` and the
+    // commas between them.
+    budget.add(2);
+    let row_keys_len = 2
+        + header.len().saturating_sub(1)
+        + header
+            .iter()
+            .map(|name| json_str_len(name) + 3)
+            .sum::<usize>();
     let mut rows = Vec::new();
-    for record in reader.records() {
+    for (index, record) in reader.records().enumerate() {
         let record = record.map_err(describe)?;
+        budget.add(usize::from(index > 0) + row_keys_len);
         let mut object = Map::new();
         for (name, cell) in header.iter().zip(record.iter()) {
             let value = if infer_types {
@@ -303,10 +323,19 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             } else {
                 Value::String(cell.to_string())
             };
-            object.insert(name.to_string(), value);
+            budget.add(json_len(&value));
+            if !budget.exceeded() {
+                object.insert(name.to_string(), value);
+            }
         }
-        rows.push(Value::Object(object));
+        if budget.exceeded() {
+            // Over the budget: only count the rest.
+            rows = Vec::new();
+        } else {
+            rows.push(Value::Object(object));
+        }
     }
+    budget.check("the result (as JSON)")?;
     Ok(Value::Array(rows))
 }
 
@@ -508,7 +537,8 @@ impl BuiltinTool for CsvToJson {
         let text = required_str(map, "csv")?;
         let delimiter = parse_delimiter(map)?;
         let infer_types = optional_bool(map, "infer_types")?.unwrap_or(false);
-        Ok(json!({ "data": csv_to_records(text, delimiter, infer_types)? }))
+        let records = csv_to_records(text, delimiter, infer_types, self.limits.max_output_bytes)?;
+        Ok(json!({ "data": records }))
     }
 }
 #[cfg(test)]

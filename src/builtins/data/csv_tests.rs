@@ -388,3 +388,46 @@ fn json_to_csv_counts_quoted_and_lone_cells_exactly() {
         assert_output_limit(|limits| JsonToCsv::new(limits).execute(&args), size, what);
     }
 }
+
+#[test]
+fn csv_to_json_refuses_a_result_over_the_output_limit() {
+    // Two long header names over rows of empty cells: every row repeats both names.
+    let csv = format!(
+        "{},{}\n{}",
+        "a".repeat(100),
+        "b".repeat(100),
+        ",\n".repeat(50)
+    );
+    let args = json!({ "csv": csv });
+    let result = CsvToJson::new(limits()).execute(&args).expect("converts");
+    let size = result["data"].to_string().len();
+    assert!(size > 10_000 && size > 30 * csv.len(), "{size}");
+    assert_output_limit(
+        |limits| CsvToJson::new(limits).execute(&args),
+        size,
+        "the result (as JSON)",
+    );
+    assert_over_output_limit(
+        CsvToJson::new(with_output_limit(1000)).execute(&args),
+        size,
+        "the result (as JSON)",
+        1000,
+    );
+}
+
+#[test]
+fn csv_to_json_counts_escaped_and_inferred_values_exactly() {
+    let csv = "\"na\"\"me\",\"t\tab\",é,\"\u{1}\"\n\
+               1,true,,-2.5e3\n\
+               \"x\ny\",false,\"\\\",12345678901234567890123\n";
+    for infer_types in [false, true] {
+        let args = json!({ "csv": csv, "infer_types": infer_types });
+        let result = CsvToJson::new(limits()).execute(&args).expect("converts");
+        let size = result["data"].to_string().len();
+        assert_output_limit(
+            |limits| CsvToJson::new(limits).execute(&args),
+            size,
+            "the result (as JSON)",
+        );
+    }
+}
