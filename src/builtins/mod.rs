@@ -5,6 +5,7 @@
 pub mod args;
 pub mod calculator;
 pub mod data;
+pub mod output;
 pub mod strings;
 
 use std::sync::Arc;
@@ -59,6 +60,13 @@ pub struct BuiltinLimits {
     /// argument for the string tools, the serialized length of the whole
     /// argument object for the data transforms.
     pub max_input_bytes: usize,
+    /// The largest result a data transform builds, in bytes: the CSV text of
+    /// `json_to_csv` (and the compact JSON of the records it flattens on the way), the
+    /// compact JSON of the results of `csv_to_json` and `flatten_json`. Counted before it
+    /// is built, since those results can grow with the square of their input.
+    /// (`unflatten_json` only splits keys and merges shared prefixes, and the string
+    /// tools at most triple their text, so their results stay proportional to the input.)
+    pub max_output_bytes: usize,
     /// The longest expression the calculator accepts, in characters.
     pub max_expression_len: usize,
 }
@@ -67,6 +75,7 @@ impl Default for BuiltinLimits {
     fn default() -> Self {
         Self {
             max_input_bytes: 1024 * 1024,
+            max_output_bytes: 16 * 1024 * 1024,
             max_expression_len: 1000,
         }
     }

@@ -120,6 +120,7 @@ impl Settings {
             .set_default("allow_private_tool_urls", false)?
             .set_default("tool_max_response_bytes", 1024 * 1024)?
             .set_default("tool_max_input_bytes", 1024 * 1024)?
+            .set_default("tool_max_output_bytes", 16 * 1024 * 1024)?
             .set_default("tool_max_argument_bytes", 1024 * 1024)?
             .set_default("execution_queue_size", 10_000)?
             .set_default("execution_recording", "durable")?
@@ -175,6 +176,7 @@ impl Settings {
                 self.tools.max_response_bytes as u64,
             ),
             ("TOOL_MAX_INPUT_BYTES", self.tools.max_input_bytes as u64),
+            ("TOOL_MAX_OUTPUT_BYTES", self.tools.max_output_bytes as u64),
             ("EXECUTION_QUEUE_SIZE", self.executions.queue_size as u64),
             ("HTTP_MAX_CONNECTIONS", self.server.max_connections as u64),
             (

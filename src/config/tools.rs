@@ -28,6 +28,10 @@ pub struct ToolSettings {
     /// Largest input a built-in tool accepts.
     #[serde(rename = "tool_max_input_bytes")]
     pub max_input_bytes: usize,
+    /// Largest result a built-in data transform builds (see `BuiltinLimits`); a larger
+    /// one is a tool error.
+    #[serde(rename = "tool_max_output_bytes")]
+    pub max_output_bytes: usize,
     /// Largest `arguments` of a call (as JSON); larger ones are refused before validation.
     #[serde(rename = "tool_max_argument_bytes")]
     pub max_argument_bytes: usize,
@@ -45,6 +49,7 @@ impl ToolSettings {
             max_response_bytes: self.max_response_bytes,
             builtin_limits: BuiltinLimits {
                 max_input_bytes: self.max_input_bytes,
+                max_output_bytes: self.max_output_bytes,
                 ..BuiltinLimits::default()
             },
             max_argument_bytes: self.max_argument_bytes,

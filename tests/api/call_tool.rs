@@ -180,6 +180,42 @@ async fn builtins_answer_alike_on_small_and_large_input() {
     }
 }
 
+/// A data transform whose result would pass `TOOL_MAX_OUTPUT_BYTES` answers a tool error
+/// naming the limit; a result under it is unchanged.
+#[tokio::test]
+async fn builtin_results_over_the_output_limit_are_tool_errors() {
+    let db = TestDb::new(Backend::Embedded).await;
+    let mut settings = db.settings();
+    settings.tools.register_builtins = true;
+    settings.tools.max_output_bytes = 4096;
+    let app = TestApp::spawn(settings).await;
+    // Every row repeats both 200-byte header names: about 20 KB of keys from 450 bytes.
+    let csv = format!(
+        "{},{}\n{}",
+        "a".repeat(200),
+        "b".repeat(200),
+        ",\n".repeat(24)
+    );
+    let (status, body) = call(&app, "csv_to_json", json!({ "csv": csv })).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("error")),
+        "{body}"
+    );
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("more than the output limit of 4096 bytes"),
+        "{message}"
+    );
+    let (status, body) = call(&app, "csv_to_json", json!({"csv": "a,b\n1,2\n"})).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("success")),
+        "{body}"
+    );
+    assert_eq!(body["result"], json!({"data": [{"a": "1", "b": "2"}]}));
+}
+
 #[tokio::test]
 async fn starting_twice_registers_builtins_once() {
     let db = TestDb::new(Backend::Embedded).await;

@@ -1,6 +1,6 @@
 //! JSON records to CSV text and back (`json_to_csv`, `csv_to_json`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
@@ -11,6 +11,7 @@ use crate::builtins::{
         check_serialized_size, json_type_name, object_args, optional_bool, optional_str, required,
         required_str,
     },
+    output::{OutputBudget, json_len, json_str_len},
 };
 
 fn cell_text(value: &Value) -> String {
@@ -23,16 +24,61 @@ fn cell_text(value: &Value) -> String {
     }
 }
 
-fn records_to_csv(data: &Value, delimiter: u8) -> Result<String, ToolError> {
+/// The length of `field` as the CSV writer writes it in a row of `columns` fields: quoted
+/// (with its quotes doubled) when `always_quote` or when it holds the delimiter, a quote or
+/// a line break, and written as `""` when it is empty and the row's only field.
+fn csv_field_len(field: &str, delimiter: u8, always_quote: bool, columns: usize) -> usize {
+    let needs_quotes = always_quote
+        || field
+            .bytes()
+            .any(|b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n'));
+    if needs_quotes {
+        2 + field.len() + field.bytes().filter(|b| *b == b'"').count()
+    } else if field.is_empty() && columns == 1 {
+        2
+    } else {
+        field.len()
+    }
+}
+
+/// The length of a CSV row of `columns` fields with `present` filled in and the rest empty:
+/// the fields, the delimiters between them and the line break.
+fn csv_row_len<'a>(
+    present: impl IntoIterator<Item = &'a str>,
+    columns: usize,
+    delimiter: u8,
+    always_quote: bool,
+) -> usize {
+    let mut len = columns;
+    let mut filled = 0;
+    for field in present {
+        len += csv_field_len(field, delimiter, always_quote, columns);
+        filled += 1;
+    }
+    let missing = columns.saturating_sub(filled);
+    len + missing * csv_field_len("", delimiter, always_quote, columns)
+}
+
+fn records_to_csv(
+    data: &Value,
+    delimiter: u8,
+    max_output_bytes: usize,
+) -> Result<String, ToolError> {
     let Value::Array(items) = data else {
         return Err(ToolError::new(format!(
             "argument 'data' must be an array of objects, got {}",
             json_type_name(data)
         )));
     };
-    let mut rows = Vec::with_capacity(items.len());
+    // The records are flattened first, with their full keys, so the JSON of the flattened
+    // records is counted as well as the CSV text: many records repeating long keys make a
+    // short CSV but a large flattening.
+    let mut flattened = OutputBudget::new(max_output_bytes);
+    flattened.add(2);
+    // Each row holds its cells by column, so writing it needs no lookup by key.
+    let mut rows: Vec<Vec<(usize, String)>> = Vec::with_capacity(items.len());
     let mut header: Vec<String> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut columns: HashMap<String, usize> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
         if !item.is_object() {
             return Err(ToolError::new(format!(
@@ -40,22 +86,60 @@ fn records_to_csv(data: &Value, delimiter: u8) -> Result<String, ToolError> {
                 json_type_name(item)
             )));
         }
-        let flat = flatten_value(item, DEFAULT_SEPARATOR)
+        flattened.add(usize::from(index > 0));
+        let flat = flatten_value(item, DEFAULT_SEPARATOR, &mut flattened)
             .map_err(|err| ToolError::new(format!("item at index {index}: {}", err.message)))?;
-        for key in flat.keys() {
-            if seen.insert(key.clone()) {
-                header.push(key.clone());
-            }
+        let Some(flat) = flat else {
+            // Over the budget: only count the rest.
+            rows = Vec::new();
+            continue;
+        };
+        let mut row = Vec::with_capacity(flat.len());
+        for (key, value) in flat {
+            let column = match columns.get(&key) {
+                Some(column) => *column,
+                None => {
+                    let column = header.len();
+                    header.push(key.clone());
+                    columns.insert(key, column);
+                    column
+                }
+            };
+            let text = match value {
+                Value::String(text) => text,
+                other => cell_text(&other),
+            };
+            row.push((column, text));
         }
-        rows.push(flat);
+        rows.push(row);
     }
+    flattened.check("the flattened records (as JSON)")?;
+    drop(columns);
     if header.is_empty() {
         return Ok(String::new());
     }
-    let csv_error = |err: csv::Error| ToolError::new(format!("cannot write CSV: {err}"));
     // A first key starting with U+FEFF would open the text with what CSV readers take for a
     // byte-order mark and drop; a quoted header keeps the key.
-    let header_quotes = if header[0].starts_with('\u{feff}') {
+    let quote_header = header[0].starts_with('\u{feff}');
+    let mut csv_len = OutputBudget::new(max_output_bytes);
+    csv_len.add(csv_row_len(
+        header.iter().map(String::as_str),
+        header.len(),
+        delimiter,
+        quote_header,
+    ));
+    for row in &rows {
+        csv_len.add(csv_row_len(
+            row.iter().map(|(_, text)| text.as_str()),
+            header.len(),
+            delimiter,
+            false,
+        ));
+    }
+    csv_len.check("the CSV text")?;
+    let expected_len = csv_len.size();
+    let csv_error = |err: csv::Error| ToolError::new(format!("cannot write CSV: {err}"));
+    let header_quotes = if quote_header {
         csv::QuoteStyle::Always
     } else {
         csv::QuoteStyle::Necessary
@@ -63,7 +147,7 @@ fn records_to_csv(data: &Value, delimiter: u8) -> Result<String, ToolError> {
     let mut head = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .quote_style(header_quotes)
-        .from_writer(Vec::new());
+        .from_writer(Vec::with_capacity(expected_len));
     head.write_record(&header).map_err(csv_error)?;
     let head = head
         .into_inner()
@@ -71,18 +155,19 @@ fn records_to_csv(data: &Value, delimiter: u8) -> Result<String, ToolError> {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .from_writer(head);
+    let mut cells: Vec<&str> = Vec::with_capacity(header.len());
     for row in &rows {
-        writer
-            .write_record(
-                header
-                    .iter()
-                    .map(|key| row.get(key).map(cell_text).unwrap_or_default()),
-            )
-            .map_err(csv_error)?;
+        cells.clear();
+        cells.resize(header.len(), "");
+        for (column, text) in row {
+            cells[*column] = text;
+        }
+        writer.write_record(&cells).map_err(csv_error)?;
     }
     let bytes = writer
         .into_inner()
         .map_err(|err| ToolError::new(format!("cannot write CSV: {err}")))?;
+    debug_assert_eq!(bytes.len(), expected_len, "CSV length counted wrongly");
     String::from_utf8(bytes).map_err(|err| ToolError::new(format!("CSV is not UTF-8: {err}")))
 }
 
@@ -175,7 +260,12 @@ fn record_line(text: &str, byte: u64) -> u64 {
     breaks as u64 + 1
 }
 
-fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value, ToolError> {
+fn csv_to_records(
+    text: &str,
+    delimiter: u8,
+    infer_types: bool,
+    max_output_bytes: usize,
+) -> Result<Value, ToolError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
@@ -199,7 +289,9 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             ToolError::new(format!("malformed CSV{place}: {err}"))
         }
     };
-    let header = reader.headers().map_err(describe)?.clone();
+    let header_record = reader.headers().map_err(describe)?.clone();
+    // The names once as a list: iterating a record checks its text again in debug builds.
+    let header: Vec<&str> = header_record.iter().collect();
     let mut names = HashSet::new();
     for name in &header {
         if !names.insert(name) {
@@ -208,9 +300,22 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             )));
         }
     }
+    // Every row repeats the header names as keys, so the result is counted as it is built:
+    // a few long names over many short rows would otherwise make a huge result.
+    let mut budget = OutputBudget::new(max_output_bytes);
+    // The brackets of the array, and for each row its braces, every `"name":` and the
+    // commas between them.
+    budget.add(2);
+    let row_keys_len = 2
+        + header.len().saturating_sub(1)
+        + header
+            .iter()
+            .map(|name| json_str_len(name) + 3)
+            .sum::<usize>();
     let mut rows = Vec::new();
-    for record in reader.records() {
+    for (index, record) in reader.records().enumerate() {
         let record = record.map_err(describe)?;
+        budget.add(usize::from(index > 0) + row_keys_len);
         let mut object = Map::new();
         for (name, cell) in header.iter().zip(record.iter()) {
             let value = if infer_types {
@@ -218,10 +323,19 @@ fn csv_to_records(text: &str, delimiter: u8, infer_types: bool) -> Result<Value,
             } else {
                 Value::String(cell.to_string())
             };
-            object.insert(name.to_string(), value);
+            budget.add(json_len(&value));
+            if !budget.exceeded() {
+                object.insert(name.to_string(), value);
+            }
         }
-        rows.push(Value::Object(object));
+        if budget.exceeded() {
+            // Over the budget: only count the rest.
+            rows = Vec::new();
+        } else {
+            rows.push(Value::Object(object));
+        }
     }
+    budget.check("the result (as JSON)")?;
     Ok(Value::Array(rows))
 }
 
@@ -327,7 +441,8 @@ impl BuiltinTool for JsonToCsv {
         check_serialized_size(args, self.limits.max_input_bytes)?;
         let data = required(map, "data")?;
         let delimiter = parse_delimiter(map)?;
-        Ok(json!({ "csv": records_to_csv(data, delimiter)? }))
+        let csv = records_to_csv(data, delimiter, self.limits.max_output_bytes)?;
+        Ok(json!({ "csv": csv }))
     }
 }
 
@@ -422,7 +537,8 @@ impl BuiltinTool for CsvToJson {
         let text = required_str(map, "csv")?;
         let delimiter = parse_delimiter(map)?;
         let infer_types = optional_bool(map, "infer_types")?.unwrap_or(false);
-        Ok(json!({ "data": csv_to_records(text, delimiter, infer_types)? }))
+        let records = csv_to_records(text, delimiter, infer_types, self.limits.max_output_bytes)?;
+        Ok(json!({ "data": records }))
     }
 }
 #[cfg(test)]

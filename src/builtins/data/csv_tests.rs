@@ -1,7 +1,9 @@
 //! Tests of the CSV transforms.
 
 use super::*;
-use crate::builtins::data::test_support::{expect_err, limits};
+use crate::builtins::data::test_support::{
+    assert_output_limit, assert_over_output_limit, expect_err, limits, with_output_limit,
+};
 
 #[test]
 fn json_to_csv_cases() {
@@ -305,5 +307,127 @@ fn delimiter_parsing() {
             }
             (got, want) => panic!("{args}: got {got:?}, want {want:?}"),
         }
+    }
+}
+
+/// The CSV text `json_to_csv` makes of `args`, and the records it flattens on the way as
+/// a JSON array.
+fn json_to_csv_sizes(args: &Value) -> (usize, usize) {
+    let csv = JsonToCsv::new(limits()).execute(args).expect("converts");
+    let flattened: Vec<Value> = args["data"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|record| {
+            crate::builtins::FlattenJson::new(limits())
+                .execute(&json!({ "data": record }))
+                .expect("flattens")["result"]
+                .take()
+        })
+        .collect();
+    (
+        csv["csv"].as_str().expect("text").len(),
+        Value::Array(flattened).to_string().len(),
+    )
+}
+
+#[test]
+fn json_to_csv_refuses_a_grid_over_the_output_limit() {
+    // Each record has a key of its own: 40 records make 40 × 40 cells.
+    let records: Vec<Value> = (0..40)
+        .map(|i| json!({ format!("column{i}"): i }))
+        .collect();
+    let args = json!({ "data": records });
+    let (csv_len, flattened_len) = json_to_csv_sizes(&args);
+    assert!(csv_len > 1600 && csv_len > 3 * flattened_len, "{csv_len}");
+    assert_output_limit(
+        |limits| JsonToCsv::new(limits).execute(&args),
+        csv_len,
+        "the CSV text",
+    );
+}
+
+#[test]
+fn json_to_csv_refuses_records_that_flatten_over_the_output_limit() {
+    // A long key over an array repeats per element in every record: a short CSV, but a
+    // large flattening.
+    let record = json!({ "k".repeat(100): [0, 0, 0, 0, 0] });
+    let args = json!({ "data": vec![record; 20] });
+    let (csv_len, flattened_len) = json_to_csv_sizes(&args);
+    assert!(flattened_len > 10_000 && flattened_len > 10 * csv_len);
+    assert_output_limit(
+        |limits| JsonToCsv::new(limits).execute(&args),
+        flattened_len,
+        "the flattened records (as JSON)",
+    );
+    // Far over the limit, the error still tells the whole size.
+    assert_over_output_limit(
+        JsonToCsv::new(with_output_limit(1000)).execute(&args),
+        flattened_len,
+        "the flattened records (as JSON)",
+        1000,
+    );
+}
+
+#[test]
+fn json_to_csv_counts_quoted_and_lone_cells_exactly() {
+    let cases = [
+        json!({"data": [{"a": ""}, {"a": "x"}, {}, {"a": null}]}),
+        json!({"data": [{"a": 1}, {"b": "x"}]}),
+        json!({"data": [{"a": "x,y", "b": "say \"hi\"", "c": "two\nlines", "d": "cr\r"}]}),
+        json!({"data": [{"a.b": 1.5, "c": true}, {"d": "1.5"}], "delimiter": "."}),
+        json!({"data": [{"\u{feff}a": "\"", "é": []}, {"x": {"y": {}}}], "delimiter": "\t"}),
+    ];
+    for args in cases {
+        let (csv_len, flattened_len) = json_to_csv_sizes(&args);
+        let (size, what) = if csv_len >= flattened_len {
+            (csv_len, "the CSV text")
+        } else {
+            (flattened_len, "the flattened records (as JSON)")
+        };
+        assert_output_limit(|limits| JsonToCsv::new(limits).execute(&args), size, what);
+    }
+}
+
+#[test]
+fn csv_to_json_refuses_a_result_over_the_output_limit() {
+    // Two long header names over rows of empty cells: every row repeats both names.
+    let csv = format!(
+        "{},{}\n{}",
+        "a".repeat(100),
+        "b".repeat(100),
+        ",\n".repeat(50)
+    );
+    let args = json!({ "csv": csv });
+    let result = CsvToJson::new(limits()).execute(&args).expect("converts");
+    let size = result["data"].to_string().len();
+    assert!(size > 10_000 && size > 30 * csv.len(), "{size}");
+    assert_output_limit(
+        |limits| CsvToJson::new(limits).execute(&args),
+        size,
+        "the result (as JSON)",
+    );
+    assert_over_output_limit(
+        CsvToJson::new(with_output_limit(1000)).execute(&args),
+        size,
+        "the result (as JSON)",
+        1000,
+    );
+}
+
+#[test]
+fn csv_to_json_counts_escaped_and_inferred_values_exactly() {
+    let csv = "\"na\"\"me\",\"t\tab\",é,\"\u{1}\"\n\
+               1,true,,-2.5e3\n\
+               \"x\ny\",false,\"\\\",12345678901234567890123\n";
+    for infer_types in [false, true] {
+        let args = json!({ "csv": csv, "infer_types": infer_types });
+        let result = CsvToJson::new(limits()).execute(&args).expect("converts");
+        let size = result["data"].to_string().len();
+        assert_output_limit(
+            |limits| CsvToJson::new(limits).execute(&args),
+            size,
+            "the result (as JSON)",
+        );
     }
 }

@@ -15,13 +15,14 @@
 //!   exactly "0", "1", ... comes back as an array. A top-level empty array
 //!   flattens to `{}`, which unflattens to `{}`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, fmt::Write as _};
 
 use serde_json::{Map, Value, json};
 
 use crate::builtins::{
     BuiltinLimits, BuiltinTool, ToolError,
     args::{check_serialized_size, json_type_name, object_args, optional_str, required},
+    output::{OutputBudget, json_len, json_str_len},
 };
 
 /// The deepest nesting the transforms accept or produce.
@@ -43,66 +44,119 @@ fn too_deep() -> ToolError {
     ))
 }
 
-/// Flattens `value` below `prefix` into `out`.
-fn flatten_into(
-    value: &Value,
-    prefix: &str,
-    separator: &str,
-    depth: usize,
-    out: &mut Map<String, Value>,
-) -> Result<(), ToolError> {
-    if depth > MAX_DEPTH {
-        return Err(too_deep());
-    }
-    let join = |key: &str| {
-        if depth == 0 {
-            key.to_string()
-        } else {
-            format!("{prefix}{separator}{key}")
-        }
-    };
-    match value {
-        Value::Object(object) if !object.is_empty() => {
-            for (key, child) in object {
-                flatten_into(child, &join(key), separator, depth + 1, out)?;
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            for (index, child) in items.iter().enumerate() {
-                flatten_into(child, &join(&index.to_string()), separator, depth + 1, out)?;
-            }
-        }
-        leaf => {
-            if depth == 0 {
-                // A top-level empty object or array has no leaves.
-                return Ok(());
-            }
-            if out.contains_key(prefix) {
-                return Err(ToolError::new(format!(
-                    "key collision: '{prefix}' is produced twice; a key contains the \
-                     separator '{separator}', so use another separator"
-                )));
-            }
-            out.insert(prefix.to_string(), leaf.clone());
-        }
-    }
-    Ok(())
+/// Flattens one document into a map of separator-joined keys, counting the compact JSON
+/// of the map against an output budget before each entry is added.
+struct Flattener<'a> {
+    separator: &'a str,
+    separator_json_len: usize,
+    /// The key of the node being visited, grown and cut back as the walk goes down and up,
+    /// so no key is built before its entry is known to fit.
+    key: String,
+    /// `json_str_len(&key)`, kept up to date as the key changes.
+    key_json_len: usize,
+    entries: usize,
+    /// `None` once the budget is exceeded: from then on entries are only counted.
+    out: Option<Map<String, Value>>,
+    budget: &'a mut OutputBudget,
 }
 
-/// Flattens an object or array into a map of separator-joined keys.
+impl Flattener<'_> {
+    fn walk(&mut self, value: &Value, depth: usize) -> Result<(), ToolError> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        match value {
+            Value::Object(object) if !object.is_empty() => {
+                for (key, child) in object {
+                    self.visit(child, depth, |path| path.push_str(key))?;
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (index, child) in items.iter().enumerate() {
+                    self.visit(child, depth, |path| {
+                        // Writing to a String cannot fail.
+                        let _ = write!(path, "{index}");
+                    })?;
+                }
+            }
+            // A top-level empty object or array has no leaves.
+            _ if depth == 0 => {}
+            leaf => self.add_leaf(leaf)?,
+        }
+        Ok(())
+    }
+
+    /// Walks `child` with the key extended by the segment `push_segment` appends.
+    fn visit(
+        &mut self,
+        child: &Value,
+        depth: usize,
+        push_segment: impl FnOnce(&mut String),
+    ) -> Result<(), ToolError> {
+        let (key_len, key_json_len) = (self.key.len(), self.key_json_len);
+        if depth > 0 {
+            self.key.push_str(self.separator);
+            self.key_json_len += self.separator_json_len;
+        }
+        let segment_start = self.key.len();
+        push_segment(&mut self.key);
+        self.key_json_len += json_str_len(&self.key[segment_start..]);
+        let walked = self.walk(child, depth + 1);
+        self.key.truncate(key_len);
+        self.key_json_len = key_json_len;
+        walked
+    }
+
+    fn add_leaf(&mut self, leaf: &Value) -> Result<(), ToolError> {
+        // `"key":value`, after a comma unless it is the first entry.
+        let entry = usize::from(self.entries > 0) + self.key_json_len + 3 + json_len(leaf);
+        self.entries += 1;
+        self.budget.add(entry);
+        if self.budget.exceeded() {
+            self.out = None;
+        }
+        let Some(out) = &mut self.out else {
+            return Ok(());
+        };
+        if out.contains_key(&self.key) {
+            return Err(ToolError::new(format!(
+                "key collision: '{}' is produced twice; a key contains the separator '{}', \
+                 so use another separator",
+                self.key, self.separator
+            )));
+        }
+        out.insert(self.key.clone(), leaf.clone());
+        Ok(())
+    }
+}
+
+/// Flattens an object or array into a map of separator-joined keys, adding the length of
+/// the map as compact JSON to `budget`. `None` when the budget is exceeded (before or
+/// during the call): then the map is not built, only counted to its end.
 pub(super) fn flatten_value(
     value: &Value,
     separator: &str,
-) -> Result<Map<String, Value>, ToolError> {
+    budget: &mut OutputBudget,
+) -> Result<Option<Map<String, Value>>, ToolError> {
     if !matches!(value, Value::Object(_) | Value::Array(_)) {
         return Err(ToolError::new(format!(
             "data must be a JSON object or array, got {}",
             json_type_name(value)
         )));
     }
-    let mut out = Map::new();
-    flatten_into(value, "", separator, 0, &mut out)?;
-    Ok(out)
+    // The braces.
+    budget.add(2);
+    let mut flattener = Flattener {
+        separator,
+        separator_json_len: json_str_len(separator),
+        key: String::new(),
+        key_json_len: 0,
+        entries: 0,
+        out: (!budget.exceeded()).then(Map::new),
+        budget,
+    };
+    flattener.walk(value, 0)?;
+    Ok(flattener.out)
 }
 
 /// A node of the tree rebuilt by unflattening.
@@ -287,7 +341,10 @@ impl BuiltinTool for FlattenJson {
         check_serialized_size(args, self.limits.max_input_bytes)?;
         let data = required(map, "data")?;
         let separator = separator_arg(map)?;
-        Ok(json!({ "result": flatten_value(data, separator)? }))
+        let mut budget = OutputBudget::new(self.limits.max_output_bytes);
+        let flat = flatten_value(data, separator, &mut budget)?;
+        budget.check("the flattened object (as JSON)")?;
+        Ok(json!({ "result": flat.unwrap_or_default() }))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Tests of flattening and unflattening.
 
 use super::*;
-use crate::builtins::data::test_support::{expect_err, limits};
+use crate::builtins::data::test_support::{
+    assert_output_limit, assert_over_output_limit, expect_err, limits, with_output_limit,
+};
 
 fn flatten(data: Value, separator: &str) -> Result<Value, ToolError> {
     FlattenJson::new(limits())
@@ -218,4 +220,46 @@ fn keys_containing_the_separator_are_ambiguous() {
         unflatten(flat, "/").expect("splits"),
         json!({"a.b": {"c": 1}})
     );
+}
+
+#[test]
+fn flatten_refuses_a_result_over_the_output_limit() {
+    // A long key over an array repeats per element.
+    let args = json!({ "data": { "k".repeat(100): vec![0; 50] } });
+    let result = FlattenJson::new(limits()).execute(&args).expect("flattens");
+    let size = result["result"].to_string().len();
+    assert!(size > 5000, "{size}");
+    assert_output_limit(
+        |limits| FlattenJson::new(limits).execute(&args),
+        size,
+        "the flattened object (as JSON)",
+    );
+    assert_over_output_limit(
+        FlattenJson::new(with_output_limit(1000)).execute(&args),
+        size,
+        "the flattened object (as JSON)",
+        1000,
+    );
+}
+
+#[test]
+fn flatten_counts_escaped_keys_and_values_exactly() {
+    let documents = [
+        json!({}),
+        json!([[]]),
+        json!({"q\"uote": {"new\nline": ["tab\t", {"\u{1}": null}], "é": {}}, "n": [1.5e300, -0.0]}),
+        json!([{"a": {"b": [true, false, "\\"]}}, [[[]]]]),
+    ];
+    for separator in [".", "\"", "→", "\n::"] {
+        for data in &documents {
+            let args = json!({ "data": data, "separator": separator });
+            let result = FlattenJson::new(limits()).execute(&args).expect("flattens");
+            let size = result["result"].to_string().len();
+            assert_output_limit(
+                |limits| FlattenJson::new(limits).execute(&args),
+                size,
+                "the flattened object (as JSON)",
+            );
+        }
+    }
 }

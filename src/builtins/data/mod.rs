@@ -17,6 +17,45 @@ mod test_support {
         BuiltinLimits::default()
     }
 
+    /// Asserts that `run` gives the same result as without a limit when the output
+    /// limit is exactly `size` bytes, and fails naming `what` and `size` one byte below.
+    pub fn assert_output_limit(
+        run: impl Fn(BuiltinLimits) -> Result<Value, ToolError>,
+        size: usize,
+        what: &str,
+    ) {
+        let unlimited = run(limits()).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(
+            run(with_output_limit(size)),
+            Ok(unlimited),
+            "{what} at its limit of {size} bytes"
+        );
+        assert_over_output_limit(run(with_output_limit(size - 1)), size, what, size - 1);
+    }
+
+    /// The default limits with an output limit of `max_output_bytes`.
+    pub fn with_output_limit(max_output_bytes: usize) -> BuiltinLimits {
+        BuiltinLimits {
+            max_output_bytes,
+            ..limits()
+        }
+    }
+
+    /// Asserts the error of a result of `size` bytes over the output limit `limit`.
+    pub fn assert_over_output_limit(
+        result: Result<Value, ToolError>,
+        size: usize,
+        what: &str,
+        limit: usize,
+    ) {
+        assert_eq!(
+            result,
+            Err(ToolError::new(format!(
+                "{what} would be {size} bytes, more than the output limit of {limit} bytes"
+            )))
+        );
+    }
+
     pub fn expect_err(result: Result<Value, ToolError>, fragment: &str, context: &str) {
         match result {
             Ok(value) => panic!("{context}: expected an error with {fragment:?}, got {value}"),
