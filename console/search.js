@@ -77,6 +77,7 @@ function hit(found) {
     why ? h('details', {}, h('summary', { text: 'Why it matched' }),
       h('dl', { class: 'explain' },
         why.step ? [h('dt', { text: 'step' }), h('dd', { text: why.step })] : null,
+        why.model_read ? [h('dt', { text: 'model read' }), h('dd', { text: why.model_read })] : null,
         Object.entries(why.matched || {}).map(([part, words]) => [h('dt', { text: part }), h('dd', { text: words.join(', ') || '—' })]),
         why.text_coverage !== undefined ? [h('dt', { text: 'text coverage' }), h('dd', { text: why.text_coverage.toFixed(2) })] : null,
         h('dt', { text: 'fused' }), h('dd', { text: why.fused_score.toFixed(4) }),

@@ -132,8 +132,22 @@ impl ToolRegistry {
                         .collect(),
                     Err(_) => Default::default(),
                 };
+                // The whole of a request of several steps is never read by the model: its
+                // vector is its steps' mean.
+                let model_read = match (mode, step) {
+                    (AnsweredMode::Semantic | AnsweredMode::Hybrid, Some(_)) => Some(asked),
+                    (AnsweredMode::Semantic | AnsweredMode::Hybrid, None) if steps.is_empty() => {
+                        Some(asked)
+                    }
+                    _ => None,
+                }
+                .and_then(|asked| match literals::generalised(asked) {
+                    Cow::Owned(read) => Some(read),
+                    Cow::Borrowed(_) => None,
+                });
                 hit.explain = Some(search::Explanation {
                     step: step.map(|s| steps[s].clone()),
+                    model_read,
                     matched,
                     vector_score: hit.vector_score,
                     text_score: hit.text_score,

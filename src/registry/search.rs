@@ -90,6 +90,10 @@ pub struct Explanation {
     /// The step of a multi-step request this hit answered; absent for the whole request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The query (or step) as the model read it, when that differs from its words: literal
+    /// values (quoted names, addresses, paths) generalised. Semantic and hybrid modes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_read: Option<String>,
     /// Per part of the tool's text (`name`, `name_order`, `tags`, `description`,
     /// `parameters`), the words of the query (or step) that match it.
     pub matched: std::collections::BTreeMap<String, Vec<String>>,

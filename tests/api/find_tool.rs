@@ -524,6 +524,11 @@ async fn the_model_reads_literal_values_as_what_they_are() {
         *server.inputs.lock().unwrap(),
         vec!["Post something to the room at a web address and to an email address"]
     );
+    assert_eq!(
+        answer["tools"][0]["explain"]["model_read"],
+        "Post something to the room at a web address and to an email address",
+        "{answer}"
+    );
 
     // A literal is still a word full-text search matches, and explain reports it.
     let answer = find(
@@ -536,6 +541,16 @@ async fn the_model_reads_literal_values_as_what_they_are() {
         answer["tools"][0]["explain"]["matched"]
             .to_string()
             .contains("slack"),
+        "{answer}"
+    );
+    // Without literals the model reads the words as asked, and explain says nothing more.
+    let answer = find(
+        &app,
+        json!({"query": "post a message to slack", "explain": true}),
+    )
+    .await;
+    assert!(
+        answer["tools"][0]["explain"].get("model_read").is_none(),
         "{answer}"
     );
 }
