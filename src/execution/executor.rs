@@ -194,11 +194,15 @@ impl Executor {
                     if super::schemas::json_size_up_to(&arguments, INLINE_BUILTIN_BYTES + 1)
                         <= INLINE_BUILTIN_BYTES
                     {
-                        // A panic is the same error answer as on the blocking pool.
+                        // A panic is an error answer, as on the blocking pool, and logged.
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             builtin.execute(&arguments)
                         }))
-                        .map_err(|_| RegistryError::internal("built-in tool panicked"))?
+                        .map_err(|panic| {
+                            let message = crate::telemetry::panic_message(panic.as_ref());
+                            tracing::error!(%handler, %message, "built-in tool panicked");
+                            RegistryError::internal(format!("built-in tool panicked: {message}"))
+                        })?
                     } else {
                         tokio::task::spawn_blocking(move || builtin.execute(&arguments))
                             .await
