@@ -148,8 +148,14 @@ impl Server {
                 command.env(name, value);
             }
         }
-        // Tracing (off unless an OTLP endpoint is given) is measured the same way.
-        command.envs(std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")));
+        // Tracing (off unless an OTLP endpoint is given) is measured the same way, and the
+        // allocator's settings (glibc's tunables, mimalloc's options, a preloaded allocator).
+        command.envs(std::env::vars().filter(|(name, _)| {
+            name.starts_with("OTEL_")
+                || name.starts_with("MIMALLOC_")
+                || name == "GLIBC_TUNABLES"
+                || name == "LD_PRELOAD"
+        }));
         let child = command.spawn().context("start the server child")?;
         Ok(Self {
             child,
