@@ -35,6 +35,13 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
+/// The bench runs the service as its own child process, so it carries the service's
+/// allocator and its options (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_OPTIONS: &[u8; 27] = tool_registry::allocator::JEMALLOC_OPTIONS;
+
 #[derive(Parser, Debug, Clone)]
 struct Args {
     /// embedded, postgres (the default settings), postgres-index (vectors searched through

@@ -6,6 +6,7 @@
 //! `execution`, `store` → `registry` → `config` → the adapters `http`, `mcp` and the
 //! command line (`cli`) → `app` (startup wiring) → `main`.
 
+pub mod allocator;
 pub mod app;
 pub mod builtins;
 pub mod cli;
