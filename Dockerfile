@@ -31,7 +31,8 @@ WORKDIR /build
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
     CARGO_TERM_COLOR=never
 
-# aws-lc-sys (TLS for sqlx) builds with the C compiler of this image; cmake is
+# jemalloc (the allocator, tikv-jemalloc-sys) builds with this image's C compiler
+# and make. aws-lc-sys (TLS for sqlx) builds with the C compiler of this image; cmake is
 # not needed on x86_64/aarch64 Linux. Only if a future aws-lc-sys asks for it,
 # add: RUN apt-get update && apt-get install -y --no-install-recommends cmake
 
