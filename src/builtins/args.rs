@@ -1,11 +1,9 @@
 //! Helpers for reading tool arguments without panicking: each names the argument and the
 //! JSON type it wanted in its error.
 
-use std::io;
-
 use serde_json::{Map, Value};
 
-use super::ToolError;
+use super::{ToolError, output::json_size_up_to};
 
 /// The JSON type of a value, for error messages.
 pub fn json_type_name(value: &Value) -> &'static str {
@@ -87,34 +85,12 @@ pub fn wrong_type(key: &str, expected: &str, got: &Value) -> ToolError {
 /// Counts bytes as they are produced and stops as soon as the limit is passed,
 /// so an oversized input is never serialized in full.
 pub fn check_serialized_size(args: &Value, max_bytes: usize) -> Result<(), ToolError> {
-    struct Counter {
-        count: usize,
-        limit: usize,
-    }
-    impl io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.count = self.count.saturating_add(buf.len());
-            if self.count > self.limit {
-                Err(io::Error::other("size limit exceeded"))
-            } else {
-                Ok(buf.len())
-            }
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter {
-        count: 0,
-        limit: max_bytes,
-    };
-    match serde_json::to_writer(&mut counter, args) {
-        Ok(()) => Ok(()),
-        Err(_) if counter.count > max_bytes => Err(ToolError::new(format!(
+    if json_size_up_to(args, max_bytes.saturating_add(1)) > max_bytes {
+        return Err(ToolError::new(format!(
             "input is too large: its JSON form exceeds the limit of {max_bytes} bytes"
-        ))),
-        Err(err) => Err(ToolError::new(format!("input cannot be measured: {err}"))),
+        )));
     }
+    Ok(())
 }
 
 /// Fails when a text argument is longer than `max_bytes` (UTF-8 bytes).

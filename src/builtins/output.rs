@@ -28,25 +28,34 @@ pub fn json_len(value: &Value) -> usize {
         Value::Null => 4,
         Value::Bool(flag) => 4 + usize::from(!flag),
         Value::String(text) => 2 + json_str_len(text),
-        Value::Number(_) | Value::Array(_) | Value::Object(_) => {
-            let mut counter = ByteCounter(0);
-            // Writing to a counter cannot fail.
-            let _ = serde_json::to_writer(&mut counter, value);
-            counter.0
-        }
+        Value::Number(_) | Value::Array(_) | Value::Object(_) => json_size_up_to(value, usize::MAX),
     }
 }
 
-struct ByteCounter(usize);
-
-impl io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 = self.0.saturating_add(buf.len());
-        Ok(buf.len())
+/// The length of `value` as compact JSON, counted up to `limit` (then `limit` is
+/// returned): serialization stops there, so a large value is never written out in full.
+pub fn json_size_up_to(value: &Value, limit: usize) -> usize {
+    struct Counter {
+        written: usize,
+        limit: usize,
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written = self.written.saturating_add(buf.len());
+            if self.written >= self.limit {
+                return Err(io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.written,
+        // Writing to the counter fails only at the limit.
+        Err(_) => limit,
     }
 }
 

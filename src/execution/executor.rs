@@ -14,7 +14,7 @@ use super::{
     url_guard::{GuardedResolver, UrlGuard, outbound_client},
 };
 use crate::{
-    builtins::{BuiltinLimits, BuiltinTool, builtin_tools},
+    builtins::{BuiltinLimits, BuiltinTool, builtin_tools, output::json_size_up_to},
     domain::{Implementation, RegistryError, Tool, secrets::scrub},
 };
 
@@ -190,26 +190,25 @@ impl Executor {
                 // Built-ins are CPU work bounded by their input: a small input runs here, as
                 // a handoff to the blocking pool and back costs more than the work; a large
                 // one runs off the async workers.
-                let result =
-                    if super::schemas::json_size_up_to(&arguments, INLINE_BUILTIN_BYTES + 1)
-                        <= INLINE_BUILTIN_BYTES
-                    {
-                        // A panic is an error answer, as on the blocking pool, and logged.
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            builtin.execute(&arguments)
-                        }))
-                        .map_err(|panic| {
-                            let message = crate::telemetry::panic_message(panic.as_ref());
-                            tracing::error!(%handler, %message, "built-in tool panicked");
-                            RegistryError::internal(format!("built-in tool panicked: {message}"))
+                let result = if json_size_up_to(&arguments, INLINE_BUILTIN_BYTES + 1)
+                    <= INLINE_BUILTIN_BYTES
+                {
+                    // A panic is an error answer, as on the blocking pool, and logged.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        builtin.execute(&arguments)
+                    }))
+                    .map_err(|panic| {
+                        let message = crate::telemetry::panic_message(panic.as_ref());
+                        tracing::error!(%handler, %message, "built-in tool panicked");
+                        RegistryError::internal(format!("built-in tool panicked: {message}"))
+                    })?
+                } else {
+                    tokio::task::spawn_blocking(move || builtin.execute(&arguments))
+                        .await
+                        .map_err(|e| {
+                            RegistryError::internal(format!("built-in tool panicked: {e}"))
                         })?
-                    } else {
-                        tokio::task::spawn_blocking(move || builtin.execute(&arguments))
-                            .await
-                            .map_err(|e| {
-                                RegistryError::internal(format!("built-in tool panicked: {e}"))
-                            })?
-                    };
+                };
                 Ok(match result {
                     Ok(value) => Outcome::Success(value),
                     Err(err) => Outcome::Error(err.message),

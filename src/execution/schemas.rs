@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{RegistryError, Tool};
+use crate::{
+    builtins::output::json_size_up_to,
+    domain::{RegistryError, Tool},
+};
 
 /// Invalid arguments up to this size are validated again to say where they fail; larger
 /// ones are only told that they fail. Finding every failing branch of `anyOf`/`oneOf`
@@ -100,31 +103,6 @@ impl CompiledSchemas {
             .expect("validator cache lock poisoned")
             .insert(tool.id, (tool.updated_at, validator.clone()));
         Ok(validator)
-    }
-}
-
-/// The length of `value` as compact JSON, counted up to `limit` (then `limit` is returned).
-pub(super) fn json_size_up_to(value: &Value, limit: usize) -> usize {
-    struct Counter {
-        written: usize,
-        limit: usize,
-    }
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.written += buf.len();
-            if self.written >= self.limit {
-                return Err(std::io::Error::other("over the limit"));
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter { written: 0, limit };
-    match serde_json::to_writer(&mut counter, value) {
-        Ok(()) => counter.written,
-        Err(_) => limit,
     }
 }
 
