@@ -1,6 +1,28 @@
 //! The execution log: records, statistics, and records the database cannot hold.
 
+use tool_registry::{
+    config::ExecutionRecording,
+    registry::recorder::{ExecutionRecorder, RecorderOptions},
+};
+
 use super::*;
+
+/// A recorder over `store` with room for 64 queued records, retrying a refused write for
+/// `retry_secs`.
+fn start_recorder(
+    store: &Arc<dyn ToolStore>,
+    mode: ExecutionRecording,
+    retry_secs: u64,
+) -> ExecutionRecorder {
+    ExecutionRecorder::start(
+        store.clone(),
+        RecorderOptions {
+            capacity: 64,
+            mode,
+            retry_for: std::time::Duration::from_secs(retry_secs),
+        },
+    )
+}
 
 crate::on_both_backends!(
     executions_and_stats,
@@ -221,22 +243,11 @@ async fn executions_keep_what_tools_return_or_say_what_changed(backend: Backend)
 /// was refused, with the reason; the records around it are stored whole. Before, the batch
 /// was retried for ever and nothing was recorded again.
 async fn a_record_the_database_refuses_does_not_block_the_others(backend: Backend) {
-    use tool_registry::{
-        config::ExecutionRecording,
-        registry::recorder::{ExecutionRecorder, RecorderOptions},
-    };
     let (db, store) = fresh(backend).await;
     refuse_poisoned_records(&db).await;
     let t = tool("sometimes_poisoned", "x", &[], "answers badly");
     store.create(&t).await.unwrap();
-    let recorder = ExecutionRecorder::start(
-        store.clone(),
-        RecorderOptions {
-            capacity: 64,
-            mode: ExecutionRecording::Deferred,
-            retry_for: std::time::Duration::from_secs(1),
-        },
-    );
+    let recorder = start_recorder(&store, ExecutionRecording::Deferred, 1);
     let good: Vec<Execution> = (0..3)
         .map(|i| execution(&t, ExecutionStatus::Success, 1.0, 10 - i))
         .collect();
@@ -288,21 +299,10 @@ async fn a_record_the_database_refuses_does_not_block_the_others(backend: Backen
 /// every record is stored exactly once, and a flush afterwards leaves no backlog. The
 /// recorder writes several batches at once where the store allows it.
 async fn concurrent_durable_records_are_each_written_once_before_their_answer(backend: Backend) {
-    use tool_registry::{
-        config::ExecutionRecording,
-        registry::recorder::{ExecutionRecorder, RecorderOptions},
-    };
     let (_db, store) = fresh(backend).await;
     let t = tool("called_at_once", "x", &[], "called by many");
     store.create(&t).await.unwrap();
-    let recorder = ExecutionRecorder::start(
-        store.clone(),
-        RecorderOptions {
-            capacity: 64,
-            mode: ExecutionRecording::Durable,
-            retry_for: std::time::Duration::from_secs(5),
-        },
-    );
+    let recorder = start_recorder(&store, ExecutionRecording::Durable, 5);
     let mut callers = JoinSet::new();
     for caller in 0..32 {
         let (recorder, store, t) = (recorder.clone(), store.clone(), t.clone());
