@@ -162,6 +162,7 @@ impl Server {
                 || name.starts_with("MIMALLOC_")
                 || name == "GLIBC_TUNABLES"
                 || name == "MALLOC_CONF"
+                || name == "_RJEM_MALLOC_CONF"
                 || name == "LD_PRELOAD"
         }));
         let child = command.spawn().context("start the server child")?;
