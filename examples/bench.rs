@@ -838,7 +838,7 @@ async fn hnsw_recall(url: &str, queries: &[String], embedder: &str) -> anyhow::R
         _ => Box::new(HashEmbedder::new(dimensions as usize)),
     };
     anyhow::ensure!(
-        embedder.model_id() == model,
+        tool_registry::domain::document::vector_model(embedder.model_id()) == model,
         "the stored vectors are not made by the bench's embedder"
     );
     let sample: Vec<&str> = queries.iter().take(200).map(String::as_str).collect();

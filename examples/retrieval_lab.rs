@@ -112,6 +112,60 @@ impl Cache {
     }
 }
 
+/// Common software abbreviations: `keep` writes the expansion after the word, else in its place.
+fn expand_abbreviations(text: &str, keep: bool) -> String {
+    const TABLE: &[(&str, &str)] = &[
+        ("pr", "pull request"),
+        ("prs", "pull requests"),
+        ("repo", "repository"),
+        ("repos", "repositories"),
+        ("db", "database"),
+        ("dir", "directory"),
+        ("dirs", "directories"),
+        ("msg", "message"),
+        ("msgs", "messages"),
+        ("config", "configuration"),
+        ("env", "environment"),
+        ("info", "information"),
+        ("docs", "documentation"),
+        ("auth", "authentication"),
+        ("org", "organization"),
+        ("img", "image"),
+        ("pic", "picture"),
+        ("pics", "pictures"),
+        ("dm", "direct message"),
+        ("url", "web address"),
+        ("ui", "user interface"),
+        ("app", "application"),
+    ];
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let lower = word.to_lowercase();
+        match TABLE.iter().find(|(a, _)| *a == lower) {
+            Some((_, full)) if keep => {
+                out.push_str(word);
+                out.push_str(" (");
+                out.push_str(full);
+                out.push(')');
+            }
+            Some((_, full)) => out.push_str(full),
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    for ch in text.chars() {
+        if ch.is_alphanumeric() {
+            word.push(ch);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum()
 }
@@ -120,7 +174,7 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 fn variant_texts(variant: &str, tool: &Tool) -> Vec<String> {
     let full = tool_registry::domain::document::embedded_text(tool);
     let params: Vec<(String, Option<String>)> = tool_registry::domain::document::parameters(tool)
-        .map(|(n, d)| (n.to_owned(), d.map(str::to_owned)))
+        .map(|p| (p.name.to_owned(), p.description.map(str::to_owned)))
         .collect();
     let name_words = {
         let mut s = String::new();
@@ -138,26 +192,6 @@ fn variant_texts(variant: &str, tool: &Tool) -> Vec<String> {
         for (n, _) in &params {
             t.push_str("\n- ");
             t.push_str(n);
-        }
-        t
-    };
-    let enums = || {
-        let mut t = String::new();
-        if let Some(props) = tool
-            .input_schema
-            .get("properties")
-            .and_then(|p| p.as_object())
-        {
-            for (_, spec) in props {
-                if let Some(e) = spec.get("enum").and_then(|e| e.as_array()) {
-                    let vals: Vec<&str> = e.iter().filter_map(|v| v.as_str()).collect();
-                    if !vals.is_empty() {
-                        t.push_str(" (");
-                        t.push_str(&vals.join(", "));
-                        t.push(')');
-                    }
-                }
-            }
         }
         t
     };
@@ -179,48 +213,9 @@ fn variant_texts(variant: &str, tool: &Tool) -> Vec<String> {
         "full+np" => vec![full, name_params()],
         "desc+np" => vec![desc(), name_params()],
         "full+desc+np" => vec![full, desc(), name_params()],
-        "full_enums" => vec![full + &enums()],
         "first_sentence+full" => {
             let first = tool.description.split(". ").next().unwrap_or("").to_owned();
             vec![full, format!("{}: {first}", tool.name)]
-        }
-        "full_et" => {
-            // Each parameter line with its title and allowed values.
-            let mut text = format!("{}: {}", tool.name, tool.description);
-            if !tool.tags.is_empty() {
-                text.push_str("\nTags: ");
-                text.push_str(&tool.tags.join(", "));
-            }
-            if let Some(props) = tool
-                .input_schema
-                .get("properties")
-                .and_then(|p| p.as_object())
-            {
-                for (name, spec) in props {
-                    text.push_str("\n- ");
-                    text.push_str(name);
-                    if let Some(t) = spec.get("title").and_then(|d| d.as_str())
-                        && !t.eq_ignore_ascii_case(name)
-                    {
-                        text.push_str(" (");
-                        text.push_str(t);
-                        text.push(')');
-                    }
-                    if let Some(d) = spec.get("description").and_then(|d| d.as_str()) {
-                        text.push_str(": ");
-                        text.push_str(d);
-                    }
-                    if let Some(e) = spec.get("enum").and_then(|e| e.as_array()) {
-                        let vals: Vec<&str> = e.iter().filter_map(|v| v.as_str()).collect();
-                        if !vals.is_empty() {
-                            text.push_str(" [");
-                            text.push_str(&vals.join(", "));
-                            text.push(']');
-                        }
-                    }
-                }
-            }
-            vec![text]
         }
         "namewords_full" => vec![full.replacen(&tool.name, &name_words, 1)],
         "namewords2_full" => {
@@ -317,6 +312,30 @@ fn lab_fuse(
 ) -> Vec<fusion::Fused> {
     if kind == "cur" {
         return fusion::fuse(vector, text_hits, w, by_coverage);
+    }
+    // `adapt:A`: the vector weight raised toward 1 by A times the share of the query the
+    // best-covering text candidate misses.
+    if let Some(a) = kind.strip_prefix("adapt:") {
+        let a: f64 = a.parse().unwrap();
+        let best = text_hits.iter().map(|h| h.coverage).fold(0.0, f64::max);
+        let w = if by_coverage {
+            w + (1.0 - w) * a * (1.0 - best)
+        } else {
+            w
+        };
+        return fusion::fuse(vector, text_hits, w, by_coverage);
+    }
+    // `covp:P`: text ranks scaled by coverage^P (the service: 0.5), via pre-scaled coverage.
+    if let Some(p) = kind.strip_prefix("covp:") {
+        let p: f64 = p.parse().unwrap();
+        let scaled: Vec<TextHit> = text_hits
+            .iter()
+            .map(|h| TextHit {
+                coverage: h.coverage.clamp(0.0, 1.0).powf(2.0 * p),
+                ..*h
+            })
+            .collect();
+        return fusion::fuse(vector, &scaled, w, by_coverage);
     }
     let text: Vec<(Uuid, f64)> = text_hits.iter().map(|h| (h.id, h.score)).collect();
     let cal = |c: f64| ((c - 0.1) / 0.5).clamp(0.0, 1.0);
@@ -528,8 +547,23 @@ async fn main() -> anyhow::Result<()> {
     let mut query_texts: Vec<Vec<String>> = Vec::new();
     // As the service embeds them: literal values generalised (`--keep-literals`: as written).
     let keep_literals = args.iter().any(|a| a == "--keep-literals");
+    let abbrev = get("--abbrev");
+    for q in queries.iter_mut() {
+        if let Some(a) = &abbrev {
+            let raw = q["query"].as_str().unwrap().to_owned();
+            // 1: both sides replaced; 2: model replaced, text kept with expansion; 3: kept both.
+            let model = expand_abbreviations(&raw, a == "3");
+            let text = expand_abbreviations(&raw, a != "1");
+            q["model_query"] = json!(model);
+            q["query"] = json!(text);
+        }
+    }
     for q in &queries {
-        let text = q["query"].as_str().unwrap().to_owned();
+        let text = q["model_query"]
+            .as_str()
+            .or(q["query"].as_str())
+            .unwrap()
+            .to_owned();
         let mut texts = vec![text.clone()];
         texts.extend(steps::split(&text));
         query_texts.push(
@@ -574,13 +608,41 @@ async fn main() -> anyhow::Result<()> {
         } else {
             HashMap::new()
         };
+        // `--center A`: every vector minus A times the catalogue's mean document vector,
+        // renormalised (queries by the same mean).
+        let center: f32 = get("--center").map(|v| v.parse().unwrap()).unwrap_or(0.0);
+        let mut vmap: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut mean = vec![0f32; 384];
+        if center > 0.0 {
+            let mut n = 0f32;
+            for d in &doc_texts {
+                for (x, v) in mean.iter_mut().zip(&cache.map[&d[0]]) {
+                    *x += v;
+                }
+                n += 1.0;
+            }
+            mean.iter_mut().for_each(|x| *x /= n);
+            for (t, v) in &cache.map {
+                let mut c: Vec<f32> = v.iter().zip(&mean).map(|(a, m)| a - center * m).collect();
+                let norm = c.iter().map(|x| x * x).sum::<f32>().sqrt();
+                c.iter_mut().for_each(|x| *x /= norm);
+                vmap.insert(t.clone(), c);
+            }
+        }
+        let lookup = |t: &str| -> &Vec<f32> {
+            if center > 0.0 {
+                &vmap[t]
+            } else {
+                &cache.map[t]
+            }
+        };
         let cosine = |q: &[f32], i: usize| -> f64 {
             let s: Vec<f64> = doc_texts[i]
                 .iter()
                 .enumerate()
                 .map(|(j, t)| match quantised.get(t.as_str()) {
                     Some(v) if j > 0 => dot(q, v),
-                    _ => dot(q, &cache.map[t]),
+                    _ => dot(q, lookup(t)),
                 })
                 .collect();
             if let Some(k) = combine.strip_prefix("excess") {
@@ -600,11 +662,40 @@ async fn main() -> anyhow::Result<()> {
                 other => panic!("combine {other}"),
             }
         };
-        let nearest = |q: &[f32], k: usize| -> Vec<(Uuid, f64)> {
-            let mut all: Vec<(Uuid, f64)> = (0..tools.len())
-                .map(|i| (tools[i].id, fusion::unit_score(cosine(q, i))))
-                .collect();
+        // `--prf B,K`: the query moved toward the mean of its K nearest documents by B.
+        let prf: Option<(f32, usize)> = get("--prf").map(|v| {
+            let (b, k) = v.split_once(',').unwrap();
+            (b.parse().unwrap(), k.parse().unwrap())
+        });
+        let siblings: Option<(f64, f64)> = get("--siblings").map(|v| {
+            let (t, l) = v.split_once(',').unwrap();
+            (t.parse().unwrap(), l.parse().unwrap())
+        });
+        let index_of: HashMap<Uuid, usize> =
+            tools.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        let server_of = |i: usize| -> &str { tools[i].name.split_once('.').map_or("", |(s, _)| s) };
+        let rank_all = |q: &[f32]| -> Vec<(usize, f64)> {
+            let mut all: Vec<(usize, f64)> = (0..tools.len()).map(|i| (i, cosine(q, i))).collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all
+        };
+        let nearest = |q: &[f32], k: usize| -> Vec<(Uuid, f64)> {
+            let mut ranked = rank_all(q);
+            if let Some((beta, top)) = prf {
+                let mut moved = q.to_vec();
+                for &(i, _) in ranked.iter().take(top) {
+                    for (x, v) in moved.iter_mut().zip(lookup(&doc_texts[i][0])) {
+                        *x += beta / top as f32 * v;
+                    }
+                }
+                let n = moved.iter().map(|x| x * x).sum::<f32>().sqrt();
+                moved.iter_mut().for_each(|x| *x /= n);
+                ranked = rank_all(&moved);
+            }
+            let mut all: Vec<(Uuid, f64)> = ranked
+                .into_iter()
+                .map(|(i, c)| (tools[i].id, fusion::unit_score(c)))
+                .collect();
             all.truncate(k);
             all
         };
@@ -647,7 +738,7 @@ async fn main() -> anyhow::Result<()> {
                     .chain(steps::split(q["query"].as_str().unwrap()))
                     .collect();
                 for (i, (text, key)) in plain.iter().zip(&query_texts[qi]).enumerate() {
-                    let mut qv = cache.map[key].clone();
+                    let mut qv = lookup(key).clone();
                     if i == 0 && stepsonly && query_texts[qi].len() > 1 {
                         qv = vec![0.0; qv.len()];
                         for (st, key) in plain[1..].iter().zip(&query_texts[qi][1..]) {
@@ -658,7 +749,7 @@ async fn main() -> anyhow::Result<()> {
                             } else {
                                 st.split_whitespace().count() as f32
                             };
-                            for (x, v) in qv.iter_mut().zip(&cache.map[key]) {
+                            for (x, v) in qv.iter_mut().zip(lookup(key)) {
                                 *x += words * v;
                             }
                         }
@@ -669,16 +760,107 @@ async fn main() -> anyhow::Result<()> {
                     let ranked = match (mode.as_str(), weight) {
                         ("semantic", _) => fusion::vector_list(&nearest(qv, 10)),
                         ("text", _) => fusion::text_list(&text_search(text, 10)),
-                        (_, Some(w)) => lab_fuse(
-                            &fusion_kind,
-                            &nearest(qv, 50),
-                            &text_search(text, 50),
-                            *w,
-                            !(i == 0 && plain.len() > 1),
-                        ),
+                        (_, Some(w)) => {
+                            let near = nearest(qv, 50);
+                            let mut fused = lab_fuse(
+                                &fusion_kind,
+                                &near,
+                                &text_search(text, 50),
+                                *w,
+                                !(i == 0 && plain.len() > 1),
+                            );
+                            // `--siblings T,L`: a tool of another server whose document's cosine
+                            // with a top-10 hit's is at least T scores at least L times that hit.
+                            if let Some((t, l)) = siblings {
+                                let top: Vec<(Uuid, f64)> =
+                                    fused.iter().take(10).map(|f| (f.id, f.score)).collect();
+                                for (id, score) in top {
+                                    let i = index_of[&id];
+                                    for j in 0..tools.len() {
+                                        if j == i
+                                            || server_of(j) == server_of(i)
+                                            || server_of(j).is_empty()
+                                        {
+                                            continue;
+                                        }
+                                        if dot(
+                                            &cache.map[&doc_texts[i][0]],
+                                            &cache.map[&doc_texts[j][0]],
+                                        ) < t
+                                        {
+                                            continue;
+                                        }
+                                        let lifted = l * score;
+                                        match fused.iter_mut().find(|f| f.id == tools[j].id) {
+                                            Some(f) => f.score = f.score.max(lifted),
+                                            None => fused.push(fusion::Fused {
+                                                id: tools[j].id,
+                                                score: lifted,
+                                                relevance: 0.0,
+                                                vector_score: None,
+                                                text_score: None,
+                                                text_coverage: None,
+                                            }),
+                                        }
+                                    }
+                                }
+                                fused.sort_by(|a, b| {
+                                    b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
+                                });
+                            }
+                            // `--lift R,P`: the vector side's j-th best (j < R) scores at least
+                            // the fused score at index P + j (P + j capped at 4), ties by id.
+                            if let Some((r, p)) = get("--lift").map(|v| {
+                                let (r, p) = v.split_once(',').unwrap();
+                                (r.parse::<usize>().unwrap(), p.parse::<usize>().unwrap())
+                            }) {
+                                let scores: Vec<f64> = fused.iter().map(|f| f.score).collect();
+                                for (j, (id, _)) in near.iter().take(r).enumerate() {
+                                    let floor = scores.get((p + j).min(4)).copied().unwrap_or(0.0);
+                                    if let Some(f) = fused.iter_mut().find(|f| f.id == *id) {
+                                        f.score = f.score.max(floor);
+                                    }
+                                }
+                                fused.sort_by(|a, b| {
+                                    b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
+                                });
+                            }
+                            // `--reserve R`: the vector side's best R kept within the top 5.
+                            let reserve: usize = get("--reserve").map_or(0, |r| r.parse().unwrap());
+                            let missing: Vec<Uuid> = near
+                                .iter()
+                                .take(reserve)
+                                .map(|h| h.0)
+                                .filter(|id| fused.iter().take(5).all(|f| f.id != *id))
+                                .collect();
+                            for (k, id) in missing.iter().enumerate() {
+                                let at = fused.iter().position(|f| f.id == *id).unwrap();
+                                let hit = fused.remove(at);
+                                fused.insert(5 - missing.len() + k, hit);
+                            }
+                            fused
+                        }
                         _ => unreachable!(),
                     };
                     rankings.push(ranked);
+                }
+                if get("--debug").as_deref() == q["id"].as_str() {
+                    for (i, r) in rankings.iter().enumerate() {
+                        println!(
+                            "  [{mode}] {:?} -> {:?}",
+                            query_texts[qi].get(i),
+                            r.iter()
+                                .take(5)
+                                .map(|h| format!(
+                                    "{} {:.3} v{:.3} t{:.3}",
+                                    name_of[&h.id],
+                                    h.score,
+                                    h.vector_score.unwrap_or(-1.0),
+                                    h.text_score.unwrap_or(-1.0)
+                                ))
+                                .collect::<Vec<_>>()
+                        );
+                    }
                 }
                 let whole = rankings.remove(0);
                 let ranked: Vec<Uuid> = if rankings.is_empty() {
@@ -696,6 +878,32 @@ async fn main() -> anyhow::Result<()> {
                     &mut multi
                 }
                 .add(&ranked, &relevant);
+                if get("--ranks").is_some() {
+                    let ranks: Vec<String> = relevant
+                        .iter()
+                        .map(|r| {
+                            let at = ranked
+                                .iter()
+                                .position(|x| x == r)
+                                .map_or("-".into(), |p| (p + 1).to_string());
+                            format!("{}@{at}", name_of[r])
+                        })
+                        .collect();
+                    let lost = relevant.len().min(5)
+                        - ranked
+                            .iter()
+                            .take(5)
+                            .filter(|x| relevant.contains(x))
+                            .count();
+                    if lost > 0 {
+                        fails.push(format!(
+                            "lost {lost} | {} | {} | {}",
+                            q["id"].as_str().unwrap_or(""),
+                            q["query"].as_str().unwrap(),
+                            ranks.join(" ")
+                        ));
+                    }
+                }
                 if failures && ranked.first().is_none_or(|r| !relevant.contains(r)) {
                     fails.push(format!(
                         "{} | {} | rel={:?} | top3={:?}",

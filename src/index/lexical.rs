@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::domain::Tool;
+use crate::domain::{Tool, document};
 
 /// Words that carry no meaning in a task description; dropped from queries.
 const STOPWORDS: &[&str] = &[
@@ -83,8 +83,8 @@ fn ordered_pairs(words: &[String], reach: usize) -> impl Iterator<Item = String>
 }
 
 /// The weighted terms a tool is found by: its name (its words, and each pair of
-/// neighbouring words in order), tags, description and the names and descriptions of its
-/// input parameters.
+/// neighbouring words in order), tags, description and its input parameters' names, titles,
+/// descriptions and allowed values.
 pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
     let mut weighted: Vec<(String, f32)> = ordered_pairs(&words(&tool.name), 1)
         .map(|pair| (pair, NAME_PAIR_WEIGHT))
@@ -97,16 +97,15 @@ pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
         add(tag, TAG_WEIGHT);
     }
     add(&tool.description, DESCRIPTION_WEIGHT);
-    if let Some(properties) = tool
-        .input_schema
-        .get("properties")
-        .and_then(|p| p.as_object())
-    {
-        for (name, spec) in properties {
-            add(name, PARAMETER_NAME_WEIGHT);
-            if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
-                add(description, PARAMETER_DESCRIPTION_WEIGHT);
-            }
+    for parameter in document::parameters(tool) {
+        add(parameter.name, PARAMETER_NAME_WEIGHT);
+        for text in parameter
+            .title
+            .into_iter()
+            .chain(parameter.description)
+            .chain(parameter.choices)
+        {
+            add(text, PARAMETER_DESCRIPTION_WEIGHT);
         }
     }
     weighted
@@ -116,27 +115,7 @@ pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
 /// `parameters`), the words of the query that match it, in query order: what `explain`
 /// shows. `name_order` lists the ordered word pairs the query shares with the name.
 pub fn matched_fields(tool: &Tool, query: &str) -> Vec<(&'static str, Vec<String>)> {
-    let mut parameters = String::new();
-    if let Some(properties) = tool
-        .input_schema
-        .get("properties")
-        .and_then(|p| p.as_object())
-    {
-        for (name, spec) in properties {
-            parameters.push_str(name);
-            parameters.push(' ');
-            if let Some(description) = spec.get("description").and_then(|d| d.as_str()) {
-                parameters.push_str(description);
-                parameters.push(' ');
-            }
-        }
-    }
-    let fields = [
-        ("name", tool.name.clone()),
-        ("tags", tool.tags.join(" ")),
-        ("description", tool.description.clone()),
-        ("parameters", parameters),
-    ];
+    let fields = document::searchable_fields(tool);
     let mut matched = Vec::new();
     for (field, text) in fields {
         let field_terms: std::collections::HashSet<String> = terms(&text).into_iter().collect();

@@ -95,9 +95,9 @@ impl ToolRegistry {
         let embedded = self.clone().embed_in_background(tools.clone());
         if let Ok(Ok(stored)) = tokio::time::timeout(embedding_wait, embedded).await {
             let stored: HashSet<Uuid> = stored.into_iter().collect();
-            let model = self.embedder().model_id();
+            let model = self.vector_model();
             for tool in tools.iter_mut().filter(|tool| stored.contains(&tool.id)) {
-                tool.embedding_model = Some(model.to_owned());
+                tool.embedding_model = Some(model.clone());
             }
         }
         tracing::info!(tools = tools.len(), "tools registered in a batch");

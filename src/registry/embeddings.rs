@@ -68,7 +68,7 @@ impl ToolRegistry {
     /// Starts re-embedding in the background: pending and stale tools, or with `all` every
     /// tool. Answers with the counts at the start; the indexer's health shows the progress.
     pub async fn start_reindex(&self, all: bool) -> Result<ReindexStart, RegistryError> {
-        let model = self.embedder.model_id().to_owned();
+        let model = self.vector_model();
         let counts = self.store.embedding_counts(&model).await?;
         if all {
             self.indexer.request_full_pass();
@@ -109,7 +109,7 @@ impl ToolRegistry {
 
     /// Stores tools' vectors and marks the tools stored with the current model.
     pub(super) async fn store_vectors(&self, tools: &mut [Tool], vectors: &[TwoVectors]) {
-        let model = self.embedder.model_id().to_owned();
+        let model = self.vector_model();
         let embeddings = tool_vectors(tools, vectors);
         match self.store.set_embeddings(&model, &embeddings).await {
             Ok(written) => {
@@ -129,7 +129,7 @@ impl ToolRegistry {
     /// Re-embeds one tool now; 503 when the embedder is unavailable.
     pub(super) async fn reindex_now(&self, id: Uuid) -> Result<Tool, RegistryError> {
         let tool = self.get(id).await?;
-        let model = self.embedder.model_id().to_owned();
+        let model = self.vector_model();
         if self
             .indexer
             .embed_batch(std::slice::from_ref(&tool), &model)

@@ -184,13 +184,13 @@ impl ToolRegistry {
         whole_of_steps: bool,
     ) -> Result<Vec<fusion::Fused>, RegistryError> {
         let limit = request.limit;
-        let model = self.embedder.model_id();
+        let model = self.vector_model();
         Ok(match (mode, vector) {
             (AnsweredMode::Semantic, Some(vector)) => {
                 let near = searched(
                     "search.vector",
                     limit,
-                    self.store.nearest_ids(vector, model, limit, filter),
+                    self.store.nearest_ids(vector, &model, limit, filter),
                 )
                 .await?;
                 fusion::vector_list(&near)
@@ -202,7 +202,7 @@ impl ToolRegistry {
                     searched(
                         "search.vector",
                         pool,
-                        self.store.nearest_ids(vector, model, pool, filter)
+                        self.store.nearest_ids(vector, &model, pool, filter)
                     ),
                     searched(
                         "search.text",
@@ -255,10 +255,10 @@ impl ToolRegistry {
     /// Tools whose vectors are nearest to this tool's, itself excluded.
     pub async fn similar(&self, id: Uuid, limit: u32) -> Result<Vec<SearchHit>, RegistryError> {
         let tool = self.get(id).await?;
-        let model = self.embedder.model_id();
+        let model = self.vector_model();
         // The stored vector is the tool's own: no model run, and no embedder needed. A tool
         // still waiting for one has its text embedded now.
-        let vector = match self.store.embedding(id, model).await? {
+        let vector = match self.store.embedding(id, &model).await? {
             Some(vector) => vector,
             None => {
                 let text = embedded_text(&tool);
@@ -278,7 +278,7 @@ impl ToolRegistry {
         };
         let mut near = self
             .store
-            .nearest_ids(&vector, model, limit + 1, &filter)
+            .nearest_ids(&vector, &model, limit + 1, &filter)
             .await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);

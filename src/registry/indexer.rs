@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::embeddings::{embed_tools, tool_vectors};
 use crate::{
-    domain::{Page, Tool, ToolFilter},
+    domain::{Page, Tool, ToolFilter, document},
     embedding::Embedder,
     store::ToolStore,
 };
@@ -157,7 +157,7 @@ impl Indexer {
 
     /// Embeds pending and stale tools until none are left (true) or a batch fails (false).
     pub async fn embed_pending(&self) -> bool {
-        let model = self.embedder.model_id().to_owned();
+        let model = document::vector_model(self.embedder.model_id());
         loop {
             // Read past the claimed tools, so that a claim never hides the rest.
             let claimed = self.claimed().len();
@@ -184,7 +184,7 @@ impl Indexer {
     }
 
     async fn embed_everything(&self) {
-        let model = self.embedder.model_id().to_owned();
+        let model = document::vector_model(self.embedder.model_id());
         let mut offset = 0;
         loop {
             let page = Page {

@@ -36,7 +36,7 @@ pub mod writes;
 use std::sync::Arc;
 
 use crate::{
-    domain::RegistryError,
+    domain::{RegistryError, document},
     embedding::Embedder,
     execution::Executor,
     store::{StoreError, ToolStore},
@@ -68,6 +68,12 @@ impl ToolRegistry {
             embedder,
             indexer,
         }
+    }
+
+    /// The tag of the vectors this process makes and searches: the embedder's model and
+    /// the version of the tool text (see [`document::vector_model`]).
+    pub fn vector_model(&self) -> String {
+        document::vector_model(self.embedder.model_id())
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {

@@ -14,6 +14,7 @@ use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
 use serde_json::{Value, json};
 use tool_registry::{
     config::{EmbeddingProvider, Secret},
+    domain::document,
     embedding::{Embedder, hash::HashEmbedder},
 };
 
@@ -280,7 +281,10 @@ async fn similar_and_reindex_routes(backend: Backend) {
         .post(&format!("/admin/tools/{}/reindex", ids[1]), &json!({}))
         .await;
     assert_eq!(status, 200, "{tool}");
-    assert_eq!(tool["embedding_model"], format!("hash-v1-{APP_DIMS}"));
+    assert_eq!(
+        tool["embedding_model"],
+        document::vector_model(&format!("hash-v1-{APP_DIMS}"))
+    );
     let (status, started) = app.post("/admin/reindex?all=true", &json!({})).await;
     assert_eq!(status, 202, "{started}");
     assert_eq!(started["indexed"], 5);
@@ -481,7 +485,11 @@ async fn a_model_change_re_embeds_and_never_mixes_vectors() {
     assert_eq!(health["embedder"]["model"], "http:test-model:256");
     let (_, page) = second.get("/admin/tools?limit=50").await;
     for tool in page["tools"].as_array().unwrap() {
-        assert_eq!(tool["embedding_model"], "http:test-model:256", "{tool}");
+        assert_eq!(
+            tool["embedding_model"],
+            document::vector_model("http:test-model:256"),
+            "{tool}"
+        );
     }
     second.stop().await;
 

@@ -10,6 +10,7 @@ crate::on_both_backends!(
     a_new_dimension_drops_old_vectors,
     description_vectors_lift_their_tools_and_tools_without_one_keep_their_cosine,
     a_tool_stored_before_description_vectors_gets_one_in_the_background,
+    vectors_of_an_older_tool_text_are_made_again_in_the_background,
 );
 
 /// Each write is searched as soon as it returns, while the notifications of the writes
@@ -555,7 +556,7 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
         let settings = db.settings();
         let registry = build_registry(&settings).await.unwrap();
         let store = registry.store().clone();
-        let model = registry.embedder().model_id().to_owned();
+        let model = registry.vector_model();
         let text = embedded_text(&t);
         let vector = registry.embedder().embed(&[&text]).await.unwrap().remove(0);
         store.create(&t).await.unwrap();
@@ -565,7 +566,7 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
     }
     // A new start: the indexer finds it waiting, and meanwhile search finds it.
     let registry = build_registry(&db.settings()).await.unwrap();
-    let model = registry.embedder().model_id().to_owned();
+    let model = registry.vector_model();
     let request = SearchRequest {
         query: "current weather for a city".into(),
         limit: 5,
@@ -601,4 +602,64 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
         found.tools.first().map(|h| h.tool.name()),
         Some("weather_now")
     );
+}
+
+/// Vectors made from an older composition of the tool text (tagged with the model alone, as
+/// before parameter titles and allowed values were part of it) are stale: the indexer makes
+/// them again from today's text, and they are then tagged with the model and text version.
+async fn vectors_of_an_older_tool_text_are_made_again_in_the_background(backend: Backend) {
+    use tool_registry::domain::document::{description_text, embedded_text};
+    let db = TestDb::new(backend).await;
+    let mut t = tool("issues_update", "c", &[], "Update an issue");
+    t.input_schema = json!({"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["open", "closed"]}
+    }});
+    let older_text = "issues_update: Update an issue\n- state";
+    assert_ne!(embedded_text(&t), older_text);
+    {
+        let registry = build_registry(&db.settings()).await.unwrap();
+        let store = registry.store().clone();
+        let model = registry.embedder().model_id().to_owned();
+        let vectors = registry
+            .embedder()
+            .embed(&[older_text, description_text(&t)])
+            .await
+            .unwrap();
+        store.create(&t).await.unwrap();
+        let written = store
+            .set_embeddings(
+                &model,
+                &[ToolVectors {
+                    id: t.id,
+                    document: &vectors[0],
+                    description: Some(&vectors[1]),
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(written, [true]);
+    }
+    let registry = build_registry(&db.settings()).await.unwrap();
+    let model = registry.vector_model();
+    assert_ne!(model, registry.embedder().model_id());
+    let mut remade = None;
+    for _ in 0..200 {
+        let stored = registry.store().get(t.id).await.unwrap().unwrap();
+        if stored.embedding_model.as_deref() == Some(model.as_str()) {
+            remade = registry.store().embedding(t.id, &model).await.unwrap();
+            break;
+        }
+        registry.indexer().wake();
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let remade = remade.expect("the indexer made the vector again from today's text");
+    let today = embedded_text(&t);
+    let expected = registry
+        .embedder()
+        .embed(&[&today])
+        .await
+        .unwrap()
+        .remove(0);
+    let cosine: f32 = remade.iter().zip(&expected).map(|(a, b)| a * b).sum();
+    assert!(cosine > 0.999, "made from today's text: cosine {cosine}");
 }
