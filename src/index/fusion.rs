@@ -75,6 +75,14 @@ fn coverage_factor(coverage: f64) -> f64 {
     coverage.clamp(0.0, 1.0).sqrt()
 }
 
+/// The vector side's best this many candidates always rank within the first
+/// [`VECTOR_PLACES_WITHIN`] of a hybrid answer: full text can put a tool first, but a
+/// request worded unlike the catalogue (as people write) gives it incidental words to rank
+/// by, and then it pushed the model's own choices out of view (MCP set recall@5 .793 →
+/// .808, Seal-Tools dev .928 → .929; docs/search.md).
+const VECTOR_PLACES: usize = 3;
+const VECTOR_PLACES_WITHIN: usize = 5;
+
 /// Weighted fusion of the vector candidates, (id, cosine) pairs, and the text candidates,
 /// best first (ties by id). Both signals are brought to one scale before weighting. The
 /// text ranks are min-max normalised over their candidates (their scale depends on the
@@ -87,6 +95,8 @@ fn coverage_factor(coverage: f64) -> f64 {
 /// which measured worse: it makes the best vector candidate of every query look like a
 /// perfect match, however poor. A tool missing from one list gets that list's lowest
 /// score: it ranked below every candidate there.
+/// The vector side's [`VECTOR_PLACES`] best are then kept within the first
+/// [`VECTOR_PLACES_WITHIN`] (see [`keep_vector_places`]).
 /// `by_coverage` false fuses the text ranks as they are: for a text of which no one tool
 /// can account for all (the whole of a request of several steps).
 pub fn fuse(
@@ -140,8 +150,48 @@ pub fn fuse(
             hit
         })
         .collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    best_first(&mut fused);
+    keep_vector_places(&mut fused, vector);
     fused
+}
+
+/// Sorts candidates best first, ties by id.
+fn best_first(fused: &mut [Fused]) {
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+}
+
+/// Moves those of the vector side's [`VECTOR_PLACES`] best that fusion ranked below the
+/// first [`VECTOR_PLACES_WITHIN`] to its last places, in their cosine order: each takes a
+/// fused score just above that of the hit whose place it takes, so the answer stays ordered
+/// by score.
+fn keep_vector_places(fused: &mut Vec<Fused>, vector: &[(Uuid, f64)]) {
+    if fused.len() <= VECTOR_PLACES_WITHIN {
+        return;
+    }
+    let mut nearest: Vec<&(Uuid, f64)> = vector.iter().collect();
+    nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let outside: Vec<Uuid> = nearest
+        .iter()
+        .take(VECTOR_PLACES)
+        .map(|hit| hit.0)
+        .filter(|id| {
+            fused
+                .iter()
+                .position(|hit| hit.id == *id)
+                .is_some_and(|at| at >= VECTOR_PLACES_WITHIN)
+        })
+        .collect();
+    if outside.is_empty() {
+        return;
+    }
+    let mut score = fused[VECTOR_PLACES_WITHIN - outside.len()].score;
+    for id in outside.iter().rev() {
+        score = score.next_up().min(1.0);
+        if let Some(hit) = fused.iter_mut().find(|hit| hit.id == *id) {
+            hit.score = score;
+        }
+    }
+    best_first(fused);
 }
 
 /// The candidates of the vector ranking alone, as fusion would give them.
@@ -218,6 +268,38 @@ mod tests {
         let text = [text_hit("lexical", 9.0), text_hit("dense", 3.0)];
         assert_eq!(fuse(&vector, &text, 0.7, true)[0].id, id("dense"));
         assert_eq!(fuse(&vector, &text, 0.3, true)[0].id, id("lexical"));
+    }
+
+    #[test]
+    fn the_vector_sides_best_three_stay_within_the_first_five() {
+        // Six text candidates that share words with the request, and the model's three
+        // best, which full text never found.
+        let text: Vec<TextHit> = ["t1", "t2", "t3", "t4", "t5", "t6"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
+            .collect();
+        let vector = [
+            (id("v1"), 0.45),
+            (id("v2"), 0.44),
+            (id("v3"), 0.43),
+            (id("v4"), 0.42),
+        ];
+        let fused = fuse(&vector, &text, 0.4, true);
+        let first_five: Vec<Uuid> = fused.iter().take(5).map(|h| h.id).collect();
+        for kept in ["v1", "v2", "v3"] {
+            assert!(first_five.contains(&id(kept)), "{kept} within the first five");
+        }
+        assert!(!first_five.contains(&id("v4")), "only the best three are kept");
+        assert_eq!(fused[0].id, id("t1"), "full text still ranks first");
+        // They take the last three of the five places, in cosine order, each scoring just
+        // above the hit whose place it took: the answer stays ordered by score.
+        let names: Vec<Uuid> = ["t1", "t2", "v1", "v2", "v3", "t3"].map(id).to_vec();
+        assert_eq!(fused.iter().take(6).map(|h| h.id).collect::<Vec<_>>(), names);
+        assert!(fused[..6].windows(2).all(|w| w[0].score > w[1].score));
+        assert!(fused.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(fused[4].score - fused[5].score < 1e-9);
+        assert_eq!(fused[2].vector_score, Some(0.45));
     }
 
     #[test]
