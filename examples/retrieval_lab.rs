@@ -825,6 +825,39 @@ async fn main() -> anyhow::Result<()> {
                                     b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
                                 });
                             }
+                            // `--diverse N,L`: greedily, a tool whose server (name prefix)
+                            // already has N tools above it counts L times its score per extra.
+                            if let Some((n, l)) = get("--diverse").map(|v| {
+                                let (n, l) = v.split_once(',').unwrap();
+                                (n.parse::<i32>().unwrap(), l.parse::<f64>().unwrap())
+                            }) {
+                                let mut rest = std::mem::take(&mut fused);
+                                let mut counts: HashMap<String, i32> = HashMap::new();
+                                while !rest.is_empty() && fused.len() < 10 {
+                                    let adjusted = |f: &fusion::Fused| {
+                                        let server = server_of(index_of[&f.id]);
+                                        let c = if server.is_empty() {
+                                            0
+                                        } else {
+                                            counts.get(server).copied().unwrap_or(0)
+                                        };
+                                        f.score * l.powi((c - n + 1).max(0))
+                                    };
+                                    let best = (0..rest.len())
+                                        .max_by(|&a, &b| {
+                                            adjusted(&rest[a])
+                                                .total_cmp(&adjusted(&rest[b]))
+                                                .then(rest[b].id.cmp(&rest[a].id))
+                                        })
+                                        .unwrap();
+                                    let hit = rest.remove(best);
+                                    *counts
+                                        .entry(server_of(index_of[&hit.id]).to_owned())
+                                        .or_default() += 1;
+                                    fused.push(hit);
+                                }
+                                fused.extend(rest);
+                            }
                             // `--reserve R`: the vector side's best R kept within the top 5.
                             let reserve: usize = get("--reserve").map_or(0, |r| r.parse().unwrap());
                             let missing: Vec<Uuid> = near

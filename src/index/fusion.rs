@@ -288,14 +288,23 @@ mod tests {
         let fused = fuse(&vector, &text, 0.4, true);
         let first_five: Vec<Uuid> = fused.iter().take(5).map(|h| h.id).collect();
         for kept in ["v1", "v2", "v3"] {
-            assert!(first_five.contains(&id(kept)), "{kept} within the first five");
+            assert!(
+                first_five.contains(&id(kept)),
+                "{kept} within the first five"
+            );
         }
-        assert!(!first_five.contains(&id("v4")), "only the best three are kept");
+        assert!(
+            !first_five.contains(&id("v4")),
+            "only the best three are kept"
+        );
         assert_eq!(fused[0].id, id("t1"), "full text still ranks first");
         // They take the last three of the five places, in cosine order, each scoring just
         // above the hit whose place it took: the answer stays ordered by score.
         let names: Vec<Uuid> = ["t1", "t2", "v1", "v2", "v3", "t3"].map(id).to_vec();
-        assert_eq!(fused.iter().take(6).map(|h| h.id).collect::<Vec<_>>(), names);
+        assert_eq!(
+            fused.iter().take(6).map(|h| h.id).collect::<Vec<_>>(),
+            names
+        );
         assert!(fused[..6].windows(2).all(|w| w[0].score > w[1].score));
         assert!(fused.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(fused[4].score - fused[5].score < 1e-9);
