@@ -7,7 +7,7 @@ use super::Tool;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter<'a> {
     pub name: &'a str,
-    /// Its `title`, when that says more than the name (not the name again in other case).
+    /// Its `title`, when that says more than the name (not "Repo Path" for `repo_path`).
     pub title: Option<&'a str>,
     pub description: Option<&'a str>,
     /// The string values its `enum` allows (at most [`MAX_CHOICES`], each at most
@@ -50,9 +50,7 @@ pub fn parameters(tool: &Tool) -> impl Iterator<Item = Parameter<'_>> {
                 .and_then(|t| t.as_str())
                 .map(str::trim)
                 .filter(|t| {
-                    !t.is_empty()
-                        && !t.eq_ignore_ascii_case(name)
-                        && t.chars().count() <= MAX_TITLE_CHARS
+                    !t.is_empty() && !same_words(t, name) && t.chars().count() <= MAX_TITLE_CHARS
                 });
             let choices = spec
                 .get("enum")
@@ -72,6 +70,18 @@ pub fn parameters(tool: &Tool) -> impl Iterator<Item = Parameter<'_>> {
                 choices,
             }
         })
+}
+
+/// Whether a title only spells the name another way: "Repo Path" for `repo_path`,
+/// "Max Results" for `maxResults`.
+fn same_words(title: &str, name: &str) -> bool {
+    let letters = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    letters(title) == letters(name)
 }
 
 /// The parts of a tool full-text search reads, each under the name `explain` reports:
@@ -170,13 +180,15 @@ mod tests {
     }
 
     #[test]
-    fn long_lists_of_allowed_values_and_long_titles_are_left_out() {
+    fn long_lists_of_allowed_values_and_titles_that_add_nothing_are_left_out() {
         let many: Vec<String> = (0..40).map(|n| format!("value{n}")).collect();
         let tool = Tool {
             input_schema: json!({"type": "object", "properties": {
                 "zone": {"type": "string", "enum": many},
                 "blob": {"type": "string", "enum": ["x".repeat(MAX_CHOICE_CHARS + 1), "short"]},
                 "note": {"type": "string", "title": "t".repeat(121)},
+                "repo_path": {"type": "string", "title": "Repo Path"},
+                "maxResults": {"type": "integer", "title": "Max results"},
                 "odd": "not a schema"
             }}),
             ..Tool::example("clock.set")
@@ -189,6 +201,10 @@ mod tests {
         assert_eq!(blob.choices, ["short"]);
         let note = parameters.iter().find(|p| p.name == "note").unwrap();
         assert_eq!(note.title, None);
+        for respelt in ["repo_path", "maxResults"] {
+            let parameter = parameters.iter().find(|p| p.name == respelt).unwrap();
+            assert_eq!(parameter.title, None, "{respelt}: the name again");
+        }
         let odd = parameters.iter().find(|p| p.name == "odd").unwrap();
         assert_eq!(
             (odd.title, odd.description, odd.choices.len()),

@@ -96,7 +96,7 @@ const VECTOR_PLACES_WITHIN: usize = 5;
 /// perfect match, however poor. A tool missing from one list gets that list's lowest
 /// score: it ranked below every candidate there.
 /// The vector side's [`VECTOR_PLACES`] best are then kept within the first
-/// [`VECTOR_PLACES_WITHIN`] (see [`keep_vector_places`]).
+/// [`VECTOR_PLACES_WITHIN`] (see [`keep_vector_places`]), unless `vector_weight` is 0.
 /// `by_coverage` false fuses the text ranks as they are: for a text of which no one tool
 /// can account for all (the whole of a request of several steps).
 pub fn fuse(
@@ -151,7 +151,10 @@ pub fn fuse(
         })
         .collect();
     best_first(&mut fused);
-    keep_vector_places(&mut fused, vector);
+    // At weight 0 the caller asked for the text ranking alone.
+    if vector_weight > 0.0 {
+        keep_vector_places(&mut fused, vector);
+    }
     fused
 }
 
@@ -160,32 +163,50 @@ fn best_first(fused: &mut [Fused]) {
     fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
 }
 
-/// Moves those of the vector side's [`VECTOR_PLACES`] best that fusion ranked below the
-/// first [`VECTOR_PLACES_WITHIN`] to its last places, in their cosine order: each takes a
-/// fused score just above that of the hit whose place it takes, so the answer stays ordered
-/// by score.
+/// Makes room in the first [`VECTOR_PLACES_WITHIN`] for the vector side's
+/// [`VECTOR_PLACES`] best: the others keep the best of those places, and each of the best
+/// ranked below the first other hit left out takes a fused score just above that hit's, in
+/// cosine order, so the answer stays ordered by score.
 fn keep_vector_places(fused: &mut Vec<Fused>, vector: &[(Uuid, f64)]) {
     if fused.len() <= VECTOR_PLACES_WITHIN {
         return;
     }
     let mut nearest: Vec<&(Uuid, f64)> = vector.iter().collect();
     nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let outside: Vec<Uuid> = nearest
+    let mut kept: Vec<Uuid> = Vec::with_capacity(VECTOR_PLACES);
+    for (id, _) in nearest {
+        if kept.len() == VECTOR_PLACES {
+            break;
+        }
+        if !kept.contains(id) && fused.iter().any(|hit| hit.id == *id) {
+            kept.push(*id);
+        }
+    }
+    // The first hit of the others that the kept ones leave out of the first places.
+    let Some((left_out_at, left_out_score)) = fused
         .iter()
-        .take(VECTOR_PLACES)
-        .map(|hit| hit.0)
+        .enumerate()
+        .filter(|(_, hit)| !kept.contains(&hit.id))
+        .nth(VECTOR_PLACES_WITHIN - kept.len())
+        .map(|(at, hit)| (at, hit.score))
+    else {
+        return;
+    };
+    let below: Vec<Uuid> = kept
+        .iter()
+        .copied()
         .filter(|id| {
             fused
                 .iter()
                 .position(|hit| hit.id == *id)
-                .is_some_and(|at| at >= VECTOR_PLACES_WITHIN)
+                .is_some_and(|at| at > left_out_at)
         })
         .collect();
-    if outside.is_empty() {
+    if below.is_empty() {
         return;
     }
-    let mut score = fused[VECTOR_PLACES_WITHIN - outside.len()].score;
-    for id in outside.iter().rev() {
+    let mut score = left_out_score;
+    for id in below.iter().rev() {
         score = score.next_up().min(1.0);
         if let Some(hit) = fused.iter_mut().find(|hit| hit.id == *id) {
             hit.score = score;
@@ -309,6 +330,61 @@ mod tests {
         assert!(fused.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(fused[4].score - fused[5].score < 1e-9);
         assert_eq!(fused[2].vector_score, Some(0.45));
+    }
+
+    /// A fused list in this order, scores falling by 0.1 from 0.9.
+    fn ranked(names: &[&str]) -> Vec<Fused> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Fused {
+                id: id(name),
+                score: 0.9 - 0.1 * i as f64,
+                relevance: 0.0,
+                vector_score: None,
+                text_score: None,
+                text_coverage: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn making_room_never_pushes_out_one_of_the_vector_sides_best() {
+        let vector = [(id("v1"), 0.40), (id("v2"), 0.38), (id("v3"), 0.36)];
+        // v1 already fifth, v2 and v3 below: two of the others give way, not v1.
+        let mut fused = ranked(&["t1", "t2", "t3", "t4", "v1", "t5", "v2", "v3"]);
+        keep_vector_places(&mut fused, &vector);
+        let order: Vec<Uuid> = fused.iter().map(|h| h.id).collect();
+        assert_eq!(
+            order,
+            ["t1", "t2", "v1", "v2", "v3", "t3", "t4", "t5"].map(id)
+        );
+        // Already within the first five: nothing moves.
+        let mut fused = ranked(&["v2", "t1", "v1", "v3", "t2", "t3"]);
+        let before = fused.clone();
+        keep_vector_places(&mut fused, &vector);
+        assert_eq!(fused, before);
+        // One outside, the others inside: it takes the place of the last other.
+        let mut fused = ranked(&["t1", "v1", "t2", "v2", "t3", "t4", "v3"]);
+        keep_vector_places(&mut fused, &vector);
+        let order: Vec<Uuid> = fused.iter().map(|h| h.id).collect();
+        assert_eq!(order, ["t1", "v1", "t2", "v2", "v3", "t3", "t4"].map(id));
+        assert!(fused.windows(2).all(|w| w[0].score > w[1].score));
+    }
+
+    #[test]
+    fn at_vector_weight_zero_the_text_ranking_stands_alone() {
+        let text: Vec<TextHit> = ["t1", "t2", "t3", "t4", "t5", "t6"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
+            .collect();
+        let vector = [(id("v1"), 0.45)];
+        let fused = fuse(&vector, &text, 0.0, true);
+        assert_eq!(
+            fused.iter().take(5).map(|h| h.id).collect::<Vec<_>>(),
+            ["t1", "t2", "t3", "t4", "t5"].map(id)
+        );
     }
 
     #[test]

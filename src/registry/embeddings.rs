@@ -56,9 +56,10 @@ pub(super) fn tool_vectors<'a>(tools: &[Tool], vectors: &'a [TwoVectors]) -> Vec
 /// What a re-embedding pass started with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReindexStart {
-    /// The model whose vectors are being made.
+    /// The tag of the vectors being made: the model and the tool-text version
+    /// (`…#text2`), as a tool's `embedding_model` shows it.
     pub model: String,
-    /// Tools with a vector of that model when the pass started.
+    /// Tools with a vector of that tag when the pass started.
     pub indexed: u64,
     /// Tools still waiting for one.
     pub pending: u64,

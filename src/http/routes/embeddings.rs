@@ -108,9 +108,10 @@ struct ReindexStarted {
     started: bool,
     /// Every tool is re-embedded, not only pending and stale ones.
     all: bool,
-    /// The model whose vectors are being made.
+    /// The tag of the vectors being made: the model and the tool-text version
+    /// (`…#text2`), as a tool's `embedding_model` shows it.
     model: String,
-    /// Tools with a vector of that model when the pass started.
+    /// Tools with a vector of that tag when the pass started.
     indexed: u64,
     /// Tools still waiting for one.
     pending: u64,
