@@ -78,8 +78,8 @@ fn coverage_factor(coverage: f64) -> f64 {
 /// The vector side's best this many candidates always rank within the first
 /// [`VECTOR_PLACES_WITHIN`] of a hybrid answer: full text can put a tool first, but a
 /// request worded unlike the catalogue (as people write) gives it incidental words to rank
-/// by, and then it pushed the model's own choices out of view (MCP set recall@5 .793 →
-/// .808, Seal-Tools dev .928 → .929; docs/search.md).
+/// by, and then it pushed the model's own choices out of view (MCP set recall@5 .797 →
+/// .816, Seal-Tools dev .928 → .930; docs/search.md).
 const VECTOR_PLACES: usize = 3;
 const VECTOR_PLACES_WITHIN: usize = 5;
 
