@@ -311,7 +311,9 @@ fn lab_fuse(
     by_coverage: bool,
 ) -> Vec<fusion::Fused> {
     if kind == "cur" {
-        return fusion::fuse(vector, text_hits, w, by_coverage);
+        let mut fused = fusion::fuse(vector, text_hits, w, by_coverage);
+        fusion::keep_vector_places(&mut fused, vector, w);
+        return fused;
     }
     // `adapt:A`: the vector weight raised toward 1 by A times the share of the query the
     // best-covering text candidate misses.

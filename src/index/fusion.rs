@@ -95,8 +95,6 @@ const VECTOR_PLACES_WITHIN: usize = 5;
 /// which measured worse: it makes the best vector candidate of every query look like a
 /// perfect match, however poor. A tool missing from one list gets that list's lowest
 /// score: it ranked below every candidate there.
-/// The vector side's [`VECTOR_PLACES`] best are then kept within the first
-/// [`VECTOR_PLACES_WITHIN`] (see [`keep_vector_places`]), unless `vector_weight` is 0.
 /// `by_coverage` false fuses the text ranks as they are: for a text of which no one tool
 /// can account for all (the whole of a request of several steps).
 pub fn fuse(
@@ -151,10 +149,6 @@ pub fn fuse(
         })
         .collect();
     best_first(&mut fused);
-    // At weight 0 the caller asked for the text ranking alone.
-    if vector_weight > 0.0 {
-        keep_vector_places(&mut fused, vector);
-    }
     fused
 }
 
@@ -163,12 +157,14 @@ fn best_first(fused: &mut [Fused]) {
     fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
 }
 
-/// Makes room in the first [`VECTOR_PLACES_WITHIN`] for the vector side's
-/// [`VECTOR_PLACES`] best: the others keep the best of those places, and each of the best
-/// ranked below the first other hit left out takes a fused score just above that hit's, in
-/// cosine order, so the answer stays ordered by score.
-fn keep_vector_places(fused: &mut Vec<Fused>, vector: &[(Uuid, f64)]) {
-    if fused.len() <= VECTOR_PLACES_WITHIN {
+/// Makes room in the first [`VECTOR_PLACES_WITHIN`] of a hybrid answer, fused from these
+/// vector candidates, for the vector side's [`VECTOR_PLACES`] best: the others keep the
+/// best of those places, and each of the best ranked below the first other hit left out
+/// takes a fused score just above that hit's, in cosine order, so the answer stays ordered
+/// by score. Nothing moves at `vector_weight` 0: the caller asked for the text ranking.
+/// Only for vectors that cover the catalogue: the best of part of it are no model's choice.
+pub fn keep_vector_places(fused: &mut [Fused], vector: &[(Uuid, f64)], vector_weight: f64) {
+    if fused.len() <= VECTOR_PLACES_WITHIN || vector_weight <= 0.0 {
         return;
     }
     let mut nearest: Vec<&(Uuid, f64)> = vector.iter().collect();
@@ -306,7 +302,8 @@ mod tests {
             (id("v3"), 0.43),
             (id("v4"), 0.42),
         ];
-        let fused = fuse(&vector, &text, 0.4, true);
+        let mut fused = fuse(&vector, &text, 0.4, true);
+        keep_vector_places(&mut fused, &vector, 0.4);
         let first_five: Vec<Uuid> = fused.iter().take(5).map(|h| h.id).collect();
         for kept in ["v1", "v2", "v3"] {
             assert!(
@@ -353,7 +350,7 @@ mod tests {
         let vector = [(id("v1"), 0.40), (id("v2"), 0.38), (id("v3"), 0.36)];
         // v1 already fifth, v2 and v3 below: two of the others give way, not v1.
         let mut fused = ranked(&["t1", "t2", "t3", "t4", "v1", "t5", "v2", "v3"]);
-        keep_vector_places(&mut fused, &vector);
+        keep_vector_places(&mut fused, &vector, 0.4);
         let order: Vec<Uuid> = fused.iter().map(|h| h.id).collect();
         assert_eq!(
             order,
@@ -362,11 +359,11 @@ mod tests {
         // Already within the first five: nothing moves.
         let mut fused = ranked(&["v2", "t1", "v1", "v3", "t2", "t3"]);
         let before = fused.clone();
-        keep_vector_places(&mut fused, &vector);
+        keep_vector_places(&mut fused, &vector, 0.4);
         assert_eq!(fused, before);
         // One outside, the others inside: it takes the place of the last other.
         let mut fused = ranked(&["t1", "v1", "t2", "v2", "t3", "t4", "v3"]);
-        keep_vector_places(&mut fused, &vector);
+        keep_vector_places(&mut fused, &vector, 0.4);
         let order: Vec<Uuid> = fused.iter().map(|h| h.id).collect();
         assert_eq!(order, ["t1", "v1", "t2", "v2", "v3", "t3", "t4"].map(id));
         assert!(fused.windows(2).all(|w| w[0].score > w[1].score));
@@ -380,7 +377,8 @@ mod tests {
             .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
             .collect();
         let vector = [(id("v1"), 0.45)];
-        let fused = fuse(&vector, &text, 0.0, true);
+        let mut fused = fuse(&vector, &text, 0.0, true);
+        keep_vector_places(&mut fused, &vector, 0.0);
         assert_eq!(
             fused.iter().take(5).map(|h| h.id).collect::<Vec<_>>(),
             ["t1", "t2", "t3", "t4", "t5"].map(id)

@@ -210,7 +210,14 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
-                fusion::fuse(&near, &lexical, request.vector_weight, !whole_of_steps)
+                let mut fused =
+                    fusion::fuse(&near, &lexical, request.vector_weight, !whole_of_steps);
+                // The model's own best keep a place in the first five, unless the catalogue
+                // is being re-embedded: its vectors then cover only part of it.
+                if self.indexer.caught_up() {
+                    fusion::keep_vector_places(&mut fused, &near, request.vector_weight);
+                }
+                fused
             }
             _ => {
                 let lexical = searched(

@@ -31,6 +31,8 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(30);
 #[derive(Debug, Default, Serialize)]
 pub struct IndexerProgress {
     pub running: bool,
+    /// The last look found no tool waiting for a vector of the current model and tool text.
+    pub caught_up: bool,
     pub embedded: u64,
     pub failed_batches: u64,
 }
@@ -42,6 +44,8 @@ pub struct Indexer {
     wake: Notify,
     full_pass_requested: AtomicBool,
     running: AtomicBool,
+    /// See [`Indexer::caught_up`].
+    caught_up: AtomicBool,
     embedded: AtomicU64,
     failed_batches: AtomicU64,
     /// Tools a registration is embedding itself: the task leaves them alone.
@@ -90,6 +94,7 @@ impl Indexer {
             wake: Notify::new(),
             full_pass_requested: AtomicBool::new(false),
             running: AtomicBool::new(false),
+            caught_up: AtomicBool::new(false),
             embedded: AtomicU64::new(0),
             failed_batches: AtomicU64::new(0),
             claimed: Mutex::default(),
@@ -127,9 +132,17 @@ impl Indexer {
         self.wake();
     }
 
+    /// Whether the last look found no tool waiting for a vector (false until the first look
+    /// ends, and while the embedder fails). While tools wait (a start with another model or
+    /// a new tool text re-embeds the catalogue), the current vectors cover only part of it.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::SeqCst)
+    }
+
     pub fn progress(&self) -> IndexerProgress {
         IndexerProgress {
             running: self.running.load(Ordering::SeqCst),
+            caught_up: self.caught_up(),
             embedded: self.embedded.load(Ordering::Relaxed),
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
         }
@@ -139,6 +152,7 @@ impl Indexer {
         loop {
             self.running.store(true, Ordering::SeqCst);
             let caught_up = self.embed_pending().await;
+            self.caught_up.store(caught_up, Ordering::SeqCst);
             if caught_up && self.full_pass_requested.swap(false, Ordering::SeqCst) {
                 self.embed_everything().await;
             }
@@ -177,6 +191,7 @@ impl Indexer {
             if batch.is_empty() {
                 return true;
             }
+            self.caught_up.store(false, Ordering::SeqCst);
             if !self.embed_batch(&batch, &model).await {
                 return false;
             }

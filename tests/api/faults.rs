@@ -344,6 +344,19 @@ async fn wait_all_embedded(app: &TestApp) {
     panic!("pending embeddings were never filled");
 }
 
+/// Waits until the indexer's last look did (or did not) find tools waiting for vectors.
+async fn wait_caught_up(app: &TestApp, wanted: bool) {
+    for _ in 0..300 {
+        let (_, health) = app.get("/health").await;
+        if health["embedder"]["reindex"]["caught_up"] == wanted {
+            return;
+        }
+        app.post("/admin/reindex", &json!({})).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the indexer never said caught_up = {wanted}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_survives_an_embedding_endpoint_that_is_down_dies_stalls_and_throttles() {
     // An address nobody listens on yet: the endpoint is down at start.
@@ -375,11 +388,15 @@ async fn search_survives_an_embedding_endpoint_that_is_down_dies_stalls_and_thro
         find_mode(&http, &app, "post to slack").await,
         "text_fallback"
     );
+    // The indexer found them waiting: the vectors cover part of the catalogue, so hybrid
+    // answers do not hold places for the vector side's best.
+    wait_caught_up(&app, false).await;
 
     // It comes up: the pending embeddings are filled, search is hybrid again.
     let mode = Arc::new(AtomicU8::new(HEALTHY));
     serve_embeddings(addr, mode.clone()).await;
     wait_all_embedded(&app).await;
+    wait_caught_up(&app, true).await;
     let mut hybrid = false;
     for _ in 0..50 {
         if find_mode(&http, &app, "post to slack").await == "hybrid" {
