@@ -810,69 +810,6 @@ async fn main() -> anyhow::Result<()> {
                                     b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
                                 });
                             }
-                            // `--lift R,P`: the vector side's j-th best (j < R) scores at least
-                            // the fused score at index P + j (P + j capped at 4), ties by id.
-                            if let Some((r, p)) = get("--lift").map(|v| {
-                                let (r, p) = v.split_once(',').unwrap();
-                                (r.parse::<usize>().unwrap(), p.parse::<usize>().unwrap())
-                            }) {
-                                let scores: Vec<f64> = fused.iter().map(|f| f.score).collect();
-                                for (j, (id, _)) in near.iter().take(r).enumerate() {
-                                    let floor = scores.get((p + j).min(4)).copied().unwrap_or(0.0);
-                                    if let Some(f) = fused.iter_mut().find(|f| f.id == *id) {
-                                        f.score = f.score.max(floor);
-                                    }
-                                }
-                                fused.sort_by(|a, b| {
-                                    b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
-                                });
-                            }
-                            // `--diverse N,L`: greedily, a tool whose server (name prefix)
-                            // already has N tools above it counts L times its score per extra.
-                            if let Some((n, l)) = get("--diverse").map(|v| {
-                                let (n, l) = v.split_once(',').unwrap();
-                                (n.parse::<i32>().unwrap(), l.parse::<f64>().unwrap())
-                            }) {
-                                let mut rest = std::mem::take(&mut fused);
-                                let mut counts: HashMap<String, i32> = HashMap::new();
-                                while !rest.is_empty() && fused.len() < 10 {
-                                    let adjusted = |f: &fusion::Fused| {
-                                        let server = server_of(index_of[&f.id]);
-                                        let c = if server.is_empty() {
-                                            0
-                                        } else {
-                                            counts.get(server).copied().unwrap_or(0)
-                                        };
-                                        f.score * l.powi((c - n + 1).max(0))
-                                    };
-                                    let best = (0..rest.len())
-                                        .max_by(|&a, &b| {
-                                            adjusted(&rest[a])
-                                                .total_cmp(&adjusted(&rest[b]))
-                                                .then(rest[b].id.cmp(&rest[a].id))
-                                        })
-                                        .unwrap();
-                                    let hit = rest.remove(best);
-                                    *counts
-                                        .entry(server_of(index_of[&hit.id]).to_owned())
-                                        .or_default() += 1;
-                                    fused.push(hit);
-                                }
-                                fused.extend(rest);
-                            }
-                            // `--reserve R`: the vector side's best R kept within the top 5.
-                            let reserve: usize = get("--reserve").map_or(0, |r| r.parse().unwrap());
-                            let missing: Vec<Uuid> = near
-                                .iter()
-                                .take(reserve)
-                                .map(|h| h.0)
-                                .filter(|id| fused.iter().take(5).all(|f| f.id != *id))
-                                .collect();
-                            for (k, id) in missing.iter().enumerate() {
-                                let at = fused.iter().position(|f| f.id == *id).unwrap();
-                                let hit = fused.remove(at);
-                                fused.insert(5 - missing.len() + k, hit);
-                            }
                             fused
                         }
                         _ => unreachable!(),
