@@ -37,6 +37,16 @@ pub fn vector_model(model_id: &str) -> String {
     format!("{model_id}#text{TOOL_TEXT_VERSION}")
 }
 
+/// The tags of the vectors this model made from earlier tool texts: the model's id alone
+/// (text 1, before the tag named a version), then `#text2` and on, below the current one.
+/// They compare with the current ones (one model made both); searches read them while the
+/// indexer is making them again.
+pub fn earlier_vector_models(model_id: &str) -> Vec<String> {
+    std::iter::once(model_id.to_owned())
+        .chain((2..TOOL_TEXT_VERSION).map(|version| format!("{model_id}#text{version}")))
+        .collect()
+}
+
 /// The input parameters a tool describes, in its schema's order.
 pub fn parameters(tool: &Tool) -> impl Iterator<Item = Parameter<'_>> {
     tool.input_schema
@@ -217,6 +227,10 @@ mod tests {
         assert_eq!(
             vector_model("local:all-MiniLM-L6-v2"),
             "local:all-MiniLM-L6-v2#text2"
+        );
+        assert_eq!(
+            earlier_vector_models("local:all-MiniLM-L6-v2"),
+            ["local:all-MiniLM-L6-v2"]
         );
     }
 }

@@ -13,8 +13,12 @@ use super::{
     steps,
 };
 use crate::{
-    domain::{RegistryError, ServedTool, ToolFilter, document::embedded_text},
+    domain::{
+        RegistryError, ServedTool, ToolFilter,
+        document::{self, embedded_text},
+    },
     index::fusion,
+    store::StoreError,
     telemetry::otel::{self, searched},
 };
 
@@ -184,26 +188,17 @@ impl ToolRegistry {
         whole_of_steps: bool,
     ) -> Result<Vec<fusion::Fused>, RegistryError> {
         let limit = request.limit;
-        let model = self.vector_model();
         Ok(match (mode, vector) {
             (AnsweredMode::Semantic, Some(vector)) => {
-                let near = searched(
-                    "search.vector",
-                    limit,
-                    self.store.nearest_ids(vector, &model, limit, filter),
-                )
-                .await?;
+                let near =
+                    searched("search.vector", limit, self.nearest(vector, limit, filter)).await?;
                 fusion::vector_list(&near)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
                 let pool = fusion::hybrid_candidates(limit);
                 let (near, lexical) = tokio::try_join!(
-                    searched(
-                        "search.vector",
-                        pool,
-                        self.store.nearest_ids(vector, &model, pool, filter)
-                    ),
+                    searched("search.vector", pool, self.nearest(vector, pool, filter)),
                     searched(
                         "search.text",
                         pool,
@@ -229,6 +224,32 @@ impl ToolRegistry {
                 fusion::text_list(&lexical)
             }
         })
+    }
+
+    /// The `k` tools nearest a vector, (id, cosine) pairs, best first: those with vectors of
+    /// the current tag and, while the indexer has not caught up (after a start with a new
+    /// tool text it is making every vector again), those with vectors this model made from an
+    /// earlier tool text. One model made both, so their cosines compare, and each stands for
+    /// its tool until it is made again: the catalogue stays searchable throughout.
+    async fn nearest(
+        &self,
+        vector: &[f32],
+        k: u32,
+        filter: &ToolFilter,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError> {
+        let mut near = self
+            .store
+            .nearest_ids(vector, &self.vector_model(), k, filter)
+            .await?;
+        if !self.indexer.caught_up() {
+            for model in document::earlier_vector_models(self.embedder.model_id()) {
+                // A tool has one vector, of one tag: the lists never share a tool.
+                near.extend(self.store.nearest_ids(vector, &model, k, filter).await?);
+            }
+            near.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            near.truncate(k as usize);
+        }
+        Ok(near)
     }
 
     /// The hits of ranked candidates, in their order, with their tools as served.
@@ -283,10 +304,7 @@ impl ToolRegistry {
             active_only: true,
             ..ToolFilter::default()
         };
-        let mut near = self
-            .store
-            .nearest_ids(&vector, &model, limit + 1, &filter)
-            .await?;
+        let mut near = self.nearest(&vector, limit + 1, &filter).await?;
         near.retain(|(near_id, _)| *near_id != id);
         near.truncate(limit as usize);
         let mut hits = self.with_tools(fusion::vector_list(&near)).await?;

@@ -152,7 +152,6 @@ impl Indexer {
         loop {
             self.running.store(true, Ordering::SeqCst);
             let caught_up = self.embed_pending().await;
-            self.caught_up.store(caught_up, Ordering::SeqCst);
             if caught_up && self.full_pass_requested.swap(false, Ordering::SeqCst) {
                 self.embed_everything().await;
             }
@@ -169,8 +168,15 @@ impl Indexer {
         }
     }
 
-    /// Embeds pending and stale tools until none are left (true) or a batch fails (false).
+    /// Embeds pending and stale tools until none are left (true) or a batch fails (false);
+    /// what [`Indexer::caught_up`] says after it.
     pub async fn embed_pending(&self) -> bool {
+        let caught_up = self.embed_pending_batches().await;
+        self.caught_up.store(caught_up, Ordering::SeqCst);
+        caught_up
+    }
+
+    async fn embed_pending_batches(&self) -> bool {
         let model = document::vector_model(self.embedder.model_id());
         loop {
             // Read past the claimed tools, so that a claim never hides the rest.

@@ -10,7 +10,7 @@ crate::on_both_backends!(
     a_new_dimension_drops_old_vectors,
     description_vectors_lift_their_tools_and_tools_without_one_keep_their_cosine,
     a_tool_stored_before_description_vectors_gets_one_in_the_background,
-    vectors_of_an_older_tool_text_are_made_again_in_the_background,
+    vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile,
 );
 
 /// Each write is searched as soon as it returns, while the notifications of the writes
@@ -606,60 +606,96 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
 
 /// Vectors made from an older composition of the tool text (tagged with the model alone, as
 /// before parameter titles and allowed values were part of it) are stale: the indexer makes
-/// them again from today's text, and they are then tagged with the model and text version.
-async fn vectors_of_an_older_tool_text_are_made_again_in_the_background(backend: Backend) {
-    use tool_registry::domain::document::{description_text, embedded_text};
+/// them again from today's text, tagged with the model and text version. Until it has, a
+/// search still reads them, so the catalogue stays searchable through an upgrade. The
+/// registry is wired by hand with its indexer not running, so the test says when it runs.
+async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(backend: Backend) {
+    use std::sync::Arc;
+    use tool_registry::{
+        app::{build_embedder, open_store},
+        domain::document::{description_text, embedded_text},
+        execution::Executor,
+        registry::{
+            ToolRegistry,
+            indexer::Indexer,
+            recorder::ExecutionRecorder,
+            search::{SearchMode, SearchRequest},
+        },
+    };
     let db = TestDb::new(backend).await;
+    let settings = db.settings();
+    let embedder = build_embedder(&settings).unwrap();
+    let store = open_store(&settings, embedder.dimensions()).await.unwrap();
     let mut t = tool("issues_update", "c", &[], "Update an issue");
     t.input_schema = json!({"type": "object", "properties": {
         "state": {"type": "string", "enum": ["open", "closed"]}
     }});
     let older_text = "issues_update: Update an issue\n- state";
     assert_ne!(embedded_text(&t), older_text);
-    {
-        let registry = build_registry(&db.settings()).await.unwrap();
-        let store = registry.store().clone();
-        let model = registry.embedder().model_id().to_owned();
-        let vectors = registry
-            .embedder()
-            .embed(&[older_text, description_text(&t)])
-            .await
-            .unwrap();
-        store.create(&t).await.unwrap();
-        let written = store
-            .set_embeddings(
-                &model,
-                &[ToolVectors {
-                    id: t.id,
-                    document: &vectors[0],
-                    description: Some(&vectors[1]),
-                }],
-            )
-            .await
-            .unwrap();
-        assert_eq!(written, [true]);
-    }
-    let registry = build_registry(&db.settings()).await.unwrap();
-    let model = registry.vector_model();
-    assert_ne!(model, registry.embedder().model_id());
-    let mut remade = None;
-    for _ in 0..200 {
-        let stored = registry.store().get(t.id).await.unwrap().unwrap();
-        if stored.embedding_model.as_deref() == Some(model.as_str()) {
-            remade = registry.store().embedding(t.id, &model).await.unwrap();
-            break;
-        }
-        registry.indexer().wake();
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let remade = remade.expect("the indexer made the vector again from today's text");
-    let today = embedded_text(&t);
-    let expected = registry
-        .embedder()
-        .embed(&[&today])
+    let older = embedder
+        .embed(&[older_text, description_text(&t)])
         .await
-        .unwrap()
-        .remove(0);
+        .unwrap();
+    store.create(&t).await.unwrap();
+    let written = store
+        .set_embeddings(
+            embedder.model_id(),
+            &[ToolVectors {
+                id: t.id,
+                document: &older[0],
+                description: Some(&older[1]),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, [true]);
+
+    let executor = Arc::new(
+        Executor::new(
+            settings
+                .tools
+                .executor_settings(settings.stdio.executor_settings()),
+        )
+        .unwrap(),
+    );
+    let recorder = ExecutionRecorder::start(store.clone(), settings.executions.recorder_options());
+    let indexer = Indexer::new(
+        store.clone(),
+        embedder.clone(),
+        settings.embedding.batch_size,
+    );
+    let registry = ToolRegistry::new(store.clone(), executor, recorder, embedder.clone(), indexer);
+    let model = registry.vector_model();
+    assert_ne!(model, embedder.model_id());
+    let request = SearchRequest {
+        query: "update an issue".into(),
+        limit: 5,
+        threshold: 0.0,
+        category: None,
+        mode: SearchMode::Semantic,
+        vector_weight: 0.4,
+        explain: false,
+    };
+    let first_hit = async || {
+        let found = registry.find(&request).await.unwrap();
+        found.tools.first().map(|hit| hit.tool.name().to_owned())
+    };
+
+    // Stale, and not made again yet: the search reads the older vector.
+    assert!(!registry.indexer().caught_up());
+    let waiting = store.tools_needing_embedding(&model, 10).await.unwrap();
+    assert_eq!(waiting.iter().map(|w| w.id).collect::<Vec<_>>(), [t.id]);
+    assert_eq!(first_hit().await.as_deref(), Some("issues_update"));
+
+    // The indexer makes it again from today's text, under today's tag.
+    assert!(registry.indexer().embed_pending().await);
+    assert!(registry.indexer().caught_up());
+    let stored = store.get(t.id).await.unwrap().unwrap();
+    assert_eq!(stored.embedding_model.as_deref(), Some(model.as_str()));
+    let remade = store.embedding(t.id, &model).await.unwrap().unwrap();
+    let today = embedded_text(&t);
+    let expected = embedder.embed(&[&today]).await.unwrap().remove(0);
     let cosine: f32 = remade.iter().zip(&expected).map(|(a, b)| a * b).sum();
     assert!(cosine > 0.999, "made from today's text: cosine {cosine}");
+    assert_eq!(first_hit().await.as_deref(), Some("issues_update"));
 }
