@@ -201,9 +201,21 @@ pub fn keep_vector_places(fused: &mut [Fused], vector: &[(Uuid, f64)], vector_we
     if below.is_empty() {
         return;
     }
+    // The kept hits take the scores just above the left-out one's. Scores end at 1.0: when
+    // there is no room above it, the left-out hit and the others after it give way instead.
+    let steps_up = |from: f64| (0..below.len()).fold(from, |score, _| score.next_up());
     let mut score = left_out_score;
+    if steps_up(score) > 1.0 {
+        score = (0..below.len()).fold(1.0_f64, |score, _| score.next_down());
+        for hit in fused[left_out_at..]
+            .iter_mut()
+            .filter(|hit| !kept.contains(&hit.id))
+        {
+            hit.score = hit.score.min(score);
+        }
+    }
     for id in below.iter().rev() {
-        score = score.next_up().min(1.0);
+        score = score.next_up();
         if let Some(hit) = fused.iter_mut().find(|hit| hit.id == *id) {
             hit.score = score;
         }
@@ -367,6 +379,28 @@ mod tests {
         let order: Vec<Uuid> = fused.iter().map(|h| h.id).collect();
         assert_eq!(order, ["t1", "v1", "t2", "v2", "v3", "t3", "t4"].map(id));
         assert!(fused.windows(2).all(|w| w[0].score > w[1].score));
+    }
+
+    #[test]
+    fn making_room_below_a_perfect_score() {
+        // Six hits at 1.0 (ties by id), the vector side's best three among the last.
+        let mut fused = ranked(&["t1", "t2", "t3", "v1", "v2", "v3", "t4"]);
+        for hit in fused.iter_mut().take(6) {
+            hit.score = 1.0;
+        }
+        fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        let vector = [(id("v1"), 0.9), (id("v2"), 0.8), (id("v3"), 0.7)];
+        keep_vector_places(&mut fused, &vector, 1.0);
+        let first_five: Vec<Uuid> = fused.iter().take(5).map(|h| h.id).collect();
+        for kept in ["v1", "v2", "v3"] {
+            assert!(first_five.contains(&id(kept)), "{kept}: {fused:?}");
+        }
+        assert!(fused.iter().all(|h| h.score <= 1.0));
+        assert!(fused.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(
+            fused[4].score > fused[5].score,
+            "the kept ones above the rest"
+        );
     }
 
     #[test]

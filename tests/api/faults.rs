@@ -375,6 +375,8 @@ async fn search_survives_an_embedding_endpoint_that_is_down_dies_stalls_and_thro
     settings.embedding.cache_size = 0;
     let app = TestApp::spawn(settings).await;
     let http = client();
+    // Nothing waits in an empty catalogue.
+    wait_caught_up(&app, true).await;
 
     for name in [
         "weather.forecast",

@@ -649,6 +649,27 @@ async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(bac
         .await
         .unwrap();
     assert_eq!(written, [true]);
+    // Another tool, embedded from today's text under today's tag.
+    let current = tool("weather_now", "c", &[], "Current weather for a city");
+    let current_text = embedded_text(&current);
+    let vectors = embedder
+        .embed(&[current_text.as_str(), description_text(&current)])
+        .await
+        .unwrap();
+    store.create(&current).await.unwrap();
+    let today_tag = tool_registry::domain::document::vector_model(embedder.model_id());
+    let written = store
+        .set_embeddings(
+            &today_tag,
+            &[ToolVectors {
+                id: current.id,
+                document: &vectors[0],
+                description: Some(&vectors[1]),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, [true]);
 
     let executor = Arc::new(
         Executor::new(
@@ -676,16 +697,22 @@ async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(bac
         vector_weight: 0.4,
         explain: false,
     };
-    let first_hit = async || {
+    let found_names = async || {
         let found = registry.find(&request).await.unwrap();
-        found.tools.first().map(|hit| hit.tool.name().to_owned())
+        let names: Vec<String> = found
+            .tools
+            .iter()
+            .map(|hit| hit.tool.name().to_owned())
+            .collect();
+        names
     };
 
-    // Stale, and not made again yet: the search reads the older vector.
+    // Stale, and not made again yet: the search reads the older vector beside today's, in
+    // one ranking by cosine.
     assert!(!registry.indexer().caught_up());
     let waiting = store.tools_needing_embedding(&model, 10).await.unwrap();
     assert_eq!(waiting.iter().map(|w| w.id).collect::<Vec<_>>(), [t.id]);
-    assert_eq!(first_hit().await.as_deref(), Some("issues_update"));
+    assert_eq!(found_names().await, ["issues_update", "weather_now"]);
 
     // The indexer makes it again from today's text, under today's tag.
     assert!(registry.indexer().embed_pending().await);
@@ -697,5 +724,5 @@ async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(bac
     let expected = embedder.embed(&[&today]).await.unwrap().remove(0);
     let cosine: f32 = remade.iter().zip(&expected).map(|(a, b)| a * b).sum();
     assert!(cosine > 0.999, "made from today's text: cosine {cosine}");
-    assert_eq!(first_hit().await.as_deref(), Some("issues_update"));
+    assert_eq!(found_names().await, ["issues_update", "weather_now"]);
 }
