@@ -1,6 +1,10 @@
 //! Finding tools: for a task described in words (`find_tool`), and near a given tool.
 
-use std::{borrow::Cow, collections::HashMap, time::Instant};
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
 
 use uuid::Uuid;
 
@@ -243,10 +247,13 @@ impl ToolRegistry {
             .await?;
         if !self.indexer.caught_up() {
             for model in document::earlier_vector_models(self.embedder.model_id()) {
-                // A tool has one vector, of one tag: the lists never share a tool.
                 near.extend(self.store.nearest_ids(vector, &model, k, filter).await?);
             }
             near.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            // A tool has one vector of one tag, but one the indexer re-tags between the two
+            // reads can be in both (or neither): it counts once.
+            let mut seen = HashSet::with_capacity(near.len());
+            near.retain(|(id, _)| seen.insert(*id));
             near.truncate(k as usize);
         }
         Ok(near)
