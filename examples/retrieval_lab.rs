@@ -584,6 +584,8 @@ async fn main() -> anyhow::Result<()> {
     let all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
     cache.fill(&embedder, &all_q).await;
     let stepsonly = get("--stepsonly").is_some();
+    // `--pool N`: candidates each side gives a hybrid search (the service: 50 at limit 10).
+    let pool: usize = get("--pool").map_or(50, |p| p.parse().unwrap());
 
     for variant in variants.split(';') {
         let doc_texts: Vec<Vec<String>> = tools.iter().map(|t| variant_texts(variant, t)).collect();
@@ -763,11 +765,11 @@ async fn main() -> anyhow::Result<()> {
                         ("semantic", _) => fusion::vector_list(&nearest(qv, 10)),
                         ("text", _) => fusion::text_list(&text_search(text, 10)),
                         (_, Some(w)) => {
-                            let near = nearest(qv, 50);
+                            let near = nearest(qv, pool);
                             let mut fused = lab_fuse(
                                 &fusion_kind,
                                 &near,
-                                &text_search(text, 50),
+                                &text_search(text, pool),
                                 *w,
                                 !(i == 0 && plain.len() > 1),
                             );
