@@ -102,6 +102,20 @@ pub async fn open_store(settings: &Settings, dims: usize) -> anyhow::Result<Arc<
 /// The registry with its store, embedder, executor, background indexer and execution
 /// recorder, and the built-in tools registered when the settings ask for it.
 pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegistry>> {
+    let registry = assemble_registry(settings).await?;
+    registry.indexer().spawn();
+    if settings.tools.register_builtins {
+        registry
+            .sync_builtins()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
+    }
+    Ok(Arc::new(registry))
+}
+
+/// The registry of [`build_registry`] with its indexer not started and no built-ins
+/// registered: for a caller that runs the indexer's passes itself.
+pub async fn assemble_registry(settings: &Settings) -> anyhow::Result<ToolRegistry> {
     let embedder = build_embedder(settings)?;
     let store = open_store(settings, embedder.dimensions()).await?;
     let executor = Arc::new(Executor::new(
@@ -115,15 +129,9 @@ pub async fn build_registry(settings: &Settings) -> anyhow::Result<Arc<ToolRegis
         embedder.clone(),
         settings.embedding.batch_size,
     );
-    indexer.spawn();
-    let registry = ToolRegistry::new(store, executor, recorder, embedder, indexer);
-    if settings.tools.register_builtins {
-        registry
-            .sync_builtins()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot register the built-in tools: {e}"))?;
-    }
-    Ok(Arc::new(registry))
+    Ok(ToolRegistry::new(
+        store, executor, recorder, embedder, indexer,
+    ))
 }
 
 /// A service bound to its port, not yet serving.

@@ -74,7 +74,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     let embedder = state.registry.embedder();
     let tools = if check.is_ok() {
         let counts = tool_counts(store.as_ref()).await;
-        let vectors = store.embedding_counts(&state.registry.vector_model()).await;
+        let vectors = store.embedding_counts(state.registry.vector_model()).await;
         match (counts, vectors) {
             (Ok((total, active)), Ok(vectors)) => json!({
                 "total": total,

@@ -95,7 +95,7 @@ async fn publish_levels(state: &AppState) {
     }
     (state.on_scrape)().await;
     let model = state.registry.vector_model();
-    if let Ok(counts) = store.embedding_counts(&model).await {
+    if let Ok(counts) = store.embedding_counts(model).await {
         metrics::gauge!("catalogue_pending_embeddings").set(counts.pending as f64);
     }
 }

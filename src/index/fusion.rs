@@ -158,7 +158,8 @@ fn best_first(fused: &mut [Fused]) {
 }
 
 /// Makes room in the first [`VECTOR_PLACES_WITHIN`] of a hybrid answer, fused from these
-/// vector candidates, for the vector side's [`VECTOR_PLACES`] best: the others keep the
+/// vector candidates (best first, as searches give them), for the vector side's
+/// [`VECTOR_PLACES`] best: the others keep the
 /// best of those places, and each of the best ranked below the first other hit left out
 /// takes a fused score just above that hit's, in cosine order, so the answer stays ordered
 /// by score. Nothing moves at `vector_weight` 0: the caller asked for the text ranking.
@@ -167,17 +168,12 @@ pub fn keep_vector_places(fused: &mut [Fused], vector: &[(Uuid, f64)], vector_we
     if fused.len() <= VECTOR_PLACES_WITHIN || vector_weight <= 0.0 {
         return;
     }
-    let mut nearest: Vec<&(Uuid, f64)> = vector.iter().collect();
-    nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut kept: Vec<Uuid> = Vec::with_capacity(VECTOR_PLACES);
-    for (id, _) in nearest {
-        if kept.len() == VECTOR_PLACES {
-            break;
-        }
-        if !kept.contains(id) && fused.iter().any(|hit| hit.id == *id) {
-            kept.push(*id);
-        }
-    }
+    let kept: Vec<Uuid> = vector
+        .iter()
+        .map(|&(id, _)| id)
+        .filter(|id| fused.iter().any(|hit| hit.id == *id))
+        .take(VECTOR_PLACES)
+        .collect();
     // The first hit of the others that the kept ones leave out of the first places.
     let Some((left_out_at, left_out_score)) = fused
         .iter()
@@ -299,15 +295,20 @@ mod tests {
         assert_eq!(fuse(&vector, &text, 0.3, true)[0].id, id("lexical"));
     }
 
+    /// Six text candidates, t1 to t6, best first.
+    fn six_text_hits() -> Vec<TextHit> {
+        ["t1", "t2", "t3", "t4", "t5", "t6"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
+            .collect()
+    }
+
     #[test]
     fn the_vector_sides_best_three_stay_within_the_first_five() {
         // Six text candidates that share words with the request, and the model's three
         // best, which full text never found.
-        let text: Vec<TextHit> = ["t1", "t2", "t3", "t4", "t5", "t6"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
-            .collect();
+        let text = six_text_hits();
         let vector = [
             (id("v1"), 0.45),
             (id("v2"), 0.44),
@@ -405,11 +406,7 @@ mod tests {
 
     #[test]
     fn at_vector_weight_zero_the_text_ranking_stands_alone() {
-        let text: Vec<TextHit> = ["t1", "t2", "t3", "t4", "t5", "t6"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| text_hit(name, 0.9 - 0.01 * i as f64))
-            .collect();
+        let text = six_text_hits();
         let vector = [(id("v1"), 0.45)];
         let mut fused = fuse(&vector, &text, 0.0, true);
         keep_vector_places(&mut fused, &vector, 0.0);

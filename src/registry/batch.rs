@@ -97,7 +97,7 @@ impl ToolRegistry {
             let stored: HashSet<Uuid> = stored.into_iter().collect();
             let model = self.vector_model();
             for tool in tools.iter_mut().filter(|tool| stored.contains(&tool.id)) {
-                tool.embedding_model = Some(model.clone());
+                tool.embedding_model = Some(model.to_owned());
             }
         }
         tracing::info!(tools = tools.len(), "tools registered in a batch");

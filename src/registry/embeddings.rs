@@ -70,14 +70,14 @@ impl ToolRegistry {
     /// tool. Answers with the counts at the start; the indexer's health shows the progress.
     pub async fn start_reindex(&self, all: bool) -> Result<ReindexStart, RegistryError> {
         let model = self.vector_model();
-        let counts = self.store.embedding_counts(&model).await?;
+        let counts = self.store.embedding_counts(model).await?;
         if all {
             self.indexer.request_full_pass();
         } else {
             self.indexer.wake();
         }
         Ok(ReindexStart {
-            model,
+            model: model.to_owned(),
             indexed: counts.indexed,
             pending: counts.pending,
         })
@@ -112,11 +112,11 @@ impl ToolRegistry {
     pub(super) async fn store_vectors(&self, tools: &mut [Tool], vectors: &[TwoVectors]) {
         let model = self.vector_model();
         let embeddings = tool_vectors(tools, vectors);
-        match self.store.set_embeddings(&model, &embeddings).await {
+        match self.store.set_embeddings(model, &embeddings).await {
             Ok(written) => {
                 for (tool, written) in tools.iter_mut().zip(written) {
                     if written {
-                        tool.embedding_model = Some(model.clone());
+                        tool.embedding_model = Some(model.to_owned());
                     }
                 }
             }
@@ -130,12 +130,7 @@ impl ToolRegistry {
     /// Re-embeds one tool now; 503 when the embedder is unavailable.
     pub(super) async fn reindex_now(&self, id: Uuid) -> Result<Tool, RegistryError> {
         let tool = self.get(id).await?;
-        let model = self.vector_model();
-        if self
-            .indexer
-            .embed_batch(std::slice::from_ref(&tool), &model)
-            .await
-        {
+        if self.indexer.embed_batch(std::slice::from_ref(&tool)).await {
             self.get(id).await
         } else {
             Err(RegistryError::unavailable(

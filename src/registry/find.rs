@@ -243,7 +243,7 @@ impl ToolRegistry {
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         let mut near = self
             .store
-            .nearest_ids(vector, &self.vector_model(), k, filter)
+            .nearest_ids(vector, self.vector_model(), k, filter)
             .await?;
         if !self.indexer.caught_up() {
             for model in document::earlier_vector_models(self.embedder.model_id()) {
@@ -293,7 +293,7 @@ impl ToolRegistry {
         let model = self.vector_model();
         // The stored vector is the tool's own: no model run, and no embedder needed. A tool
         // still waiting for one has its text embedded now.
-        let vector = match self.store.embedding(id, &model).await? {
+        let vector = match self.store.embedding(id, model).await? {
             Some(vector) => vector,
             None => {
                 let text = embedded_text(&tool);

@@ -40,6 +40,8 @@ pub struct IndexerProgress {
 pub struct Indexer {
     store: Arc<dyn ToolStore>,
     embedder: Arc<dyn Embedder>,
+    /// The tag of the vectors it makes (`document::vector_model`).
+    vector_model: String,
     batch_size: usize,
     wake: Notify,
     full_pass_requested: AtomicBool,
@@ -88,6 +90,7 @@ impl Indexer {
         batch_size: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
+            vector_model: document::vector_model(embedder.model_id()),
             store,
             embedder,
             batch_size: batch_size.max(1),
@@ -130,6 +133,12 @@ impl Indexer {
     pub fn request_full_pass(&self) {
         self.full_pass_requested.store(true, Ordering::SeqCst);
         self.wake();
+    }
+
+    /// The tag of the vectors it makes and the registry searches: the embedder's model and
+    /// the version of the tool text.
+    pub fn vector_model(&self) -> &str {
+        &self.vector_model
     }
 
     /// Whether the last look found no tool waiting for a vector (false until the first look
@@ -177,12 +186,15 @@ impl Indexer {
     }
 
     async fn embed_pending_batches(&self) -> bool {
-        let model = document::vector_model(self.embedder.model_id());
         loop {
             // Read past the claimed tools, so that a claim never hides the rest.
             let claimed = self.claimed().len();
             let limit = (self.batch_size + claimed) as u32;
-            let mut batch = match self.store.tools_needing_embedding(&model, limit).await {
+            let mut batch = match self
+                .store
+                .tools_needing_embedding(&self.vector_model, limit)
+                .await
+            {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(%err, "cannot read tools that need embeddings");
@@ -198,14 +210,13 @@ impl Indexer {
                 return true;
             }
             self.caught_up.store(false, Ordering::SeqCst);
-            if !self.embed_batch(&batch, &model).await {
+            if !self.embed_batch(&batch).await {
                 return false;
             }
         }
     }
 
     async fn embed_everything(&self) {
-        let model = document::vector_model(self.embedder.model_id());
         let mut offset = 0;
         loop {
             let page = Page {
@@ -219,7 +230,7 @@ impl Indexer {
                     return;
                 }
             };
-            if tools.is_empty() || !self.embed_batch(&tools, &model).await {
+            if tools.is_empty() || !self.embed_batch(&tools).await {
                 return;
             }
             offset += tools.len() as u32;
@@ -227,7 +238,7 @@ impl Indexer {
     }
 
     /// Embeds and stores one batch; false when the embedder or the store failed.
-    pub async fn embed_batch(&self, tools: &[Tool], model: &str) -> bool {
+    pub async fn embed_batch(&self, tools: &[Tool]) -> bool {
         let vectors = match embed_tools(self.embedder.as_ref(), tools).await {
             Ok(vectors) => vectors,
             Err(err) => {
@@ -237,7 +248,11 @@ impl Indexer {
             }
         };
         let embeddings = tool_vectors(tools, &vectors);
-        match self.store.set_embeddings(model, &embeddings).await {
+        match self
+            .store
+            .set_embeddings(&self.vector_model, &embeddings)
+            .await
+        {
             Ok(written) => {
                 let stored = written.iter().filter(|written| **written).count();
                 self.embedded.fetch_add(stored as u64, Ordering::Relaxed);

@@ -36,7 +36,7 @@ pub mod writes;
 use std::sync::Arc;
 
 use crate::{
-    domain::{RegistryError, document},
+    domain::RegistryError,
     embedding::Embedder,
     execution::Executor,
     store::{StoreError, ToolStore},
@@ -71,9 +71,9 @@ impl ToolRegistry {
     }
 
     /// The tag of the vectors this process makes and searches: the embedder's model and
-    /// the version of the tool text (see [`document::vector_model`]).
-    pub fn vector_model(&self) -> String {
-        document::vector_model(self.embedder.model_id())
+    /// the version of the tool text (see [`crate::domain::document::vector_model`]).
+    pub fn vector_model(&self) -> &str {
+        self.indexer.vector_model()
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {

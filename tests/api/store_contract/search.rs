@@ -543,13 +543,24 @@ async fn description_vectors_lift_their_tools_and_tools_without_one_keep_their_c
     assert_eq!(waiting.iter().map(|t| t.id).collect::<Vec<_>>(), [named.id]);
 }
 
+/// A semantic search for `query`, its five best with no floor.
+fn semantic_request(query: &str) -> tool_registry::registry::search::SearchRequest {
+    use tool_registry::registry::search::{SearchMode, SearchRequest};
+    SearchRequest {
+        query: query.into(),
+        limit: 5,
+        threshold: 0.0,
+        category: None,
+        mode: SearchMode::Semantic,
+        vector_weight: 0.4,
+        explain: false,
+    }
+}
+
 /// A tool stored with its document vector alone (as before description vectors) is found by it at
 /// once, and the indexer gives it its description vector in the background.
 async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(backend: Backend) {
-    use tool_registry::{
-        domain::document::embedded_text,
-        registry::search::{SearchMode, SearchRequest},
-    };
+    use tool_registry::domain::document::embedded_text;
     let db = TestDb::new(backend).await;
     let t = tool("weather_now", "c", &[], "Current weather for a city");
     {
@@ -560,22 +571,14 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
         let text = embedded_text(&t);
         let vector = registry.embedder().embed(&[&text]).await.unwrap().remove(0);
         store.create(&t).await.unwrap();
-        assert!(store.set_embedding(t.id, &vector, &model).await.unwrap());
-        let waiting = store.tools_needing_embedding(&model, 10).await.unwrap();
+        assert!(store.set_embedding(t.id, &vector, model).await.unwrap());
+        let waiting = store.tools_needing_embedding(model, 10).await.unwrap();
         assert_eq!(waiting.len(), 1, "stored as before: no description vector");
     }
     // A new start: the indexer finds it waiting, and meanwhile search finds it.
     let registry = build_registry(&db.settings()).await.unwrap();
     let model = registry.vector_model();
-    let request = SearchRequest {
-        query: "current weather for a city".into(),
-        limit: 5,
-        threshold: 0.0,
-        category: None,
-        mode: SearchMode::Semantic,
-        vector_weight: 0.4,
-        explain: false,
-    };
+    let request = semantic_request("current weather for a city");
     let found = registry.find(&request).await.unwrap();
     assert_eq!(
         found.tools.first().map(|h| h.tool.name()),
@@ -585,7 +588,7 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
     for _ in 0..200 {
         if registry
             .store()
-            .tools_needing_embedding(&model, 10)
+            .tools_needing_embedding(model, 10)
             .await
             .unwrap()
             .is_empty()
@@ -610,93 +613,47 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
 /// search still reads them, so the catalogue stays searchable through an upgrade. The
 /// registry is wired by hand with its indexer not running, so the test says when it runs.
 async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(backend: Backend) {
-    use std::sync::Arc;
     use tool_registry::{
-        app::{build_embedder, open_store},
+        app::assemble_registry,
         domain::document::{description_text, embedded_text},
-        execution::Executor,
-        registry::{
-            ToolRegistry,
-            indexer::Indexer,
-            recorder::ExecutionRecorder,
-            search::{SearchMode, SearchRequest},
-        },
     };
     let db = TestDb::new(backend).await;
-    let settings = db.settings();
-    let embedder = build_embedder(&settings).unwrap();
-    let store = open_store(&settings, embedder.dimensions()).await.unwrap();
+    let registry = assemble_registry(&db.settings()).await.unwrap();
+    let (store, embedder) = (registry.store().clone(), registry.embedder().clone());
+    // A tool's vectors of `document_text` and of its description, stored under `tag`.
+    let store_vectors = async |tool: &Tool, document_text: &str, tag: &str| {
+        let vectors = embedder
+            .embed(&[document_text, description_text(tool)])
+            .await
+            .unwrap();
+        store.create(tool).await.unwrap();
+        let written = store
+            .set_embeddings(
+                tag,
+                &[ToolVectors {
+                    id: tool.id,
+                    document: &vectors[0],
+                    description: Some(&vectors[1]),
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(written, [true]);
+    };
     let mut t = tool("issues_update", "c", &[], "Update an issue");
     t.input_schema = json!({"type": "object", "properties": {
         "state": {"type": "string", "enum": ["open", "closed"]}
     }});
     let older_text = "issues_update: Update an issue\n- state";
     assert_ne!(embedded_text(&t), older_text);
-    let older = embedder
-        .embed(&[older_text, description_text(&t)])
-        .await
-        .unwrap();
-    store.create(&t).await.unwrap();
-    let written = store
-        .set_embeddings(
-            embedder.model_id(),
-            &[ToolVectors {
-                id: t.id,
-                document: &older[0],
-                description: Some(&older[1]),
-            }],
-        )
-        .await
-        .unwrap();
-    assert_eq!(written, [true]);
+    store_vectors(&t, older_text, embedder.model_id()).await;
     // Another tool, embedded from today's text under today's tag.
-    let current = tool("weather_now", "c", &[], "Current weather for a city");
-    let current_text = embedded_text(&current);
-    let vectors = embedder
-        .embed(&[current_text.as_str(), description_text(&current)])
-        .await
-        .unwrap();
-    store.create(&current).await.unwrap();
-    let today_tag = tool_registry::domain::document::vector_model(embedder.model_id());
-    let written = store
-        .set_embeddings(
-            &today_tag,
-            &[ToolVectors {
-                id: current.id,
-                document: &vectors[0],
-                description: Some(&vectors[1]),
-            }],
-        )
-        .await
-        .unwrap();
-    assert_eq!(written, [true]);
-
-    let executor = Arc::new(
-        Executor::new(
-            settings
-                .tools
-                .executor_settings(settings.stdio.executor_settings()),
-        )
-        .unwrap(),
-    );
-    let recorder = ExecutionRecorder::start(store.clone(), settings.executions.recorder_options());
-    let indexer = Indexer::new(
-        store.clone(),
-        embedder.clone(),
-        settings.embedding.batch_size,
-    );
-    let registry = ToolRegistry::new(store.clone(), executor, recorder, embedder.clone(), indexer);
     let model = registry.vector_model();
     assert_ne!(model, embedder.model_id());
-    let request = SearchRequest {
-        query: "update an issue".into(),
-        limit: 5,
-        threshold: 0.0,
-        category: None,
-        mode: SearchMode::Semantic,
-        vector_weight: 0.4,
-        explain: false,
-    };
+    let current = tool("weather_now", "c", &[], "Current weather for a city");
+    store_vectors(&current, &embedded_text(&current), model).await;
+
+    let request = semantic_request("update an issue");
     let found_names = async || {
         let found = registry.find(&request).await.unwrap();
         let names: Vec<String> = found
@@ -710,7 +667,7 @@ async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(bac
     // Stale, and not made again yet: the search reads the older vector beside today's, in
     // one ranking by cosine.
     assert!(!registry.indexer().caught_up());
-    let waiting = store.tools_needing_embedding(&model, 10).await.unwrap();
+    let waiting = store.tools_needing_embedding(model, 10).await.unwrap();
     assert_eq!(waiting.iter().map(|w| w.id).collect::<Vec<_>>(), [t.id]);
     assert_eq!(found_names().await, ["issues_update", "weather_now"]);
 
@@ -718,8 +675,8 @@ async fn vectors_of_an_older_tool_text_are_made_again_and_searched_meanwhile(bac
     assert!(registry.indexer().embed_pending().await);
     assert!(registry.indexer().caught_up());
     let stored = store.get(t.id).await.unwrap().unwrap();
-    assert_eq!(stored.embedding_model.as_deref(), Some(model.as_str()));
-    let remade = store.embedding(t.id, &model).await.unwrap().unwrap();
+    assert_eq!(stored.embedding_model.as_deref(), Some(model));
+    let remade = store.embedding(t.id, model).await.unwrap().unwrap();
     let today = embedded_text(&t);
     let expected = embedder.embed(&[&today]).await.unwrap().remove(0);
     let cosine: f32 = remade.iter().zip(&expected).map(|(a, b)| a * b).sum();
