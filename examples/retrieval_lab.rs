@@ -202,6 +202,20 @@ fn variant_texts(variant: &str, tool: &Tool) -> Vec<String> {
         "full+desc" => vec![full, desc()],
         "full+nwdesc" => vec![full, format!("{name_words}: {}", tool.description)],
         "full+desconly" => vec![full, tool.description.clone()],
+        // The description and, when it has several, each of its sentences.
+        "full+descsent" => {
+            let mut texts = vec![full, tool.description.clone()];
+            let sentences: Vec<&str> = tool
+                .description
+                .split_inclusive(['.', '\n'])
+                .map(str::trim)
+                .filter(|s| s.split_whitespace().count() >= 3)
+                .collect();
+            if sentences.len() > 1 {
+                texts.extend(sentences.iter().take(8).map(|s| s.to_string()));
+            }
+            texts
+        }
         "full+desctags" => {
             let mut t = desc();
             if !tool.tags.is_empty() {
@@ -766,11 +780,18 @@ async fn main() -> anyhow::Result<()> {
                         ("text", _) => fusion::text_list(&text_search(text, 10)),
                         (_, Some(w)) => {
                             let near = nearest(qv, pool);
+                            // Each step's own search fuses at the service's step weight, or
+                            // at `--stepweight W`.
+                            let w = match get("--stepweight") {
+                                _ if i == 0 => *w,
+                                Some(sw) => sw.parse().unwrap(),
+                                None => fusion::step_vector_weight(*w),
+                            };
                             let mut fused = lab_fuse(
                                 &fusion_kind,
                                 &near,
                                 &text_search(text, pool),
-                                *w,
+                                w,
                                 !(i == 0 && plain.len() > 1),
                             );
                             // `--siblings T,L`: a tool of another server whose document's cosine

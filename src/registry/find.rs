@@ -105,11 +105,13 @@ impl ToolRegistry {
         let mut rankings = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
             let vector = vectors.as_ref().map(|v| v[i].as_slice());
-            // The whole of a request of several steps asks for several tools, none of
-            // which accounts for all its words: its text ranks are taken as they are.
-            let whole_of_steps = i == 0 && !steps.is_empty();
+            let part = match i {
+                0 if steps.is_empty() => Part::Request,
+                0 => Part::WholeOfSteps,
+                _ => Part::Step,
+            };
             let mut ranked = self
-                .rank(mode, text, vector, request, &filter, whole_of_steps)
+                .rank(mode, text, vector, request, &filter, part)
                 .await?;
             // The fused score ranks within one answer only; the floor is absolute.
             ranked.retain(|hit| hit.relevance >= request.threshold);
@@ -161,7 +163,14 @@ impl ToolRegistry {
                     text_score: hit.text_score,
                     text_coverage: hit.text_coverage,
                     fused_score: hit.score,
-                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(request.vector_weight),
+                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(
+                        if step.is_some() {
+                            Part::Step
+                        } else {
+                            Part::Request
+                        }
+                        .vector_weight(request.vector_weight),
+                    ),
                 });
             }
         }
@@ -189,7 +198,7 @@ impl ToolRegistry {
         vector: Option<&[f32]>,
         request: &SearchRequest,
         filter: &ToolFilter,
-        whole_of_steps: bool,
+        part: Part,
     ) -> Result<Vec<fusion::Fused>, RegistryError> {
         let limit = request.limit;
         Ok(match (mode, vector) {
@@ -209,12 +218,12 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
-                let mut fused =
-                    fusion::fuse(&near, &lexical, request.vector_weight, !whole_of_steps);
+                let weight = part.vector_weight(request.vector_weight);
+                let mut fused = fusion::fuse(&near, &lexical, weight, part != Part::WholeOfSteps);
                 // The model's own best keep a place in the first five, unless the catalogue
                 // is being re-embedded: its vectors then cover only part of it.
                 if self.indexer.caught_up() {
-                    fusion::keep_vector_places(&mut fused, &near, request.vector_weight);
+                    fusion::keep_vector_places(&mut fused, &near, weight);
                 }
                 fused
             }
@@ -317,5 +326,27 @@ impl ToolRegistry {
         let mut hits = self.with_tools(fusion::vector_list(&near)).await?;
         search::sort_hits(&mut hits);
         Ok(hits)
+    }
+}
+
+/// What a text searched for one request stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// A request of one step.
+    Request,
+    /// The whole of a request of several steps. It asks for several tools, none of which
+    /// accounts for all its words, so its text ranks are taken as they are.
+    WholeOfSteps,
+    /// One step of a request of several.
+    Step,
+}
+
+impl Part {
+    /// The vector weight this part is fused with, given the request's.
+    fn vector_weight(self, requested: f64) -> f64 {
+        match self {
+            Part::Step => fusion::step_vector_weight(requested),
+            Part::Request | Part::WholeOfSteps => requested,
+        }
     }
 }

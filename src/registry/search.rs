@@ -107,7 +107,8 @@ pub struct Explanation {
     pub text_coverage: Option<f64>,
     /// The score that ranked the hit (in hybrid mode the weighted sum of both normalised).
     pub fused_score: f64,
-    /// The vector weight the fusion used (hybrid mode only).
+    /// The vector weight the fusion used (hybrid mode only): a step's is the square root
+    /// of the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_weight: Option<f64>,
 }

@@ -627,6 +627,16 @@ async fn explain_says_why_a_tool_ranks(backend: Backend) {
         "{answer}"
     );
     assert!(!steps.is_empty(), "{answer}");
+    // A step's own search leans more on the model than the request does: its few words give
+    // full text little to rank by.
+    for hit in answer["tools"].as_array().unwrap() {
+        let weight = hit["explain"]["vector_weight"].as_f64().unwrap();
+        if hit["explain"]["step"].is_string() {
+            assert!((weight - 0.4f64.sqrt()).abs() < 1e-9, "{hit}");
+        } else {
+            assert_eq!(weight, 0.4, "{hit}");
+        }
+    }
 
     // Not asked, not given.
     let answer = find(&app, json!({"query": "open an issue on github"})).await;
