@@ -135,6 +135,11 @@ impl ToolRegistry {
         if request.explain {
             for (hit, step) in hits.iter_mut().zip(answered_steps) {
                 let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
+                let answered_by = if step.is_some() {
+                    Part::Step
+                } else {
+                    Part::Request
+                };
                 let matched = match hit.tool.decode() {
                     Ok(tool) => crate::index::lexical::matched_fields(&tool, asked)
                         .into_iter()
@@ -163,14 +168,8 @@ impl ToolRegistry {
                     text_score: hit.text_score,
                     text_coverage: hit.text_coverage,
                     fused_score: hit.score,
-                    vector_weight: (mode == AnsweredMode::Hybrid).then_some(
-                        if step.is_some() {
-                            Part::Step
-                        } else {
-                            Part::Request
-                        }
-                        .vector_weight(request.vector_weight),
-                    ),
+                    vector_weight: (mode == AnsweredMode::Hybrid)
+                        .then(|| answered_by.vector_weight(request.vector_weight)),
                 });
             }
         }
