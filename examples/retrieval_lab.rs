@@ -654,7 +654,27 @@ async fn main() -> anyhow::Result<()> {
                 &cache.map[t]
             }
         };
-        let cosine = |q: &[f32], i: usize| -> f64 {
+        // `--hub B,K`: each tool's cosine lowered by B times its mean cosine with its K
+        // nearest other tools (their document vectors): a local hubness correction.
+        let hub: Option<(f64, usize)> = get("--hub").map(|v| {
+            let (b, k) = v.split_once(',').unwrap();
+            (b.parse().unwrap(), k.parse().unwrap())
+        });
+        let density: Vec<f64> = match hub {
+            Some((_, k)) => (0..doc_texts.len())
+                .map(|i| {
+                    let mut near: Vec<f64> = (0..doc_texts.len())
+                        .filter(|&j| j != i)
+                        .map(|j| dot(lookup(&doc_texts[i][0]), lookup(&doc_texts[j][0])))
+                        .collect();
+                    near.sort_by(|a, b| b.total_cmp(a));
+                    near.iter().take(k).sum::<f64>() / k as f64
+                })
+                .collect(),
+            None => vec![0.0; doc_texts.len()],
+        };
+        let hub_beta = hub.map_or(0.0, |h| h.0);
+        let raw_cosine = |q: &[f32], i: usize| -> f64 {
             let s: Vec<f64> = doc_texts[i]
                 .iter()
                 .enumerate()
@@ -680,6 +700,7 @@ async fn main() -> anyhow::Result<()> {
                 other => panic!("combine {other}"),
             }
         };
+        let cosine = |q: &[f32], i: usize| -> f64 { raw_cosine(q, i) - hub_beta * density[i] };
         // `--prf B,K`: the query moved toward the mean of its K nearest documents by B.
         let prf: Option<(f32, usize)> = get("--prf").map(|v| {
             let (b, k) = v.split_once(',').unwrap();
@@ -861,10 +882,39 @@ async fn main() -> anyhow::Result<()> {
                 let ranked: Vec<Uuid> = if rankings.is_empty() {
                     whole.into_iter().take(10).map(|h| h.id).collect()
                 } else {
-                    steps::merge(whole, rankings, 10)
-                        .into_iter()
-                        .map(|(h, _)| h.id)
-                        .collect()
+                    match get("--merge") {
+                        // `--merge R`: the whole request's turn only after R rounds of steps.
+                        Some(rounds) => {
+                            let rounds: usize = rounds.parse().unwrap();
+                            let mut lists: Vec<std::vec::IntoIter<fusion::Fused>> =
+                                vec![whole.into_iter()];
+                            lists.extend(rankings.into_iter().map(|r| r.into_iter()));
+                            let steps_n = lists.len() - 1;
+                            let mut order = vec![0];
+                            while order.len() < 200 {
+                                for _ in 0..rounds {
+                                    order.extend(1..=steps_n);
+                                }
+                                order.push(0);
+                            }
+                            let mut taken = HashSet::new();
+                            let mut out = Vec::new();
+                            for l in order {
+                                if out.len() == 10 {
+                                    break;
+                                }
+                                if let Some(h) = lists[l].find(|h| !taken.contains(&h.id)) {
+                                    taken.insert(h.id);
+                                    out.push(h.id);
+                                }
+                            }
+                            out
+                        }
+                        None => steps::merge(whole, rankings, 10)
+                            .into_iter()
+                            .map(|(h, _)| h.id)
+                            .collect(),
+                    }
                 };
                 all.add(&ranked, &relevant);
                 if relevant.len() == 1 {
