@@ -339,7 +339,9 @@ fn lab_fuse(
         } else {
             w
         };
-        return fusion::fuse(vector, text_hits, w, by_coverage);
+        let mut fused = fusion::fuse(vector, text_hits, w, by_coverage);
+        fusion::keep_vector_places(&mut fused, vector, w);
+        return fused;
     }
     // `covp:P`: text ranks scaled by coverage^P (the service: 0.5), via pre-scaled coverage.
     if let Some(p) = kind.strip_prefix("covp:") {
@@ -574,6 +576,7 @@ async fn main() -> anyhow::Result<()> {
             q["query"] = json!(text);
         }
     }
+    let no_frame = get("--no-frame").is_some() || get("--qtemplate").is_some();
     for q in &queries {
         let text = q["model_query"]
             .as_str()
@@ -582,6 +585,7 @@ async fn main() -> anyhow::Result<()> {
             .to_owned();
         let mut texts = vec![text.clone()];
         texts.extend(steps::split(&text));
+        let one_step = texts.len() == 1;
         query_texts.push(
             texts
                 .iter()
@@ -592,10 +596,43 @@ async fn main() -> anyhow::Result<()> {
                         literals::generalised(t).into_owned()
                     }
                 })
+                // A request of one step framed as the service frames it for this model,
+                // unless `--qtemplate` or `--no-frame` say otherwise.
+                .map(|t| match embedder.request_frame() {
+                    Some(frame) if one_step && !no_frame => format!("{frame}{t}"),
+                    _ => t,
+                })
                 .collect(),
         );
     }
-    let all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
+    // `--qtemplate T` (with `--qmix A`, default 1): each query text's vector moved by A toward
+    // that of the text read inside T, at its `{}`.
+    let qtemplate = get("--qtemplate");
+    let qmix: f32 = get("--qmix").map_or(1.0, |a| a.parse().unwrap());
+    // `--qtemplate-on steps|whole`: only the steps of multi-step requests, or only requests
+    // of one step, read inside the template.
+    let step_keys: HashSet<String> = query_texts
+        .iter()
+        .flat_map(|texts| texts.iter().skip(1).cloned())
+        .collect();
+    let template_on = get("--qtemplate-on");
+    let templated = |t: &str| {
+        let on = match template_on.as_deref() {
+            Some("steps") => step_keys.contains(t),
+            Some("whole") => !step_keys.contains(t),
+            _ => true,
+        };
+        // `--qtemplate-skipq`: a text that already opens with a question word is read as is.
+        let question = ["how", "what", "which", "where", "who", "when", "why", "can", "could", "is", "are", "do", "does", "should", "would"];
+        let first = t.split_whitespace().next().unwrap_or("").to_lowercase();
+        let first = first.split('\'').next().unwrap_or("");
+        let on = on && !(get("--qtemplate-skipq").is_some() && question.contains(&first));
+        qtemplate.as_ref().filter(|_| on).map(|tpl| tpl.replace("{}", t))
+    };
+    let mut all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
+    let extra: Vec<String> = all_q.iter().filter_map(|t| templated(t)).collect();
+    all_q.extend(extra);
+    all_q.extend(get("--qshift-text"));
     cache.fill(&embedder, &all_q).await;
     let stepsonly = get("--stepsonly").is_some();
     // `--pool N`: candidates each side gives a hybrid search (the service: 50 at limit 10).
@@ -701,6 +738,42 @@ async fn main() -> anyhow::Result<()> {
             }
         };
         let cosine = |q: &[f32], i: usize| -> f64 { raw_cosine(q, i) - hub_beta * density[i] };
+        // `--qshift L`: each query vector moved by L toward the catalogue's mean document
+        // vector (`--qshift-text T`: toward the vector of the text T instead).
+        let qshift: f32 = get("--qshift").map_or(0.0, |l| l.parse().unwrap());
+        let shift_to: Vec<f32> = match get("--qshift-text") {
+            Some(t) => cache.map[&t].clone(),
+            None => {
+                let mut m = vec![0f32; 384];
+                for d in &doc_texts {
+                    for (x, v) in m.iter_mut().zip(&cache.map[&d[0]]) {
+                        *x += v / doc_texts.len() as f32;
+                    }
+                }
+                m
+            }
+        };
+        let query_vector = |key: &str| -> Vec<f32> {
+            let plain = lookup(key);
+            if qshift != 0.0 {
+                let mut v: Vec<f32> =
+                    plain.iter().zip(&shift_to).map(|(p, m)| p + qshift * m).collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= n);
+                return v;
+            }
+            let Some(t) = templated(key) else {
+                return plain.clone();
+            };
+            let mut v: Vec<f32> = plain
+                .iter()
+                .zip(lookup(&t))
+                .map(|(p, q)| (1.0 - qmix) * p + qmix * q)
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= n);
+            v
+        };
         // `--prf B,K`: the query moved toward the mean of its K nearest documents by B.
         let prf: Option<(f32, usize)> = get("--prf").map(|v| {
             let (b, k) = v.split_once(',').unwrap();
@@ -777,7 +850,7 @@ async fn main() -> anyhow::Result<()> {
                     .chain(steps::split(q["query"].as_str().unwrap()))
                     .collect();
                 for (i, (text, key)) in plain.iter().zip(&query_texts[qi]).enumerate() {
-                    let mut qv = lookup(key).clone();
+                    let mut qv = query_vector(key);
                     if i == 0 && stepsonly && query_texts[qi].len() > 1 {
                         qv = vec![0.0; qv.len()];
                         for (st, key) in plain[1..].iter().zip(&query_texts[qi][1..]) {
@@ -788,7 +861,7 @@ async fn main() -> anyhow::Result<()> {
                             } else {
                                 st.split_whitespace().count() as f32
                             };
-                            for (x, v) in qv.iter_mut().zip(lookup(key)) {
+                            for (x, v) in qv.iter_mut().zip(&query_vector(key)) {
                                 *x += words * v;
                             }
                         }
@@ -804,6 +877,10 @@ async fn main() -> anyhow::Result<()> {
                             // Each step's own search fuses at the service's step weight, or
                             // at `--stepweight W`.
                             let w = match get("--stepweight") {
+                                // `--oneweight W`: the vector weight of a request of one step.
+                                _ if i == 0 && plain.len() == 1 => {
+                                    get("--oneweight").map_or(*w, |o| o.parse().unwrap())
+                                }
                                 _ if i == 0 => *w,
                                 Some(sw) => sw.parse().unwrap(),
                                 None => fusion::step_vector_weight(*w),

@@ -60,6 +60,11 @@ pub trait Embedder: Send + Sync + 'static {
     fn dimensions(&self) -> usize;
     /// Names the model and anything that changes its vectors; stored beside each vector.
     fn model_id(&self) -> &str;
+    /// Words put before a request of one step when this model reads it, where they were
+    /// measured to find tools better (docs/search.md); none by default.
+    fn request_frame(&self) -> Option<&'static str> {
+        None
+    }
     fn health(&self) -> EmbedderHealth;
 }
 

@@ -78,13 +78,11 @@ impl ToolRegistry {
             } else {
                 &texts[1..]
             };
-            // The model reads literal values (quoted names, addresses, paths) as what they
-            // are; full-text search matches them as written.
-            let generalised: Vec<Cow<'_, str>> = embedded
+            let read: Vec<Cow<'_, str>> = embedded
                 .iter()
-                .map(|text| literals::generalised(text))
+                .map(|text| self.model_reads(text, steps.is_empty()))
                 .collect();
-            let embedded: Vec<&str> = generalised.iter().map(AsRef::as_ref).collect();
+            let embedded: Vec<&str> = read.iter().map(AsRef::as_ref).collect();
             match self.embedder.embed(&embedded).await {
                 Ok(vectors) if vectors.len() == embedded.len() => {
                     Some(steps::with_whole(&steps, vectors))
@@ -156,7 +154,7 @@ impl ToolRegistry {
                     }
                     _ => None,
                 }
-                .and_then(|asked| match literals::generalised(asked) {
+                .and_then(|asked| match self.model_reads(asked, steps.is_empty()) {
                     Cow::Owned(read) => Some(read),
                     Cow::Borrowed(_) => None,
                 });
@@ -187,6 +185,17 @@ impl ToolRegistry {
             mode,
             took_ms: took.as_secs_f64() * 1000.0,
         })
+    }
+
+    /// A request (or one step of it) as the model reads it: literal values (quoted names,
+    /// addresses, paths) as what they are, since full-text search matches them as written;
+    /// a request of one step framed as the model finds tools best (`request_frame`).
+    fn model_reads<'a>(&self, text: &'a str, one_step: bool) -> Cow<'a, str> {
+        let generalised = literals::generalised(text);
+        match self.embedder.request_frame() {
+            Some(frame) if one_step => Cow::Owned(format!("{frame}{generalised}")),
+            _ => generalised,
+        }
     }
 
     /// The candidates for one text in the mode that answers, best first.

@@ -193,6 +193,10 @@ impl<E: Embedder + ?Sized> Embedder for CachedEmbedder<E> {
         self.inner.model_id()
     }
 
+    fn request_frame(&self) -> Option<&'static str> {
+        self.inner.request_frame()
+    }
+
     fn health(&self) -> EmbedderHealth {
         let cache = serde_json::to_value(self.stats()).unwrap_or_default();
         self.inner.health().with_detail("cache", cache)

@@ -49,6 +49,10 @@ impl Embedder for MeteredEmbedder {
         self.inner.model_id()
     }
 
+    fn request_frame(&self) -> Option<&'static str> {
+        self.inner.request_frame()
+    }
+
     fn health(&self) -> EmbedderHealth {
         self.inner.health()
     }

@@ -297,6 +297,10 @@ impl Embedder for RedisCachedEmbedder {
         self.inner.model_id()
     }
 
+    fn request_frame(&self) -> Option<&'static str> {
+        self.inner.request_frame()
+    }
+
     fn health(&self) -> EmbedderHealth {
         let paused = self
             .paused_until

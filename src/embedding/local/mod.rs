@@ -27,6 +27,8 @@ use super::{EmbedError, Embedder, EmbedderHealth, LOCAL_MODEL_DIMENSIONS as DIME
 /// truncation length. Change it whenever pooling, truncation or the weights change, so stored
 /// vectors are recomputed.
 pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2@256";
+/// What this model reads before a request of one step (see `request_frame`).
+pub const REQUEST_FRAME: &str = "How to ";
 /// Tokens per text, `[CLS]` and `[SEP]` included; longer texts are cut, as the reference does.
 pub const MAX_SEQ_LEN: usize = 256;
 /// Texts run through the model at once, at most. Texts are sorted by length first, so a batch
@@ -426,6 +428,14 @@ impl Embedder for LocalEmbedder {
 
     fn model_id(&self) -> &str {
         MODEL_ID
+    }
+
+    /// all-MiniLM-L6-v2 was trained on many question and answer pairs: a request read as a
+    /// "how to" question lands nearer the descriptions of the tools that do it (MCP set
+    /// semantic recall@5 .797 → .870). The steps of a longer request are read as they are:
+    /// framed too, they measured worse on Seal-Tools.
+    fn request_frame(&self) -> Option<&'static str> {
+        Some(REQUEST_FRAME)
     }
 
     fn health(&self) -> EmbedderHealth {
