@@ -44,21 +44,19 @@ static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::
 /// camelCase run, without stopwords, stemmed (English Snowball). `getPowerOutput` gives
 /// `getpoweroutput get power output`, so "power output" and "getPowerOutput" both match.
 pub fn terms(text: &str) -> Vec<String> {
-    unstemmed_terms(text)
-        .map(|word| STEMMER.stem(&word).into_owned())
-        .collect()
-}
-
-/// `terms` before stemming: lower-cased, without stopwords.
-fn unstemmed_terms(text: &str) -> impl Iterator<Item = String> + '_ {
-    alphanumeric_runs(text)
-        .flat_map(|run| {
-            let parts = camel_case_parts(run);
-            let whole = (parts.len() > 1).then_some(run);
-            whole.into_iter().chain(parts)
-        })
-        .map(str::to_lowercase)
-        .filter(|word| !STOPWORDS.contains(&word.as_str()))
+    let mut terms = Vec::new();
+    for run in alphanumeric_runs(text) {
+        let parts = camel_case_parts(run);
+        let split = parts.len() > 1;
+        for word in std::iter::once(run).filter(|_| split).chain(parts) {
+            let word = word.to_lowercase();
+            if STOPWORDS.contains(&word.as_str()) {
+                continue;
+            }
+            terms.push(STEMMER.stem(&word).into_owned());
+        }
+    }
+    terms
 }
 
 /// The words of a text in order, as `terms` makes them but without the unsplit camelCase
@@ -126,8 +124,8 @@ pub fn matched_fields(tool: &Tool, query: &str) -> Vec<(&'static str, Vec<String
 
 /// A query made ready to be compared with the text of many tools, as `explain` does for
 /// each hit of an answer: its words are split and stemmed once, and each word of the tools'
-/// text is stemmed once however many hits it appears in (the hits of one answer share most
-/// of their words). A hit then costs one look-up per word of its text.
+/// text is split and stemmed once however many hits it appears in (the hits of one answer
+/// share most of their words). A hit then costs one look-up per word of its text.
 pub struct MatchQuery {
     /// The query's distinct words that have terms, in order.
     words: Vec<QueryWord>,
@@ -137,9 +135,9 @@ pub struct MatchQuery {
     pairs: Vec<String>,
     /// Where each distinct pair (`csv>json`) stands in `pairs`.
     pair_positions: HashMap<String, Vec<usize>>,
-    /// Each lower-cased word met in a tool's text: the index of its stem among the query's
-    /// terms, or `None` when the query has no such term.
-    seen: HashMap<String, Option<usize>>,
+    /// Each alphanumeric run met in a tool's text, as spelt: the indexes of those of its
+    /// terms the query has.
+    seen: HashMap<String, Vec<usize>>,
 }
 
 struct QueryWord {
@@ -227,16 +225,15 @@ impl MatchQuery {
     fn mark_terms(&mut self, text: &str, present: &mut Vec<bool>) {
         present.clear();
         present.resize(self.term_index.len(), false);
-        for word in unstemmed_terms(text) {
-            let term = match self.seen.get(&word) {
-                Some(&term) => term,
-                None => {
-                    let term = self.term_index.get(STEMMER.stem(&word).as_ref()).copied();
-                    self.seen.insert(word, term);
-                    term
-                }
-            };
-            if let Some(term) = term {
+        for run in alphanumeric_runs(text) {
+            if !self.seen.contains_key(run) {
+                let held = terms(run)
+                    .iter()
+                    .filter_map(|term| self.term_index.get(term).copied())
+                    .collect();
+                self.seen.insert(run.to_owned(), held);
+            }
+            for &term in &self.seen[run] {
                 present[term] = true;
             }
         }
