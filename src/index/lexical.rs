@@ -1,6 +1,9 @@
 //! Turning tools and free-text queries into the terms the full-text index matches.
 
-use std::sync::LazyLock;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::LazyLock,
+};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -113,33 +116,128 @@ pub fn tool_terms(tool: &Tool) -> Vec<(String, f32)> {
 
 /// For each part of a tool's text (`name`, `name_order`, `tags`, `description`,
 /// `parameters`), the words of the query that match it, in query order: what `explain`
-/// shows. `name_order` lists the ordered word pairs the query shares with the name.
+/// shows. `name_order` lists the ordered word pairs the query shares with the name. For
+/// several tools, prepare the query once with [`MatchQuery`].
 pub fn matched_fields(tool: &Tool, query: &str) -> Vec<(&'static str, Vec<String>)> {
-    let fields = document::searchable_fields(tool);
-    let mut matched = Vec::new();
-    for (field, text) in fields {
-        let field_terms: std::collections::HashSet<String> = terms(&text).into_iter().collect();
-        let mut words: Vec<String> = Vec::new();
-        for word in alphanumeric_runs(query) {
-            let hit = terms(word).iter().any(|t| field_terms.contains(t));
-            if hit && !words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
-                words.push(word.to_owned());
+    MatchQuery::new(query).matched_fields(tool)
+}
+
+/// A query made ready to be compared with the text of many tools, as `explain` does for
+/// each hit of an answer: its words are split and stemmed once, and each word of the tools'
+/// text is split and stemmed once however many hits it appears in (the hits of one answer
+/// share most of their words). A hit then costs one look-up per word of its text.
+pub struct MatchQuery {
+    /// The query's distinct words that have terms, in order.
+    words: Vec<QueryWord>,
+    /// The index of each distinct term of those words.
+    term_index: HashMap<String, usize>,
+    /// The query's ordered word pairs in order, repeats kept, as `name_order` shows them.
+    pairs: Vec<String>,
+    /// Where each distinct pair (`csv>json`) stands in `pairs`.
+    pair_positions: HashMap<String, Vec<usize>>,
+    /// Each alphanumeric run met in a tool's text, as spelt: the indexes of those of its
+    /// terms the query has.
+    seen: HashMap<String, Vec<usize>>,
+}
+
+struct QueryWord {
+    /// As the query spells it: what `explain` shows.
+    text: String,
+    /// ASCII lower-cased: a word is shown once per part whatever its case.
+    folded: String,
+    /// Indexes into `MatchQuery::term_index`.
+    terms: Vec<usize>,
+}
+
+impl MatchQuery {
+    pub fn new(query: &str) -> Self {
+        let mut term_index = HashMap::new();
+        let mut spelt = HashSet::new();
+        let mut query_words = Vec::new();
+        for word in alphanumeric_runs(query).filter(|word| spelt.insert(*word)) {
+            let terms: Vec<usize> = terms(word)
+                .into_iter()
+                .map(|term| {
+                    let next = term_index.len();
+                    *term_index.entry(term).or_insert(next)
+                })
+                .collect();
+            if !terms.is_empty() {
+                query_words.push(QueryWord {
+                    text: word.to_owned(),
+                    folded: word.to_ascii_lowercase(),
+                    terms,
+                });
             }
         }
-        if !words.is_empty() {
-            matched.push((field, words));
+        let mut pairs = Vec::new();
+        let mut pair_positions: HashMap<String, Vec<usize>> = HashMap::new();
+        for pair in ordered_pairs(&words(query), QUERY_PAIR_REACH) {
+            pairs.push(pair.replace(PAIR_JOINER, " → "));
+            pair_positions
+                .entry(pair)
+                .or_default()
+                .push(pairs.len() - 1);
+        }
+        MatchQuery {
+            words: query_words,
+            term_index,
+            pairs,
+            pair_positions,
+            seen: HashMap::new(),
         }
     }
-    let name_pairs: std::collections::HashSet<String> =
-        ordered_pairs(&words(&tool.name), 1).collect();
-    let shared: Vec<String> = ordered_pairs(&words(query), QUERY_PAIR_REACH)
-        .filter(|pair| name_pairs.contains(pair))
-        .map(|pair| pair.replace(PAIR_JOINER, " → "))
-        .collect();
-    if !shared.is_empty() {
-        matched.insert(1.min(matched.len()), ("name_order", shared));
+
+    /// What [`matched_fields`] gives for this query and `tool`.
+    pub fn matched_fields(&mut self, tool: &Tool) -> Vec<(&'static str, Vec<String>)> {
+        let mut matched = Vec::new();
+        let mut present = Vec::new();
+        for (field, text) in document::searchable_fields(tool) {
+            self.mark_terms(&text, &mut present);
+            let mut shown = HashSet::new();
+            let field_words: Vec<String> = self
+                .words
+                .iter()
+                .filter(|word| word.terms.iter().any(|&term| present[term]))
+                .filter(|word| shown.insert(word.folded.as_str()))
+                .map(|word| word.text.clone())
+                .collect();
+            if !field_words.is_empty() {
+                matched.push((field, field_words));
+            }
+        }
+        let name_pairs: HashSet<String> = ordered_pairs(&words(&tool.name), 1).collect();
+        let mut positions: Vec<usize> = name_pairs
+            .iter()
+            .filter_map(|pair| self.pair_positions.get(pair))
+            .flatten()
+            .copied()
+            .collect();
+        if !positions.is_empty() {
+            positions.sort_unstable();
+            let shared = positions.iter().map(|&at| self.pairs[at].clone()).collect();
+            matched.insert(1.min(matched.len()), ("name_order", shared));
+        }
+        matched
     }
-    matched
+
+    /// Sets `present[i]` for each query term `i` among the terms of `text`, and no other.
+    fn mark_terms(&mut self, text: &str, present: &mut Vec<bool>) {
+        present.clear();
+        present.resize(self.term_index.len(), false);
+        for run in alphanumeric_runs(text) {
+            if !self.seen.contains_key(run) {
+                let held = terms(run)
+                    .iter()
+                    .filter_map(|term| self.term_index.get(term).copied())
+                    .collect();
+                self.seen.insert(run.to_owned(), held);
+            }
+            for &term in &self.seen[run] {
+                present[term] = true;
+            }
+        }
+    }
 }
 
 /// The distinct terms of a query, in order, at most `MAX_QUERY_TERMS`, then its distinct
@@ -304,6 +402,150 @@ mod tests {
             ]
         );
         assert!(matched_fields(&tool, "bake bread").is_empty());
+    }
+
+    /// `matched_fields` as it was before `MatchQuery`: each word of the query split and
+    /// stemmed again for each part of each tool. What the prepared query must agree with.
+    fn matched_fields_stemming_per_part(
+        tool: &Tool,
+        query: &str,
+    ) -> Vec<(&'static str, Vec<String>)> {
+        let mut matched = Vec::new();
+        for (field, text) in document::searchable_fields(tool) {
+            let field_terms: HashSet<String> = terms(&text).into_iter().collect();
+            let mut words: Vec<String> = Vec::new();
+            for word in alphanumeric_runs(query) {
+                let hit = terms(word).iter().any(|t| field_terms.contains(t));
+                if hit && !words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                    words.push(word.to_owned());
+                }
+            }
+            if !words.is_empty() {
+                matched.push((field, words));
+            }
+        }
+        let name_pairs: HashSet<String> = ordered_pairs(&words(&tool.name), 1).collect();
+        let shared: Vec<String> = ordered_pairs(&words(query), QUERY_PAIR_REACH)
+            .filter(|pair| name_pairs.contains(pair))
+            .map(|pair| pair.replace(PAIR_JOINER, " → "))
+            .collect();
+        if !shared.is_empty() {
+            matched.insert(1.min(matched.len()), ("name_order", shared));
+        }
+        matched
+    }
+
+    /// The example catalogue's tools, and a few with camelCase, repeated and non-ASCII words.
+    fn sample_tools() -> Vec<Tool> {
+        let mut tools: Vec<Tool> = include_str!("../../examples/data/tools.jsonl")
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                Tool {
+                    description: line["description"].as_str().unwrap().into(),
+                    tags: serde_json::from_value(line["tags"].clone()).unwrap(),
+                    input_schema: line["input_schema"].clone(),
+                    ..Tool::example(line["name"].as_str().unwrap())
+                }
+            })
+            .collect();
+        tools.push(Tool {
+            description: "Get the files of a pull request; files and FILES again".into(),
+            tags: vec!["gitHub".into(), "PR review".into()],
+            input_schema: serde_json::json!({"properties": {
+                "pullNumber": {"type": "integer", "title": "Pull request number"},
+                "event": {"type": "string", "enum": ["APPROVE", "REQUEST_CHANGES"]}
+            }}),
+            ..Tool::example("getPullRequestFiles")
+        });
+        tools.push(Tool {
+            description: "Überprüfung der Straße: ΣΊΣΥΦΟΣ and naïve café checks".into(),
+            tags: vec![],
+            ..Tool::example("strasse_check_to_report")
+        });
+        tools.push(Tool {
+            description: "csv to json to csv".into(),
+            ..Tool::example("csv_to_json_to_csv")
+        });
+        tools
+    }
+
+    /// A query of `MAX_QUERY_CHARS` characters (find_tool's longest) made of the sample
+    /// tools' words, names and case variants, so that many of them match.
+    fn long_query(tools: &[Tool]) -> String {
+        let mut query = String::new();
+        let words = tools
+            .iter()
+            .flat_map(|tool| {
+                let text = format!("{} {}", tool.name, tool.description);
+                let upper = text.to_uppercase();
+                [text, upper]
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        for word in words.split_whitespace().cycle() {
+            if query.chars().count() + 1 + word.chars().count() > MAX_QUERY_CHARS {
+                break;
+            }
+            query.push_str(word);
+            query.push(' ');
+        }
+        query
+    }
+
+    const MAX_QUERY_CHARS: usize = crate::registry::requests::MAX_QUERY_CHARS;
+
+    #[test]
+    fn a_prepared_query_names_the_words_stemming_each_word_per_part_did() {
+        let tools = sample_tools();
+        let queries = [
+            "Convert CSV files to JSON",
+            "create an ISSUE issue Issue createIssue in the repo",
+            "getPullRequestFiles: files of pull requests to approve",
+            "json to csv, csv to json, CSV→JSON",
+            "Überprüfung der STRASSE Straße σίσυφος ΣΊΣΥΦΟΣ Naïve cafe",
+            "post a message; what is the weather forecast?",
+            "the of and",
+            "",
+        ];
+        let mut named = 0;
+        for query in queries {
+            let mut prepared = MatchQuery::new(query);
+            // Twice, in both orders: words stemmed for one tool serve the next.
+            for tool in tools.iter().chain(tools.iter().rev()) {
+                let matched = prepared.matched_fields(tool);
+                assert_eq!(
+                    matched,
+                    matched_fields_stemming_per_part(tool, query),
+                    "{query:?} on {}",
+                    tool.name
+                );
+                assert_eq!(matched, matched_fields(tool, query));
+                named += matched.len();
+            }
+        }
+        assert!(named > 20, "the queries match: {named}");
+    }
+
+    #[test]
+    fn a_query_of_the_longest_length_names_the_words_it_did() {
+        let tools = sample_tools();
+        let query = long_query(&tools);
+        assert!(query.chars().count() > MAX_QUERY_CHARS - 30);
+        let mut prepared = MatchQuery::new(&query);
+        let mut orders = 0;
+        for tool in &tools {
+            let matched = prepared.matched_fields(tool);
+            assert_eq!(
+                matched,
+                matched_fields_stemming_per_part(tool, &query),
+                "{}",
+                tool.name
+            );
+            assert!(matched.len() >= 2, "{}: {matched:?}", tool.name);
+            orders += matched.iter().filter(|(f, _)| *f == "name_order").count();
+        }
+        assert!(orders >= 3, "name pairs are shared: {orders}");
     }
 
     #[test]
