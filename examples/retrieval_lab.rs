@@ -325,6 +325,7 @@ fn lab_fuse(
     by_coverage: bool,
 ) -> Vec<fusion::Fused> {
     if kind == "cur" {
+        let w = fusion::coverage_weight(w, text_hits, by_coverage);
         let mut fused = fusion::fuse(vector, text_hits, w, by_coverage);
         fusion::keep_vector_places(&mut fused, vector, w);
         return fused;
@@ -623,11 +624,17 @@ async fn main() -> anyhow::Result<()> {
             _ => true,
         };
         // `--qtemplate-skipq`: a text that already opens with a question word is read as is.
-        let question = ["how", "what", "which", "where", "who", "when", "why", "can", "could", "is", "are", "do", "does", "should", "would"];
+        let question = [
+            "how", "what", "which", "where", "who", "when", "why", "can", "could", "is", "are",
+            "do", "does", "should", "would",
+        ];
         let first = t.split_whitespace().next().unwrap_or("").to_lowercase();
         let first = first.split('\'').next().unwrap_or("");
         let on = on && !(get("--qtemplate-skipq").is_some() && question.contains(&first));
-        qtemplate.as_ref().filter(|_| on).map(|tpl| tpl.replace("{}", t))
+        qtemplate
+            .as_ref()
+            .filter(|_| on)
+            .map(|tpl| tpl.replace("{}", t))
     };
     let mut all_q: Vec<String> = query_texts.iter().flatten().cloned().collect();
     let extra: Vec<String> = all_q.iter().filter_map(|t| templated(t)).collect();
@@ -756,8 +763,11 @@ async fn main() -> anyhow::Result<()> {
         let query_vector = |key: &str| -> Vec<f32> {
             let plain = lookup(key);
             if qshift != 0.0 {
-                let mut v: Vec<f32> =
-                    plain.iter().zip(&shift_to).map(|(p, m)| p + qshift * m).collect();
+                let mut v: Vec<f32> = plain
+                    .iter()
+                    .zip(&shift_to)
+                    .map(|(p, m)| p + qshift * m)
+                    .collect();
                 let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter_mut().for_each(|x| *x /= n);
                 return v;

@@ -21,7 +21,7 @@ use crate::{
         RegistryError, ServedTool, ToolFilter,
         document::{self, embedded_text},
     },
-    index::fusion,
+    index::{fusion, lexical},
     store::StoreError,
     telemetry::otel::{self, searched},
 };
@@ -101,6 +101,8 @@ impl ToolRegistry {
             (SearchMode::Hybrid, Some(_)) => AnsweredMode::Hybrid,
         };
         let mut rankings = Vec::with_capacity(texts.len());
+        // The vector weight each text was fused with (hybrid only), for `explain`.
+        let mut weights = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
             let vector = vectors.as_ref().map(|v| v[i].as_slice());
             let part = match i {
@@ -108,12 +110,13 @@ impl ToolRegistry {
                 0 => Part::WholeOfSteps,
                 _ => Part::Step,
             };
-            let mut ranked = self
+            let (mut ranked, weight) = self
                 .rank(mode, text, vector, request, &filter, part)
                 .await?;
             // The fused score ranks within one answer only; the floor is absolute.
             ranked.retain(|hit| hit.relevance >= request.threshold);
             rankings.push(ranked);
+            weights.push(weight);
         }
         let whole = rankings.remove(0);
         let (hits, answered_steps) = if rankings.is_empty() {
@@ -125,21 +128,31 @@ impl ToolRegistry {
             (hits, none)
         } else {
             let merged = steps::merge(whole, rankings, limit as usize);
-            let (ranked, answered): (Vec<_>, Vec<_>) = merged.into_iter().unzip();
-            let hits = self.with_tools(ranked).await?;
+            let answered_by: HashMap<Uuid, Option<usize>> =
+                merged.iter().map(|(hit, step)| (hit.id, *step)).collect();
+            let hits = self
+                .with_tools(merged.into_iter().map(|(hit, _)| hit).collect())
+                .await?;
+            // A tool deleted meanwhile is missing from `hits`: each hit's step is found by
+            // its id, not its place.
+            let answered = hits
+                .iter()
+                .map(|hit| answered_by.get(&hit.tool.id()).copied().flatten())
+                .collect();
             (hits, answered)
         };
         let mut hits = hits;
         if request.explain {
+            // Each text asked is split and stemmed once, whatever the number of hits.
+            let mut prepared: Vec<lexical::MatchQuery> = std::iter::once(&request.query)
+                .chain(&steps)
+                .map(|asked| lexical::MatchQuery::new(asked))
+                .collect();
             for (hit, step) in hits.iter_mut().zip(answered_steps) {
                 let asked = step.map_or(request.query.as_str(), |s| steps[s].as_str());
-                let answered_by = if step.is_some() {
-                    Part::Step
-                } else {
-                    Part::Request
-                };
                 let matched = match hit.tool.decode() {
-                    Ok(tool) => crate::index::lexical::matched_fields(&tool, asked)
+                    Ok(tool) => prepared[step.map_or(0, |s| s + 1)]
+                        .matched_fields(&tool)
                         .into_iter()
                         .map(|(field, words)| (field.to_owned(), words))
                         .collect(),
@@ -154,9 +167,11 @@ impl ToolRegistry {
                     }
                     _ => None,
                 }
-                .and_then(|asked| match self.model_reads(asked, steps.is_empty()) {
-                    Cow::Owned(read) => Some(read),
-                    Cow::Borrowed(_) => None,
+                .and_then(|asked| {
+                    match self.model_reads(asked, steps.is_empty()) {
+                        Cow::Owned(read) => Some(read),
+                        Cow::Borrowed(_) => None,
+                    }
                 });
                 hit.explain = Some(search::Explanation {
                     step: step.map(|s| steps[s].clone()),
@@ -166,8 +181,7 @@ impl ToolRegistry {
                     text_score: hit.text_score,
                     text_coverage: hit.text_coverage,
                     fused_score: hit.score,
-                    vector_weight: (mode == AnsweredMode::Hybrid)
-                        .then(|| answered_by.vector_weight(request.vector_weight)),
+                    vector_weight: weights[step.map_or(0, |s| s + 1)],
                 });
             }
         }
@@ -207,13 +221,13 @@ impl ToolRegistry {
         request: &SearchRequest,
         filter: &ToolFilter,
         part: Part,
-    ) -> Result<Vec<fusion::Fused>, RegistryError> {
+    ) -> Result<(Vec<fusion::Fused>, Option<f64>), RegistryError> {
         let limit = request.limit;
         Ok(match (mode, vector) {
             (AnsweredMode::Semantic, Some(vector)) => {
                 let near =
                     searched("search.vector", limit, self.nearest(vector, limit, filter)).await?;
-                fusion::vector_list(&near)
+                (fusion::vector_list(&near), None)
             }
             (AnsweredMode::Hybrid, Some(vector)) => {
                 // Candidates are ranked and fused as ids; only the winners are read.
@@ -226,14 +240,19 @@ impl ToolRegistry {
                         self.store.text_search_ids(text, pool, filter)
                     ),
                 )?;
-                let weight = part.vector_weight(request.vector_weight);
-                let mut fused = fusion::fuse(&near, &lexical, weight, part != Part::WholeOfSteps);
+                let by_coverage = part != Part::WholeOfSteps;
+                let weight = fusion::coverage_weight(
+                    part.vector_weight(request.vector_weight),
+                    &lexical,
+                    by_coverage,
+                );
+                let mut fused = fusion::fuse(&near, &lexical, weight, by_coverage);
                 // The model's own best keep a place in the first five, unless the catalogue
                 // is being re-embedded: its vectors then cover only part of it.
                 if self.indexer.caught_up() {
                     fusion::keep_vector_places(&mut fused, &near, weight);
                 }
-                fused
+                (fused, Some(weight))
             }
             _ => {
                 let lexical = searched(
@@ -242,7 +261,7 @@ impl ToolRegistry {
                     self.store.text_search_ids(text, limit, filter),
                 )
                 .await?;
-                fusion::text_list(&lexical)
+                (fusion::text_list(&lexical), None)
             }
         })
     }
