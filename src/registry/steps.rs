@@ -4,7 +4,7 @@
 //! ("then", "after that", "and" or a comma before a new action); each step is searched as
 //! well as the whole, and the answers are merged so that every step is represented.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, ops::Range};
 
 use uuid::Uuid;
 
@@ -193,8 +193,10 @@ const ACTIONS: &[&str] = &[
 /// The steps of a request, in order; empty when it reads as one step. A sentence starts a
 /// new step only when it opens with a chaining word or an action verb ("Then retrieve…",
 /// "Please send…"); others ("I don't want to merge a red build.") explain the step before.
+/// Each step is text of the request: a step of several pieces runs from the first to the
+/// last.
 pub fn split(query: &str) -> Vec<String> {
-    let mut steps: Vec<String> = Vec::new();
+    let mut steps: Vec<Range<usize>> = Vec::new();
     for (i, sentence) in sentences(query).into_iter().enumerate() {
         for (j, piece) in actions(sentence).into_iter().enumerate() {
             let opens = j > 0 || i == 0 || opens_action(strip_please(&piece.to_lowercase()));
@@ -202,22 +204,43 @@ pub fn split(query: &str) -> Vec<String> {
             if piece.is_empty() {
                 continue;
             }
+            let start = offset_in(query, piece);
+            let end = start + piece.len();
+            let short = words(piece) < MIN_STEP_WORDS;
             match steps.last_mut() {
-                Some(last) if !opens || piece.split_whitespace().count() < MIN_STEP_WORDS => {
-                    // Too short to stand alone, or no new action: it belongs to the step before.
-                    last.push_str(". ");
-                    last.push_str(piece);
-                }
-                _ => steps.push(piece.to_owned()),
+                // Too short to stand alone, or no new action: it belongs to the step before.
+                Some(last) if !opens || short => last.end = end,
+                _ => steps.push(start..end),
             }
         }
     }
-    steps.dedup();
+    steps.dedup_by(|later, earlier| query[later.clone()] == query[earlier.clone()]);
     if steps.len() < 2 {
         return Vec::new();
     }
     steps.truncate(MAX_STEPS);
     steps
+        .into_iter()
+        .map(|step| query[step].to_owned())
+        .collect()
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    debug_assert!(
+        offset + part.len() <= whole.len(),
+        "not a slice of the text"
+    );
+    offset
+}
+
+/// The words of a text: what stands between spaces and holds a letter or a digit ("-" and
+/// "..." are no words).
+fn words(text: &str) -> usize {
+    text.split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .count()
 }
 
 /// The vectors of a request's steps, with the whole request's first: the steps' mean,
@@ -229,9 +252,9 @@ pub fn with_whole(steps: &[String], mut vectors: Vec<Vec<f32>>) -> Vec<Vec<f32>>
     let dims = vectors[0].len();
     let mut whole = vec![0f32; dims];
     for (step, vector) in steps.iter().zip(&vectors) {
-        let words = step.split_whitespace().count() as f32;
+        let weight = words(step) as f32;
         for (sum, x) in whole.iter_mut().zip(vector) {
-            *sum += words * x;
+            *sum += weight * x;
         }
     }
     let norm = whole.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -312,7 +335,7 @@ fn opens_action(rest: &str) -> bool {
         return true;
     }
     let first = rest.split_whitespace().next().unwrap_or_default();
-    ACTIONS.binary_search(&first).is_ok() && rest.split_whitespace().count() >= MIN_STEP_WORDS
+    ACTIONS.binary_search(&first).is_ok() && words(rest) >= MIN_STEP_WORDS
 }
 
 fn starts_with_words(text: &str, words: &str) -> bool {
@@ -451,6 +474,25 @@ mod tests {
             split("clone the repo then run the tests"),
             vec!["clone the repo", "run the tests"]
         );
+    }
+
+    #[test]
+    fn words_hold_a_letter_or_a_digit() {
+        assert_eq!(words("- - - ... 3 a-b"), 2);
+        assert!(split("read the file notes.txt, then - - -").is_empty());
+        assert_eq!(
+            split("read the file, then - - -, then send it to slack"),
+            vec!["read the file, then - - -", "send it to slack"]
+        );
+        // Joined pieces are the request's own text, not pieces glued with ". ".
+        for query in [
+            "read the file, then - - -. ... ... ..., then send it to slack",
+            "get the forecast. It rains? Then post it to slack; thanks",
+        ] {
+            for step in split(query) {
+                assert!(query.contains(step.as_str()), "{query}: {step}");
+            }
+        }
     }
 
     fn hit(n: u128) -> Fused {
