@@ -15,8 +15,9 @@ use crate::index::fusion::Fused;
 /// steps than a short answer can hold are rare.
 pub const MAX_STEPS: usize = 6;
 
-/// A step must have at least this many words: shorter pieces ("and so on", "thanks") are
-/// left to the whole request.
+/// A step must have at least this many words: a shorter piece ("and so on", "thanks")
+/// joins the step before it, or the step after it when it comes first ("Hi! Post the build
+/// status to Slack" is one step).
 const MIN_STEP_WORDS: usize = 2;
 
 /// Words that open a new step wherever they stand after a comma or "and".
@@ -197,6 +198,8 @@ const ACTIONS: &[&str] = &[
 /// last.
 pub fn split(query: &str) -> Vec<String> {
     let mut steps: Vec<Range<usize>> = Vec::new();
+    // Where a first piece too short to stand alone starts: the step after it begins there.
+    let mut lead: Option<usize> = None;
     for (i, sentence) in sentences(query).into_iter().enumerate() {
         for (j, piece) in actions(sentence).into_iter().enumerate() {
             let opens = j > 0 || i == 0 || opens_action(strip_please(&piece.to_lowercase()));
@@ -210,7 +213,11 @@ pub fn split(query: &str) -> Vec<String> {
             match steps.last_mut() {
                 // Too short to stand alone, or no new action: it belongs to the step before.
                 Some(last) if !opens || short => last.end = end,
-                _ => steps.push(start..end),
+                Some(_) => steps.push(start..end),
+                None if short => {
+                    lead.get_or_insert(start);
+                }
+                None => steps.push(lead.take().unwrap_or(start)..end),
             }
         }
     }
@@ -402,10 +409,10 @@ mod tests {
     fn letters_whose_case_changes_byte_length_do_not_break_the_cuts() {
         // KELVIN SIGN (3 bytes) lower-cases to 1 byte and İ (2 bytes) to 3: with Unicode
         // lower-casing the lengths balance out and a cut would fall inside '日'.
-        let steps = split("\u{212A}日 then send the mail İİ, then convert ÉTÉ to json");
-        assert!(
-            steps.iter().any(|s| s.starts_with("send the mail")),
-            "{steps:?}"
+        // (The first piece, one word, is no step of its own: it opens the next.)
+        assert_eq!(
+            split("\u{212A}日 then send the mail İİ, then convert ÉTÉ to json"),
+            vec!["\u{212A}日 then send the mail İİ", "convert ÉTÉ to json"]
         );
         for query in [
             "\u{212A}日 then send the mail İİ",
@@ -473,6 +480,16 @@ mod tests {
         assert_eq!(
             split("clone the repo then run the tests"),
             vec!["clone the repo", "run the tests"]
+        );
+    }
+
+    #[test]
+    fn a_short_first_piece_is_no_step_of_its_own() {
+        assert!(split("Hi! Post the build status to Slack.").is_empty());
+        assert!(split("Thanks, then send it to slack").is_empty());
+        assert_eq!(
+            split("Hi! Post the build status to Slack, then close the issue"),
+            vec!["Hi! Post the build status to Slack", "close the issue"]
         );
     }
 
