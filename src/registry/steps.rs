@@ -195,7 +195,7 @@ const ACTIONS: &[&str] = &[
 /// new step only when it opens with a chaining word or an action verb ("Then retrieve…",
 /// "Please send…"); others ("I don't want to merge a red build.") explain the step before.
 /// Each step is text of the request: a step of several pieces runs from the first to the
-/// last.
+/// last. A step said twice is searched once.
 pub fn split(query: &str) -> Vec<String> {
     let mut steps: Vec<Range<usize>> = Vec::new();
     // Where a first piece too short to stand alone starts: the step after it begins there.
@@ -221,7 +221,8 @@ pub fn split(query: &str) -> Vec<String> {
             }
         }
     }
-    steps.dedup_by(|later, earlier| query[later.clone()] == query[earlier.clone()]);
+    let mut seen = HashSet::new();
+    steps.retain(|step| seen.insert(query[step.clone()].trim().to_lowercase()));
     if steps.len() < 2 {
         return Vec::new();
     }
@@ -510,6 +511,22 @@ mod tests {
                 assert!(query.contains(step.as_str()), "{query}: {step}");
             }
         }
+    }
+
+    #[test]
+    fn a_step_said_twice_is_searched_once() {
+        assert_eq!(
+            split("send it to slack, then read the file, then send it to slack"),
+            vec!["send it to slack", "read the file"]
+        );
+        assert_eq!(
+            split("Send it to Slack. Then read the file. Then send it to slack"),
+            vec!["Send it to Slack", "read the file"]
+        );
+        assert_eq!(
+            split("send it to slack, then read it, then Send it to Slack "),
+            vec!["send it to slack", "read it"]
+        );
     }
 
     fn hit(n: u128) -> Fused {
