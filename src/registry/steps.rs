@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::literals;
 use crate::index::fusion::Fused;
 
-/// At most this many steps are searched: the cost grows with each, and requests of more
-/// steps than a short answer can hold are rare.
+/// At most this many steps are searched (any further ones join the last): the cost grows
+/// with each, and requests of more steps than a short answer can hold are rare.
 pub const MAX_STEPS: usize = 6;
 
 /// A step must have at least this many words: a shorter piece ("and so on", "thanks")
@@ -195,7 +195,8 @@ const ACTIONS: &[&str] = &[
 /// new step only when it opens with a chaining word or an action verb ("Then retrieve…",
 /// "Please send…"); others ("I don't want to merge a red build.") explain the step before.
 /// Each step is text of the request: a step of several pieces runs from the first to the
-/// last. A step said twice is searched once.
+/// last. A step said twice is searched once; the steps beyond [`MAX_STEPS`] join the last
+/// one searched, so that none of their words is lost.
 pub fn split(query: &str) -> Vec<String> {
     let mut steps: Vec<Range<usize>> = Vec::new();
     // Where a first piece too short to stand alone starts: the step after it begins there.
@@ -226,7 +227,11 @@ pub fn split(query: &str) -> Vec<String> {
     if steps.len() < 2 {
         return Vec::new();
     }
-    steps.truncate(MAX_STEPS);
+    if steps.len() > MAX_STEPS {
+        let end = steps[steps.len() - 1].end;
+        steps.truncate(MAX_STEPS);
+        steps[MAX_STEPS - 1].end = end;
+    }
     steps
         .into_iter()
         .map(|step| query[step].to_owned())
@@ -481,6 +486,28 @@ mod tests {
         assert_eq!(
             split("clone the repo then run the tests"),
             vec!["clone the repo", "run the tests"]
+        );
+    }
+
+    #[test]
+    fn steps_beyond_the_cap_join_the_last_one_searched() {
+        let query = "read the file notes.txt, then search the web for rust, then create a github \
+                     issue, then post it to slack, then take a screenshot of the page, then store \
+                     a memory about Carol, then get driving directions from Boston to New York";
+        let steps = split(query);
+        assert_eq!(steps.len(), MAX_STEPS, "{steps:?}");
+        assert_eq!(
+            steps[MAX_STEPS - 1],
+            "store a memory about Carol, then get driving directions from Boston to New York"
+        );
+        // Two beyond the cap: the last step runs to the end of the request.
+        let query = "get the weather. Then convert it. Then post it to slack. Then open an issue. \
+                     Then send an email. Then book a flight. Then reserve a hotel. Then call a taxi.";
+        let steps = split(query);
+        assert_eq!(steps.len(), MAX_STEPS, "{steps:?}");
+        assert_eq!(
+            steps[MAX_STEPS - 1],
+            "book a flight. Then reserve a hotel. Then call a taxi"
         );
     }
 
