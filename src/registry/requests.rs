@@ -130,7 +130,7 @@ pub struct FindToolRequest {
 
 impl FindToolRequest {
     pub fn into_search(self) -> Result<SearchRequest, RegistryError> {
-        if self.query.trim().is_empty() {
+        if shows_nothing(&self.query) {
             return Err(RegistryError::invalid("query", "query must not be empty"));
         }
         if self.query.chars().count() > MAX_QUERY_CHARS {
@@ -148,7 +148,8 @@ impl FindToolRequest {
         }
         let unit = |field: &str, value: Option<f64>, default: f64| match value {
             None => Ok(default),
-            Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
+            // -0 is within the range: it is 0, and said so.
+            Some(v) if (0.0..=1.0).contains(&v) => Ok(if v == 0.0 { 0.0 } else { v }),
             Some(_) => Err(RegistryError::invalid(
                 field,
                 format!("{field} must be between 0 and 1"),
@@ -164,6 +165,24 @@ impl FindToolRequest {
             explain: self.explain,
         })
     }
+}
+
+/// Whether a text shows nothing: only white space, control characters and the code points
+/// Unicode marks as ignorable in rendering (Default_Ignorable_Code_Point: the zero-width
+/// space and joiners, the word joiner, the byte order mark, direction marks, variation
+/// selectors, tags…). A query of them would be searched as empty.
+fn shows_nothing(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || c.is_control() || ignorable(c))
+}
+
+fn ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// An empty category is no filter.
@@ -236,5 +255,53 @@ impl CallToolRequest {
                 "arguments must be a JSON object (or a string holding one)",
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn find(body: Value) -> Result<SearchRequest, RegistryError> {
+        serde_json::from_value::<FindToolRequest>(body)
+            .expect("a well-formed request")
+            .into_search()
+    }
+
+    fn field(result: Result<SearchRequest, RegistryError>) -> String {
+        let err = result.expect_err("a validation error");
+        err.invalid_field().expect("a field named").to_owned()
+    }
+
+    #[test]
+    fn a_query_of_invisible_characters_is_empty() {
+        for query in [
+            "",
+            "  \t\n",
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}",
+            " \u{FEFF} \u{200E}\u{00A0}\u{3000}",
+            "\u{0}\u{7}",
+            "\u{FE0F}\u{E0041}",
+        ] {
+            assert_eq!(field(find(json!({"query": query}))), "query", "{query:?}");
+        }
+        // Visible text around them is a query.
+        for query in ["\u{200B}weather\u{FEFF}", "\u{1F600}\u{FE0F}\u{200D}", "?"] {
+            assert!(find(json!({"query": query})).is_ok(), "{query:?}");
+        }
+    }
+
+    #[test]
+    fn negative_zero_weights_are_zero() {
+        let search = find(json!({"query": "x", "vector_weight": -0.0, "threshold": -0.0})).unwrap();
+        assert!(search.vector_weight == 0.0 && search.vector_weight.is_sign_positive());
+        assert!(search.threshold == 0.0 && search.threshold.is_sign_positive());
+        assert_eq!(
+            field(find(json!({"query": "x", "vector_weight": -0.1}))),
+            "vector_weight"
+        );
     }
 }

@@ -4,19 +4,20 @@
 //! ("then", "after that", "and" or a comma before a new action); each step is searched as
 //! well as the whole, and the answers are merged so that every step is represented.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, ops::Range};
 
 use uuid::Uuid;
 
 use super::literals;
 use crate::index::fusion::Fused;
 
-/// At most this many steps are searched: the cost grows with each, and requests of more
-/// steps than a short answer can hold are rare.
+/// At most this many steps are searched (any further ones join the last): the cost grows
+/// with each, and requests of more steps than a short answer can hold are rare.
 pub const MAX_STEPS: usize = 6;
 
-/// A step must have at least this many words: shorter pieces ("and so on", "thanks") are
-/// left to the whole request.
+/// A step must have at least this many words: a shorter piece ("and so on", "thanks")
+/// joins the step before it, or the step after it when it comes first ("Hi! Post the build
+/// status to Slack" is one step).
 const MIN_STEP_WORDS: usize = 2;
 
 /// Words that open a new step wherever they stand after a comma or "and".
@@ -193,8 +194,13 @@ const ACTIONS: &[&str] = &[
 /// The steps of a request, in order; empty when it reads as one step. A sentence starts a
 /// new step only when it opens with a chaining word or an action verb ("Then retrieve…",
 /// "Please send…"); others ("I don't want to merge a red build.") explain the step before.
+/// Each step is text of the request: a step of several pieces runs from the first to the
+/// last. A step said twice is searched once; the steps beyond [`MAX_STEPS`] join the last
+/// one searched, so that none of their words is lost.
 pub fn split(query: &str) -> Vec<String> {
-    let mut steps: Vec<String> = Vec::new();
+    let mut steps: Vec<Range<usize>> = Vec::new();
+    // Where a first piece too short to stand alone starts: the step after it begins there.
+    let mut lead: Option<usize> = None;
     for (i, sentence) in sentences(query).into_iter().enumerate() {
         for (j, piece) in actions(sentence).into_iter().enumerate() {
             let opens = j > 0 || i == 0 || opens_action(strip_please(&piece.to_lowercase()));
@@ -202,22 +208,52 @@ pub fn split(query: &str) -> Vec<String> {
             if piece.is_empty() {
                 continue;
             }
+            let start = offset_in(query, piece);
+            let end = start + piece.len();
+            let short = words(piece) < MIN_STEP_WORDS;
             match steps.last_mut() {
-                Some(last) if !opens || piece.split_whitespace().count() < MIN_STEP_WORDS => {
-                    // Too short to stand alone, or no new action: it belongs to the step before.
-                    last.push_str(". ");
-                    last.push_str(piece);
+                // Too short to stand alone, or no new action: it belongs to the step before.
+                Some(last) if !opens || short => last.end = end,
+                Some(_) => steps.push(start..end),
+                None if short => {
+                    lead.get_or_insert(start);
                 }
-                _ => steps.push(piece.to_owned()),
+                None => steps.push(lead.take().unwrap_or(start)..end),
             }
         }
     }
-    steps.dedup();
+    let mut seen = HashSet::new();
+    steps.retain(|step| seen.insert(query[step.clone()].trim().to_lowercase()));
     if steps.len() < 2 {
         return Vec::new();
     }
-    steps.truncate(MAX_STEPS);
+    if steps.len() > MAX_STEPS {
+        let end = steps[steps.len() - 1].end;
+        steps.truncate(MAX_STEPS);
+        steps[MAX_STEPS - 1].end = end;
+    }
     steps
+        .into_iter()
+        .map(|step| query[step].to_owned())
+        .collect()
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    debug_assert!(
+        offset + part.len() <= whole.len(),
+        "not a slice of the text"
+    );
+    offset
+}
+
+/// The words of a text: what stands between spaces and holds a letter or a digit ("-" and
+/// "..." are no words).
+fn words(text: &str) -> usize {
+    text.split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .count()
 }
 
 /// The vectors of a request's steps, with the whole request's first: the steps' mean,
@@ -229,9 +265,9 @@ pub fn with_whole(steps: &[String], mut vectors: Vec<Vec<f32>>) -> Vec<Vec<f32>>
     let dims = vectors[0].len();
     let mut whole = vec![0f32; dims];
     for (step, vector) in steps.iter().zip(&vectors) {
-        let words = step.split_whitespace().count() as f32;
+        let weight = words(step) as f32;
         for (sum, x) in whole.iter_mut().zip(vector) {
-            *sum += words * x;
+            *sum += weight * x;
         }
     }
     let norm = whole.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -312,7 +348,7 @@ fn opens_action(rest: &str) -> bool {
         return true;
     }
     let first = rest.split_whitespace().next().unwrap_or_default();
-    ACTIONS.binary_search(&first).is_ok() && rest.split_whitespace().count() >= MIN_STEP_WORDS
+    ACTIONS.binary_search(&first).is_ok() && words(rest) >= MIN_STEP_WORDS
 }
 
 fn starts_with_words(text: &str, words: &str) -> bool {
@@ -379,10 +415,10 @@ mod tests {
     fn letters_whose_case_changes_byte_length_do_not_break_the_cuts() {
         // KELVIN SIGN (3 bytes) lower-cases to 1 byte and İ (2 bytes) to 3: with Unicode
         // lower-casing the lengths balance out and a cut would fall inside '日'.
-        let steps = split("\u{212A}日 then send the mail İİ, then convert ÉTÉ to json");
-        assert!(
-            steps.iter().any(|s| s.starts_with("send the mail")),
-            "{steps:?}"
+        // (The first piece, one word, is no step of its own: it opens the next.)
+        assert_eq!(
+            split("\u{212A}日 then send the mail İİ, then convert ÉTÉ to json"),
+            vec!["\u{212A}日 then send the mail İİ", "convert ÉTÉ to json"]
         );
         for query in [
             "\u{212A}日 then send the mail İİ",
@@ -450,6 +486,73 @@ mod tests {
         assert_eq!(
             split("clone the repo then run the tests"),
             vec!["clone the repo", "run the tests"]
+        );
+    }
+
+    #[test]
+    fn steps_beyond_the_cap_join_the_last_one_searched() {
+        let query = "read the file notes.txt, then search the web for rust, then create a github \
+                     issue, then post it to slack, then take a screenshot of the page, then store \
+                     a memory about Carol, then get driving directions from Boston to New York";
+        let steps = split(query);
+        assert_eq!(steps.len(), MAX_STEPS, "{steps:?}");
+        assert_eq!(
+            steps[MAX_STEPS - 1],
+            "store a memory about Carol, then get driving directions from Boston to New York"
+        );
+        // Two beyond the cap: the last step runs to the end of the request.
+        let query = "get the weather. Then convert it. Then post it to slack. Then open an issue. \
+                     Then send an email. Then book a flight. Then reserve a hotel. Then call a taxi.";
+        let steps = split(query);
+        assert_eq!(steps.len(), MAX_STEPS, "{steps:?}");
+        assert_eq!(
+            steps[MAX_STEPS - 1],
+            "book a flight. Then reserve a hotel. Then call a taxi"
+        );
+    }
+
+    #[test]
+    fn a_short_first_piece_is_no_step_of_its_own() {
+        assert!(split("Hi! Post the build status to Slack.").is_empty());
+        assert!(split("Thanks, then send it to slack").is_empty());
+        assert_eq!(
+            split("Hi! Post the build status to Slack, then close the issue"),
+            vec!["Hi! Post the build status to Slack", "close the issue"]
+        );
+    }
+
+    #[test]
+    fn words_hold_a_letter_or_a_digit() {
+        assert_eq!(words("- - - ... 3 a-b"), 2);
+        assert!(split("read the file notes.txt, then - - -").is_empty());
+        assert_eq!(
+            split("read the file, then - - -, then send it to slack"),
+            vec!["read the file, then - - -", "send it to slack"]
+        );
+        // Joined pieces are the request's own text, not pieces glued with ". ".
+        for query in [
+            "read the file, then - - -. ... ... ..., then send it to slack",
+            "get the forecast. It rains? Then post it to slack; thanks",
+        ] {
+            for step in split(query) {
+                assert!(query.contains(step.as_str()), "{query}: {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_step_said_twice_is_searched_once() {
+        assert_eq!(
+            split("send it to slack, then read the file, then send it to slack"),
+            vec!["send it to slack", "read the file"]
+        );
+        assert_eq!(
+            split("Send it to Slack. Then read the file. Then send it to slack"),
+            vec!["Send it to Slack", "read the file"]
+        );
+        assert_eq!(
+            split("send it to slack, then read it, then Send it to Slack "),
+            vec!["send it to slack", "read it"]
         );
     }
 

@@ -230,6 +230,12 @@ async fn bad_find_requests_name_the_field() {
     let cases = [
         (json!({}), "query"),
         (json!({"query": "  "}), "query"),
+        // Only characters that show nothing: zero-width space, joiners, word joiner, BOM.
+        (
+            json!({"query": "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}"}),
+            "query",
+        ),
+        (json!({"query": " \u{200B}\t\u{FEFF} "}), "query"),
         (json!({"query": "x".repeat(2001)}), "query"),
         (json!({"query": "x", "limit": 0}), "limit"),
         (json!({"query": "x", "limit": 101}), "limit"),
