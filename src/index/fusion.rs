@@ -187,7 +187,30 @@ pub fn fuse(
 
 /// Sorts candidates best first, ties by id.
 fn best_first(fused: &mut [Fused]) {
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    fused.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| {
+                raw_signals_order(a.vector_score, a.text_score, b.vector_score, b.text_score)
+            })
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Orders two equal fused scores by their raw signals, the cosine first: the calibration
+/// clamps every cosine above its band to 1, so at `vector_weight` 1 all close matches
+/// would tie, and the model's own order among them must decide. A missing signal counts
+/// below any present one. `Ordering::Less` puts the first pair first.
+pub fn raw_signals_order(
+    vector: Option<f64>,
+    text: Option<f64>,
+    other_vector: Option<f64>,
+    other_text: Option<f64>,
+) -> std::cmp::Ordering {
+    let missing_last = |s: Option<f64>| s.unwrap_or(f64::NEG_INFINITY);
+    missing_last(other_vector)
+        .total_cmp(&missing_last(vector))
+        .then_with(|| missing_last(other_text).total_cmp(&missing_last(text)))
 }
 
 /// Makes room in the first [`VECTOR_PLACES_WITHIN`] of a hybrid answer, fused from these
@@ -447,6 +470,27 @@ mod tests {
                 coverage,
             })
             .collect()
+    }
+
+    #[test]
+    fn at_vector_weight_one_close_matches_keep_the_models_order() {
+        // Every cosine above the calibrated band fuses to 1: the raw cosine breaks the tie,
+        // whatever the ids say.
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let vector = [(b, 0.73), (a, 0.65), (c, 0.61)];
+        let fused = fuse(&vector, &[], 1.0, true);
+        assert!(fused.iter().all(|hit| hit.score == 1.0), "{fused:?}");
+        let order: Vec<Uuid> = fused.iter().map(|hit| hit.id).collect();
+        assert_eq!(order, vec![b, a, c]);
+        // Equal cosines: the text score, then the id.
+        assert_eq!(
+            raw_signals_order(Some(0.7), Some(0.2), Some(0.7), Some(0.5)),
+            std::cmp::Ordering::Greater
+        );
+        assert_eq!(
+            raw_signals_order(Some(0.7), None, None, Some(0.9)),
+            std::cmp::Ordering::Less
+        );
     }
 
     #[test]

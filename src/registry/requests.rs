@@ -118,7 +118,8 @@ pub struct FindToolRequest {
     #[serde(default)]
     mode: SearchMode,
     /// Weight of the (calibrated) vector score in hybrid mode; the rest goes to full text
-    /// (default 0.4). Each step of a multi-step request is searched with its square root.
+    /// (default 0.4). Each step of a multi-step request is searched with its square root;
+    /// the less of a text full text accounts for, the more the vector score counts.
     #[schema(minimum = 0.0, maximum = 1.0)]
     #[schemars(range(min = 0.0, max = 1.0))]
     vector_weight: Option<f64>,

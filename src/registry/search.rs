@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ServedTool;
+use crate::{domain::ServedTool, index::fusion};
 
 #[derive(
     Debug,
@@ -91,7 +91,8 @@ pub struct Explanation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     /// The query (or step) as the model read it, when that differs from its words: literal
-    /// values (quoted names, addresses, paths) generalised. Semantic and hybrid modes only.
+    /// values (quoted names, addresses, paths) generalised, a one-step request framed as the
+    /// model reads requests best. Semantic and hybrid modes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_read: Option<String>,
     /// Per part of the tool's text (`name`, `name_order`, `tags`, `description`,
@@ -107,8 +108,8 @@ pub struct Explanation {
     pub text_coverage: Option<f64>,
     /// The score that ranked the hit (in hybrid mode the weighted sum of both normalised).
     pub fused_score: f64,
-    /// The vector weight the fusion used (hybrid mode only): a step's is the square root
-    /// of the request's.
+    /// The vector weight the hit's ranking was fused with (hybrid mode only): the request's
+    /// (a step's: its square root), raised by the share of the text no tool accounts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_weight: Option<f64>,
 }
@@ -120,11 +121,19 @@ pub struct SearchResult {
     pub took_ms: f64,
 }
 
-/// Best first; ties broken by name so answers are stable.
+/// Best first; ties broken by the raw signals, then by name so answers are stable.
 pub fn sort_hits(hits: &mut [SearchHit]) {
     hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
+            .then_with(|| {
+                fusion::raw_signals_order(
+                    a.vector_score,
+                    a.text_score,
+                    b.vector_score,
+                    b.text_score,
+                )
+            })
             .then_with(|| a.tool.name().cmp(b.tool.name()))
     });
 }
