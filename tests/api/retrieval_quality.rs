@@ -102,6 +102,35 @@ async fn default_find_tool_keeps_its_measured_quality() {
     let answer = find(&app, json!({"query": "convert json to csv"})).await;
     assert_eq!(names(&answer)[0], "json_to_csv", "{answer}");
 
+    // The local model reads a one-step request as a question, and explain says so; the
+    // steps of a longer request it reads as written.
+    let answer = find(
+        &app,
+        json!({"query": "Remember that Alice is a backend engineer", "explain": true}),
+    )
+    .await;
+    assert_eq!(
+        answer["tools"][0]["explain"]["model_read"],
+        "How to Remember that Alice is a backend engineer",
+        "{answer}"
+    );
+    let answer = find(
+        &app,
+        json!({"query": "read the file notes.txt, then post its summary to slack", "explain": true}),
+    )
+    .await;
+    let read: Vec<&Value> = answer["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|hit| hit["explain"]["step"] == "post its summary to slack")
+        .map(|hit| &hit["explain"]["model_read"])
+        .collect();
+    assert!(
+        !read.is_empty() && read.iter().all(|r| r.is_null()),
+        "{answer}"
+    );
+
     // Nothing fits: an absolute threshold on the cosine still leaves the answer empty.
     let answer = find(
         &app,
