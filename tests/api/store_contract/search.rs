@@ -564,8 +564,12 @@ async fn a_tool_stored_before_description_vectors_gets_one_in_the_background(bac
     let db = TestDb::new(backend).await;
     let t = tool("weather_now", "c", &[], "Current weather for a city");
     {
+        // No indexer runs here: it could give the tool its description vector before the
+        // check below that it has none.
         let settings = db.settings();
-        let registry = build_registry(&settings).await.unwrap();
+        let registry = tool_registry::app::assemble_registry(&settings)
+            .await
+            .unwrap();
         let store = registry.store().clone();
         let model = registry.vector_model();
         let text = embedded_text(&t);
