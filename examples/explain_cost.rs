@@ -11,31 +11,17 @@ mod tool_lines;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tool_registry::{
     domain::{Tool, document},
     index::lexical,
 };
-use uuid::Uuid;
 
 /// Hits explained per request: `find_tool`'s largest `limit`.
 const HITS: usize = 100;
 /// Longest query `find_tool` takes.
 const QUERY_CHARS: usize = 2_000;
 const ROUNDS: usize = 15;
-
-fn tool_of(line: &Value, n: usize) -> Tool {
-    let mut stored = tool_lines::definition(line);
-    let extra = json!({
-        "id": Uuid::from_u128(n as u128 + 1), "category": "general", "version": "1",
-        "metadata": {}, "is_active": true, "embedding_model": null,
-        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        stored[key] = value.clone();
-    }
-    serde_json::from_value(stored).unwrap()
-}
 
 fn text_size(tool: &Tool) -> usize {
     document::searchable_fields(tool)
@@ -88,7 +74,7 @@ fn main() {
     let mut tools: Vec<Tool> = lines
         .iter()
         .enumerate()
-        .map(|(n, l)| tool_of(l, n))
+        .map(|(n, l)| tool_lines::stored_tool(l, n))
         .collect();
     let query = long_query(&tools);
     tools.sort_by_key(|tool| std::cmp::Reverse(text_size(tool)));

@@ -31,20 +31,6 @@ fn read_jsonl(path: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A tool line as the registry would store it, under a fixed id.
-fn tool_of(line: &Value, n: usize) -> Tool {
-    let mut stored = tool_lines::definition(line);
-    let extra = json!({
-        "id": Uuid::from_u128(n as u128 + 1), "category": "general", "version": "1",
-        "metadata": {}, "is_active": true, "embedding_model": null,
-        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        stored[key] = value.clone();
-    }
-    serde_json::from_value(stored).unwrap()
-}
-
 struct Cache {
     path: String,
     map: HashMap<String, Vec<f32>>,
@@ -436,7 +422,7 @@ async fn main() -> anyhow::Result<()> {
     let tools: Vec<Tool> = read_jsonl(&tools_path)
         .iter()
         .enumerate()
-        .map(|(n, l)| tool_of(l, n))
+        .map(|(n, l)| tool_lines::stored_tool(l, n))
         .collect();
     let by_name: HashMap<String, Uuid> = tools.iter().map(|t| (t.name.clone(), t.id)).collect();
     let name_of: HashMap<Uuid, String> = tools.iter().map(|t| (t.id, t.name.clone())).collect();

@@ -55,3 +55,19 @@ pub fn definition(line: &Value) -> Value {
         "implementation": {"kind": "http", "url": "https://tools.invalid/run"}
     })
 }
+
+/// A tool line as the registry would store it, under a fixed id: for the examples that rank
+/// tools without a registry (`retrieval_lab`, `explain_cost`).
+#[allow(dead_code)] // `eval_retrieval` registers through the API instead.
+pub fn stored_tool(line: &Value, n: usize) -> tool_registry::domain::Tool {
+    let mut stored = definition(line);
+    let extra = json!({
+        "id": uuid::Uuid::from_u128(n as u128 + 1), "category": "general", "version": "1",
+        "metadata": {}, "is_active": true, "embedding_model": null,
+        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"
+    });
+    for (key, value) in extra.as_object().into_iter().flatten() {
+        stored[key] = value.clone();
+    }
+    serde_json::from_value(stored).expect("a tool line makes a tool")
+}
