@@ -855,7 +855,7 @@ async fn main() -> anyhow::Result<()> {
                             } else if get("--sqrtw").is_some() {
                                 (st.split_whitespace().count() as f32).sqrt()
                             } else {
-                                st.split_whitespace().count() as f32
+                                steps::words(st) as f32
                             };
                             for (x, v) in qv.iter_mut().zip(&query_vector(key)) {
                                 *x += words * v;

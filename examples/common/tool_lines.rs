@@ -1,5 +1,5 @@
 //! The tool lines of a `tools.jsonl` as the registry takes them: shared by the examples
-//! that load such a file (`eval_retrieval`, `retrieval_lab`).
+//! that load such a file (`eval_retrieval`, `retrieval_lab`, `explain_cost`).
 
 use serde_json::{Value, json};
 

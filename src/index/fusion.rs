@@ -96,9 +96,12 @@ pub fn step_vector_weight(vector_weight: f64) -> f64 {
 /// How far the vector weight moves toward 1 when no text candidate accounts for any of the
 /// request: the weight used is `w + (1 − w) · COVERAGE_TRUST · (1 − best coverage)`.
 const COVERAGE_TRUST: f64 = 0.6;
+/// Below this weight the raise shrinks in proportion, so that a weight near 0 (nearly full
+/// text alone) stays near 0.
+const FULL_RAISE_FROM: f64 = 0.4;
 
 /// The vector weight a text is fused with, given the caller's and its text candidates: the
-/// less of the request the best-covering candidate accounts for, the more the model decides.
+/// more of the text the best-covering candidate leaves uncovered, the more the model decides.
 /// Full text ranks well when the request uses the catalogue's words and by accident when it
 /// does not (as people write); the model reads both alike. Measured with the model reading
 /// a one-step request as a question (docs/search.md): MCP set hybrid .659 / .845 → .667 /
@@ -113,11 +116,12 @@ pub fn coverage_weight(vector_weight: f64, text: &[TextHit], by_coverage: bool) 
         .iter()
         .map(|hit| hit.coverage.clamp(0.0, 1.0))
         .fold(0.0, f64::max);
-    vector_weight + (1.0 - vector_weight) * COVERAGE_TRUST * (1.0 - best)
+    let scale = (vector_weight / FULL_RAISE_FROM).min(1.0);
+    vector_weight + (1.0 - vector_weight) * COVERAGE_TRUST * (1.0 - best) * scale
 }
 
 /// Weighted fusion of the vector candidates, (id, cosine) pairs, and the text candidates,
-/// best first (ties by id). Both signals are brought to one scale before weighting. The
+/// best first (ties by the raw cosine, the text score, then the id). Both signals are brought to one scale before weighting. The
 /// text ranks are min-max normalised over their candidates (their scale depends on the
 /// query), then scaled by how much of the query each candidate accounts for: BM25 ranks
 /// the tools that share some rare word with a request first even when that word is all
@@ -185,7 +189,7 @@ pub fn fuse(
     fused
 }
 
-/// Sorts candidates best first, ties by id.
+/// Sorts candidates best first, ties by the raw signals (see [`raw_signals_order`]), then id.
 fn best_first(fused: &mut [Fused]) {
     fused.sort_by(|a, b| {
         b.score
@@ -501,6 +505,12 @@ mod tests {
         let none = coverage_weight(0.4, &covering(&[0.0]), true);
         assert!((half - (0.4 + 0.6 * 0.6 * 0.5)).abs() < 1e-12, "{half}");
         assert!((none - (0.4 + 0.6 * 0.6)).abs() < 1e-12, "{none}");
+        // Below 0.4 the raise shrinks with the weight: near 0 stays near full text.
+        let small = coverage_weight(0.01, &covering(&[0.0]), true);
+        assert!(
+            (small - (0.01 + 0.99 * 0.6 * 0.025)).abs() < 1e-12,
+            "{small}"
+        );
         // No text candidate at all: nothing of the request is accounted for.
         assert_eq!(coverage_weight(0.4, &[], true), none);
         // Coverage out of range is read within it.

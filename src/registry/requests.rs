@@ -118,8 +118,9 @@ pub struct FindToolRequest {
     #[serde(default)]
     mode: SearchMode,
     /// Weight of the (calibrated) vector score in hybrid mode; the rest goes to full text
-    /// (default 0.4). Each step of a multi-step request is searched with its square root;
-    /// the less of a text full text accounts for, the more the vector score counts.
+    /// (default 0.4). Each step of a multi-step request starts from its square root. The
+    /// weight used rises with what the best text candidate leaves uncovered, up to
+    /// `w + (1 − w) · 0.6` (less below 0.4); 0 and 1 stay as asked.
     #[schema(minimum = 0.0, maximum = 1.0)]
     #[schemars(range(min = 0.0, max = 1.0))]
     vector_weight: Option<f64>,
@@ -132,7 +133,10 @@ pub struct FindToolRequest {
 impl FindToolRequest {
     pub fn into_search(self) -> Result<SearchRequest, RegistryError> {
         if shows_nothing(&self.query) {
-            return Err(RegistryError::invalid("query", "query must not be empty"));
+            return Err(RegistryError::invalid(
+                "query",
+                "query must hold visible text",
+            ));
         }
         if self.query.chars().count() > MAX_QUERY_CHARS {
             return Err(RegistryError::invalid(

@@ -109,7 +109,8 @@ pub struct Explanation {
     /// The score that ranked the hit (in hybrid mode the weighted sum of both normalised).
     pub fused_score: f64,
     /// The vector weight the hit's ranking was fused with (hybrid mode only): the request's
-    /// (a step's: its square root), raised by the share of the text no tool accounts for.
+    /// (a step's: its square root), raised by what the best-covering text candidate leaves
+    /// uncovered (not for the whole of a multi-step request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_weight: Option<f64>,
 }

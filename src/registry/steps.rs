@@ -208,7 +208,9 @@ pub fn split(query: &str) -> Vec<String> {
             if piece.is_empty() {
                 continue;
             }
-            let start = offset_in(query, piece);
+            let Some(start) = offset_in(query, piece) else {
+                continue;
+            };
             let end = start + piece.len();
             let short = words(piece) < MIN_STEP_WORDS;
             match steps.last_mut() {
@@ -238,19 +240,17 @@ pub fn split(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// Where `part`, a slice of `whole`, starts in it.
-fn offset_in(whole: &str, part: &str) -> usize {
-    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-    debug_assert!(
-        offset + part.len() <= whole.len(),
-        "not a slice of the text"
-    );
-    offset
+/// Where `part`, a slice of `whole`, starts in it; `None` when it is not one.
+fn offset_in(whole: &str, part: &str) -> Option<usize> {
+    let within = whole.as_bytes().as_ptr_range();
+    let (start, end) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+    (within.start as usize <= start && end <= within.end as usize)
+        .then(|| start - within.start as usize)
 }
 
 /// The words of a text: what stands between spaces and holds a letter or a digit ("-" and
 /// "..." are no words).
-fn words(text: &str) -> usize {
+pub fn words(text: &str) -> usize {
     text.split_whitespace()
         .filter(|word| word.chars().any(char::is_alphanumeric))
         .count()
