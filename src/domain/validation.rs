@@ -30,7 +30,7 @@ pub fn name(name: &str) -> Result<(), RegistryError> {
 }
 
 pub fn description(text: &str) -> Result<(), RegistryError> {
-    if text.trim().is_empty() {
+    if shows_nothing(text) {
         return Err(RegistryError::invalid(
             "description",
             "description must not be empty",
@@ -46,7 +46,7 @@ pub fn description(text: &str) -> Result<(), RegistryError> {
 }
 
 pub fn category(text: &str) -> Result<(), RegistryError> {
-    if text.trim().is_empty() || text.chars().count() > MAX_CATEGORY_CHARS {
+    if shows_nothing(text) || text.chars().count() > MAX_CATEGORY_CHARS {
         return Err(RegistryError::invalid(
             "category",
             format!("category must be 1 to {MAX_CATEGORY_CHARS} non-blank characters"),
@@ -65,7 +65,7 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, RegistryError> {
     }
     let mut unique: Vec<String> = Vec::with_capacity(tags.len());
     for (i, tag) in tags.into_iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS {
+        if shows_nothing(&tag) || tag.chars().count() > MAX_TAG_CHARS {
             return Err(RegistryError::invalid(
                 format!("tags[{i}]"),
                 format!("a tag must be 1 to {MAX_TAG_CHARS} non-blank characters"),
@@ -222,6 +222,25 @@ fn timeout(field: &str, timeout_ms: Option<u64>) -> Result<(), RegistryError> {
     }
 }
 
+/// Whether a text shows nothing: only white space, control characters and the code points
+/// Unicode marks as ignorable in rendering (Default_Ignorable_Code_Point: the zero-width
+/// space and joiners, the word joiner, the byte order mark, direction marks, variation
+/// selectors, tags…). A text of them would be
+/// searched, listed or shown as empty.
+pub fn shows_nothing(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || c.is_control() || ignorable(c))
+}
+
+fn ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -238,6 +257,21 @@ mod tests {
             } => field,
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn texts_of_invisible_characters_are_empty() {
+        for invisible in ["\u{200B}\u{200B}", "\u{FEFF}", " \u{2060}\t", "\u{00AD}"] {
+            assert_eq!(field_of(description(invisible).unwrap_err()), "description");
+            assert_eq!(field_of(category(invisible).unwrap_err()), "category");
+            assert_eq!(
+                field_of(tags(vec!["ok".into(), invisible.into()]).unwrap_err()),
+                "tags[1]"
+            );
+        }
+        // Visible text joined by a zero-width character is text.
+        assert!(description("zero\u{200B}width").is_ok());
+        assert!(category("a\u{200D}b").is_ok());
     }
 
     #[test]

@@ -419,8 +419,11 @@ fn definition(
     let description = tool
         .description
         .as_deref()
-        .filter(|d| !d.trim().is_empty())
-        .or(tool.title.as_deref())
+        .filter(|d| !validation::shows_nothing(d))
+        .or(tool
+            .title
+            .as_deref()
+            .filter(|t| !validation::shows_nothing(t)))
         .unwrap_or(tool.name.as_ref())
         .to_owned();
     NewTool {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::search::{SearchMode, SearchRequest};
-use crate::domain::{Implementation, Page, RegistryError, ToolFilter, listing::page};
+use crate::domain::{Implementation, Page, RegistryError, ToolFilter, listing::page, validation};
 
 /// A tool definition as an operator submits it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -132,7 +132,7 @@ pub struct FindToolRequest {
 
 impl FindToolRequest {
     pub fn into_search(self) -> Result<SearchRequest, RegistryError> {
-        if shows_nothing(&self.query) {
+        if validation::shows_nothing(&self.query) {
             return Err(RegistryError::invalid(
                 "query",
                 "query must hold visible text",
@@ -170,24 +170,6 @@ impl FindToolRequest {
             explain: self.explain,
         })
     }
-}
-
-/// Whether a text shows nothing: only white space, control characters and the code points
-/// Unicode marks as ignorable in rendering (Default_Ignorable_Code_Point: the zero-width
-/// space and joiners, the word joiner, the byte order mark, direction marks, variation
-/// selectors, tags…). A query of them would be searched as empty.
-fn shows_nothing(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_whitespace() || c.is_control() || ignorable(c))
-}
-
-fn ignorable(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// An empty category is no filter.
