@@ -143,6 +143,9 @@ impl ToolRegistry {
                 }
             }
             if created_meanwhile {
+                // The listing above reads the catalogue's in-memory mirror, which hears of
+                // the other import's commit a moment after it: give it that moment.
+                tokio::time::sleep(Duration::from_millis(10 << attempts)).await;
                 continue;
             }
             match self
@@ -169,6 +172,7 @@ impl ToolRegistry {
                 Err(StoreError::Duplicate(name)) => {
                     let taker = self.store.get_by_name(&name).await?;
                     if attempts < WRITE_ATTEMPTS && taker.is_some_and(|t| source.owns(&t)) {
+                        tokio::time::sleep(Duration::from_millis(10 << attempts)).await;
                         continue;
                     }
                     return Err(taken(&name));
