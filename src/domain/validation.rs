@@ -13,6 +13,8 @@ pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_CHARS: usize = 64;
 pub const MAX_CATEGORY_CHARS: usize = 128;
 pub const MAX_VERSION_CHARS: usize = 64;
+/// The longest `find_tool` query, in characters.
+pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
 
 static NAME: LazyLock<Regex> =

@@ -294,6 +294,7 @@ fn camel_case_parts(run: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::validation::MAX_QUERY_CHARS;
 
     #[test]
     fn identifiers_split_on_case_and_punctuation() {
@@ -492,8 +493,6 @@ mod tests {
         }
         query
     }
-
-    const MAX_QUERY_CHARS: usize = crate::registry::requests::MAX_QUERY_CHARS;
 
     #[test]
     fn a_prepared_query_names_the_words_stemming_each_word_per_part_did() {

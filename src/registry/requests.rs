@@ -86,7 +86,6 @@ where
     Ok(Some(if value.is_null() { None } else { Some(value) }))
 }
 
-pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_FIND_LIMIT: u32 = 100;
 /// The cosine's share in hybrid fusion: the best measured over both development sets
 /// (Seal-Tools dev and eval/mcp_queries.jsonl), see the quality table of docs/search.md.
@@ -138,10 +137,13 @@ impl FindToolRequest {
                 "query must hold visible text",
             ));
         }
-        if self.query.chars().count() > MAX_QUERY_CHARS {
+        if self.query.chars().count() > validation::MAX_QUERY_CHARS {
             return Err(RegistryError::invalid(
                 "query",
-                format!("query must be at most {MAX_QUERY_CHARS} characters"),
+                format!(
+                    "query must be at most {} characters",
+                    validation::MAX_QUERY_CHARS
+                ),
             ));
         }
         let limit = self.limit.unwrap_or(5);
